@@ -1,0 +1,45 @@
+# Two commands on a fresh machine: `make run` and `make test`. Both install what they need.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+DEPS := requirements-dev.txt libs/*/pyproject.toml services/*/pyproject.toml
+
+.PHONY: install system-deps run test test-unit test-e2e bench asyncapi clean
+
+$(STAMP): $(DEPS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian packages the tests drive for real: Chromium (browser tests), Dovecot (IMAP).
+SYSTEM_PACKAGES := chromium dovecot-imapd
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+system-deps:
+	@command -v chromium >/dev/null && [ -x /usr/sbin/dovecot ] || \
+	  ($(SUDO) apt-get update -qq && \
+	   DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(SYSTEM_PACKAGES))
+
+run: install
+	$(PY) scripts/run.py
+
+test: install system-deps
+	$(PY) -m pytest -q
+
+test-unit: install
+	$(PY) -m pytest -q -m "not slow and not browser"
+
+test-e2e: install system-deps
+	$(PY) -m pytest -q -m "slow or browser"
+
+asyncapi: install
+	$(PY) -m desk_contracts.asyncapi > docs/asyncapi.yaml
+
+bench: install
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) var

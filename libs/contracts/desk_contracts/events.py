@@ -1,0 +1,308 @@
+"""Every v1 event on the bus: frozen payload models keyed by (type, version).
+
+A version only ever gains optional fields; a breaking change is a new class with
+VERSION = 2 registered side by side.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from desk_contracts.catalog import Priority, ServiceDefinition, StatusCategory
+from desk_contracts.envelope import Envelope
+
+Channel = Literal["email", "telegram", "portal", "api", "agent"]
+
+
+class EventPayload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    TYPE: ClassVar[str]
+    VERSION: ClassVar[int] = 1
+    SUMMARY: ClassVar[str] = ""
+
+
+class Person(BaseModel):
+    """Who asked: enough to reach them back on the channel they used."""
+
+    model_config = ConfigDict(frozen=True)
+
+    email: str | None = None
+    name: str | None = None
+    telegram_user_id: int | None = None
+    telegram_chat_id: int | None = None
+    organisation: str | None = None
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Person:
+        if not self.email and self.telegram_chat_id is None:
+            raise ValueError("a requester needs an e-mail address or a Telegram chat")
+        return self
+
+
+class AttachmentRef(BaseModel):
+    """An attachment stored once by its owner; messages carry only this reference."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    filename: str
+    content_type: str
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    url: str | None = None
+
+
+class Author(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["agent", "customer", "system"]
+    id: str | None = None
+    name: str | None = None
+
+
+class RequestReceived(EventPayload):
+    TYPE = "request.received"
+    SUMMARY = "A customer asked for something new, on any channel."
+
+    request_id: str = Field(min_length=1, description="Intake's id; the dedupe key of the card")
+    channel: Channel
+    service_id: str
+    requester: Person
+    subject: str = Field(min_length=1, max_length=500)
+    text: str = Field(max_length=100_000)
+    fields: dict[str, Any] = {}
+    attachments: tuple[AttachmentRef, ...] = ()
+    received_at: datetime
+    channel_ref: str | None = Field(None, description="e.g. the e-mail Message-ID")
+    follow_up_of: str | None = Field(None, description="card id of a closed request reopened")
+    priority: Priority | None = None
+    due_date: str | None = None
+    created_by_agent: str | None = None
+    language: Literal["en", "ru"] | None = None
+
+
+class ReplyReceived(EventPayload):
+    TYPE = "request.reply_received"
+    SUMMARY = "A customer wrote again on an existing request."
+
+    reply_id: str = Field(min_length=1)
+    card_id: str
+    channel: Channel
+    author: Person
+    text: str = Field(max_length=100_000)
+    attachments: tuple[AttachmentRef, ...] = ()
+    received_at: datetime
+    channel_ref: str | None = None
+    threading_reason: str | None = None
+
+
+class RequestRated(EventPayload):
+    TYPE = "request.rated"
+    SUMMARY = "A customer rated how their request was handled."
+
+    card_id: str
+    rating: int = Field(ge=1, le=5)
+    comment: str | None = Field(None, max_length=5000)
+    rated_at: datetime
+    rated_by: str | None = None
+
+
+class CardSnapshot(BaseModel):
+    """What every consumer of card events needs to keep its copy current."""
+
+    model_config = ConfigDict(frozen=True)
+
+    card_id: str
+    number: str
+    version: int = Field(ge=1)
+    title: str
+    service_id: str | None
+    board_id: str
+    column_id: str
+    lane_id: str
+    status_category: StatusCategory
+    customer_status: str
+    priority: Priority
+    requester: Person | None
+    channel: Channel
+    assignee_id: str | None = None
+    request_id: str | None = None
+    parent_id: str | None = None
+    customer_fields: dict[str, Any] = {}
+    created_at: datetime
+    updated_at: datetime
+
+
+class CardCreated(EventPayload):
+    TYPE = "card.created"
+    SUMMARY = "A card was created for a request (or by an agent)."
+
+    card: CardSnapshot
+    follow_up_of: str | None = None
+
+
+class CardMoved(EventPayload):
+    TYPE = "card.moved"
+    SUMMARY = "A card moved to another column or lane."
+
+    card: CardSnapshot
+    from_column_id: str
+    from_lane_id: str
+    from_category: StatusCategory
+    moved_by: str | None = None
+
+
+class CardAssigned(EventPayload):
+    TYPE = "card.assigned"
+    SUMMARY = "A card's responsible agent changed."
+
+    card: CardSnapshot
+    previous_assignee_id: str | None = None
+
+
+class CardUpdated(EventPayload):
+    TYPE = "card.updated"
+    SUMMARY = "A card's title, priority, service, due date or fields changed."
+
+    card: CardSnapshot
+    changed: tuple[str, ...]
+
+
+class CardLinked(EventPayload):
+    TYPE = "card.linked"
+    SUMMARY = "Two cards were linked as parent and child."
+
+    parent_id: str
+    child_id: str
+    parent_number: str
+    child_number: str
+
+
+class CommentAdded(EventPayload):
+    TYPE = "comment.added"
+    SUMMARY = (
+        "A comment was added to a card. Internal notes carry no text or attachments: "
+        "their content never leaves boards."
+    )
+
+    comment_id: str
+    card_id: str
+    number: str
+    visibility: Literal["public", "internal"]
+    author: Author
+    text: str | None = None
+    attachments: tuple[AttachmentRef, ...] = ()
+    created_at: datetime
+    reply_id: str | None = Field(None, description="the request.reply_received it came from")
+
+    @model_validator(mode="after")
+    def _internal_is_opaque(self) -> CommentAdded:
+        if self.visibility == "internal" and (self.text is not None or self.attachments):
+            raise ValueError("an internal note's content never travels on the bus")
+        if self.visibility == "public" and self.text is None:
+            raise ValueError("a public comment has text")
+        return self
+
+
+class CatalogServiceChanged(EventPayload):
+    TYPE = "catalog.service_changed"
+    SUMMARY = "A service (request type) was created, changed or retired (active=false)."
+
+    service: ServiceDefinition
+    revision: int = Field(ge=1)
+
+
+SlaTargetName = Literal["first_response", "next_response", "resolution"]
+
+
+class _SlaSignal(EventPayload):
+    card_id: str
+    number: str
+    target: SlaTargetName
+    deadline: datetime | None
+    at: datetime
+    policy: str
+    service_id: str | None = None
+
+
+class SlaWarning(_SlaSignal):
+    TYPE = "sla.warning"
+    SUMMARY = "An SLA target has used its warning share (e.g. 80 %)."
+
+
+class SlaBreached(_SlaSignal):
+    TYPE = "sla.breached"
+    SUMMARY = "An SLA target's deadline passed."
+
+
+class SlaMet(_SlaSignal):
+    TYPE = "sla.met"
+    SUMMARY = "An SLA target was met before its deadline."
+
+
+class NotificationSent(EventPayload):
+    TYPE = "notification.sent"
+    SUMMARY = "A notification reached its channel."
+
+    notification_id: str
+    cause_event_id: str
+    channel: Literal["email", "telegram", "slack"]
+    recipient: str
+    kind: str
+    card_id: str | None = None
+    message_id: str | None = None
+
+
+class NotificationFailed(EventPayload):
+    TYPE = "notification.failed"
+    SUMMARY = "A notification could not be delivered after its retries."
+
+    notification_id: str
+    cause_event_id: str
+    channel: Literal["email", "telegram", "slack"]
+    recipient: str
+    kind: str
+    card_id: str | None = None
+    error: str
+
+
+EVENTS: dict[tuple[str, int], type[EventPayload]] = {
+    (cls.TYPE, cls.VERSION): cls
+    for cls in (
+        RequestReceived,
+        ReplyReceived,
+        RequestRated,
+        CardCreated,
+        CardMoved,
+        CardAssigned,
+        CardUpdated,
+        CardLinked,
+        CommentAdded,
+        CatalogServiceChanged,
+        SlaWarning,
+        SlaBreached,
+        SlaMet,
+        NotificationSent,
+        NotificationFailed,
+    )
+}
+
+
+class UnknownEvent(ValueError):
+    pass
+
+
+def event_class(type_: str, version: int) -> type[EventPayload]:
+    try:
+        return EVENTS[(type_, version)]
+    except KeyError:
+        raise UnknownEvent(f"no contract for {type_} v{version}") from None
+
+
+def parse_payload(envelope: Envelope) -> EventPayload:
+    """Validate an envelope's payload against its contract (raises on mismatch)."""
+    return event_class(envelope.type, envelope.version).model_validate(envelope.payload)

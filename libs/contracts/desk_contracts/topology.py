@@ -1,0 +1,99 @@
+"""The bus topology as code: the exchange, every queue, its bindings and dead-letter route.
+
+Every service declares the whole topology at start-up (declarations are idempotent),
+so events published before a consumer first starts wait in its queue instead of
+being lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EVENTS_EXCHANGE = "desk.events"
+DEAD_LETTER_EXCHANGE = "desk.dead"
+DELIVERY_LIMIT = 5
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    service: str
+    purpose: str
+    bindings: tuple[str, ...]
+    description: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.service}.{self.purpose}"
+
+
+QUEUES: tuple[QueueSpec, ...] = (
+    QueueSpec("intake", "catalog", ("catalog.service_changed.v1",),
+              "Keeps intake's copy of the catalog for validating requests."),
+    QueueSpec("intake", "threads", ("card.created.v1", "card.moved.v1", "comment.added.v1",
+                                    "notification.sent.v1"),
+              "Keeps the map from e-mail Message-IDs and Telegram messages to cards."),
+    QueueSpec("boards", "requests", ("request.received.v1", "request.reply_received.v1",
+                                     "request.rated.v1"),
+              "Turns customer requests and replies into cards and comments."),
+    QueueSpec("boards", "sla", ("sla.warning.v1", "sla.breached.v1", "sla.met.v1"),
+              "Shows SLA signals on cards."),
+    QueueSpec("sla", "cards", ("card.created.v1", "card.moved.v1", "card.updated.v1",
+                               "comment.added.v1", "catalog.service_changed.v1"),
+              "Drives SLA clocks from card events."),
+    QueueSpec("notify", "events", ("card.created.v1", "card.moved.v1", "card.assigned.v1",
+                                   "comment.added.v1", "sla.warning.v1", "sla.breached.v1",
+                                   "request.received.v1", "request.reply_received.v1",
+                                   "catalog.service_changed.v1"),
+              "Tells customers and agents what happened, by their channel."),
+    QueueSpec("portal", "cards", ("card.created.v1", "card.moved.v1", "card.updated.v1",
+                                  "card.assigned.v1", "card.linked.v1", "comment.added.v1",
+                                  "catalog.service_changed.v1", "request.rated.v1"),
+              "Keeps each customer's read model of their requests."),
+)
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Names on the broker; `namespace` isolates parallel test runs on one broker."""
+
+    namespace: str = ""
+
+    def _n(self, name: str) -> str:
+        return f"{self.namespace}.{name}" if self.namespace else name
+
+    @property
+    def exchange(self) -> str:
+        return self._n(EVENTS_EXCHANGE)
+
+    @property
+    def dead_exchange(self) -> str:
+        return self._n(DEAD_LETTER_EXCHANGE)
+
+    def queue(self, spec: QueueSpec) -> str:
+        return self._n(spec.name)
+
+    def dead_queue(self, spec: QueueSpec) -> str:
+        return self._n(spec.name) + ".dead"
+
+    def queue_arguments(self, spec: QueueSpec) -> dict[str, object]:
+        return {
+            "x-queue-type": "quorum",
+            "x-delivery-limit": DELIVERY_LIMIT,
+            "x-dead-letter-exchange": self.dead_exchange,
+            "x-dead-letter-routing-key": self.queue(spec),
+        }
+
+
+def queues_of(service: str) -> tuple[QueueSpec, ...]:
+    return tuple(q for q in QUEUES if q.service == service)
+
+
+def queue_spec(name: str) -> QueueSpec:
+    for q in QUEUES:
+        if q.name == name:
+            return q
+    raise KeyError(f"no queue named {name!r}")
+
+
+def routing_key(type_: str, version: int) -> str:
+    return f"{type_}.v{version}"

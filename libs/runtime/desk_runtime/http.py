@@ -1,0 +1,131 @@
+"""The FastAPI app every service serves: health, readiness, metrics, request logging."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.routing import Match
+
+from desk_runtime.logging import bound_contextvars, get_logger
+from desk_runtime.metrics import HTTP_REQUESTS, HTTP_SECONDS
+from desk_runtime.service import ServiceRuntime
+
+log = get_logger(__name__)
+
+
+class DomainError(Exception):
+    """A refusal the caller can act on; carries its HTTP status."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, details: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+
+class NotFound(DomainError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    status_code = 409
+    code = "conflict"
+
+
+class Forbidden(DomainError):
+    status_code = 403
+    code = "forbidden"
+
+
+class Unauthorized(DomainError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Invalid(DomainError):
+    status_code = 422
+    code = "invalid"
+
+
+def _route_of(request: Request) -> str:
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match == Match.FULL:
+            return getattr(route, "path", "other")
+    return "unmatched"
+
+
+def create_service_app(
+    runtime: ServiceRuntime,
+    *,
+    title: str,
+    on_start: Callable[[], Awaitable[None]] | None = None,
+    on_stop: Callable[[], Awaitable[None]] | None = None,
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        if on_start is not None:
+            await on_start()
+        try:
+            yield
+        finally:
+            if on_stop is not None:
+                await on_stop()
+            await runtime.stop()
+
+    app = FastAPI(title=title, lifespan=lifespan, version="1.0.0")
+    app.state.runtime = runtime
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next):
+        correlation_id = request.headers.get("x-correlation-id") or str(uuid.uuid4())
+        request.state.correlation_id = correlation_id
+        started = time.perf_counter()
+        with bound_contextvars(correlation_id=correlation_id):
+            response = await call_next(request)
+        route = _route_of(request)
+        HTTP_REQUESTS.labels(runtime.name, request.method, route, response.status_code).inc()
+        HTTP_SECONDS.labels(runtime.name, request.method, route).observe(
+            time.perf_counter() - started
+        )
+        response.headers["x-correlation-id"] = correlation_id
+        return response
+
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        body = {"error": exc.code, "message": exc.message}
+        if exc.details:
+            body["details"] = exc.details
+        return JSONResponse(body, status_code=exc.status_code)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict:
+        return {"status": "alive", "service": runtime.name}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        checks = await runtime.ready()
+        ok = all(checks.values())
+        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def serve(app: FastAPI, host: str, port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

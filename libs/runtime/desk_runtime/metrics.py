@@ -1,0 +1,51 @@
+"""The Prometheus metrics every service exposes, defined once and labelled by service."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+BUS_IN = Counter(
+    "desk_bus_messages_consumed_total",
+    "Messages taken from a queue, by outcome (processed, duplicate, retried, dead_lettered).",
+    ["service", "queue", "event_type", "outcome"],
+)
+BUS_OUT = Counter(
+    "desk_bus_messages_published_total",
+    "Events published to the bus (confirmed by the broker).",
+    ["service", "event_type"],
+)
+HANDLER_SECONDS = Histogram(
+    "desk_bus_handler_seconds",
+    "Time to handle one message, effect committed.",
+    ["service", "queue", "event_type"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+DEAD_LETTERED = Counter(
+    "desk_bus_dead_lettered_total",
+    "Messages moved to a dead-letter queue, by reason.",
+    ["service", "queue", "reason"],
+)
+OUTBOX_PENDING = Gauge(
+    "desk_outbox_pending", "Outbox entries not yet confirmed by the broker.", ["service"]
+)
+OUTBOX_LAG = Gauge(
+    "desk_outbox_lag_seconds", "Age of the oldest unpublished outbox entry.", ["service"]
+)
+OUTBOX_PUBLISH_SECONDS = Histogram(
+    "desk_outbox_commit_to_publish_seconds",
+    "Delay between an outbox entry's commit and its confirmed publication.",
+    ["service"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+HTTP_REQUESTS = Counter(
+    "desk_http_requests_total", "HTTP requests served.", ["service", "method", "route", "status"]
+)
+HTTP_SECONDS = Histogram(
+    "desk_http_request_seconds", "HTTP request latency.", ["service", "method", "route"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+REJECTED_INPUT = Counter(
+    "desk_rejected_input_total",
+    "Customer or integrator input refused or quarantined, by channel and reason.",
+    ["service", "channel", "reason"],
+)

@@ -1,0 +1,36 @@
+"""The settings base every service's settings class extends (each with its own env prefix)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Common settings; a service subclasses it and sets `env_prefix` (e.g. `BOARDS_`)."""
+
+    model_config = SettingsConfigDict(env_prefix="DESK_", extra="ignore", env_nested_delimiter="__")
+
+    # Settings a deployment must set explicitly (their defaults only suit a laptop);
+    # tests check docker-compose and the Kubernetes manifests provide each of them.
+    REQUIRED_IN_PRODUCTION: ClassVar[tuple[str, ...]] = ("amqp_url", "mongo_url", "http_host",
+                                                         "http_port")
+
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    mongo_url: str = "mongodb://127.0.0.1:27017/?directConnection=true"
+    mongo_db: str = ""
+    bus_namespace: str = Field("", description="prefix for exchange/queue names (test isolation)")
+    account_id: str = "default"
+    http_host: str = "127.0.0.1"
+    http_port: int = 0
+    log_level: str = "INFO"
+    log_json: bool = True
+    outbox_relay: bool = Field(True, description="run the outbox relay in this process")
+    outbox_poll_seconds: float = 0.5
+    prefetch: int = 16
+    public_url: str = ""
+
+    def database_name(self, service: str) -> str:
+        return self.mongo_db or f"desk_{service}"

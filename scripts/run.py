@@ -1,0 +1,159 @@
+"""`make run`: the whole desk on this machine, on embedded defaults. Ctrl-C stops it all.
+
+Starts the embedded Mongo-protocol server (SecantusDB) unless DESK_MONGO_URL is set,
+uses the RabbitMQ on localhost (starting a locally installed one if needed; or
+DESK_AMQP_URL), a local mail sink that keeps every outgoing e-mail under var/mail/,
+loads the demo catalog and starts the five services on their fixed ports.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VAR = ROOT / "var"
+PORTS = {"portal": 8000, "intake": 8001, "boards": 8002, "sla": 8003, "notify": 8004}
+MONGO_PORT = int(os.environ.get("DESK_EMBEDDED_MONGO_PORT", "27117"))
+SMTP_SINK_PORT = int(os.environ.get("DESK_MAIL_SINK_PORT", "1025"))
+ADMIN_TOKEN = os.environ.get("DESK_ADMIN_TOKEN", "dev-admin-token")
+REPLY_SECRET = os.environ.get("DESK_REPLY_TOKEN_SECRET", "dev-reply-secret")
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def wait_for(host: str, port: int, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not port_open(host, port):
+        if time.monotonic() > deadline:
+            sys.exit(f"{what} did not come up on {host}:{port}")
+        time.sleep(0.2)
+
+
+def _die_with_parent() -> None:
+    """Linux: a child gets SIGTERM if run.py dies, so nothing outlives `make run`."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def main() -> None:
+    VAR.mkdir(exist_ok=True)
+    (VAR / "log").mkdir(exist_ok=True)
+    children: list[subprocess.Popen] = []
+
+    def spawn(args: list[str], name: str, env: dict | None = None) -> subprocess.Popen:
+        log = open(VAR / "log" / f"{name}.log", "ab")
+        proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **(env or {})},
+                                stdout=log, stderr=subprocess.STDOUT,
+                                preexec_fn=_die_with_parent)
+        children.append(proc)
+        return proc
+
+    def stop_all(*_: object) -> None:
+        for proc in reversed(children):
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in children:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        sys.exit(0)
+
+    signal.signal(signal.SIGINT, stop_all)
+    signal.signal(signal.SIGTERM, stop_all)
+
+    mongo_url = os.environ.get("DESK_MONGO_URL")
+    if not mongo_url:
+        if not port_open("127.0.0.1", MONGO_PORT):
+            (VAR / "mongo").mkdir(exist_ok=True)
+            spawn([sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port",
+                   str(MONGO_PORT), "--storage-path", str(VAR / "mongo"),
+                   "--log-level", "WARNING"], "mongo")
+            wait_for("127.0.0.1", MONGO_PORT, "embedded MongoDB (SecantusDB)")
+        mongo_url = f"mongodb://127.0.0.1:{MONGO_PORT}/?directConnection=true"
+
+    amqp_url = os.environ.get("DESK_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    if "DESK_AMQP_URL" not in os.environ and not port_open("127.0.0.1", 5672):
+        print("RabbitMQ is not running; starting the local one (rabbitmq-server -detached)")
+        subprocess.run(["rabbitmq-server", "-detached"], check=False)
+        wait_for("127.0.0.1", 5672, "RabbitMQ", timeout=90)
+
+    smtp_host, smtp_port = os.environ.get("DESK_SMTP_HOST"), os.environ.get("DESK_SMTP_PORT")
+    if not smtp_host:
+        smtp_host, smtp_port = "127.0.0.1", str(SMTP_SINK_PORT)
+        if not port_open(smtp_host, SMTP_SINK_PORT):
+            spawn([sys.executable, str(ROOT / "scripts" / "mail_sink.py"), str(SMTP_SINK_PORT),
+                   str(VAR / "mail")], "mail-sink")
+            wait_for(smtp_host, SMTP_SINK_PORT, "mail sink")
+
+    common = {"AMQP_URL": amqp_url, "MONGO_URL": mongo_url, "LOG_JSON": "true",
+              "PUBLIC_URL": ""}
+    extra = {
+        "boards": {"DEMO_CATALOG": "true", "BOOTSTRAP_ADMIN_TOKEN": ADMIN_TOKEN},
+        "notify": {"SMTP__HOST": smtp_host, "SMTP__PORT": smtp_port,
+                   "REPLY_TOKEN_SECRET": REPLY_SECRET,
+                   "PORTAL_URL": f"http://127.0.0.1:{PORTS['portal']}"},
+        "intake": {"REPLY_TOKEN_SECRET": REPLY_SECRET},
+    }
+    for name, port in PORTS.items():
+        prefix = name.upper() + "_"
+        env = {prefix + k: v for k, v in {**common, **extra.get(name, {}),
+                                          "HTTP_PORT": str(port)}.items()}
+        env = {k: v for k, v in env.items() if k not in os.environ}  # the caller's env wins
+        spawn([sys.executable, "-m", name], name, env)
+
+    deadline = time.monotonic() + 60
+    pending = dict(PORTS)
+    while pending and time.monotonic() < deadline:
+        for name, port in list(pending.items()):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
+                    if r.status == 200:
+                        pending.pop(name)
+            except OSError:
+                pass
+        for proc in children:
+            if proc.poll() is not None:
+                print(f"a process exited early; see {VAR / 'log'}")
+                stop_all()
+        time.sleep(0.3)
+    if pending:
+        print(f"not ready after 60 s: {', '.join(pending)}; see {VAR / 'log'}")
+        stop_all()
+
+    print(f"""
+Service desk is running.
+  Customer portal   http://127.0.0.1:{PORTS['portal']}/
+  Agent board       http://127.0.0.1:{PORTS['boards']}/   (admin API token: {ADMIN_TOKEN})
+  Intake API        http://127.0.0.1:{PORTS['intake']}/docs
+  SLA / notify      http://127.0.0.1:{PORTS['sla']}/docs  http://127.0.0.1:{PORTS['notify']}/docs
+  Metrics           http://127.0.0.1:<port>/metrics on every service
+  Outgoing e-mail   {VAR / 'mail'} (one .eml per message)   Logs  {VAR / 'log'}
+Try:  curl -X POST http://127.0.0.1:{PORTS['intake']}/v1/requests -H 'content-type: application/json' \\
+        -d '{{"service":"question","requester":{{"email":"you@example.com","name":"You"}},"subject":"Hello","text":"First request"}}'
+Ctrl-C stops everything.""", flush=True)
+    while True:
+        for proc in children:
+            if proc.poll() is not None:
+                print(f"process {proc.args} exited with {proc.returncode}; stopping")
+                stop_all()
+        time.sleep(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+"""Turns customer requests and replies from the bus into cards and comments."""
+
+from __future__ import annotations
+
+from desk_contracts.events import ReplyReceived, RequestReceived
+from desk_runtime.service import ServiceRuntime
+from desk_runtime.unit_of_work import UnitOfWork
+
+from boards.commands import add_customer_reply, create_card_from_request
+from boards.settings import BoardsSettings
+
+
+def register(runtime: ServiceRuntime, settings: BoardsSettings) -> None:
+    @runtime.on("requests", "request.received")
+    async def on_request(uow: UnitOfWork, request: RequestReceived) -> None:
+        await create_card_from_request(uow, request, prefix=settings.card_prefix)
+
+    @runtime.on("requests", "request.reply_received")
+    async def on_reply(uow: UnitOfWork, reply: ReplyReceived) -> None:
+        await add_customer_reply(uow, reply)

@@ -1,0 +1,48 @@
+"""Intake's store: its copy of the catalog, accepted requests and the request→card map."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from desk_contracts.catalog import ServiceDefinition
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+
+
+class IntakeRepository:
+    def __init__(self, db: AsyncDatabase):
+        self.db = db
+        self.catalog = db["catalog"]
+        self.requests = db["requests"]
+        self.threads = db["threads"]
+
+    async def ensure_indexes(self) -> None:
+        await self.requests.create_index(
+            "idempotency_key", unique=True,
+            partialFilterExpression={"idempotency_key": {"$type": "string"}},
+        )
+        await self.threads.create_index("number", unique=True)
+        await self.threads.create_index("request_id")
+
+    async def service(self, service_id: str) -> ServiceDefinition | None:
+        doc = await self.catalog.find_one({"_id": service_id})
+        return ServiceDefinition.model_validate(doc["definition"]) if doc else None
+
+    async def upsert_service(self, service: ServiceDefinition, revision: int,
+                             session: AsyncClientSession) -> None:
+        # Only a newer revision replaces the copy: redelivery may reorder events.
+        current = await self.catalog.find_one({"_id": service.id}, session=session)
+        if current is not None and current["revision"] >= revision:
+            return
+        await self.catalog.replace_one(
+            {"_id": service.id},
+            {"_id": service.id, "revision": revision,
+             "definition": service.model_dump(mode="json", by_alias=True)},
+            upsert=True, session=session,
+        )
+
+    async def request_by_key(self, key: str) -> dict[str, Any] | None:
+        return await self.requests.find_one({"idempotency_key": key})
+
+    async def thread_for_request(self, request_id: str) -> dict[str, Any] | None:
+        return await self.threads.find_one({"request_id": request_id})

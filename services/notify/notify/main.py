@@ -1,0 +1,28 @@
+"""Notify: the app factory and its lifespan."""
+
+from __future__ import annotations
+
+from desk_runtime.http import create_service_app
+from desk_runtime.service import ServiceRuntime
+from fastapi import FastAPI
+
+from notify.consumers import events
+from notify.dispatcher import Dispatcher
+from notify.repository import NotifyRepository
+from notify.settings import NotifySettings
+
+
+def create_app(settings: NotifySettings | None = None) -> FastAPI:
+    settings = settings or NotifySettings()
+    runtime = ServiceRuntime("notify", settings)
+    events.register(runtime)
+    dispatcher = Dispatcher(runtime, settings)
+
+    async def on_start() -> None:
+        await NotifyRepository(runtime.db).ensure_indexes()
+        dispatcher.start()
+
+    app = create_service_app(runtime, title="Service desk — notify", on_start=on_start,
+                             on_stop=dispatcher.stop)
+    app.state.settings = settings
+    return app

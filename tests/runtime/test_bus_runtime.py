@@ -1,0 +1,192 @@
+"""The shared runtime on a real broker and store: outbox relay, idempotent consumers,
+retries, dead letters and their replay."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import aio_pika
+import pytest
+
+from desk_contracts import make_envelope
+from desk_contracts.events import Person, RequestReceived
+from desk_contracts.topology import DELIVERY_LIMIT, Topology
+from desk_runtime.bus import delete_topology
+from desk_runtime.deadletters import list_dead, replay
+from desk_runtime.outbox import COLLECTION
+from desk_runtime.service import ServiceRuntime
+from desk_runtime.settings import ServiceSettings
+
+
+def request(i: int = 0) -> RequestReceived:
+    return RequestReceived(request_id=f"r-{uuid.uuid4()}", channel="api", service_id="question",
+                           requester=Person(email=f"u{i}@acme.example"), subject=f"S{i}",
+                           text="T", received_at=datetime.now(UTC))
+
+
+@pytest.fixture
+async def env(amqp_url, mongo_url):
+    ns = f"t{uuid.uuid4().hex[:10]}"
+    made: list[ServiceRuntime] = []
+
+    def runtime(name: str = "boards", **kw) -> ServiceRuntime:
+        settings = ServiceSettings(amqp_url=amqp_url, mongo_url=mongo_url, bus_namespace=ns,
+                                   mongo_db=f"{ns}_{name}_{len(made)}", log_json=False,
+                                   outbox_poll_seconds=0.1, **kw)
+        rt = ServiceRuntime(name, settings)
+        made.append(rt)
+        return rt
+
+    yield ns, runtime
+    for rt in made:
+        if rt.bus.ready:
+            await rt.stop()
+    conn = await aio_pika.connect(amqp_url)
+    async with conn:
+        await delete_topology(await conn.channel(), Topology(ns))
+    from pymongo import AsyncMongoClient
+    client = AsyncMongoClient(mongo_url)
+    for name in await client.list_database_names():
+        if name.startswith(ns):
+            await client.drop_database(name)
+    await client.close()
+
+
+async def tap(amqp_url: str, ns: str, key: str = "#") -> tuple[aio_pika.abc.AbstractConnection,
+                                                               aio_pika.abc.AbstractQueue]:
+    conn = await aio_pika.connect(amqp_url)
+    ch = await conn.channel()
+    ex = await ch.declare_exchange(Topology(ns).exchange, "topic", durable=True)
+    q = await ch.declare_queue(f"{ns}.test.tap", auto_delete=True)
+    await q.bind(ex, key)
+    return conn, q
+
+
+async def drain(q, wait: float = 1.0) -> list[aio_pika.abc.AbstractIncomingMessage]:
+    out = []
+    deadline = asyncio.get_running_loop().time() + wait
+    while asyncio.get_running_loop().time() < deadline:
+        m = await q.get(no_ack=True, fail=False)
+        if m is None:
+            await asyncio.sleep(0.05)
+            continue
+        out.append(m)
+    return out
+
+
+async def test_outbox_entries_left_by_a_crashed_process_are_published_once(env, amqp_url):
+    ns, runtime = env
+    crashed = runtime(outbox_relay=False)
+    await crashed.start()
+    conn, q = await tap(amqp_url, ns, "request.received.v1")
+    async with conn:
+        emitted = []
+
+        async def work(uow):
+            emitted.append(await uow.emit(request(1)))
+            emitted.append(await uow.emit(request(2)))
+
+        await crashed.transact(work)
+        assert await drain(q, 0.5) == []  # committed, not published: the "crash" window
+        await crashed.stop()
+
+        # a new process on the same store takes over and publishes in commit order
+        survivor = ServiceRuntime("boards", crashed.settings.model_copy(
+            update={"outbox_relay": True}))
+        await survivor.start()
+        try:
+            got = await drain(q, 1.5)
+            assert [m.message_id for m in got] == [str(e.event_id) for e in emitted]
+            pending = await survivor.db[COLLECTION].count_documents({"sent_at": None})
+            assert pending == 0
+        finally:
+            await survivor.stop()
+
+
+async def test_an_expired_claim_is_taken_over_by_another_relay(env, amqp_url):
+    ns, runtime = env
+    rt = runtime(outbox_relay=False)
+    await rt.start()
+    conn, q = await tap(amqp_url, ns, "request.received.v1")
+    async with conn:
+        async def work(uow):
+            await uow.emit(request())
+        await rt.transact(work)
+        # another replica claimed it and died before publishing
+        await rt.db[COLLECTION].update_many({}, {"$set": {
+            "claimed_until": datetime.now(UTC) - timedelta(seconds=1), "claim": "dead"}})
+        assert await rt.relay.relay_once() == 1
+        assert len(await drain(q, 0.5)) == 1
+        assert await rt.relay.relay_once() == 0  # marked sent: not published again
+
+
+async def test_failed_handler_rolls_back_retries_then_dead_letters_and_queue_flows(
+        env, amqp_url):
+    ns, runtime = env
+    rt = runtime("boards")
+    attempts: dict[str, int] = {}
+
+    @rt.on("requests", "request.received")
+    async def handle(uow, event: RequestReceived) -> None:
+        await uow.db["effects"].insert_one({"request_id": event.request_id}, session=uow.session)
+        attempts[event.subject] = attempts.get(event.subject, 0) + 1
+        if event.subject == "poison":
+            raise RuntimeError("downstream refuses this one")
+
+    await rt.start()
+    bad = make_envelope(request().model_copy(update={"subject": "poison"}), account_id="a")
+    good = make_envelope(request().model_copy(update={"subject": "fine"}), account_id="a")
+    await rt.bus.publish(bad)
+    await rt.bus.publish(good)
+    for _ in range(200):
+        if attempts.get("fine") and attempts.get("poison", 0) >= DELIVERY_LIMIT:
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.3)
+    assert attempts["poison"] == DELIVERY_LIMIT
+    assert attempts["fine"] == 1
+    # the failing attempts left no effect behind; the good one did
+    effects = [d["request_id"] async for d in rt.db["effects"].find()]
+    assert effects == [RequestReceived.model_validate(good.payload).request_id]
+
+    dead = await list_dead(amqp_url, Topology(ns), "boards.requests", 10)
+    assert [d["reason"] for d in dead] == ["handler kept failing"]
+    assert "downstream refuses this one" in dead[0]["detail"]
+
+    # the cause is fixed; replay puts it back and it is processed once
+    handle_fixed = rt.consumers[0].handlers
+    async def fixed(uow, event):
+        attempts["replayed"] = attempts.get("replayed", 0) + 1
+    handle_fixed["request.received"] = fixed
+    assert await replay(amqp_url, Topology(ns), "boards.requests", 10) == 1
+    for _ in range(50):
+        if attempts.get("replayed"):
+            break
+        await asyncio.sleep(0.1)
+    assert attempts.get("replayed") == 1
+    assert await list_dead(amqp_url, Topology(ns), "boards.requests", 10) == []
+
+
+async def test_duplicate_delivery_has_one_effect(env):
+    ns, runtime = env
+    rt = runtime("boards")
+    seen: list[str] = []
+
+    @rt.on("requests", "request.received")
+    async def handle(uow, event: RequestReceived) -> None:
+        await uow.db["effects"].insert_one({"r": event.request_id}, session=uow.session)
+        seen.append(event.request_id)
+
+    await rt.start()
+    env_ = make_envelope(request(), account_id="a")
+    for _ in range(3):
+        await rt.bus.publish(env_)
+    for _ in range(50):
+        if seen:
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.5)
+    assert len(seen) == 1
+    assert await rt.db["effects"].count_documents({}) == 1

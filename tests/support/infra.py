@@ -1,0 +1,99 @@
+"""Where the tests' broker and store come from: env URLs, else Docker, else local servers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(host: str, port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            if s.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"{host}:{port} did not open within {timeout}s")
+
+
+def docker_available() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=5).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@contextmanager
+def mongo_server() -> Iterator[str]:
+    """A Mongo-protocol server URL for the test session."""
+    url = os.environ.get("DESK_TEST_MONGO_URL")
+    if url:
+        yield url
+        return
+    if docker_available():
+        from testcontainers.mongodb import MongoDbContainer
+
+        with MongoDbContainer("mongo:7", command="--replSet rs0 --bind_ip_all") as mongo:
+            host, port = mongo.get_container_host_ip(), mongo.get_exposed_port(27017)
+            mongo.exec(["mongosh", "--quiet", "--eval", "rs.initiate()"])
+            yield f"mongodb://{host}:{port}/?directConnection=true"
+        return
+    port = free_port()
+    storage = tempfile.mkdtemp(prefix="desk-test-mongo-")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
+         "--storage-path", storage, "--log-level", "WARNING"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_port("127.0.0.1", port)
+        yield f"mongodb://127.0.0.1:{port}/?directConnection=true"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(storage, ignore_errors=True)
+
+
+@contextmanager
+def rabbitmq_server() -> Iterator[str]:
+    url = os.environ.get("DESK_TEST_AMQP_URL")
+    if url:
+        yield url
+        return
+    with socket.socket() as s:
+        s.settimeout(1)
+        local = s.connect_ex(("127.0.0.1", 5672)) == 0
+    if not local and shutil.which("rabbitmq-server"):
+        subprocess.run(["rabbitmq-server", "-detached"], check=False)
+        wait_port("127.0.0.1", 5672, timeout=60)
+        local = True
+    if local:
+        yield "amqp://guest:guest@127.0.0.1:5672/"
+        return
+    if docker_available():
+        from testcontainers.rabbitmq import RabbitMqContainer
+
+        with RabbitMqContainer("rabbitmq:3.13") as rabbit:
+            params = rabbit.get_connection_params()
+            yield f"amqp://guest:guest@{params.host}:{params.port}/"
+        return
+    raise RuntimeError("no RabbitMQ: set DESK_TEST_AMQP_URL or run one on 127.0.0.1:5672")
