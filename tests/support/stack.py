@@ -82,9 +82,15 @@ class Stack:
     namespace: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:10]}")
     extra: dict[str, dict[str, str]] = field(default_factory=dict)
     services: dict[str, ServiceProcess] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=lambda: {n: free_port() for n in SERVICES})
 
     ADMIN_TOKEN = "test-admin-token"
     REPLY_SECRET = "test-reply-secret"
+    LINK_SECRET = "test-link-secret"
+
+    def url(self, name: str) -> str:
+        """Where a service listens (known before it starts, so services can point at each other)."""
+        return f"http://127.0.0.1:{self.ports[name]}"
 
     def env_for(self, name: str) -> dict[str, str]:
         p = name.upper() + "_"
@@ -93,7 +99,7 @@ class Stack:
             p + "MONGO_URL": self.mongo_url,
             p + "MONGO_DB": f"{self.namespace}_{name}",
             p + "BUS_NAMESPACE": self.namespace,
-            p + "HTTP_PORT": str(free_port()),
+            p + "HTTP_PORT": str(self.ports.get(name) or free_port()),
             p + "LOG_LEVEL": "INFO",
             p + "OUTBOX_POLL_SECONDS": "0.2",
         }
@@ -104,7 +110,13 @@ class Stack:
             env |= {"NOTIFY_SMTP__PORT": str(self.smtp_port),
                     "NOTIFY_REPLY_TOKEN_SECRET": self.REPLY_SECRET,
                     "NOTIFY_RETRY_BASE_SECONDS": "0.2",
-                    "NOTIFY_DISPATCH_POLL_SECONDS": "0.1"}
+                    "NOTIFY_DISPATCH_POLL_SECONDS": "0.1",
+                    "NOTIFY_LINK_SECRET": self.LINK_SECRET,
+                    "NOTIFY_PORTAL_URL": self.url("portal")}
+        if name == "portal":
+            env |= {"PORTAL_LINK_SECRET": self.LINK_SECRET,
+                    "PORTAL_SMTP__PORT": str(self.smtp_port),
+                    "PORTAL_INTAKE_URL": self.url("intake")}
         if name == "intake":
             env |= {"INTAKE_REPLY_TOKEN_SECRET": self.REPLY_SECRET}
         env |= self.extra.get(name, {})

@@ -244,6 +244,52 @@ class SlaMet(_SlaSignal):
     SUMMARY = "An SLA target was met before its deadline."
 
 
+class SlaCustomerReminder(EventPayload):
+    TYPE = "sla.customer_reminder"
+    SUMMARY = ("A request has waited for the customer's answer for the service's reminder "
+               "period; the customer is reminded.")
+
+    card_id: str
+    number: str
+    waiting_since: datetime
+    days_waiting: int = Field(ge=0)
+    auto_close_at: datetime | None = None
+    service_id: str | None = None
+
+
+class SlaAutoClose(EventPayload):
+    TYPE = "sla.auto_close"
+    SUMMARY = ("A request waited for the customer longer than its service allows and is "
+               "to be closed (boards moves it to a done column).")
+
+    card_id: str
+    number: str
+    waiting_since: datetime
+    service_id: str | None = None
+
+
+class CustomerPreferencesChanged(EventPayload):
+    TYPE = "customer.preferences_changed"
+    SUMMARY = "A customer chose which notifications they get, and by which channel."
+
+    email: str
+    channels: dict[str, tuple[Literal["email", "telegram"], ...]] = Field(
+        description="notification kind (acknowledgment, status_changed, agent_reply, "
+                    "rating_request, reminder) → the channels it goes to; () mutes it")
+    telegram_chat_id: int | None = None
+    changed_at: datetime
+
+
+class AddressBounced(EventPayload):
+    TYPE = "customer.address_bounced"
+    SUMMARY = "Mail to a customer's address bounced; it is not mailed again until it works."
+
+    email: str
+    reason: str = Field(max_length=2000)
+    permanent: bool = True
+    at: datetime
+
+
 class NotificationSent(EventPayload):
     TYPE = "notification.sent"
     SUMMARY = "A notification reached its channel."
@@ -286,6 +332,10 @@ EVENTS: dict[tuple[str, int], type[EventPayload]] = {
         SlaWarning,
         SlaBreached,
         SlaMet,
+        SlaCustomerReminder,
+        SlaAutoClose,
+        CustomerPreferencesChanged,
+        AddressBounced,
         NotificationSent,
         NotificationFailed,
     )
