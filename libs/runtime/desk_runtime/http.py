@@ -56,6 +56,23 @@ class Invalid(DomainError):
     code = "invalid"
 
 
+def require_admin(request: Request) -> None:
+    """FastAPI dependency: the caller presents the service's `admin_token` as a Bearer token.
+
+    Compared in constant time; an unset token disables the admin endpoints entirely.
+    """
+    import hmac
+
+    expected = request.app.state.runtime.settings.admin_token
+    header = request.headers.get("authorization", "")
+    scheme, _, presented = header.partition(" ")
+    if not expected:
+        raise Forbidden("admin endpoints are disabled (no admin token configured)")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(presented.encode(),
+                                                             expected.encode()):
+        raise Unauthorized("a valid admin Bearer token is required")
+
+
 def _route_of(request: Request) -> str:
     for route in request.app.router.routes:
         match, _ = route.matches(request.scope)

@@ -31,6 +31,8 @@ class ServiceSettings(BaseSettings):
     outbox_poll_seconds: float = 0.5
     prefetch: int = 16
     public_url: str = ""
+    admin_token: str = Field("", description="Bearer token for this service's admin endpoints; "
+                             "empty disables them")
 
     def database_name(self, service: str) -> str:
         return self.mongo_db or f"desk_{service}"

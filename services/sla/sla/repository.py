@@ -1,11 +1,27 @@
-"""SLA's store: its catalog copy (service → policy), policies, calendars, per-card SLA state."""
+"""SLA's store: its catalog copy (service → policy), policies, calendars, per-card SLA records.
+
+A record's `next_due_at` is the next instant the scheduler must look at it; the
+index on it is all the scheduler reads, so memory never grows with the number of
+clocks held. `version` guards every write: two replicas (or a consumer and the
+scheduler) racing on one record cannot both commit.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from desk_contracts.catalog import ServiceDefinition
-from pymongo import ASCENDING
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
+
+from sla.domain.calendar import BusinessCalendar
+from sla.domain.clock import CardSla
+from sla.domain.policy import SlaPolicy
+
+
+class StaleRecord(Exception):
+    """Someone else changed the record since we read it; the work is retried."""
 
 
 class SlaRepository:
@@ -19,6 +35,9 @@ class SlaRepository:
     async def ensure_indexes(self) -> None:
         await self.cards.create_index([("next_due_at", ASCENDING)], sparse=True)
         await self.cards.create_index("number")
+        await self.cards.create_index([("open", ASCENDING), ("paused", ASCENDING)])
+
+    # -- catalog copy --------------------------------------------------------------------
 
     async def service(self, service_id: str | None, session: AsyncClientSession | None = None
                       ) -> ServiceDefinition | None:
@@ -38,3 +57,84 @@ class SlaRepository:
              "definition": service.model_dump(mode="json", by_alias=True)},
             upsert=True, session=session,
         )
+
+    # -- policies and calendars ----------------------------------------------------------
+
+    async def policy(self, name: str, session: AsyncClientSession | None = None
+                     ) -> SlaPolicy | None:
+        doc = await self.policies.find_one({"_id": name}, session=session)
+        return SlaPolicy.model_validate(doc["policy"]) if doc else None
+
+    async def save_policy(self, policy: SlaPolicy) -> None:
+        await self.policies.replace_one(
+            {"_id": policy.name}, {"_id": policy.name, "policy": policy.model_dump(mode="json")},
+            upsert=True)
+
+    async def calendar(self, name: str, session: AsyncClientSession | None = None
+                       ) -> BusinessCalendar | None:
+        if name == "24x7":
+            return BusinessCalendar.always()
+        doc = await self.calendars.find_one({"_id": name}, session=session)
+        return BusinessCalendar.from_doc(doc["calendar"]) if doc else None
+
+    async def save_calendar(self, doc: dict) -> None:
+        BusinessCalendar.from_doc(doc)  # refuse what cannot be used
+        await self.calendars.replace_one({"_id": doc["name"]}, {"_id": doc["name"],
+                                                                 "calendar": doc}, upsert=True)
+
+    # -- records -------------------------------------------------------------------------
+
+    async def load(self, card_id: str, session: AsyncClientSession | None = None
+                   ) -> tuple[CardSla | None, int]:
+        doc = await self.cards.find_one({"_id": card_id}, session=session)
+        if doc is None:
+            return None, 0
+        return CardSla.model_validate(doc["sla"]), doc["version"]
+
+    async def save(self, sla: CardSla, version: int, next_due_at: datetime | None,
+                   session: AsyncClientSession, *, lease_owner: str | None = None) -> None:
+        fields = {
+            "sla": sla.model_dump(mode="python"),
+            "number": sla.number,
+            "service_id": sla.service_id,
+            "next_due_at": next_due_at,
+            "open": any(c.active for c in sla.targets.values()),
+            "paused": not any(c.active and c.running_since is not None
+                              for c in sla.targets.values()),
+            "lease_until": None,
+            "lease_owner": None,
+        }
+        if version == 0:
+            await self.cards.insert_one({"_id": sla.card_id, "version": 1, **fields},
+                                        session=session)
+            return
+        query: dict = {"_id": sla.card_id, "version": version}
+        if lease_owner is not None:
+            query["lease_owner"] = lease_owner
+        result = await self.cards.update_one(query, {"$set": {**fields, "version": version + 1}},
+                                             session=session)
+        if result.matched_count != 1:
+            raise StaleRecord(f"SLA record of {sla.card_id} changed concurrently")
+
+    async def claim_due(self, now: datetime, owner: str, lease_until: datetime) -> str | None:
+        """Take one due record for `owner` until `lease_until`; any replica may claim it."""
+        doc = await self.cards.find_one_and_update(
+            {"next_due_at": {"$lte": now},
+             "$or": [{"lease_until": None}, {"lease_until": {"$lt": now}}]},
+            {"$set": {"lease_until": lease_until, "lease_owner": owner}},
+            sort=[("next_due_at", ASCENDING)],
+            projection={"_id": 1},
+            return_document=ReturnDocument.AFTER,
+        )
+        return doc["_id"] if doc else None
+
+    async def earliest_due(self) -> datetime | None:
+        doc = await self.cards.find_one({"next_due_at": {"$ne": None}},
+                                        sort=[("next_due_at", ASCENDING)],
+                                        projection={"next_due_at": 1})
+        return doc["next_due_at"] if doc else None
+
+    async def count_clocks(self) -> dict[str, int]:
+        running = await self.cards.count_documents({"open": True, "paused": False})
+        paused = await self.cards.count_documents({"open": True, "paused": True})
+        return {"running": running, "paused": paused}

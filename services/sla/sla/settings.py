@@ -1,14 +1,21 @@
 """SLA's settings (env prefix SLA_)."""
 
 from desk_runtime.settings import ServiceSettings
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 
 class SlaSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="SLA_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SLA_", extra="ignore",
+                                      env_nested_delimiter="__")
 
     http_port: int = 8003
-    warn_share: float = 0.8
+    warn_share: float = Field(0.8, gt=0, lt=1,
+                              description="share of a target after which a warning is raised")
+    default_policy: str = Field("standard", description="for services that name no policy")
+    scheduler: bool = Field(True, description="run the due-signal scheduler in this process")
     scheduler_poll_seconds: float = 0.5
     lease_seconds: float = 15.0
-    demo_policies: bool = True
+    gauge_refresh_seconds: float = 15.0
+    demo_policies: bool = Field(True, description="seed the demo policies and calendars "
+                                "when they are missing")

@@ -1,0 +1,105 @@
+"""Per-card SLA records (for agents and contract disputes) and the policy/calendar admin."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from typing import Any
+
+from desk_runtime.http import Invalid, NotFound, require_admin
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from sla.domain.calendar import BusinessCalendar, CalendarError
+from sla.domain.policy import SlaPolicy
+from sla.repository import SlaRepository
+
+router = APIRouter(prefix="/v1", tags=["sla"])
+
+
+def _repo(request: Request) -> SlaRepository:
+    return SlaRepository(request.app.state.runtime.db)
+
+
+async def _record(request: Request, card_id: str) -> dict:
+    repo = _repo(request)
+    sla, _ = await repo.load(card_id)
+    if sla is None:
+        raise NotFound("no SLA record for this card")
+    cal = await repo.calendar(sla.calendar) or BusinessCalendar.always()
+    return sla.record(cal, datetime.now(UTC))
+
+
+@router.get("/cards/{card_id}/sla", summary="A card's SLA record: targets, deadlines, pauses")
+async def card_sla(card_id: str, request: Request) -> dict:
+    return await _record(request, card_id)
+
+
+@router.get("/cards/{card_id}/sla.csv", summary="The SLA record as CSV, for a contract dispute")
+async def card_sla_csv(card_id: str, request: Request) -> Response:
+    record = await _record(request, card_id)
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["section", "target", "state", "started_at", "deadline", "breached_at",
+                "completed_at", "spent_seconds", "budget_minutes", "detail"])
+    for t in record["targets"]:
+        w.writerow(["target", t["target"], t["state"], _iso(t["started_at"]), _iso(t["deadline"]),
+                    _iso(t["breached_at"]), _iso(t["completed_at"]), t["spent_seconds"],
+                    t["budget_minutes"], ""])
+    for p in record["pauses"]:
+        w.writerow(["pause", " ".join(p["targets"]), p["cause"], _iso(p["started_at"]),
+                    "", "", _iso(p["ended_at"]), "", "", p.get("column_id") or ""])
+    for e in record["log"]:
+        w.writerow(["log", e.get("target") or "", e["what"], _iso(e["at"]), "", "", "", "", "",
+                    e.get("detail") or ""])
+    filename = f"sla-{record['number']}.csv"
+    return Response(out.getvalue(), media_type="text/csv",
+                    headers={"content-disposition": f'attachment; filename="{filename}"'})
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else (value or "")
+
+
+@router.get("/policies", summary="SLA policies")
+async def list_policies(request: Request) -> dict:
+    docs = [d["policy"] async for d in _repo(request).policies.find().sort("_id", 1)]
+    return {"items": docs}
+
+
+@router.put("/policies/{name}", dependencies=[Depends(require_admin)],
+            summary="Create or replace a policy (applies to clocks started afterwards and to "
+                    "cards whose priority or service changes)")
+async def put_policy(name: str, body: dict, request: Request) -> dict:
+    try:
+        policy = SlaPolicy.model_validate({**body, "name": name})
+    except ValidationError as exc:
+        raise Invalid("invalid policy", details={"errors": exc.errors(include_url=False,
+                                                                       include_context=False)})
+    repo = _repo(request)
+    if await repo.calendar(policy.calendar) is None:
+        raise Invalid(f"calendar {policy.calendar!r} does not exist")
+    await repo.save_policy(policy)
+    return policy.model_dump(mode="json")
+
+
+@router.get("/calendars", summary="Business calendars")
+async def list_calendars(request: Request) -> dict:
+    docs = [d["calendar"] async for d in _repo(request).calendars.find().sort("_id", 1)]
+    return {"items": [{"name": "24x7"}, *docs]}
+
+
+@router.put("/calendars/{name}", dependencies=[Depends(require_admin)],
+            summary="Create or replace a business calendar")
+async def put_calendar(name: str, body: dict, request: Request) -> dict:
+    doc = {**body, "name": name}
+    if name == "24x7":
+        raise Invalid("24x7 is built in")
+    try:
+        BusinessCalendar.from_doc(doc)
+    except (CalendarError, KeyError, ValueError) as exc:
+        raise Invalid(f"invalid calendar: {exc}")
+    await _repo(request).save_calendar(doc)
+    return doc

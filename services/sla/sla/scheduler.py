@@ -1,0 +1,90 @@
+"""Raises due SLA signals: claims due records with a lease so any replica can take over.
+
+Deadlines live in the store (`next_due_at`, indexed), never only in memory. Each
+replica claims one due record at a time with a lease, fires it in a transaction that
+also checks it still holds the lease and the record's version, and releases it. A
+replica that dies holding a lease delays that record by at most `lease_seconds`; a
+replica that loses a race aborts its transaction, so a signal is published once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from desk_runtime.logging import get_logger
+from desk_runtime.service import ServiceRuntime
+
+from sla.commands import Engine
+from sla.metrics import CLOCKS
+from sla.repository import SlaRepository, StaleRecord
+from sla.settings import SlaSettings
+
+log = get_logger(__name__)
+
+
+class Scheduler:
+    def __init__(self, runtime: ServiceRuntime, settings: SlaSettings):
+        self.runtime = runtime
+        self.settings = settings
+        self.repo = SlaRepository(runtime.db)
+        self.owner = f"sla-{uuid.uuid4().hex[:12]}"
+        self._task: asyncio.Task | None = None
+        self._gauges_at = 0.0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="sla-scheduler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                fired = await self.tick()
+                if loop.time() - self._gauges_at > self.settings.gauge_refresh_seconds:
+                    self._gauges_at = loop.time()
+                    for state, n in (await self.repo.count_clocks()).items():
+                        CLOCKS.labels(state).set(n)
+                if fired:
+                    continue
+                await asyncio.sleep(await self._idle_seconds())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("sla.scheduler_error")
+                await asyncio.sleep(self.settings.scheduler_poll_seconds)
+
+    async def _idle_seconds(self) -> float:
+        """Sleep until the earliest deadline, but never longer than one poll interval."""
+        poll = self.settings.scheduler_poll_seconds
+        earliest = await self.repo.earliest_due()
+        if earliest is None:
+            return poll
+        return min(poll, max(0.005, (earliest - datetime.now(UTC)).total_seconds()))
+
+    async def tick(self, now: datetime | None = None, limit: int = 500) -> int:
+        """Fire every record due by `now` (at most `limit`); returns how many were handled."""
+        handled = 0
+        while handled < limit:
+            now_ = now or datetime.now(UTC)
+            card_id = await self.repo.claim_due(
+                now_, self.owner, now_ + timedelta(seconds=self.settings.lease_seconds))
+            if card_id is None:
+                break
+            handled += 1
+            try:
+                await self.runtime.transact(
+                    lambda uow, c=card_id, t=now_: Engine(
+                        uow, default_policy=self.settings.default_policy,
+                        warn_share=self.settings.warn_share).fire_due(c, t, self.owner))
+            except StaleRecord:
+                # a card event or another replica changed it first; it will be due again
+                log.info("sla.fire_raced", card_id=card_id)
+        return handled
