@@ -63,8 +63,8 @@ class Engine:
             auto_close_after_days=auto_close, card_version=card.version)
 
     async def save(self, sla: CardSla, version: int, signals: list[Signal],
-                   lease_owner: str | None = None) -> None:
-        policy = await self.repo.policy(sla.policy, self.uow.session)
+                   lease_owner: str | None = None, policy: SlaPolicy | None = None) -> None:
+        policy = policy or await self.repo.policy(sla.policy, self.uow.session)
         remind = policy.remind_after_days if policy else None
         for signal in signals:
             await self.emit(sla, signal)
@@ -160,8 +160,11 @@ class Engine:
         signals = sla.due(now, policy.remind_after_days if policy else None)
         for signal in signals:
             sla.mark(signal, now)
-        await self.save(sla, version, signals, lease_owner=owner)
+        await self.save(sla, version, signals, lease_owner=owner, policy=policy)
         for signal in signals:
             if signal.kind in ("warning", "breached"):
                 DETECTION_LAG.observe(max(0.0, (now - signal.due_at).total_seconds()))
+        if signals:
+            log.info("sla.fired", card_id=card_id, signals=[s.kind for s in signals],
+                     lag=round((now - signals[0].due_at).total_seconds(), 3))
         return signals

@@ -8,16 +8,21 @@ scheduler) racing on one record cannot both commit.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from desk_contracts.catalog import ServiceDefinition
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from sla.domain.calendar import BusinessCalendar
 from sla.domain.clock import CardSla
 from sla.domain.policy import SlaPolicy
+
+
+# "Not leased" is a lease that ended long ago rather than null: the claim filter stays a
+# plain range on indexed fields (an `$or` with null makes some servers scan everything).
+FREE = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class StaleRecord(Exception):
@@ -101,7 +106,7 @@ class SlaRepository:
             "open": any(c.active for c in sla.targets.values()),
             "paused": not any(c.active and c.running_since is not None
                               for c in sla.targets.values()),
-            "lease_until": None,
+            "lease_until": FREE,
             "lease_owner": None,
         }
         if version == 0:
@@ -116,20 +121,28 @@ class SlaRepository:
         if result.matched_count != 1:
             raise StaleRecord(f"SLA record of {sla.card_id} changed concurrently")
 
-    async def claim_due(self, now: datetime, owner: str, lease_until: datetime) -> str | None:
-        """Take one due record for `owner` until `lease_until`; any replica may claim it."""
-        doc = await self.cards.find_one_and_update(
-            {"next_due_at": {"$lte": now},
-             "$or": [{"lease_until": None}, {"lease_until": {"$lt": now}}]},
-            {"$set": {"lease_until": lease_until, "lease_owner": owner}},
-            sort=[("next_due_at", ASCENDING)],
-            projection={"_id": 1},
-            return_document=ReturnDocument.AFTER,
-        )
-        return doc["_id"] if doc else None
+    async def claim_due(self, now: datetime, owner: str, lease_until: datetime,
+                        scan: int = 20) -> str | None:
+        """Take one due record for `owner` until `lease_until`; any replica may claim it.
 
-    async def earliest_due(self) -> datetime | None:
-        doc = await self.cards.find_one({"next_due_at": {"$ne": None}},
+        Read the earliest due candidates through the `next_due_at` index, then claim one
+        with a conditional update on its id: only one replica's update can match.
+        """
+        cursor = self.cards.find(
+            {"next_due_at": {"$lte": now}, "lease_until": {"$lt": now}},
+            projection={"_id": 1}, sort=[("next_due_at", ASCENDING)], limit=scan)
+        async for candidate in cursor:
+            result = await self.cards.update_one(
+                {"_id": candidate["_id"], "next_due_at": {"$lte": now},
+                 "lease_until": {"$lt": now}},
+                {"$set": {"lease_until": lease_until, "lease_owner": owner}})
+            if result.modified_count == 1:
+                return candidate["_id"]
+        return None
+
+    async def earliest_due(self, horizon: datetime) -> datetime | None:
+        """The earliest deadline before `horizon` (bounded, so only near records are read)."""
+        doc = await self.cards.find_one({"next_due_at": {"$lte": horizon}},
                                         sort=[("next_due_at", ASCENDING)],
                                         projection={"next_due_at": 1})
         return doc["next_due_at"] if doc else None

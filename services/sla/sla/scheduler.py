@@ -31,27 +31,34 @@ class Scheduler:
         self.settings = settings
         self.repo = SlaRepository(runtime.db)
         self.owner = f"sla-{uuid.uuid4().hex[:12]}"
-        self._task: asyncio.Task | None = None
-        self._gauges_at = 0.0
+        self._tasks: list[asyncio.Task] = []
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="sla-scheduler")
+        self._tasks = [asyncio.create_task(self._run(), name="sla-scheduler"),
+                       asyncio.create_task(self._gauges(), name="sla-gauges")]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
+
+    async def _gauges(self) -> None:
+        """Clock counts for Prometheus, apart from the firing loop so they never delay it."""
+        while True:
+            try:
+                for state, n in (await self.repo.count_clocks()).items():
+                    CLOCKS.labels(state).set(n)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("sla.gauge_error")
+            await asyncio.sleep(self.settings.gauge_refresh_seconds)
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             try:
                 fired = await self.tick()
-                if loop.time() - self._gauges_at > self.settings.gauge_refresh_seconds:
-                    self._gauges_at = loop.time()
-                    for state, n in (await self.repo.count_clocks()).items():
-                        CLOCKS.labels(state).set(n)
                 if fired:
                     continue
                 await asyncio.sleep(await self._idle_seconds())
@@ -64,27 +71,41 @@ class Scheduler:
     async def _idle_seconds(self) -> float:
         """Sleep until the earliest deadline, but never longer than one poll interval."""
         poll = self.settings.scheduler_poll_seconds
-        earliest = await self.repo.earliest_due()
+        earliest = await self.repo.earliest_due(datetime.now(UTC) + timedelta(seconds=poll))
         if earliest is None:
             return poll
         return min(poll, max(0.005, (earliest - datetime.now(UTC)).total_seconds()))
 
     async def tick(self, now: datetime | None = None, limit: int = 500) -> int:
-        """Fire every record due by `now` (at most `limit`); returns how many were handled."""
+        """Fire every record due by `now` (at most `limit`); returns how many were handled.
+
+        Claims a small batch, fires its records concurrently (each in its own
+        transaction), and repeats until nothing is due.
+        """
         handled = 0
         while handled < limit:
             now_ = now or datetime.now(UTC)
-            card_id = await self.repo.claim_due(
-                now_, self.owner, now_ + timedelta(seconds=self.settings.lease_seconds))
-            if card_id is None:
+            lease = now_ + timedelta(seconds=self.settings.lease_seconds)
+            batch: list[str] = []
+            while len(batch) < self.settings.fire_concurrency:
+                card_id = await self.repo.claim_due(now_, self.owner, lease)
+                if card_id is None:
+                    break
+                batch.append(card_id)
+            if not batch:
                 break
-            handled += 1
-            try:
-                await self.runtime.transact(
-                    lambda uow, c=card_id, t=now_: Engine(
-                        uow, default_policy=self.settings.default_policy,
-                        warn_share=self.settings.warn_share).fire_due(c, t, self.owner))
-            except StaleRecord:
-                # a card event or another replica changed it first; it will be due again
-                log.info("sla.fire_raced", card_id=card_id)
+            handled += len(batch)
+            await asyncio.gather(*(self._fire(c, now_) for c in batch))
         return handled
+
+    async def _fire(self, card_id: str, now: datetime) -> None:
+        try:
+            await self.runtime.transact(
+                lambda uow: Engine(uow, default_policy=self.settings.default_policy,
+                                   warn_share=self.settings.warn_share
+                                   ).fire_due(card_id, now, self.owner))
+        except StaleRecord:
+            # a card event or another replica changed it first; it will be due again
+            log.info("sla.fire_raced", card_id=card_id)
+        except Exception:
+            log.exception("sla.fire_failed", card_id=card_id)

@@ -16,6 +16,7 @@ class SlaSettings(ServiceSettings):
     scheduler: bool = Field(True, description="run the due-signal scheduler in this process")
     scheduler_poll_seconds: float = 0.5
     lease_seconds: float = 15.0
-    gauge_refresh_seconds: float = 15.0
+    fire_concurrency: int = Field(4, ge=1, description="due records fired at once per replica")
+    gauge_refresh_seconds: float = 30.0
     demo_policies: bool = Field(True, description="seed the demo policies and calendars "
                                 "when they are missing")
