@@ -118,14 +118,15 @@ def test_a_long_outage_raises_the_breach_without_a_stale_warning():
 
 def test_agent_reply_meets_first_response_then_customer_reply_starts_next_response():
     sla = new()
-    [met] = sla.agent_replied(T0 + 20 * MIN, STANDARD, ALWAYS)
+    met, done = sla.agent_replied(T0 + 20 * MIN, STANDARD, ALWAYS)
     assert (met.kind, met.target) == ("met", "first_response")
+    assert (done.kind, done.met, done.spent_seconds) == ("completed", True, 20 * 60)
     assert clock(sla, "first_response").state == "met"
     sla.customer_replied(T0 + 60 * MIN, STANDARD, ALWAYS)
     nxt = clock(sla, "next_response")
     assert nxt.state == "running" and nxt.deadline == T0 + (60 + 480) * MIN
-    [met2] = sla.agent_replied(T0 + 70 * MIN, STANDARD, ALWAYS)
-    assert met2.target == "next_response"
+    met2, done2 = sla.agent_replied(T0 + 70 * MIN, STANDARD, ALWAYS)
+    assert met2.target == "next_response" and done2.spent_seconds == 10 * 60
     sla.customer_replied(T0 + 80 * MIN, STANDARD, ALWAYS)
     assert clock(sla, "next_response").cycle == 2
 
@@ -140,7 +141,8 @@ def test_answer_after_breach_is_missed_not_met():
     sla = new()
     [breach] = sla.due(T0 + 241 * MIN, 2)
     sla.mark(breach, T0 + 241 * MIN)
-    assert sla.agent_replied(T0 + 250 * MIN, STANDARD, ALWAYS) == []
+    [late] = sla.agent_replied(T0 + 250 * MIN, STANDARD, ALWAYS)
+    assert (late.kind, late.met, late.spent_seconds) == ("completed", False, 250 * 60)
     assert clock(sla, "first_response").state == "missed"
 
 
@@ -148,7 +150,8 @@ def test_close_meets_resolution_and_reopen_resumes_it_without_the_closed_time():
     sla = new()
     sla.agent_replied(T0 + 10 * MIN, STANDARD, ALWAYS)
     signals = sla.enter(C.DONE, "done", T0 + 100 * MIN, STANDARD, ALWAYS)
-    assert [(s.kind, s.target) for s in signals] == [("met", "resolution")]
+    assert [(s.kind, s.target) for s in signals] == [("met", "resolution"),
+                                                      ("completed", "resolution")]
     assert sla.next_due_at(2) is None
     reopened = T0 + 5 * 24 * 60 * MIN
     sla.enter(C.IN_PROGRESS, "in-progress", reopened, STANDARD, ALWAYS)
@@ -188,3 +191,16 @@ def test_record_shows_targets_pauses_and_log():
     assert targets["first_response"]["spent_seconds"] == 1200
     assert record["pauses"][0]["cause"] == "paused"
     assert [e["what"] for e in record["log"]][:3] == ["opened", "started", "started"]
+
+
+def test_completion_reports_business_time_and_pauses():
+    policy = POLICIES["consultation"]
+    friday_17 = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)  # Fri 17:00 MSK
+    sla = new(policy=policy, cal=OFFICE, at=friday_17)
+    sla.enter(C.PAUSED, "pause", friday_17 + 30 * MIN, policy, OFFICE)
+    monday_10 = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
+    sla.enter(C.IN_PROGRESS, "in-progress", monday_10, policy, OFFICE)
+    done = [s for s in sla.enter(C.DONE, "done", monday_10 + 60 * MIN, policy, OFFICE)
+            if s.kind == "completed" and s.target == "resolution"][0]
+    assert done.spent_seconds == 90 * 60  # 30 min Friday + 60 min Monday, weekend not counted
+    assert done.paused_seconds == (monday_10 - friday_17 - 30 * MIN).total_seconds()

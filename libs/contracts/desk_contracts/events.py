@@ -244,6 +244,26 @@ class SlaMet(_SlaSignal):
     SUMMARY = "An SLA target was met before its deadline."
 
 
+class SlaTargetCompleted(EventPayload):
+    TYPE = "sla.target_completed"
+    SUMMARY = ("An SLA target was completed (answered or resolved), on time or late, with the "
+               "time it took in the policy's calendar; statistics are computed from it.")
+
+    card_id: str
+    number: str
+    target: SlaTargetName
+    met: bool
+    started_at: datetime
+    completed_at: datetime
+    spent_seconds: float = Field(ge=0, description="in the policy's calendar (business time)")
+    elapsed_seconds: float = Field(ge=0, description="wall-clock, pauses included")
+    paused_seconds: float = Field(0, ge=0, description="wall-clock time the clock was paused")
+    cycle: int = Field(1, ge=1, description="2+ after a reopen or for later next-responses")
+    policy: str
+    calendar: str
+    service_id: str | None = None
+
+
 class SlaCustomerReminder(EventPayload):
     TYPE = "sla.customer_reminder"
     SUMMARY = ("A request has waited for the customer's answer for the service's reminder "
@@ -332,6 +352,7 @@ EVENTS: dict[tuple[str, int], type[EventPayload]] = {
         SlaWarning,
         SlaBreached,
         SlaMet,
+        SlaTargetCompleted,
         SlaCustomerReminder,
         SlaAutoClose,
         CustomerPreferencesChanged,

@@ -42,7 +42,7 @@ QUEUES: tuple[QueueSpec, ...] = (
                                "comment.added.v1", "catalog.service_changed.v1"),
               "Drives SLA clocks from card events."),
     QueueSpec("notify", "events", ("card.created.v1", "card.moved.v1", "card.assigned.v1",
-                                   "comment.added.v1", "sla.warning.v1", "sla.breached.v1",
+                                   "card.updated.v1", "comment.added.v1", "sla.warning.v1", "sla.breached.v1",
                                    "request.received.v1", "request.reply_received.v1",
                                    "catalog.service_changed.v1", "sla.customer_reminder.v1",
                                    "customer.preferences_changed.v1",

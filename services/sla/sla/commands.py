@@ -12,6 +12,7 @@ from desk_contracts.events import (
     SlaBreached,
     SlaCustomerReminder,
     SlaMet,
+    SlaTargetCompleted,
     SlaWarning,
 )
 from desk_runtime.logging import get_logger
@@ -82,6 +83,14 @@ class Engine:
                 card_id=sla.card_id, number=sla.number, target=signal.target,
                 deadline=signal.deadline or (clock.deadline if clock else None),
                 at=signal.due_at, policy=sla.policy, service_id=sla.service_id)
+        elif signal.kind == "completed":
+            payload = SlaTargetCompleted(
+                card_id=sla.card_id, number=sla.number, target=signal.target,
+                met=bool(signal.met), started_at=signal.started_at, completed_at=signal.due_at,
+                spent_seconds=signal.spent_seconds or 0.0,
+                elapsed_seconds=max(0.0, (signal.due_at - signal.started_at).total_seconds()),
+                paused_seconds=signal.paused_seconds or 0.0, cycle=signal.cycle or 1,
+                policy=sla.policy, calendar=sla.calendar, service_id=sla.service_id)
         elif signal.kind == "reminder":
             assert sla.waiting_since is not None
             payload = SlaCustomerReminder(

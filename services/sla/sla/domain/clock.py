@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from sla.domain.calendar import BusinessCalendar
 from sla.domain.policy import TARGETS, SlaPolicy, TargetName
 
-SignalKind = Literal["warning", "breached", "met", "reminder", "auto_close"]
+SignalKind = Literal["warning", "breached", "met", "completed", "reminder", "auto_close"]
 
 
 class Signal(BaseModel):
@@ -29,6 +29,12 @@ class Signal(BaseModel):
     target: TargetName | None = None
     due_at: datetime
     deadline: datetime | None = None
+    # for "completed": what it took
+    met: bool | None = None
+    started_at: datetime | None = None
+    spent_seconds: float | None = None
+    paused_seconds: float | None = None
+    cycle: int | None = None
 
 
 class Pause(BaseModel):
@@ -158,16 +164,22 @@ class CardSla(BaseModel):
         self._price(clock, cal)
 
     def _complete(self, clock: TargetClock, cal: BusinessCalendar, at: datetime
-                  ) -> Signal | None:
+                  ) -> list[Signal]:
+        """Stop a target for good: `completed` always (for statistics), `met` when on time."""
         if not clock.active:
-            return None
+            return []
         self._pause(clock, cal, at)
         clock.completed_at = at
-        self.log.append(LogEntry(at=at, what="met" if clock.breached_at is None else "missed",
-                                 target=clock.target))
-        if clock.breached_at is None:
-            return Signal(kind="met", target=clock.target, due_at=at)
-        return None
+        met = clock.breached_at is None
+        self.log.append(LogEntry(at=at, what="met" if met else "missed", target=clock.target))
+        paused = sum(
+            max(0.0, (min(p.ended_at or at, at) - max(p.started_at, clock.started_at))
+                .total_seconds())
+            for p in self.pauses if clock.target in p.targets)
+        done = Signal(kind="completed", target=clock.target, due_at=at, met=met,
+                      started_at=clock.started_at, spent_seconds=clock.spent_before,
+                      paused_seconds=paused, cycle=clock.cycle)
+        return [Signal(kind="met", target=clock.target, due_at=at), done] if met else [done]
 
     # -- what cards do -------------------------------------------------------------------
 
@@ -191,9 +203,7 @@ class CardSla(BaseModel):
             self.closed_at = at
             self.log.append(LogEntry(at=at, what="closed", detail=column_id))
             for clock in self.targets.values():
-                signal = self._complete(clock, cal, at)
-                if signal is not None:
-                    signals.append(signal)
+                signals += self._complete(clock, cal, at)
             return signals
         if before == StatusCategory.DONE and self.closed_at is not None:
             self.reopened += 1
@@ -229,9 +239,7 @@ class CardSla(BaseModel):
         for name in ("first_response", "next_response"):
             clock = self.targets.get(name)
             if clock is not None and clock.active:
-                signal = self._complete(clock, cal, at)
-                if signal is not None:
-                    signals.append(signal)
+                signals += self._complete(clock, cal, at)
         return signals
 
     def customer_replied(self, at: datetime, policy: SlaPolicy, cal: BusinessCalendar) -> None:
