@@ -24,6 +24,7 @@ MONGO_PORT = int(os.environ.get("DESK_EMBEDDED_MONGO_PORT", "27117"))
 SMTP_SINK_PORT = int(os.environ.get("DESK_MAIL_SINK_PORT", "1025"))
 ADMIN_TOKEN = os.environ.get("DESK_ADMIN_TOKEN", "dev-admin-token")
 REPLY_SECRET = os.environ.get("DESK_REPLY_TOKEN_SECRET", "dev-reply-secret")
+LINK_SECRET = os.environ.get("DESK_LINK_SECRET", "dev-link-secret")
 
 
 def port_open(host: str, port: int) -> bool:
@@ -102,13 +103,17 @@ def main() -> None:
             wait_for(smtp_host, SMTP_SINK_PORT, "mail sink")
 
     common = {"AMQP_URL": amqp_url, "MONGO_URL": mongo_url, "LOG_JSON": "true",
-              "PUBLIC_URL": ""}
+              "PUBLIC_URL": "", "ADMIN_TOKEN": ADMIN_TOKEN}
     extra = {
         "boards": {"DEMO_CATALOG": "true", "BOOTSTRAP_ADMIN_TOKEN": ADMIN_TOKEN},
         "notify": {"SMTP__HOST": smtp_host, "SMTP__PORT": smtp_port,
-                   "REPLY_TOKEN_SECRET": REPLY_SECRET,
+                   "REPLY_TOKEN_SECRET": REPLY_SECRET, "LINK_SECRET": LINK_SECRET,
                    "PORTAL_URL": f"http://127.0.0.1:{PORTS['portal']}"},
-        "intake": {"REPLY_TOKEN_SECRET": REPLY_SECRET},
+        "intake": {"REPLY_TOKEN_SECRET": REPLY_SECRET, "LINK_SECRET": LINK_SECRET,
+                   "PUBLIC_URL": f"http://127.0.0.1:{PORTS['intake']}"},
+        "portal": {"LINK_SECRET": LINK_SECRET, "SMTP__HOST": smtp_host, "SMTP__PORT": smtp_port,
+                   "INTAKE_URL": f"http://127.0.0.1:{PORTS['intake']}",
+                   "PUBLIC_URL": f"http://127.0.0.1:{PORTS['portal']}"},
     }
     for name, port in PORTS.items():
         prefix = name.upper() + "_"
