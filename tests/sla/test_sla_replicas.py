@@ -162,3 +162,33 @@ def test_unknown_card_has_no_record_and_bad_policy_is_refused(stack):
                   json={"timezone": "Europe/Berlin", "hours": {"mon": [["18:00", "09:00"]]}})
     assert r.status_code == 422
     wait_until(lambda: httpx.get(f"{b.url}/readyz").status_code == 200)
+
+
+async def test_editing_a_policy_reprices_open_clocks_keeping_time_spent(stack, amqp_url):
+    b = stack.services["sla-2"]
+    assert httpx.put(f"{b.url}/v1/policies/editable", headers=ADMIN, json={
+        "targets": {"first_response": 60, "resolution": 600}}).status_code == 200
+    service = ServiceDefinition.model_validate({
+        "id": "editable", "name": {"en": "Editable"}, "sla_policy": "editable",
+        "target": {"board_id": "support", "column_id": "queue", "lane_id": "l1"}})
+    created = datetime.now(UTC) - timedelta(minutes=10)
+    card = snapshot(str(uuid.uuid4()), 900, at=created).model_copy(
+        update={"service_id": "editable"})
+    await publish(amqp_url, stack.namespace, [CatalogServiceChanged(service=service, revision=1),
+                                              CardCreated(card=card)])
+
+    def first_response() -> dict | None:
+        r = httpx.get(f"{b.url}/v1/cards/{card.card_id}/sla")
+        return {t["target"]: t for t in r.json()["targets"]}["first_response"] \
+            if r.status_code == 200 else None
+
+    first = wait_until(first_response)
+    assert datetime.fromisoformat(first["deadline"]) - created < timedelta(minutes=60, seconds=1)
+    assert httpx.put(f"{b.url}/v1/policies/editable", headers=ADMIN, json={
+        "targets": {"first_response": 30, "resolution": 600}}).status_code == 200
+    # re-priced: 30 minutes in all from creation, the 10 already spent kept
+    repriced = wait_until(lambda: (f := first_response()) and f["budget_minutes"] == 30 and f)
+    assert abs(datetime.fromisoformat(repriced["deadline"]) - (created + timedelta(minutes=30))
+               ) < timedelta(seconds=1)
+    record = httpx.get(f"{b.url}/v1/cards/{card.card_id}/sla").json()
+    assert any(e["what"] == "repriced" for e in record["log"])

@@ -29,6 +29,10 @@ _SIGNAL_IDS = uuid.UUID("1b9f0c1e-5a0f-4f55-9d36-3f1f8b7a4e21")
 TARGET_EVENTS = {"warning": SlaWarning, "breached": SlaBreached, "met": SlaMet}
 
 
+def cal_24x7() -> BusinessCalendar:
+    return BusinessCalendar.always()
+
+
 class MissingPolicy(Exception):
     """The policy or calendar a card needs is not configured (retried, then dead-lettered)."""
 
@@ -156,6 +160,17 @@ class Engine:
         else:
             return True
         await self.save(sla, version, signals)
+        return True
+
+    async def policy_edited(self, card_id: str, at: datetime) -> bool:
+        """An admin changed the card's policy (or its calendar): re-price its open targets."""
+        sla, version = await self.repo.load(card_id, self.uow.session)
+        if sla is None or sla.closed_at is not None:
+            return False
+        old_cal = await self.repo.calendar(sla.calendar, self.uow.session) or cal_24x7()
+        policy, cal, _ = await self.policy_for(None, sla.policy)
+        sla.reprice(at, policy, old_cal, cal, reason=f"policy {policy.name} edited")
+        await self.save(sla, version, [], policy=policy)
         return True
 
     # -- time ----------------------------------------------------------------------------

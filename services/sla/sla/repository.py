@@ -41,6 +41,7 @@ class SlaRepository:
         await self.cards.create_index([("next_due_at", ASCENDING)], sparse=True)
         await self.cards.create_index("number")
         await self.cards.create_index([("open", ASCENDING), ("paused", ASCENDING)])
+        await self.cards.create_index([("policy", ASCENDING), ("open", ASCENDING)])
 
     # -- catalog copy --------------------------------------------------------------------
 
@@ -102,6 +103,7 @@ class SlaRepository:
             "sla": sla.model_dump(mode="python"),
             "number": sla.number,
             "service_id": sla.service_id,
+            "policy": sla.policy,
             "next_due_at": next_due_at,
             "open": any(c.active for c in sla.targets.values()),
             "paused": not any(c.active and c.running_since is not None
@@ -146,6 +148,40 @@ class SlaRepository:
                                         sort=[("next_due_at", ASCENDING)],
                                         projection={"next_due_at": 1})
         return doc["next_due_at"] if doc else None
+
+    async def open_cards_of_policy(self, name: str, after: str = "", batch: int = 500
+                                   ) -> list[str]:
+        cursor = self.cards.find({"policy": name, "open": True, "_id": {"$gt": after}},
+                                 projection={"_id": 1}, sort=[("_id", ASCENDING)], limit=batch)
+        return [d["_id"] async for d in cursor]
+
+    async def request_reprice(self, policy: str) -> None:
+        """A durable job: re-price every open clock of `policy` (any replica may run it)."""
+        await self.db["reprice_jobs"].update_one(
+            {"_id": policy},
+            {"$set": {"requested_at": datetime.now(UTC), "after": "", "lease_until": FREE}},
+            upsert=True)
+
+    async def claim_reprice_job(self, owner: str, lease_until: datetime) -> dict | None:
+        now = datetime.now(UTC)
+        job = await self.db["reprice_jobs"].find_one({"lease_until": {"$lt": now}})
+        if job is None:
+            return None
+        result = await self.db["reprice_jobs"].update_one(
+            {"_id": job["_id"], "lease_until": job["lease_until"]},
+            {"$set": {"lease_until": lease_until, "owner": owner}})
+        return job if result.modified_count == 1 else None
+
+    async def advance_reprice_job(self, job: dict, after: str, lease_until: datetime) -> bool:
+        """Record progress; False when the job was requested again meanwhile (restart it)."""
+        result = await self.db["reprice_jobs"].update_one(
+            {"_id": job["_id"], "requested_at": job["requested_at"]},
+            {"$set": {"after": after, "lease_until": lease_until}})
+        return result.modified_count == 1
+
+    async def finish_reprice_job(self, job: dict) -> None:
+        await self.db["reprice_jobs"].delete_one({"_id": job["_id"],
+                                                  "requested_at": job["requested_at"]})
 
     async def count_clocks(self) -> dict[str, int]:
         running = await self.cards.count_documents({"open": True, "paused": False})

@@ -35,7 +35,8 @@ class Scheduler:
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._run(), name="sla-scheduler"),
-                       asyncio.create_task(self._gauges(), name="sla-gauges")]
+                       asyncio.create_task(self._gauges(), name="sla-gauges"),
+                       asyncio.create_task(self._reprice_jobs(), name="sla-reprice")]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -54,6 +55,45 @@ class Scheduler:
             except Exception:
                 log.exception("sla.gauge_error")
             await asyncio.sleep(self.settings.gauge_refresh_seconds)
+
+    async def _reprice_jobs(self) -> None:
+        """Re-price open clocks of edited policies, in batches, resumable after a crash."""
+        while True:
+            try:
+                lease = lambda: datetime.now(UTC) + timedelta(  # noqa: E731
+                    seconds=self.settings.lease_seconds)
+                job = await self.repo.claim_reprice_job(self.owner, lease())
+                if job is None:
+                    await asyncio.sleep(self.settings.scheduler_poll_seconds * 4)
+                    continue
+                after = job.get("after", "")
+                while True:
+                    ids = await self.repo.open_cards_of_policy(job["_id"], after)
+                    if not ids:
+                        await self.repo.finish_reprice_job(job)
+                        log.info("sla.policy_repriced", policy=job["_id"])
+                        break
+                    for card_id in ids:
+                        await self._reprice_one(card_id)
+                    after = ids[-1]
+                    if not await self.repo.advance_reprice_job(job, after, lease()):
+                        break  # edited again: the job starts over with the newest policy
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("sla.reprice_error")
+                await asyncio.sleep(self.settings.scheduler_poll_seconds)
+
+    async def _reprice_one(self, card_id: str) -> None:
+        for _ in range(5):
+            try:
+                await self.runtime.transact(
+                    lambda uow: Engine(uow, default_policy=self.settings.default_policy,
+                                       warn_share=self.settings.warn_share
+                                       ).policy_edited(card_id, datetime.now(UTC)))
+                return
+            except StaleRecord:
+                await asyncio.sleep(0.05)
 
     async def _run(self) -> None:
         while True:

@@ -70,8 +70,8 @@ async def list_policies(request: Request) -> dict:
 
 
 @router.put("/policies/{name}", dependencies=[Depends(require_admin)],
-            summary="Create or replace a policy (applies to clocks started afterwards and to "
-                    "cards whose priority or service changes)")
+            summary="Create or replace a policy; open clocks that follow it are re-priced "
+                    "(time already spent is kept)")
 async def put_policy(name: str, body: dict, request: Request) -> dict:
     try:
         policy = SlaPolicy.model_validate({**body, "name": name})
@@ -81,7 +81,10 @@ async def put_policy(name: str, body: dict, request: Request) -> dict:
     repo = _repo(request)
     if await repo.calendar(policy.calendar) is None:
         raise Invalid(f"calendar {policy.calendar!r} does not exist")
+    existed = await repo.policy(name) is not None
     await repo.save_policy(policy)
+    if existed:
+        await repo.request_reprice(name)
     return policy.model_dump(mode="json")
 
 

@@ -257,9 +257,12 @@ class CardSla(BaseModel):
 
     def reprice(self, at: datetime, policy: SlaPolicy, old_cal: BusinessCalendar,
                 cal: BusinessCalendar, priority: Priority | str | None = None,
-                service_id: str | None = None) -> None:
-        """Priority, service or policy changed: new budgets, same time already spent."""
-        changes = []
+                service_id: str | None = None, reason: str | None = None) -> None:
+        """Priority, service or policy changed: new budgets, same time already spent.
+
+        `reason` forces a re-price with the same policy name (its targets were edited).
+        """
+        changes = [reason] if reason else []
         if priority is not None and Priority(priority) != self.priority:
             changes.append(f"priority {self.priority} → {priority}")
             self.priority = Priority(priority)
