@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from desk_contracts.catalog import ServiceDefinition
+from desk_runtime.catalog_copy import CatalogCopy
 from pymongo import ASCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
@@ -32,7 +33,7 @@ class StaleRecord(Exception):
 class SlaRepository:
     def __init__(self, db: AsyncDatabase):
         self.db = db
-        self.catalog = db["catalog"]
+        self.catalog_copy = CatalogCopy(db)
         self.policies = db["policies"]
         self.calendars = db["calendars"]
         self.cards = db["card_sla"]
@@ -47,22 +48,11 @@ class SlaRepository:
 
     async def service(self, service_id: str | None, session: AsyncClientSession | None = None
                       ) -> ServiceDefinition | None:
-        if not service_id:
-            return None
-        doc = await self.catalog.find_one({"_id": service_id}, session=session)
-        return ServiceDefinition.model_validate(doc["definition"]) if doc else None
+        return await self.catalog_copy.get(service_id, session)
 
     async def upsert_service(self, service: ServiceDefinition, revision: int,
                              session: AsyncClientSession) -> None:
-        current = await self.catalog.find_one({"_id": service.id}, session=session)
-        if current is not None and current["revision"] >= revision:
-            return
-        await self.catalog.replace_one(
-            {"_id": service.id},
-            {"_id": service.id, "revision": revision,
-             "definition": service.model_dump(mode="json", by_alias=True)},
-            upsert=True, session=session,
-        )
+        await self.catalog_copy.upsert(service, revision, session)
 
     # -- policies and calendars ----------------------------------------------------------
 
