@@ -38,7 +38,7 @@ from sla.domain.policy import SlaPolicy  # noqa: E402
 from sla.repository import FREE, SlaRepository  # noqa: E402
 
 from tests.support.infra import mongo_server, rabbitmq_server  # noqa: E402
-from tests.support.stack import Stack, cleanup  # noqa: E402
+from tests.support.stack import ServiceProcess, Stack, cleanup  # noqa: E402
 
 POLICY = SlaPolicy(name="bench", targets={"first_response": 0.05, "resolution": 100000})
 ALWAYS = BusinessCalendar.always()
@@ -96,8 +96,11 @@ async def phase(stack: Stack, mongo_url: str, amqp_url: str, due: int, label: st
     client = AsyncMongoClient(mongo_url, tz_aware=True)
     db = client[f"{stack.namespace}_sla"]
     held = await db["card_sla"].estimated_document_count()
-    stack.start(("sla",))
-    proc = stack["sla"]
+    env = stack.env_for("sla")
+    proc = ServiceProcess("sla", env, int(env["SLA_HTTP_PORT"]), stack.workdir / "sla.log")
+    stack.services["sla"] = proc
+    proc.start(wait=False)
+    proc.wait_ready(timeout=900)  # a large store may still be building an index
     stop, peak = threading.Event(), [0]
     sampler = threading.Thread(target=rss_sampler, args=(proc.proc.pid, stop, peak), daemon=True)
     sampler.start()

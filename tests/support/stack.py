@@ -105,20 +105,29 @@ class Stack:
         }
         if name == "boards":
             env |= {"BOARDS_DEMO_CATALOG": "true",
-                    "BOARDS_BOOTSTRAP_ADMIN_TOKEN": self.ADMIN_TOKEN}
+                    "BOARDS_BOOTSTRAP_ADMIN_TOKEN": self.ADMIN_TOKEN,
+                    "BOARDS_SLA_URL": self.url("sla"),
+                    "BOARDS_COOKIE_SECURE": "false"}  # plain http://127.0.0.1 in tests
         if name == "notify":
             env |= {"NOTIFY_SMTP__PORT": str(self.smtp_port),
                     "NOTIFY_REPLY_TOKEN_SECRET": self.REPLY_SECRET,
                     "NOTIFY_RETRY_BASE_SECONDS": "0.2",
                     "NOTIFY_DISPATCH_POLL_SECONDS": "0.1",
                     "NOTIFY_LINK_SECRET": self.LINK_SECRET,
+                    "NOTIFY_ADMIN_TOKEN": self.ADMIN_TOKEN,
+                    "NOTIFY_BOARDS_URL": self.url("boards"),
                     "NOTIFY_PORTAL_URL": self.url("portal")}
         if name == "portal":
             env |= {"PORTAL_LINK_SECRET": self.LINK_SECRET,
                     "PORTAL_SMTP__PORT": str(self.smtp_port),
                     "PORTAL_INTAKE_URL": self.url("intake")}
         if name == "intake":
-            env |= {"INTAKE_REPLY_TOKEN_SECRET": self.REPLY_SECRET}
+            env |= {"INTAKE_REPLY_TOKEN_SECRET": self.REPLY_SECRET,
+                    "INTAKE_LINK_SECRET": self.LINK_SECRET,
+                    "INTAKE_ADMIN_TOKEN": self.ADMIN_TOKEN,
+                    "INTAKE_MAIL_RETRY_SECONDS": "1",
+                    # the SMTP listener's port: stack.ports["intake_smtp"]
+                    "INTAKE_SMTP_PORT": str(self.ports.setdefault("intake_smtp", free_port()))}
         env |= self.extra.get(name, {})
         return env
 

@@ -26,7 +26,7 @@ from pymongo.errors import DuplicateKeyError
 
 from desk_runtime.bus import Bus, decode_envelope
 from desk_runtime.logging import bound_contextvars, get_logger
-from desk_runtime.metrics import BUS_IN, DEAD_LETTERED, HANDLER_SECONDS
+from desk_runtime.metrics import BUS_IN, CONSUMER_LAG, DEAD_LETTERED, HANDLER_SECONDS
 from desk_runtime.unit_of_work import UnitOfWork
 
 log = get_logger(__name__)
@@ -113,6 +113,9 @@ class Consumer:
                 return
             HANDLER_SECONDS.labels(service, self.queue_name, envelope.type).observe(
                 time.perf_counter() - started
+            )
+            CONSUMER_LAG.labels(service, self.queue_name).set(
+                max(0.0, (datetime.now(UTC) - envelope.occurred_at).total_seconds())
             )
             await message.ack()
             outcome = "duplicate" if duplicate else "processed"

@@ -74,6 +74,11 @@ def require_admin(request: Request) -> None:
 
 
 def _route_of(request: Request) -> str:
+    # FastAPI records the matched route in the scope; routes of an included router are
+    # only found there (the app's own route list holds the router, which has no path)
+    matched = getattr(request.scope.get("route"), "path", None)
+    if isinstance(matched, str):
+        return matched
     for route in request.app.router.routes:
         match, _ = route.matches(request.scope)
         if match == Match.FULL:

@@ -20,6 +20,11 @@ HANDLER_SECONDS = Histogram(
     ["service", "queue", "event_type"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+CONSUMER_LAG = Gauge(
+    "desk_bus_consumer_lag_seconds",
+    "Age (occurred → handled) of the last message a queue's consumer took.",
+    ["service", "queue"],
+)
 DEAD_LETTERED = Counter(
     "desk_bus_dead_lettered_total",
     "Messages moved to a dead-letter queue, by reason.",

@@ -2,12 +2,83 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from desk_contracts.catalog import ServiceDefinition
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
+
+from boards.domain.cards import matches_filters, search_terms, sort_key, sort_key_time, time_key
+
+# Card fields an agent can filter a list by; each has its own (board, field, sort_key) index.
+LIST_FILTER_FIELDS = ("lane_id", "column_id", "assignee_id", "service_id", "priority",
+                      "sla_state", "search_terms")
+
+
+# Marks "cards nobody is responsible for" (a plain None means "no assignee filter").
+UNASSIGNED = object()
+
+# The first window a list walks back from its cursor; it grows while pages come up short.
+FIRST_WINDOW = timedelta(minutes=15)
+SPAN_KEY = "card-span"
+
+
+@dataclass(frozen=True)
+class CardListSpec:
+    """What `GET /v1/cards` asks for: board scope, equality filters, words, cursor."""
+
+    boards: tuple[str, ...]
+    equal: dict[str, Any] = field(default_factory=dict)
+    terms: tuple[str, ...] = ()
+    after: str | None = None
+
+    @classmethod
+    def build(cls, *, boards: str | list[str], after: str | None = None,
+              terms: list[str] | None = None, **equal: Any) -> CardListSpec:
+        """`equal` keys are card fields; None is "no filter", UNASSIGNED is "no assignee"."""
+        chosen = {k: (None if v is UNASSIGNED else v) for k, v in equal.items() if v is not None}
+        scope = (boards,) if isinstance(boards, str) else tuple(boards)
+        return cls(scope, chosen, tuple(terms or ()), after)
+
+    def index_field(self) -> tuple[str, Any] | None:
+        """The one filter the store narrows by (with board and the window); the most
+        selective first. The others are checked on the rows the index yields."""
+        if self.terms:
+            return "search_terms", max(self.terms, key=len)
+        for name in INDEX_PREFERENCE:
+            if name in self.equal:
+                return name, self.equal[name]
+        return None
+
+    def window_query(self, board: str, upper: str, lower: str | None) -> dict[str, Any]:
+        """One index range: board (+ one filter) + `lower <= sort_key < upper`."""
+        query: dict[str, Any] = {"board_id": board}
+        picked = self.index_field()
+        if picked is not None:
+            query[picked[0]] = picked[1]
+        query["sort_key"] = {"$lt": upper} | ({"$gte": lower} if lower else {})
+        return query
+
+
+# Most selective first: whose card it is and its SLA alert narrow a board the most.
+INDEX_PREFERENCE = ("assignee_id", "sla_state", "column_id", "lane_id", "service_id", "priority")
+
+
+def card_list_query(*, boards: str | list[str], after: str | None = None,
+                    terms: list[str] | None = None, **equal: Any) -> dict[str, Any]:
+    """The whole list filter as one store query (what a plain MongoDB client would send)."""
+    spec = CardListSpec.build(boards=boards, after=after, terms=terms, **equal)
+    query: dict[str, Any] = {"board_id": spec.boards[0] if len(spec.boards) == 1
+                             else {"$in": list(spec.boards)}}
+    query |= spec.equal
+    if spec.terms:
+        query["search_terms"] = {"$all": list(spec.terms)}
+    if spec.after:
+        query["sort_key"] = {"$lt": spec.after}
+    return query
 
 
 class BoardsRepository:
@@ -18,16 +89,32 @@ class BoardsRepository:
         self.boards = db["boards"]
         self.services = db["services"]
         self.counters = db["counters"]
+        self.agents = db["agents"]
+        self.canned = db["canned_responses"]
 
     async def ensure_indexes(self) -> None:
         await self.cards.create_index("number", unique=True)
         await self.cards.create_index(
             "request_id", unique=True, partialFilterExpression={"request_id": {"$type": "string"}}
         )
-        await self.cards.create_index([("board_id", ASCENDING), ("column_id", ASCENDING),
-                                       ("updated_at", DESCENDING)])
+        # One compound index per list filter, each ending in the pagination key, so a
+        # filtered page is an index range (board is always part of an agent's query).
+        # sort_key ascending: SecantusDB 0.7 returns wrong rows for range scans over a
+        # descending key part; the walk reads newest-first with a descending sort anyway.
+        await self.cards.create_index([("board_id", ASCENDING), ("sort_key", ASCENDING)],
+                                      name="cards_list_board")
+        for name in LIST_FILTER_FIELDS:
+            await self.cards.create_index(
+                [("board_id", ASCENDING), (name, ASCENDING), ("sort_key", ASCENDING)],
+                name=f"cards_list_{name}",
+            )
         await self.cards.create_index([("assignee_id", ASCENDING), ("status_category", ASCENDING)])
+        await self.cards.create_index("parent_id", sparse=True)
         await self.comments.create_index([("card_id", ASCENDING), ("created_at", ASCENDING)])
+        await self.comments.create_index("reply_id", sparse=True)
+        await self.agents.create_index("token_hashes")
+        await self.agents.create_index("boards")
+        await self.canned.create_index([("service_id", ASCENDING), ("title", ASCENDING)])
 
     async def next_counter(self, key: str, session: AsyncClientSession | None = None) -> int:
         doc = await self.counters.find_one_and_update(
@@ -77,10 +164,116 @@ class BoardsRepository:
     async def open_load(self, agents: list[str], session: AsyncClientSession | None = None
                         ) -> dict[str, int]:
         load = {a: 0 for a in agents}
-        async for row in self.cards.aggregate(
+        async for row in await self.cards.aggregate(
             [{"$match": {"assignee_id": {"$in": agents}, "status_category": {"$ne": "done"}}},
              {"$group": {"_id": "$assignee_id", "n": {"$sum": 1}}}],
             session=session,
         ):
             load[row["_id"]] = row["n"]
         return load
+
+    async def list_boards(self) -> list[dict[str, Any]]:
+        return [b async for b in self.boards.find({}).sort("_id", ASCENDING)]
+
+    async def board_members(self, board_id: str) -> list[str]:
+        return [a["_id"] async for a in self.agents.find({"boards": board_id}, {"_id": 1})]
+
+    async def set_board_members(self, board_id: str, members: list[str],
+                                session: AsyncClientSession) -> None:
+        """Membership lives on the agent (what auth reads); a board's list is derived."""
+        await self.agents.update_many({"boards": board_id, "_id": {"$nin": members}},
+                                      {"$pull": {"boards": board_id}}, session=session)
+        await self.agents.update_many({"_id": {"$in": members}},
+                                      {"$addToSet": {"boards": board_id}}, session=session)
+
+    async def list_cards(self, spec: CardListSpec, limit: int,
+                         trace: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """Up to `limit` cards after the cursor, newest first (keyset pagination).
+
+        Each board is walked back in time windows over an index (board, filter, sort_key),
+        doubling the window while the page is short. A store that cannot stop an index walk
+        early (SecantusDB sorts every candidate in memory) then still reads only about one
+        page of documents per request, however many cards match; MongoDB does the same
+        with bounded ranges. A request id is one unique-index lookup.
+        """
+        if "request_id" in spec.equal:
+            found = [c async for c in self.cards.find({"request_id": spec.equal["request_id"]},
+                                                      {"history": 0})]
+            return [c for c in found if c["board_id"] in spec.boards
+                    and matches_filters(c, spec.equal, list(spec.terms))
+                    and (not spec.after or c["sort_key"] < spec.after)][:limit]
+        span = await self.card_span()
+        if span is None:
+            return []
+        rows: list[dict[str, Any]] = []
+        for board in spec.boards:
+            rows += await self._walk_board(spec, board, limit, *span, trace=trace)
+        rows.sort(key=lambda c: c["sort_key"], reverse=True)
+        return rows[:limit]
+
+    async def _walk_board(self, spec: CardListSpec, board: str, limit: int, epoch: str,
+                          newest: str, trace: list[dict[str, Any]] | None = None
+                          ) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        upper = spec.after or "~"  # "~" sorts after every digit: no cursor = from the newest
+        upper_at = sort_key_time(spec.after or newest) + timedelta(microseconds=1)
+        span = FIRST_WINDOW
+        batch = max(limit * 2, 50)
+        while len(found) < limit:
+            lower_at = upper_at - span
+            lower = time_key(lower_at) if time_key(lower_at) > epoch else None
+            query = spec.window_query(board, upper, lower)
+            if trace is not None:
+                trace.append(query)
+            got = [c async for c in self.cards.find(query, {"history": 0})
+                   .sort("sort_key", DESCENDING).limit(batch)]
+            found += [c for c in got if matches_filters(c, spec.equal, list(spec.terms))]
+            if len(got) == batch:  # more in this window: continue after the last row
+                upper = got[-1]["sort_key"]
+                continue
+            if lower is None:
+                break  # walked back past the oldest card
+            # An empty window says matches are sparse here: reach back faster.
+            upper, upper_at, span = lower, lower_at, span * (4 if not got else 2)
+        return found[:limit]
+
+    async def card_span(self) -> tuple[str, str] | None:
+        """Time keys of the oldest and newest card: where list walks stop and start."""
+        doc = await self.counters.find_one({"_id": SPAN_KEY})
+        return (doc["oldest"], doc["newest"]) if doc else None
+
+    async def note_card_time(self, key: str, session: AsyncClientSession | None = None
+                             ) -> None:
+        await self.counters.update_one(
+            {"_id": SPAN_KEY}, {"$min": {"oldest": key[:20]}, "$max": {"newest": key[:20]}},
+            upsert=True, session=session)
+
+    async def backfill_list_fields(self) -> int:
+        """Give cards written before list keys existed their sort key and search words."""
+        n = 0
+        async for card in self.cards.find({"sort_key": {"$exists": False}}):
+            key = sort_key(card["created_at"], card["_id"])
+            await self.cards.update_one({"_id": card["_id"]}, {"$set": {
+                "sort_key": key, "search_terms": search_terms(card),
+                "sla": card.get("sla") or {}, "sla_state": card.get("sla_state")}})
+            await self.note_card_time(key)
+            n += 1
+        if await self.card_span() is None:  # cards from before the span was kept
+            async for card in self.cards.find({}, {"sort_key": 1}):
+                await self.note_card_time(card["sort_key"])
+        return n
+
+    async def comments_of(self, card_id: str) -> list[dict[str, Any]]:
+        return [c async for c in self.comments.find({"card_id": card_id})
+                .sort([("created_at", ASCENDING), ("_id", ASCENDING)])]
+
+    async def ancestors(self, card_id: str, session: AsyncClientSession | None = None,
+                        depth: int = 50) -> list[str]:
+        """Ids above a card via parent links (bounded, so a corrupt loop cannot hang us)."""
+        found: list[str] = []
+        current = await self.cards.find_one({"_id": card_id}, {"parent_id": 1}, session=session)
+        while current and current.get("parent_id") and len(found) < depth:
+            found.append(current["parent_id"])
+            current = await self.cards.find_one({"_id": current["parent_id"]}, {"parent_id": 1},
+                                                session=session)
+        return found

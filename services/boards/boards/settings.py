@@ -7,7 +7,13 @@ from pydantic_settings import SettingsConfigDict
 class BoardsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="BOARDS_", extra="ignore")
 
+    REQUIRED_IN_PRODUCTION = (*ServiceSettings.REQUIRED_IN_PRODUCTION, "sla_url")
+
     http_port: int = 8002
     card_prefix: str = "SD"
     demo_catalog: bool = False
     bootstrap_admin_token: str = ""
+    # the agent workspace (boards.web): where the SLA records live, browser sessions
+    sla_url: str = "http://127.0.0.1:8003"
+    cookie_secure: bool = True
+    session_hours: float = 12.0

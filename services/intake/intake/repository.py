@@ -15,6 +15,11 @@ class IntakeRepository:
         self.catalog = db["catalog"]
         self.requests = db["requests"]
         self.threads = db["threads"]
+        self.inbound = db["inbound_mail"]
+        self.quarantine = db["quarantine"]
+        self.mailboxes = db["mailboxes"]
+        self.dialogs = db["telegram_dialogs"]
+        self.telegram_state = db["telegram_state"]
 
     async def ensure_indexes(self) -> None:
         await self.requests.create_index(
@@ -23,6 +28,13 @@ class IntakeRepository:
         )
         await self.threads.create_index("number", unique=True)
         await self.threads.create_index("request_id")
+        await self.threads.create_index("message_ids")
+        await self.inbound.create_index("dedupe_key", unique=True)
+        await self.inbound.create_index([("status", 1), ("received_at", 1)])
+        await self.inbound.create_index("message_id")
+        await self.quarantine.create_index("at")
+        await self.requests.create_index("message_id", sparse=True)
+        await self.requests.create_index("requester.telegram_chat_id", sparse=True)
 
     async def service(self, service_id: str) -> ServiceDefinition | None:
         doc = await self.catalog.find_one({"_id": service_id})
@@ -43,6 +55,9 @@ class IntakeRepository:
 
     async def request_by_key(self, key: str) -> dict[str, Any] | None:
         return await self.requests.find_one({"idempotency_key": key})
+
+    async def thread_by_number(self, number: str) -> dict[str, Any] | None:
+        return await self.threads.find_one({"number": number.upper()})
 
     async def thread_for_request(self, request_id: str) -> dict[str, Any] | None:
         return await self.threads.find_one({"request_id": request_id})

@@ -1,13 +1,54 @@
-"""Intake's settings (env prefix INTAKE_)."""
+"""Intake's settings (env prefix INTAKE_; nested values with `__`, e.g. INTAKE_TELEGRAM__TOKEN)."""
+
+from typing import Literal
 
 from desk_runtime.settings import ServiceSettings
+from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
 
 
+class TelegramConfig(BaseModel):
+    """The account's bot. `mode=off` (the default) starts neither webhook handling nor polling."""
+
+    token: str = ""
+    api_base: str = "https://api.telegram.org"
+    webhook_secret: str = ""
+    mode: Literal["webhook", "polling", "off"] = "off"
+    poll_timeout_seconds: int = Field(25, ge=0, le=50)
+    # Where Telegram should POST updates in webhook mode; empty = set it up by hand.
+    webhook_url: str = ""
+
+
 class IntakeSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore",
+                                      env_nested_delimiter="__")
     REQUIRED_IN_PRODUCTION = (*ServiceSettings.REQUIRED_IN_PRODUCTION, "reply_token_secret")
 
     http_port: int = 8001
     inbound_domain: str = "desk.localhost"
     reply_token_secret: str = "change-me"
+    link_secret: str = Field("change-me", description="signs attachment download links")
+    admin_token: str = Field("", description="Bearer token for quarantine/mailbox admin API")
+
+    # SMTP listener for <service>@<inbound_domain>; port 0 = no listener.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    max_message_bytes: int = 35 * 1024 * 1024
+    max_attachment_bytes: int = 25 * 1024 * 1024
+
+    # Local parts that take replies only (notify's From address, e.g. desk@<domain>): mail
+    # to them is accepted, threaded if it can be, else quarantined as unknown_service.
+    reply_only_local_parts: list[str] = ["desk", "noreply", "no-reply"]
+
+    imap_poll_seconds: float = 30.0
+    # Pending mail (stored but not yet turned into events) is retried this often.
+    mail_retry_seconds: float = 5.0
+    # A bounce may beat the `notification.sent` that tells intake the Message-ID is ours:
+    # a report naming an unknown Message-ID of our domain waits this long before it is
+    # judged not to be about our mail.
+    bounce_wait_seconds: float = 120.0
+    # Processing workers in this process; 0 = accept and store only (a front-door replica
+    # whose stored mail other replicas process).
+    mail_workers: int = Field(4, ge=0, le=32)
+
+    telegram: TelegramConfig = TelegramConfig()

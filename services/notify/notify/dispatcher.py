@@ -1,32 +1,41 @@
-"""Sends recorded notifications: retries with backoff, gives up visibly, never blocks consuming."""
+"""Sends recorded notifications: retries with backoff, gives up visibly, never blocks consuming.
+
+Each channel has its own pool of workers claiming only that channel's deliveries, so a
+slow SMTP relay or a rate-limited Slack webhook never holds up the others. A delivery
+whose chat/webhook is paced or told to wait is put back with a later due time (no
+attempt spent) instead of a worker sleeping on it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import random
 import socket
+import time
 from datetime import UTC, datetime, timedelta
 
-import aiosmtplib
-from desk_contracts.events import CardSnapshot, NotificationFailed, NotificationSent
-from desk_contracts.reply_token import reply_address
-from desk_runtime.mail import MailRefused, send_mail
+import httpx
+from desk_contracts.events import NotificationFailed, NotificationSent
 from desk_runtime.logging import bound_contextvars, get_logger
 from desk_runtime.service import ServiceRuntime
 
-from notify.domain.messages import build_email, render_acknowledgment
+from notify.domain.templates import MessageTemplate, Rendered, default_template, render
+from notify.metrics import EVENT_TO_SENT_SECONDS, NOTIFICATIONS, PENDING, SEND_SECONDS
+from notify.ratelimit import RateLimiter
 from notify.repository import NotifyRepository
+from notify.senders import EmailSender, RateLimited, SendError, SlackSender, TelegramSender
 from notify.settings import NotifySettings
 
 log = get_logger(__name__)
 LEASE = timedelta(seconds=60)
-
-
-class DeliveryError(Exception):
-    def __init__(self, message: str, *, permanent: bool = False):
-        super().__init__(message)
-        self.permanent = permanent
+# A channel that keeps answering "wait" is eventually treated as failing.
+MAX_DEFERRALS = 50
+# Pacing delays shorter than this are slept in the worker; longer ones defer the delivery.
+SLEEP_BELOW_SECONDS = 0.05
+TEMPLATE_CACHE_SECONDS = 5.0
+CHANNELS = ("email", "telegram", "slack")
 
 
 class Dispatcher:
@@ -35,40 +44,156 @@ class Dispatcher:
         self.settings = settings
         self.repo = NotifyRepository(runtime.db)
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
-        self._task: asyncio.Task | None = None
+        self.http = httpx.AsyncClient()
+        self.senders = {"email": EmailSender(settings),
+                        "telegram": TelegramSender(settings, self.http),
+                        "slack": SlackSender(settings, self.http)}
+        self.limiters = {
+            "telegram": RateLimiter(settings.telegram.per_chat_per_second),
+            "slack": RateLimiter(settings.slack.per_target_per_second),
+        }
+        self.telegram_global = RateLimiter(settings.telegram.global_per_second)
+        self._workers = {"email": settings.email_workers, "telegram": settings.telegram_workers,
+                         "slack": settings.slack_workers}
+        self._wakeups: dict[str, asyncio.Event] = {}
+        self._tasks: list[asyncio.Task] = []
+        self._templates: dict[tuple[str, str], tuple[float, MessageTemplate | None]] = {}
 
+    # --- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="notify-dispatcher")
+        for channel in CHANNELS:
+            self._wakeups[channel] = asyncio.Event()
+            for i in range(max(1, self._workers[channel])):
+                self._tasks.append(asyncio.create_task(self._run(channel),
+                                                       name=f"notify-{channel}-{i}"))
+        self._tasks.append(asyncio.create_task(self._gauge(), name="notify-queue-gauge"))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
+        self._tasks.clear()
+        await self.http.aclose()
 
-    async def _run(self) -> None:
+    def wake(self, channel: str | None = None) -> None:
+        """A delivery was recorded: look now, and once more just after its commit lands."""
+        loop = asyncio.get_running_loop()
+        for name, event in self._wakeups.items():
+            if channel is None or name == channel:
+                event.set()
+                loop.call_later(0.03, event.set)
+
+    def templates_changed(self) -> None:
+        self._templates.clear()
+
+    # --- the loop -----------------------------------------------------------------------
+    async def _run(self, channel: str) -> None:
+        wakeup = self._wakeups[channel]
         while True:
+            wakeup.clear()
             try:
-                delivery = await self.repo.claim_due(self.worker, LEASE)
+                delivery = await self.repo.claim_due(self.worker, LEASE, channel)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 (store hiccup: log, poll again)
                 log.warning("dispatch.claim_failed", error=str(exc))
                 delivery = None
             if delivery is None:
-                await asyncio.sleep(self.settings.dispatch_poll_seconds)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wakeup.wait(), self.settings.dispatch_poll_seconds)
                 continue
             with bound_contextvars(correlation_id=delivery.get("correlation_id"),
                                    notification_id=delivery["_id"]):
-                await self.deliver(delivery)
+                try:
+                    await self.deliver(delivery)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # the lease expires and another attempt follows
+                    log.exception("dispatch.unexpected_error")
 
+    async def _gauge(self) -> None:
+        while True:
+            with contextlib.suppress(Exception):
+                counts = await self.repo.pending_by_channel()
+                for channel in CHANNELS:
+                    PENDING.labels(channel).set(counts.get(channel, 0))
+            await asyncio.sleep(2.0)
+
+    # --- one delivery -------------------------------------------------------------------
     async def deliver(self, delivery: dict) -> None:
-        try:
-            message_id = await self.send(delivery)
-        except Exception as exc:
-            permanent = isinstance(exc, DeliveryError) and exc.permanent
-            await self._failed(delivery, exc, permanent)
+        channel, kind = delivery["channel"], delivery["kind"]
+        if channel == "email" and delivery.get("audience") == "customer" and \
+                await self.repo.suppressed(delivery["recipient"]):
+            await self._finish(delivery, "suppressed", "address bounced; suppressed")
             return
+        sender = self.senders.get(channel)
+        if sender is None:
+            await self._failed(delivery, SendError(f"no sender for {channel!r}", permanent=True))
+            return
+        try:
+            rendered = await self.render(delivery)
+        except Exception as exc:  # noqa: BLE001 (whatever breaks a template fails it)
+            await self._failed(delivery, SendError(f"template: {exc}", permanent=True))
+            return
+        key = sender.rate_key(delivery)
+        if key is not None and not await self._pace(delivery, key):
+            return
+        started = time.perf_counter()
+        try:
+            message_id = await sender.send(delivery, rendered)
+        except RateLimited as exc:
+            if key is not None:
+                self.limiters[channel].block(key, exc.retry_after)
+            await self._defer(delivery, exc.retry_after, str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 (unknown errors are transient: retried)
+            SEND_SECONDS.labels(channel).observe(time.perf_counter() - started)
+            await self._failed(delivery, exc)
+            return
+        SEND_SECONDS.labels(channel).observe(time.perf_counter() - started)
+        await self._sent(delivery, message_id)
+        event_at = delivery.get("event_at")
+        if isinstance(event_at, datetime):
+            EVENT_TO_SENT_SECONDS.labels(channel, kind).observe(
+                max((datetime.now(UTC) - event_at).total_seconds(), 0.0))
+
+    async def _pace(self, delivery: dict, key: str) -> bool:
+        """Take a send slot for this chat/webhook (and Telegram's global one) or defer."""
+        channel = delivery["channel"]
+        limiter = self.limiters[channel]
+        while (delay := limiter.reserve(key)) > 0:
+            if delay > SLEEP_BELOW_SECONDS:
+                await self._defer(delivery, delay, f"paced: {key.split(':')[0]}")
+                return False
+            await asyncio.sleep(delay)  # a few ms: cheaper than putting it back
+        if channel == "telegram":
+            # Telegram's overall limit (~30/s) only ever costs a few milliseconds of waiting.
+            while (delay := self.telegram_global.reserve("global")) > 0:
+                await asyncio.sleep(delay)
+        return True
+
+    async def _defer(self, delivery: dict, seconds: float, reason: str) -> None:
+        NOTIFICATIONS.labels(delivery["channel"], delivery["kind"], "rate_limited").inc()
+        if delivery.get("deferrals", 0) >= MAX_DEFERRALS:
+            await self._failed(delivery, SendError(f"kept being rate limited: {reason}"))
+            return
+        await self.repo.defer(delivery["_id"], datetime.now(UTC) + timedelta(seconds=seconds),
+                              reason)
+
+    async def render(self, delivery: dict) -> Rendered:
+        key = (delivery["kind"], delivery.get("language") or "en")
+        cached = self._templates.get(key)
+        if cached is None or cached[0] < time.monotonic():
+            custom = await self.repo.custom_template(*key)
+            cached = (time.monotonic() + TEMPLATE_CACHE_SECONDS, custom)
+            self._templates[key] = cached
+        template = cached[1] or default_template(*key)
+        return render(template, delivery.get("context") or {})
+
+    # --- outcomes -----------------------------------------------------------------------
+    async def _sent(self, delivery: dict, message_id: str) -> None:
         now = datetime.now(UTC)
 
         async def mark(uow) -> None:
@@ -85,18 +210,28 @@ class Dispatcher:
             ))
 
         await self.runtime.transact(mark, correlation_id=delivery.get("correlation_id"))
+        NOTIFICATIONS.labels(delivery["channel"], delivery["kind"], "sent").inc()
         log.info("notification.sent", kind=delivery["kind"], channel=delivery["channel"])
 
-    async def _failed(self, delivery: dict, exc: Exception, permanent: bool) -> None:
+    async def _finish(self, delivery: dict, status: str, reason: str) -> None:
+        await self.repo.deliveries.update_one(
+            {"_id": delivery["_id"]},
+            {"$set": {"status": status, "last_error": reason, "claimed_until": None}})
+        NOTIFICATIONS.labels(delivery["channel"], delivery["kind"], status).inc()
+
+    async def _failed(self, delivery: dict, exc: Exception) -> None:
         attempts = delivery.get("attempts", 1)
+        permanent = isinstance(exc, SendError) and exc.permanent
         error = f"{type(exc).__name__}: {exc}"[:500]
         if not permanent and attempts < self.settings.max_attempts:
-            delay = self.settings.retry_base_seconds * 2 ** (attempts - 1)
+            delay = min(self.settings.retry_base_seconds * 2 ** (attempts - 1),
+                        self.settings.retry_max_seconds) * random.uniform(0.9, 1.1)
             await self.repo.deliveries.update_one(
                 {"_id": delivery["_id"]},
                 {"$set": {"status": "retrying", "last_error": error, "claimed_until": None,
                           "next_attempt_at": datetime.now(UTC) + timedelta(seconds=delay)}},
             )
+            NOTIFICATIONS.labels(delivery["channel"], delivery["kind"], "retried").inc()
             log.warning("notification.retry", error=error, attempts=attempts, delay=delay)
             return
 
@@ -114,23 +249,5 @@ class Dispatcher:
             ))
 
         await self.runtime.transact(mark, correlation_id=delivery.get("correlation_id"))
+        NOTIFICATIONS.labels(delivery["channel"], delivery["kind"], "failed").inc()
         log.error("notification.failed", error=error, attempts=attempts)
-
-    async def send(self, delivery: dict) -> str:
-        if delivery["channel"] != "email":
-            raise DeliveryError(f"no sender for channel {delivery['channel']!r}", permanent=True)
-        card = CardSnapshot.model_validate(delivery["context"]["card"])
-        service = await self.repo.service(card.service_id)
-        mail = render_acknowledgment(card, service, portal_url=self.settings.portal_url)
-        message_id = f"{delivery['_id']}@{self.settings.inbound_domain}"
-        reply_to = reply_address(card.service_id or "desk", card.number,
-                                 self.settings.reply_token_secret.encode(),
-                                 self.settings.inbound_domain)
-        msg = build_email(mail, to=delivery["recipient"], mail_from=self.settings.mail_from,
-                          message_id=message_id, reply_to=reply_to,
-                          to_name=card.requester.name if card.requester else None)
-        try:
-            await send_mail(msg, self.settings.smtp)
-        except MailRefused as exc:
-            raise DeliveryError(str(exc), permanent=True) from exc
-        return message_id

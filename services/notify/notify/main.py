@@ -6,6 +6,7 @@ from desk_runtime.http import create_service_app
 from desk_runtime.service import ServiceRuntime
 from fastapi import FastAPI
 
+from notify.api import admin
 from notify.consumers import events
 from notify.dispatcher import Dispatcher
 from notify.repository import NotifyRepository
@@ -15,8 +16,8 @@ from notify.settings import NotifySettings
 def create_app(settings: NotifySettings | None = None) -> FastAPI:
     settings = settings or NotifySettings()
     runtime = ServiceRuntime("notify", settings)
-    events.register(runtime)
     dispatcher = Dispatcher(runtime, settings)
+    planner = events.register(runtime, settings, wake=dispatcher.wake)
 
     async def on_start() -> None:
         await NotifyRepository(runtime.db).ensure_indexes()
@@ -25,4 +26,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
     app = create_service_app(runtime, title="Service desk — notify", on_start=on_start,
                              on_stop=dispatcher.stop)
     app.state.settings = settings
+    app.state.dispatcher = dispatcher
+    app.state.planner = planner
+    app.include_router(admin.router)
     return app

@@ -1,4 +1,5 @@
-"""Notify's store: its catalog copy and the delivery log (one entry per notification)."""
+"""Notify's store: catalog and card copies, preferences, suppressions, routes, templates and
+the delivery log (one entry per notification, keyed by its deterministic id)."""
 
 from __future__ import annotations
 
@@ -6,40 +7,191 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from desk_contracts.catalog import ServiceDefinition
-from pymongo import ASCENDING, ReturnDocument
+from desk_contracts.events import CardSnapshot
+from desk_runtime.catalog_copy import CatalogCopy
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
+
+from notify.domain.routes import AgentRoute
+from notify.domain.templates import MessageTemplate
+
+Session = AsyncClientSession | None
+ACTIVE = ("pending", "retrying")
+DELIVERY_LOG_DAYS = 90
 
 
 class NotifyRepository:
     def __init__(self, db: AsyncDatabase):
         self.db = db
-        self.catalog = db["catalog"]
+        self.catalog_copy = CatalogCopy(db)
         self.deliveries = db["deliveries"]
+        self.cards = db["cards"]
+        self.requests = db["requests"]
+        self.preferences = db["preferences"]
+        self.suppressions = db["suppressions"]
+        self.routes = db["routes"]
+        self.templates = db["templates"]
 
     async def ensure_indexes(self) -> None:
-        await self.deliveries.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])
+        await self.deliveries.create_index([("channel", ASCENDING), ("status", ASCENDING),
+                                            ("next_attempt_at", ASCENDING)])
+        await self.deliveries.create_index([("status", ASCENDING), ("created_at", DESCENDING)])
         await self.deliveries.create_index("card_id")
+        # Sent entries are kept well past the processed-event records (30 days) that also
+        # stop a redelivered cause; failed ones stay until an admin deals with them.
+        await self.deliveries.create_index("sent_at", expireAfterSeconds=DELIVERY_LOG_DAYS
+                                           * 24 * 3600)
+        await self.routes.create_index("board_id")
 
-    async def service(self, service_id: str | None, session: AsyncClientSession | None = None
+    # --- catalog copy -------------------------------------------------------------------
+    async def service(self, service_id: str | None, session: Session = None
                       ) -> ServiceDefinition | None:
-        if not service_id:
-            return None
-        doc = await self.catalog.find_one({"_id": service_id}, session=session)
-        return ServiceDefinition.model_validate(doc["definition"]) if doc else None
+        return await self.catalog_copy.get(service_id, session)
 
     async def upsert_service(self, service: ServiceDefinition, revision: int,
                              session: AsyncClientSession) -> None:
-        current = await self.catalog.find_one({"_id": service.id}, session=session)
-        if current is not None and current["revision"] >= revision:
-            return
-        await self.catalog.replace_one(
-            {"_id": service.id},
-            {"_id": service.id, "revision": revision,
-             "definition": service.model_dump(mode="json", by_alias=True)},
-            upsert=True, session=session,
-        )
+        await self.catalog_copy.upsert(service, revision, session)
 
+    # --- card copy (who asked, where it is, how its mail thread looks) --------------------
+    async def card(self, card_id: str, session: Session = None) -> dict[str, Any] | None:
+        return await self.cards.find_one({"_id": card_id}, session=session)
+
+    async def save_card(self, card: CardSnapshot, session: AsyncClientSession,
+                        thread: dict[str, Any] | None = None) -> None:
+        """Keep the newest snapshot (events may be redelivered out of order)."""
+        snapshot = card.model_dump(mode="json")
+        # Usually the card is new here: one upsert does it; otherwise compare versions.
+        inserted = await self.cards.update_one(
+            {"_id": card.card_id},
+            {"$setOnInsert": {"snapshot": snapshot, "version": card.version,
+                              "thread": thread}},
+            upsert=True, session=session)
+        if inserted.upserted_id is not None:
+            return
+        update: dict[str, Any] = {"$max": {"version": card.version}}
+        current = await self.cards.find_one({"_id": card.card_id}, {"version": 1, "thread": 1},
+                                            session=session) or {}
+        sets: dict[str, Any] = {}
+        if current.get("version", 0) <= card.version:
+            sets["snapshot"] = snapshot
+        if thread and not current.get("thread"):
+            sets["thread"] = thread  # card.created arrived after another event of the card
+        if sets:
+            update["$set"] = sets
+        await self.cards.update_one({"_id": card.card_id}, update, session=session)
+
+    async def remember_request(self, request_id: str, channel_ref: str | None, text: str,
+                               session: AsyncClientSession) -> None:
+        """What the card events lack: the customer's Message-ID (threading) and text."""
+        await self.requests.update_one(
+            {"_id": request_id},
+            {"$setOnInsert": {"channel_ref": channel_ref, "text": text,
+                              "at": datetime.now(UTC)}},
+            upsert=True, session=session)
+
+    async def request(self, request_id: str | None, session: Session = None
+                      ) -> dict[str, Any] | None:
+        if not request_id:
+            return None
+        return await self.requests.find_one({"_id": request_id}, session=session)
+
+    # --- customers: preferences and bounced addresses -----------------------------------
+    async def preferences_for(self, email: str | None, session: Session = None
+                              ) -> dict[str, Any] | None:
+        if not email:
+            return None
+        return await self.preferences.find_one({"_id": email.lower()}, session=session)
+
+    async def save_preferences(self, email: str, channels: dict[str, list[str]],
+                               telegram_chat_id: int | None, changed_at: datetime,
+                               session: AsyncClientSession) -> bool:
+        """Newest wins: an older change redelivered late does not overwrite a newer one."""
+        current = await self.preferences.find_one({"_id": email.lower()}, session=session)
+        if current is not None and current["changed_at"] >= changed_at:
+            return False
+        await self.preferences.replace_one(
+            {"_id": email.lower()},
+            {"_id": email.lower(), "channels": channels, "telegram_chat_id": telegram_chat_id,
+             "changed_at": changed_at}, upsert=True, session=session)
+        return True
+
+    async def suppressed(self, email: str | None, session: Session = None) -> bool:
+        if not email:
+            return False
+        doc = await self.suppressions.find_one({"_id": email.lower()}, session=session)
+        return bool(doc and doc.get("active"))
+
+    async def suppress(self, email: str, reason: str, at: datetime,
+                       session: AsyncClientSession) -> None:
+        current = await self.suppressions.find_one({"_id": email.lower()}, session=session)
+        if current is not None and current.get("changed_at") and current["changed_at"] > at:
+            return  # a newer sign of life already cleared it
+        await self.suppressions.replace_one(
+            {"_id": email.lower()},
+            {"_id": email.lower(), "active": True, "reason": reason[:2000], "changed_at": at},
+            upsert=True, session=session)
+
+    async def unsuppress(self, email: str, at: datetime, why: str,
+                         session: AsyncClientSession) -> None:
+        current = await self.suppressions.find_one({"_id": email.lower()}, session=session)
+        if current is None or current["changed_at"] > at:
+            return
+        await self.suppressions.update_one(
+            {"_id": email.lower()},
+            {"$set": {"active": False, "changed_at": at, "cleared_by": why}}, session=session)
+
+    async def active_suppressions(self, limit: int) -> list[dict[str, Any]]:
+        cursor = self.suppressions.find({"active": True}).sort("changed_at", DESCENDING)
+        return [d async for d in cursor.limit(limit)]
+
+    async def clear_suppression(self, email: str, by: str) -> bool:
+        result = await self.suppressions.update_one(
+            {"_id": email.lower(), "active": True},
+            {"$set": {"active": False, "changed_at": datetime.now(UTC), "cleared_by": by}})
+        return result.modified_count == 1
+
+    # --- agent routes -------------------------------------------------------------------
+    async def routes_for_board(self, board_id: str, session: Session = None
+                               ) -> list[AgentRoute]:
+        docs = self.routes.find({"board_id": board_id}, session=session)
+        return [AgentRoute.model_validate(d["route"]) async for d in docs]
+
+    async def all_routes(self) -> list[AgentRoute]:
+        return [AgentRoute.model_validate(d["route"]) async for d in self.routes.find().sort("_id")]
+
+    async def put_route(self, route: AgentRoute) -> None:
+        await self.routes.replace_one(
+            {"_id": route.id},
+            {"_id": route.id, "board_id": route.board_id, "route": route.model_dump(mode="json"),
+             "updated_at": datetime.now(UTC)}, upsert=True)
+
+    async def delete_route(self, route_id: str) -> bool:
+        return (await self.routes.delete_one({"_id": route_id})).deleted_count == 1
+
+    # --- templates ----------------------------------------------------------------------
+    async def custom_template(self, kind: str, language: str) -> MessageTemplate | None:
+        doc = await self.templates.find_one({"_id": f"{kind}:{language}"})
+        if doc is None:
+            return None
+        return MessageTemplate(subject=doc["subject"], text=doc["text"], html=doc["html"])
+
+    async def custom_templates(self) -> dict[str, dict[str, Any]]:
+        return {d["_id"]: d async for d in self.templates.find()}
+
+    async def put_template(self, kind: str, language: str, template: MessageTemplate,
+                           by: str) -> None:
+        await self.templates.replace_one(
+            {"_id": f"{kind}:{language}"},
+            {"_id": f"{kind}:{language}", "kind": kind, "language": language,
+             "subject": template.subject, "text": template.text, "html": template.html,
+             "updated_at": datetime.now(UTC), "updated_by": by}, upsert=True)
+
+    async def delete_template(self, kind: str, language: str) -> bool:
+        result = await self.templates.delete_one({"_id": f"{kind}:{language}"})
+        return result.deleted_count == 1
+
+    # --- deliveries ---------------------------------------------------------------------
     async def enqueue(self, delivery: dict[str, Any], session: AsyncClientSession) -> bool:
         """Record a notification to send; False when this very notification exists already."""
         result = await self.deliveries.update_one(
@@ -47,13 +199,52 @@ class NotifyRepository:
         )
         return result.upserted_id is not None
 
-    async def claim_due(self, worker: str, lease: timedelta) -> dict[str, Any] | None:
+    async def claim_due(self, worker: str, lease: timedelta, channel: str | None = None
+                        ) -> dict[str, Any] | None:
         now = datetime.now(UTC)
+        query: dict[str, Any] = {
+            "status": {"$in": list(ACTIVE)}, "next_attempt_at": {"$lte": now},
+            "$or": [{"claimed_until": None}, {"claimed_until": {"$lt": now}}]}
+        if channel is not None:
+            query["channel"] = channel
         return await self.deliveries.find_one_and_update(
-            {"status": {"$in": ["pending", "retrying"]}, "next_attempt_at": {"$lte": now},
-             "$or": [{"claimed_until": None}, {"claimed_until": {"$lt": now}}]},
+            query,
             {"$set": {"claimed_until": now + lease, "claimed_by": worker},
              "$inc": {"attempts": 1}},
             sort=[("next_attempt_at", ASCENDING)],
             return_document=ReturnDocument.AFTER,
         )
+
+    async def defer(self, delivery_id: str, until: datetime, reason: str) -> None:
+        """Put a claimed delivery back without spending an attempt (rate limit, not failure)."""
+        await self.deliveries.update_one(
+            {"_id": delivery_id},
+            {"$set": {"next_attempt_at": until, "claimed_until": None, "deferred_by": reason},
+             "$inc": {"attempts": -1, "deferrals": 1}})
+
+    async def pending_by_channel(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        pipeline = [{"$match": {"status": {"$in": list(ACTIVE)}}},
+                    {"$group": {"_id": "$channel", "n": {"$sum": 1}}}]
+        async for row in await self.deliveries.aggregate(pipeline):
+            counts[row["_id"]] = row["n"]
+        return counts
+
+    async def list_deliveries(self, *, state: str | None, card_id: str | None, limit: int
+                              ) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {}
+        if state:
+            query["status"] = state
+        if card_id:
+            query["card_id"] = card_id
+        cursor = self.deliveries.find(query, {"target": 0, "context": 0}).sort(
+            "created_at", DESCENDING).limit(limit)
+        return [d async for d in cursor]
+
+    async def retry(self, delivery_id: str) -> bool:
+        """Give a failed delivery another round of attempts (an admin fixed the cause)."""
+        result = await self.deliveries.update_one(
+            {"_id": delivery_id, "status": "failed"},
+            {"$set": {"status": "retrying", "attempts": 0, "next_attempt_at": datetime.now(UTC),
+                      "claimed_until": None}})
+        return result.modified_count == 1

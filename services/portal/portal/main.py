@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from desk_runtime.http import create_service_app
 from desk_runtime.service import ServiceRuntime
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from portal.api import pages, signin
+from portal.api.web import PACKAGE, Portal, not_found, portal_of, render, security_headers
 from portal.consumers import cards
 from portal.repository import PortalRepository
 from portal.settings import PortalSettings
@@ -21,4 +25,24 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
 
     app = create_service_app(runtime, title="Service desk — customer portal", on_start=on_start)
     app.state.settings = settings
+    app.state.portal = Portal(runtime, settings)
+    app.include_router(signin.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=PACKAGE / "static"), name="static")
+
+    @app.middleware("http")
+    async def headers(request: Request, call_next):
+        response = await call_next(request)
+        security_headers(response, request.url.path, settings)
+        return response
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        customer = await portal_of(request).customer(request)
+        if exc.status_code == 404:
+            return not_found(request, customer)
+        return render(request, "error.html", exc.status_code, customer=customer,
+                      code=exc.status_code, title_key="error.generic",
+                      text_key="error.generic_text")
+
     return app

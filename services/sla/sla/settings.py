@@ -9,6 +9,8 @@ class SlaSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="SLA_", extra="ignore",
                                       env_nested_delimiter="__")
 
+    REQUIRED_IN_PRODUCTION = (*ServiceSettings.REQUIRED_IN_PRODUCTION, "admin_token")
+
     http_port: int = 8003
     warn_share: float = Field(0.8, gt=0, lt=1,
                               description="share of a target after which a warning is raised")

@@ -1,12 +1,12 @@
-"""Turns customer requests and replies from the bus into cards and comments."""
+"""Turns customer requests, replies and ratings from the bus into cards and comments."""
 
 from __future__ import annotations
 
-from desk_contracts.events import ReplyReceived, RequestReceived
+from desk_contracts.events import ReplyReceived, RequestRated, RequestReceived
 from desk_runtime.service import ServiceRuntime
 from desk_runtime.unit_of_work import UnitOfWork
 
-from boards.commands import add_customer_reply, create_card_from_request
+from boards.commands import add_customer_reply, create_card_from_request, record_rating
 from boards.settings import BoardsSettings
 
 
@@ -18,3 +18,7 @@ def register(runtime: ServiceRuntime, settings: BoardsSettings) -> None:
     @runtime.on("requests", "request.reply_received")
     async def on_reply(uow: UnitOfWork, reply: ReplyReceived) -> None:
         await add_customer_reply(uow, reply)
+
+    @runtime.on("requests", "request.rated")
+    async def on_rated(uow: UnitOfWork, rated: RequestRated) -> None:
+        await record_rating(uow, rated)

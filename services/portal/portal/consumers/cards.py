@@ -9,6 +9,7 @@ from desk_contracts.events import (
     CardUpdated,
     CatalogServiceChanged,
     CommentAdded,
+    RequestRated,
 )
 from desk_runtime.service import ServiceRuntime
 from desk_runtime.unit_of_work import UnitOfWork
@@ -40,6 +41,7 @@ def register(runtime: ServiceRuntime) -> None:
                 "author": event.author.model_dump(mode="json"), "text": event.text,
                 "attachments": [a.model_dump(mode="json") for a in event.attachments],
                 "created_at": event.created_at,
+                "reply_id": event.reply_id,
             }},
             upsert=True, session=uow.session,
         )
@@ -47,3 +49,9 @@ def register(runtime: ServiceRuntime) -> None:
             {"_id": event.card_id}, {"$max": {"last_activity_at": event.created_at}},
             session=uow.session,
         )
+
+    @runtime.on("cards", "request.rated")
+    async def on_rated(uow: UnitOfWork, event: RequestRated) -> None:
+        # ratings given in Telegram show on the portal too; the portal's own come back here
+        await PortalRepository(uow.db).apply_rating(event.card_id, event.rating, event.comment,
+                                                    event.rated_at, uow.session)

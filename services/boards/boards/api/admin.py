@@ -1,0 +1,211 @@
+"""Admins' API: the service catalog, boards and their members, agents, canned responses."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from desk_contracts.catalog import ServiceDefinition
+from desk_runtime.http import Conflict, Invalid, NotFound
+from fastapi import APIRouter, Depends, Query, Request
+from pymongo import ReturnDocument
+
+from boards.api import schemas
+from boards.api.auth import Agent, current_admin, current_agent, hash_token
+from boards.commands import publish_service
+from boards.repository import BoardsRepository
+
+router = APIRouter(prefix="/v1", tags=["admin"])
+
+
+def _repo(request: Request) -> BoardsRepository:
+    return BoardsRepository(request.app.state.runtime.db)
+
+
+async def _transact(request: Request, work):
+    return await request.app.state.runtime.transact(
+        work, correlation_id=request.state.correlation_id)
+
+
+# --- service catalog -------------------------------------------------------------------------
+
+@router.get("/services", response_model=schemas.ServiceList)
+async def list_services(request: Request, agent: Agent = Depends(current_agent)) -> dict:
+    """Agents see the services of their boards (to file a request); admins see all."""
+    return {"items": [
+        {"revision": rev, "service": s.model_dump(mode="json", by_alias=True)}
+        for s, rev in await _repo(request).list_services()
+        if agent.can_see_board(s.target.board_id)
+    ]}
+
+
+@router.put("/services/{service_id}", response_model=schemas.ServiceOut)
+async def put_service(service_id: str, service: ServiceDefinition, request: Request,
+                      _: Agent = Depends(current_admin)) -> dict:
+    """Create or change a service; every other service hears `catalog.service_changed`."""
+    if service.id != service_id:
+        raise Invalid(f"the body's id {service.id!r} is not {service_id!r}")
+
+    async def work(uow):
+        try:
+            return await publish_service(uow, service)
+        except (ValueError, KeyError) as exc:
+            raise Invalid(str(exc).strip("'\"")) from None
+    revision = await _transact(request, work)
+    return {"revision": revision, "service": service.model_dump(mode="json", by_alias=True)}
+
+
+# --- boards ----------------------------------------------------------------------------------
+
+async def _board_view(repo: BoardsRepository, board: dict) -> dict:
+    out = {k: v for k, v in board.items() if k != "_id"}
+    out["id"] = board["_id"]
+    out["members"] = await repo.board_members(board["_id"])
+    return out
+
+
+@router.get("/boards", response_model=schemas.BoardList)
+async def list_boards(request: Request, agent: Agent = Depends(current_agent)) -> dict:
+    repo = _repo(request)
+    return {"items": [await _board_view(repo, b) for b in await repo.list_boards()
+                      if agent.can_see_board(b["_id"])]}
+
+
+@router.get("/boards/{board_id}", response_model=schemas.Board)
+async def get_board(board_id: str, request: Request, agent: Agent = Depends(current_agent)
+                    ) -> dict:
+    repo = _repo(request)
+    board = await repo.get_board(board_id)
+    if board is None or not agent.can_see_board(board_id):
+        raise NotFound("no such board")
+    return await _board_view(repo, board)
+
+
+@router.put("/boards/{board_id}", response_model=schemas.Board)
+async def put_board(board_id: str, body: schemas.BoardIn, request: Request,
+                    _: Agent = Depends(current_admin)) -> dict:
+    """Create or reshape a board. A column or lane that still holds cards cannot go."""
+    for kind, items in (("column", body.columns), ("lane", body.lanes)):
+        ids = [i.id for i in items]
+        if len(ids) != len(set(ids)):
+            raise Invalid(f"duplicate {kind} ids")
+    repo = _repo(request)
+
+    async def work(uow):
+        existing = await repo.get_board(board_id, uow.session)
+        if existing is not None:
+            kept_cols = {c.id for c in body.columns}
+            kept_lanes = {lane.id for lane in body.lanes}
+            was = {c["id"]: c["category"] for c in existing["columns"]}
+            for column in body.columns:
+                if column.id in was and was[column.id] != column.category:
+                    held = await repo.cards.find_one(
+                        {"board_id": board_id, "column_id": column.id}, {"number": 1},
+                        session=uow.session)
+                    if held:
+                        raise Conflict(f"column {column.id!r} holds cards (e.g. "
+                                       f"{held['number']}); move them before changing what "
+                                       "the column means")
+            for field, kept in (("column_id", kept_cols), ("lane_id", kept_lanes)):
+                left = await repo.cards.find_one(
+                    {"board_id": board_id, field: {"$nin": sorted(kept)}}, {"number": 1},
+                    session=uow.session)
+                if left:
+                    raise Conflict(f"card {left['number']} is still in a {field[:-3]} "
+                                   "this change removes")
+            for service, _rev in await repo.list_services():
+                t = service.target
+                if t.board_id == board_id and (t.column_id not in kept_cols
+                                               or t.lane_id not in kept_lanes):
+                    raise Conflict(f"service {service.id!r} still routes to a removed "
+                                   "column or lane")
+        board = body.model_dump(mode="json", exclude={"members"})
+        board["_id"] = board_id
+        await repo.save_board(board, uow.session)
+        if body.members is not None:
+            await repo.set_board_members(board_id, body.members, uow.session)
+        return board
+    board = await _transact(request, work)
+    return await _board_view(repo, board)
+
+
+# --- agents ----------------------------------------------------------------------------------
+
+def _agent_view(doc: dict) -> dict:
+    return {"id": doc["_id"], "name": doc.get("name", doc["_id"]), "email": doc.get("email"),
+            "role": doc.get("role", "agent"), "boards": doc.get("boards", []),
+            "active": doc.get("active", True)}
+
+
+@router.post("/agents", response_model=schemas.AgentCreated, status_code=201)
+async def create_agent(body: schemas.NewAgent, request: Request,
+                       _: Agent = Depends(current_admin)) -> dict:
+    """Create an agent and hand out their API token (shown only in this response)."""
+    repo = _repo(request)
+    for board_id in body.boards:
+        if await repo.get_board(board_id) is None:
+            raise Invalid(f"no board {board_id!r}")
+    token = secrets.token_urlsafe(32)
+    doc = {"_id": body.id or str(uuid.uuid4()), "name": body.name, "email": body.email,
+           "role": body.role, "boards": sorted(set(body.boards)), "active": True,
+           "token_hashes": [hash_token(token)]}
+
+    async def work(uow):
+        if await repo.agents.find_one({"_id": doc["_id"]}, session=uow.session):
+            raise Conflict(f"agent {doc['_id']!r} exists already")
+        await repo.agents.insert_one(doc, session=uow.session)
+    await _transact(request, work)
+    return _agent_view(doc) | {"token": token}
+
+
+@router.get("/agents", response_model=schemas.AgentList)
+async def list_agents(request: Request, _: Agent = Depends(current_admin)) -> dict:
+    return {"items": [_agent_view(a) async for a in _repo(request).agents.find({}).sort("_id")]}
+
+
+@router.patch("/agents/{agent_id}", response_model=schemas.AgentOut)
+async def change_agent(agent_id: str, body: schemas.AgentChange, request: Request,
+                       _: Agent = Depends(current_admin)) -> dict:
+    """Change an agent's role or boards, or deactivate them (their token stops working)."""
+    repo = _repo(request)
+    changes = body.model_dump(exclude_unset=True)
+    for board_id in changes.get("boards") or []:
+        if await repo.get_board(board_id) is None:
+            raise Invalid(f"no board {board_id!r}")
+    if "boards" in changes:
+        changes["boards"] = sorted(set(changes["boards"]))
+
+    async def work(uow):
+        doc = await repo.agents.find_one_and_update(
+            {"_id": agent_id}, {"$set": changes} if changes else {"$set": {}},
+            return_document=ReturnDocument.AFTER, session=uow.session)
+        if doc is None:
+            raise NotFound("no such agent")
+        return doc
+    return _agent_view(await _transact(request, work))
+
+
+# --- canned responses ------------------------------------------------------------------------
+
+@router.get("/canned-responses", response_model=schemas.CannedList)
+async def list_canned(request: Request, service: str | None = Query(None),
+                      _: Agent = Depends(current_agent)) -> dict:
+    """Account-wide answers plus, with `service`, that service's own."""
+    scope = [None] + ([service] if service else [])
+    rows = _repo(request).canned.find({"service_id": {"$in": scope}}).sort("title")
+    return {"items": [{**{k: v for k, v in r.items() if k != "_id"}, "id": r["_id"]}
+                      async for r in rows]}
+
+
+@router.post("/canned-responses", response_model=schemas.CannedResponse, status_code=201)
+async def create_canned(body: schemas.NewCannedResponse, request: Request,
+                        _: Agent = Depends(current_admin)) -> dict:
+    repo = _repo(request)
+    if body.service_id and await repo.get_service(body.service_id) is None:
+        raise Invalid(f"no service {body.service_id!r}")
+    doc = body.model_dump() | {"_id": str(uuid.uuid4())}
+    await repo.canned.insert_one(doc)
+    return {**body.model_dump(), "id": doc["_id"]}
+
+
+

@@ -1,0 +1,247 @@
+"""Request and response bodies of the agents' API (they make the OpenAPI document)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from desk_contracts.catalog import Priority, StatusCategory
+from desk_contracts.events import AttachmentRef, Person
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Link(BaseModel):
+    kind: Literal["parent", "child"]
+    card_id: str
+    number: str
+    board_id: str
+    title: str
+
+
+class SlaSignal(BaseModel):
+    state: Literal["warning", "breached", "met"]
+    deadline: datetime | None = None
+    at: datetime
+    policy: str | None = None
+
+
+class Rating(BaseModel):
+    score: int
+    comment: str | None = None
+    rated_at: datetime
+    rated_by: str | None = None
+
+
+class HistoryEntry(BaseModel):
+    at: datetime
+    by: str | None
+    field: str
+    from_: Any = Field(None, alias="from")
+    to: Any = None
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class ChecklistItem(BaseModel):
+    text: str = Field(min_length=1, max_length=500)
+    done: bool = False
+
+
+class Card(BaseModel):
+    """A card as agents see it (history only on the single-card response)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    number: str
+    version: int
+    title: str
+    type: str = "request"
+    service_id: str | None
+    board_id: str
+    column_id: str
+    lane_id: str
+    status_category: StatusCategory
+    priority: Priority
+    requester: dict[str, Any] | None = None
+    channel: str
+    request_id: str | None = None
+    assignee_id: str | None = None
+    members: list[str] = []
+    tags: list[str] = []
+    due_date: str | None = None
+    fields: dict[str, Any] = {}
+    checklist: list[ChecklistItem] = []
+    attachments: list[dict[str, Any]] = []
+    parent_id: str | None = None
+    links: list[Link] = []
+    unread_customer_reply: bool = False
+    sla: dict[str, SlaSignal] = {}
+    sla_state: Literal["warning", "breached"] | None = None
+    rating: Rating | None = None
+    language: str | None = None
+    created_by: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    column_entered_at: datetime
+    time_in_column_seconds: int
+    history: list[HistoryEntry] | None = None
+
+
+class CardPage(BaseModel):
+    items: list[Card]
+    next_cursor: str | None = Field(None, description="pass as `cursor` for the next page")
+
+
+class NewCard(BaseModel):
+    """A request filed by an agent for a customer (e.g. who phoned)."""
+
+    service_id: str
+    requester: Person
+    title: str = Field(min_length=1, max_length=500)
+    text: str = Field(min_length=1, max_length=100_000)
+    priority: Priority | None = None
+    fields: dict[str, Any] = {}
+    due_date: str | None = None
+
+
+class MoveCard(BaseModel):
+    column_id: str
+    lane_id: str | None = None
+    version: int = Field(ge=1, description="the version you saw; a stale one gets 409")
+
+
+class AssignCard(BaseModel):
+    assignee_id: str | None = Field(description="agent id, or null to unassign")
+    version: int | None = Field(None, ge=1)
+
+
+class PatchCard(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1)
+    title: str | None = Field(None, min_length=1, max_length=500)
+    priority: Priority | None = None
+    service_id: str | None = None
+    due_date: str | None = None
+    fields: dict[str, Any] | None = None
+    tags: list[str] | None = None
+    checklist: list[ChecklistItem] | None = None
+    type: str | None = Field(None, min_length=1, max_length=50)
+
+
+class NewComment(BaseModel):
+    text: str | None = Field(None, max_length=100_000)
+    visibility: Literal["public", "internal"]
+    canned_response_id: str | None = None
+    attachments: list[AttachmentRef] = Field(
+        [], description="files uploaded to intake first (POST {intake}/v1/attachments)")
+
+
+class Comment(BaseModel):
+    id: str
+    card_id: str
+    visibility: Literal["public", "internal"]
+    author: dict[str, Any]
+    text: str
+    attachments: list[dict[str, Any]] = []
+    created_at: datetime
+    canned_response_id: str | None = None
+
+
+class CommentList(BaseModel):
+    items: list[Comment]
+
+
+class NewLink(BaseModel):
+    child: str = Field(description="id or number of the card that becomes the child")
+
+
+class Column(BaseModel):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    name: str = Field(min_length=1, max_length=100)
+    category: StatusCategory
+    wip_limit: int | None = Field(None, ge=1)
+    time_limit_minutes: int | None = Field(None, ge=1)
+
+
+class Lane(BaseModel):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    name: str = Field(min_length=1, max_length=100)
+
+
+class BoardIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    space: str | None = None
+    columns: list[Column] = Field(min_length=1)
+    lanes: list[Lane] = Field(min_length=1)
+    members: list[str] | None = Field(None, description="agent ids; omitted = unchanged")
+
+
+class Board(BoardIn):
+    id: str
+    members: list[str] = []
+
+
+class BoardList(BaseModel):
+    items: list[Board]
+
+
+class NewAgent(BaseModel):
+    id: str | None = Field(None, pattern=r"^[a-zA-Z0-9._-]{1,64}$")
+    name: str = Field(min_length=1, max_length=200)
+    email: str | None = None
+    role: Literal["agent", "admin"] = "agent"
+    boards: list[str] = []
+
+
+class AgentChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    email: str | None = None
+    role: Literal["agent", "admin"] | None = None
+    boards: list[str] | None = None
+    active: bool | None = Field(None, description="false revokes the agent's tokens at once")
+
+
+class AgentOut(BaseModel):
+    id: str
+    name: str
+    email: str | None = None
+    role: Literal["agent", "admin"]
+    boards: list[str]
+    active: bool
+
+
+class AgentCreated(AgentOut):
+    token: str = Field(description="shown once; only its hash is stored")
+
+
+class AgentList(BaseModel):
+    items: list[AgentOut]
+
+
+class ServiceOut(BaseModel):
+    revision: int
+    service: dict[str, Any]
+
+
+class ServiceList(BaseModel):
+    items: list[ServiceOut]
+
+
+class NewCannedResponse(BaseModel):
+    title: str = Field(min_length=1, max_length=200)
+    text: str = Field(min_length=1, max_length=20_000,
+                      description="placeholders: {number} {title} {customer_name} "
+                                  "{customer_email} {agent_name}")
+    service_id: str | None = Field(None, description="null = for every service of the account")
+
+
+class CannedResponse(NewCannedResponse):
+    id: str
+
+
+class CannedList(BaseModel):
+    items: list[CannedResponse]

@@ -1,0 +1,27 @@
+"""Shows sla's signals on cards and closes requests whose customer never came back."""
+
+from __future__ import annotations
+
+from desk_contracts.events import SlaAutoClose, SlaBreached, SlaMet, SlaWarning
+from desk_runtime.service import ServiceRuntime
+from desk_runtime.unit_of_work import UnitOfWork
+
+from boards.commands import auto_close, record_sla_signal
+
+
+def register(runtime: ServiceRuntime) -> None:
+    @runtime.on("sla", "sla.warning")
+    async def on_warning(uow: UnitOfWork, event: SlaWarning) -> None:
+        await record_sla_signal(uow, event, "warning")
+
+    @runtime.on("sla", "sla.breached")
+    async def on_breached(uow: UnitOfWork, event: SlaBreached) -> None:
+        await record_sla_signal(uow, event, "breached")
+
+    @runtime.on("sla", "sla.met")
+    async def on_met(uow: UnitOfWork, event: SlaMet) -> None:
+        await record_sla_signal(uow, event, "met")
+
+    @runtime.on("sla", "sla.auto_close")
+    async def on_auto_close(uow: UnitOfWork, event: SlaAutoClose) -> None:
+        await auto_close(uow, event)

@@ -1,0 +1,13 @@
+"""Boards' own Prometheus metrics (the shared ones live in desk_runtime.metrics)."""
+
+from prometheus_client import Counter
+
+CARD_CHANGES = Counter("desk_boards_card_changes_total", "Card changes committed, by kind.",
+                       ["change"])
+STALE_VERSIONS = Counter("desk_boards_stale_version_total",
+                         "Card edits refused because the card changed since the editor read it.")
+WIP_REFUSED = Counter("desk_boards_wip_limit_refused_total",
+                      "Moves refused because the target column was at its WIP limit.")
+ACCESS_DENIED = Counter("desk_boards_access_denied_total",
+                        "Agent requests refused for lack of a role or board membership.",
+                        ["reason"])

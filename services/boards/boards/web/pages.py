@@ -1,0 +1,359 @@
+"""The agent workspace's pages: sign-in, board, my cards, card, new request, admin.
+
+Pages are rendered by the server with the data they need embedded as JSON (one request
+from navigation to a usable board, no API round trips before the first paint); the
+hand-written module `static/app.js` draws the board from it, handles drag and drop and
+the keyboard "Move to…" menu, and follows live updates. Every change goes through the
+same agents' API (`/v1/...`) with the session cookie and its CSRF token.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from desk_runtime.http import Unauthorized
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from boards.api.auth import Agent
+from boards.api.cards import card_view
+from boards.domain.cards import query_terms
+from boards.repository import UNASSIGNED, BoardsRepository, CardListSpec
+from boards.web import i18n
+from boards.web.metrics import SLA_FETCH_FAILED
+from boards.web.session import close_session, csrf_ok, open_session, session_of
+
+HERE = Path(__file__).parent
+BOARD_CARD_LIMIT = 2000  # newest cards drawn on one board page
+LOGIN_CSRF_COOKIE = "desk_login_csrf"
+
+router = APIRouter(include_in_schema=False)
+env = Environment(loader=FileSystemLoader(HERE / "templates"),
+                  autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return str(value)
+
+
+def to_json(data: Any) -> str:
+    """JSON safe inside a <script type="application/json"> element."""
+    return (json.dumps(data, default=_json_default, ensure_ascii=False)
+            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+
+
+env.filters["tojson_safe"] = to_json
+def _duration(seconds: Any) -> str:
+    try:
+        total = int(float(seconds))
+    except (TypeError, ValueError):
+        return ""
+    sign, total = ("-" if total < 0 else ""), abs(total)
+    d, rest = divmod(total, 86400)
+    h, rest = divmod(rest, 3600)
+    m = rest // 60
+    return sign + (f"{d}d {h}h" if d else f"{h}h {m}m" if h else f"{m}m")
+
+
+env.filters["dur"] = _duration
+env.filters["dt"] = lambda v: (_json_default(v)[:16].replace("T", " ") if v else "")
+
+
+def _repo(request: Request) -> BoardsRepository:
+    return BoardsRepository(request.app.state.runtime.db)
+
+
+def render(request: Request, template: str, lang: str, status: int = 200, **ctx: Any
+           ) -> HTMLResponse:
+    t = i18n.texts(lang)
+    html = env.get_template(template).render(request=request, lang=lang, t=t, **ctx)
+    response = HTMLResponse(html, status_code=status)
+    if request.query_params.get("lang") in i18n.LANGS:
+        response.set_cookie(i18n.LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax",
+                            path="/")
+    # the pages draw only from this origin; no inline script runs (data is JSON)
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+async def _signed_in(request: Request) -> tuple[Agent, dict] | None:
+    return await session_of(request)
+
+
+def _to_login(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+
+def _safe_next(value: str | None) -> str:
+    # only paths on this site: never an absolute URL or "//host"
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/board"
+
+
+async def _page_base(request: Request, agent: Agent, csrf: str, lang: str) -> dict:
+    boards = [b for b in await _repo(request).list_boards() if agent.can_see_board(b["_id"])]
+    return {"agent": agent, "csrf": csrf, "boards": boards,
+            "nav_boards": [{"id": b["_id"], "name": b["name"]} for b in boards]}
+
+
+# --- sign-in ---------------------------------------------------------------------------------
+
+@router.get("/login")
+async def login_page(request: Request, next: str | None = None, failed: int = 0) -> Response:
+    lang = i18n.pick_language(request)
+    token = secrets.token_urlsafe(24)
+    response = render(request, "login.html", lang, status=401 if failed else 200,
+                      next=_safe_next(next), failed=bool(failed), login_csrf=token)
+    # double-submit: a form posted from another site cannot know this cookie's value
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True,
+                        samesite="strict", secure=request.app.state.settings.cookie_secure,
+                        path="/login")
+    return response
+
+
+@router.post("/login")
+async def login(request: Request, token: str = Form(...), csrf: str = Form(""),
+                next: str = Form("/board")) -> Response:
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(expected, csrf):
+        return RedirectResponse("/login?failed=1", status_code=303)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    try:
+        await open_session(request, response, token.strip())
+    except Unauthorized:
+        return RedirectResponse(f"/login?failed=1&next={quote(_safe_next(next))}",
+                                status_code=303)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, csrf: str = Form("")) -> Response:
+    found = await _signed_in(request)
+    if found is not None and not csrf_ok(request, found[1], csrf):
+        return Response("missing or wrong CSRF token", status_code=403)
+    response = RedirectResponse("/login", status_code=303)
+    await close_session(request, response)
+    return response
+
+
+@router.get("/")
+async def home() -> Response:
+    return RedirectResponse("/board", status_code=303)
+
+
+# --- the board -------------------------------------------------------------------------------
+
+def _card_brief(card: dict) -> dict:
+    """What a card tile needs (the board page embeds hundreds of these)."""
+    req = card.get("requester") or {}
+    return {"id": card["_id"], "number": card["number"], "title": card["title"],
+            "version": card["version"], "service_id": card.get("service_id"),
+            "column_id": card["column_id"], "lane_id": card["lane_id"],
+            "priority": card.get("priority"), "assignee_id": card.get("assignee_id"),
+            "requester": req.get("name") or req.get("email"),
+            "unread": bool(card.get("unread_customer_reply")),
+            "sla": card.get("sla") or {}, "sla_state": card.get("sla_state"),
+            "entered": card.get("column_entered_at") or card["created_at"]}
+
+
+async def _names(request: Request) -> dict[str, str]:
+    return {a["_id"]: a.get("name") or a["_id"]
+            async for a in _repo(request).agents.find({}, {"name": 1})}
+
+
+def _service_names(services: list, lang: str) -> dict[str, str]:
+    return {s.id: s.name.get(lang) for s, _ in services}
+
+
+@router.get("/board")
+async def board_home(request: Request) -> Response:
+    found = await _signed_in(request)
+    if found is None:
+        return _to_login(request)
+    agent, _ = found
+    boards = [b for b in await _repo(request).list_boards() if agent.can_see_board(b["_id"])]
+    if not boards:
+        lang = i18n.pick_language(request)
+        return render(request, "empty.html", lang, **await _page_base(request, agent,
+                                                                        found[1]["csrf"], lang))
+    query = f"?{request.url.query}" if request.url.query else ""
+    return RedirectResponse(f"/board/{boards[0]['_id']}{query}", status_code=303)
+
+
+@router.get("/board/{board_id}")
+async def board_page(request: Request, board_id: str) -> Response:
+    found = await _signed_in(request)
+    if found is None:
+        return _to_login(request)
+    agent, session = found
+    lang = i18n.pick_language(request)
+    repo = _repo(request)
+    board = await repo.get_board(board_id)
+    if board is None or not agent.can_see_board(board_id):
+        return render(request, "empty.html", lang, status=404,
+                      **await _page_base(request, agent, session["csrf"], lang))
+    p = request.query_params
+    filters = {k: p.get(k) or None for k in ("service", "priority", "sla", "assignee", "q")}
+    assignee = filters["assignee"]
+    if assignee is not None:
+        assignee = {"me": agent.id, "none": UNASSIGNED}.get(assignee, assignee)
+    spec = CardListSpec.build(
+        boards=board_id, terms=query_terms(filters["q"]) if filters["q"] else None,
+        assignee_id=assignee, service_id=filters["service"],
+        priority=filters["priority"] if filters["priority"] in
+        ("low", "medium", "high", "critical") else None,
+        sla_state=filters["sla"] if filters["sla"] in ("warning", "breached") else None)
+    cards = await repo.list_cards(spec, BOARD_CARD_LIMIT)
+    services = [s for s in await repo.list_services() if agent.can_see_board(s[0].target.board_id)]
+    names = await _names(request)
+    data = {
+        "board": {"id": board["_id"], "name": board["name"], "columns": board["columns"],
+                  "lanes": board["lanes"]},
+        "cards": [_card_brief(c) for c in cards],
+        "truncated": len(cards) >= BOARD_CARD_LIMIT,
+        "services": _service_names(services, lang), "agents": names,
+        "now": datetime.now(UTC), "me": agent.id, "lang": lang, "t": i18n.texts(lang),
+    }
+    return render(request, "board.html", lang, board=board, data=data, filters=filters,
+                  services=services, **await _page_base(request, agent, session["csrf"], lang))
+
+
+@router.get("/my")
+async def my_cards(request: Request) -> Response:
+    """Everything I am responsible for, on every board I work on, newest first."""
+    found = await _signed_in(request)
+    if found is None:
+        return _to_login(request)
+    agent, session = found
+    lang = i18n.pick_language(request)
+    repo = _repo(request)
+    base = await _page_base(request, agent, session["csrf"], lang)
+    scope = [b["_id"] for b in base["boards"]]
+    cards = await repo.list_cards(CardListSpec.build(boards=scope, assignee_id=agent.id), 500)
+    columns = {(b["_id"], c["id"]): c["name"] for b in base["boards"] for c in b["columns"]}
+    services = _service_names(await repo.list_services(), lang)
+    rows = [{**_card_brief(c), "board_id": c["board_id"],
+             "column": columns.get((c["board_id"], c["column_id"]), c["column_id"]),
+             "service": services.get(c.get("service_id") or "", c.get("service_id") or ""),
+             "done": c.get("status_category") == "done"} for c in cards]
+    return render(request, "my.html", lang, rows=rows,
+                  data={"now": datetime.now(UTC), "lang": lang, "t": i18n.texts(lang)}, **base)
+
+
+# --- one card --------------------------------------------------------------------------------
+
+async def sla_record(request: Request, card_id: str) -> dict | None:
+    """The SLA record from the sla service (None when it has none or cannot answer)."""
+    url = request.app.state.settings.sla_url.rstrip("/") + f"/v1/cards/{quote(card_id)}/sla"
+    try:
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            r = await client.get(url)
+    except httpx.HTTPError:
+        SLA_FETCH_FAILED.inc()
+        return None
+    if r.status_code != 200:
+        if r.status_code != 404:
+            SLA_FETCH_FAILED.inc()
+        return None
+    return r.json()
+
+
+@router.get("/cards/{card_ref}")
+async def card_page(request: Request, card_ref: str) -> Response:
+    found = await _signed_in(request)
+    if found is None:
+        return _to_login(request)
+    agent, session = found
+    lang = i18n.pick_language(request)
+    repo = _repo(request)
+    base = await _page_base(request, agent, session["csrf"], lang)
+    card = await repo.get_card(card_ref)
+    if card is None or not agent.can_see_board(card["board_id"]):
+        return render(request, "empty.html", lang, status=404, **base)
+    board = await repo.get_board(card["board_id"])
+    service = await repo.get_service(card["service_id"]) if card.get("service_id") else None
+    comments = await repo.comments_of(card["_id"])
+    scope = [None] + ([card["service_id"]] if card.get("service_id") else [])
+    canned = [{**{k: v for k, v in r.items() if k != "_id"}, "id": r["_id"]}
+              async for r in repo.canned.find({"service_id": {"$in": scope}}).sort("title")]
+    form = {f.key: f for f in service.fields} if service else {}
+    fields = [{"key": k, "label": form[k].label.get(lang) if k in form else k, "value": v,
+               "customer": form[k].show_to_customer if k in form else False}
+              for k, v in (card.get("fields") or {}).items()]
+    view = card_view(card, with_history=True)
+    names = await _names(request)
+    columns = {c["id"]: c for c in board["columns"]} if board else {}
+    lanes = {lane["id"]: lane["name"] for lane in board["lanes"]} if board else {}
+    data = {"card": {"id": card["_id"], "number": card["number"], "version": card["version"],
+                     "checklist": card.get("checklist") or [], "board_id": card["board_id"],
+                     "title": card["title"], "requester": card.get("requester") or {}},
+            "agent_name": agent.name,
+            "canned": canned, "reply_default": service.reply_default if service else "public",
+            "lang": lang, "t": i18n.texts(lang), "now": datetime.now(UTC), "me": agent.id}
+    return render(request, "card.html", lang, card=view, service=service, board=board,
+                  columns=columns, lanes=lanes, comments=comments, fields=fields,
+                  sla=await sla_record(request, card["_id"]), names=names, data=data,
+                  reply_default=data["reply_default"], canned=canned, **base)
+
+
+# --- a request taken by phone ----------------------------------------------------------------
+
+@router.get("/new")
+async def new_card_page(request: Request) -> Response:
+    found = await _signed_in(request)
+    if found is None:
+        return _to_login(request)
+    agent, session = found
+    lang = i18n.pick_language(request)
+    services = [s for s, _ in await _repo(request).list_services()
+                if s.active and agent.can_see_board(s.target.board_id)]
+    data = {"services": [s.model_dump(mode="json", by_alias=True) for s in services],
+            "lang": lang, "t": i18n.texts(lang)}
+    return render(request, "new.html", lang, services=services, data=data,
+                  **await _page_base(request, agent, session["csrf"], lang))
+
+
+# --- admin -----------------------------------------------------------------------------------
+
+@router.get("/admin")
+async def admin_page(request: Request, service: str | None = None) -> Response:
+    found = await _signed_in(request)
+    if found is None:
+        return _to_login(request)
+    agent, session = found
+    lang = i18n.pick_language(request)
+    base = await _page_base(request, agent, session["csrf"], lang)
+    if agent.role != "admin":
+        return render(request, "empty.html", lang, status=403, forbidden=True, **base)
+    repo = _repo(request)
+    services = await repo.list_services()
+    agents = [{"id": a["_id"], "name": a.get("name"), "email": a.get("email"),
+               "role": a.get("role", "agent"), "boards": a.get("boards", []),
+               "active": a.get("active", True)} async for a in repo.agents.find({}).sort("_id")]
+    editing = next((s for s, _ in services if s.id == service), None)
+    data = {"services": {s.id: s.model_dump(mode="json", by_alias=True) for s, _ in services},
+            "boards": [{"id": b["_id"], "name": b["name"], "space": b.get("space"),
+                        "columns": b["columns"], "lanes": b["lanes"]} for b in base["boards"]],
+            "editing": editing.model_dump(mode="json", by_alias=True) if editing else None,
+            "lang": lang, "t": i18n.texts(lang)}
+    return render(request, "admin.html", lang, services=services, agents=agents, data=data,
+                  **base)

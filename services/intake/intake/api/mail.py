@@ -1,0 +1,199 @@
+"""E-mail over HTTP (an MTA pipe posts raw mail) and the operator's view of inbound mail.
+
+`POST /v1/inbound/email` takes `message/rfc822` bytes; the service comes from `?recipient=`
+(an address of ours, e.g. `problem@desk.example`) or from the mail's own Delivered-To /
+X-Original-To / To / Cc headers. Admin endpoints (Bearer INTAKE_ADMIN_TOKEN) show the
+quarantine, each inbound message's outcome and threading reason, and manage IMAP mailboxes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from desk_runtime.http import DomainError, Invalid, NotFound
+from desk_runtime.metrics import REJECTED_INPUT
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from intake.api.auth import require_admin
+from intake.mail.ingest import MailIngest, Recipient, split_recipient
+from intake.mail.parse import Unparseable, parse_mail
+from intake.repository import IntakeRepository
+
+router = APIRouter(prefix="/v1", tags=["e-mail"])
+admin = APIRouter(prefix="/v1", tags=["admin"], dependencies=[Depends(require_admin)])
+
+
+class TooLarge(DomainError):
+    status_code = 413
+    code = "too_large"
+
+
+def _ingest(request: Request) -> MailIngest:
+    return request.app.state.ingest
+
+
+@router.post("/inbound/email", status_code=202)
+async def inbound_email(request: Request, recipient: str | None = None) -> JSONResponse:
+    settings = request.app.state.settings
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "message/rfc822":
+        REJECTED_INPUT.labels("intake", "email", "wrong_content_type").inc()
+        raise DomainError("send the raw message with Content-Type: message/rfc822")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > settings.max_message_bytes:
+            REJECTED_INPUT.labels("intake", "email", "too_large").inc()
+            raise TooLarge(f"the message is larger than {settings.max_message_bytes} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        REJECTED_INPUT.labels("intake", "email", "empty").inc()
+        raise Invalid("the message is empty")
+    domain = settings.inbound_domain
+    if recipient:
+        rcpt = split_recipient(recipient, domain)
+        if rcpt is None:
+            REJECTED_INPUT.labels("intake", "email", "foreign_recipient").inc()
+            raise Invalid(f"{recipient} is not an address of this service desk ({domain})")
+        recipients = [rcpt]
+    else:
+        # The service comes from the mail's headers; an unreadable mail still gets stored
+        # (and quarantined by processing) instead of refused.
+        try:
+            addresses = parse_mail(raw).recipients
+        except Unparseable:
+            addresses = []
+        found = [r for r in (split_recipient(a, domain) for a in addresses) if r]
+        recipients = [r for r in found if r.token is None][:1] or found[:1]
+    accepted = await _ingest(request).accept(raw, recipients or [Recipient("", None)],
+                                             source="api")
+    return JSONResponse({"accepted": [{"id": i, "duplicate": d} for i, d in accepted]},
+                        status_code=202)
+
+
+def _public(doc: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in doc.items() if k not in ("accepted_epoch",)}
+    out["id"] = out.pop("_id")
+    for k, v in list(out.items()):
+        if isinstance(v, datetime):
+            out[k] = v.astimezone(UTC).isoformat()
+    return out
+
+
+@admin.get("/inbound/messages")
+async def inbound_messages(request: Request, message_id: str | None = None,
+                           status: str | None = None, raw_sha256: str | None = None,
+                           mailbox: str | None = None, limit: int = Query(50, ge=1, le=500)
+                           ) -> dict:
+    """What happened to each inbound mail: status, reason, threading_reason, card/request."""
+    repo = IntakeRepository(request.app.state.runtime.db)
+    query: dict[str, Any] = {}
+    if message_id:
+        query["message_id"] = message_id.strip().strip("<>")
+    if status:
+        query["status"] = status
+    if raw_sha256:
+        query["raw_sha256"] = raw_sha256.lower()
+    if mailbox:
+        query["mailbox"] = mailbox
+    items = [_public(d) async for d in
+             repo.inbound.find(query).sort("received_at", -1).limit(limit)]
+    return {"items": items}
+
+
+@admin.get("/quarantine")
+async def quarantine(request: Request, reason: str | None = None,
+                     limit: int = Query(100, ge=1, le=1000)) -> dict:
+    repo = IntakeRepository(request.app.state.runtime.db)
+    query = {"reason": reason} if reason else {}
+    items = [_public(d) async for d in repo.quarantine.find(query).sort("at", -1).limit(limit)]
+    return {"items": items}
+
+
+@admin.get("/quarantine/{item_id}/raw")
+async def quarantine_raw(item_id: str, request: Request) -> Response:
+    """The exact bytes that arrived (e.g. to fix and re-post them)."""
+    repo = IntakeRepository(request.app.state.runtime.db)
+    item = await repo.quarantine.find_one({"_id": item_id})
+    if item is None or not item.get("raw_sha256"):
+        raise NotFound("no such quarantined message")
+    raw = await request.app.state.attachments.blobs.get(item["raw_sha256"])
+    if raw is None:
+        raise NotFound("the raw bytes are gone")
+    return Response(raw, media_type="message/rfc822",
+                    headers={"Content-Disposition": f'attachment; filename="{item_id}.eml"'})
+
+
+@admin.post("/quarantine/{item_id}/retry", status_code=202)
+async def quarantine_retry(item_id: str, request: Request) -> dict:
+    """Process a quarantined mail again (e.g. after its service or access rule was fixed)."""
+    ingest = _ingest(request)
+    if not await ingest.requeue(item_id):
+        raise NotFound("no such quarantined message")
+    return {"id": item_id, "status": "pending"}
+
+
+class MailboxConfig(BaseModel):
+    host: str = Field(min_length=1, max_length=255)
+    port: int = Field(143, ge=1, le=65535)
+    security: Literal["none", "starttls", "ssl"] = "ssl"
+    username: str = Field(min_length=1, max_length=255)
+    password: str = Field(min_length=1, max_length=1000)
+    folder: str = Field("INBOX", min_length=1, max_length=255)
+    after: Literal["seen", "move"] = "seen"
+    move_to: str | None = Field(None, max_length=255)
+    enabled: bool = True
+
+
+def _mailbox_public(doc: dict) -> dict:
+    out = _public(doc)
+    out.pop("password", None)
+    return out
+
+
+@admin.put("/mailboxes/{service_id}")
+async def put_mailbox(service_id: str, body: MailboxConfig, request: Request) -> dict:
+    """Poll an IMAP mailbox into `service_id` (for teams that cannot forward mail)."""
+    if body.after == "move" and not body.move_to:
+        raise Invalid("move_to is required when after=move",
+                      details={"fields": {"move_to": "is required when after=move"}})
+    repo = IntakeRepository(request.app.state.runtime.db)
+    if await repo.service(service_id) is None:
+        raise NotFound(f"no service {service_id!r}")
+    current = await repo.mailboxes.find_one({"_id": service_id}) or {}
+    same_box = (current.get("host"), current.get("username"), current.get("folder")) == (
+        body.host, body.username, body.folder)
+    doc = {"_id": service_id, **body.model_dump(), "updated_at": datetime.now(UTC),
+           # another mailbox starts from its first message
+           "uidvalidity": current.get("uidvalidity") if same_box else None,
+           "last_uid": current.get("last_uid", 0) if same_box else 0}
+    await repo.mailboxes.replace_one({"_id": service_id}, doc, upsert=True)
+    return _mailbox_public(doc)
+
+
+@admin.get("/mailboxes")
+async def list_mailboxes(request: Request) -> dict:
+    repo = IntakeRepository(request.app.state.runtime.db)
+    return {"items": [_mailbox_public(d) async for d in repo.mailboxes.find({})]}
+
+
+@admin.delete("/mailboxes/{service_id}", status_code=204)
+async def delete_mailbox(service_id: str, request: Request) -> Response:
+    repo = IntakeRepository(request.app.state.runtime.db)
+    await repo.mailboxes.delete_one({"_id": service_id})
+    return Response(status_code=204)
+
+
+@admin.post("/mailboxes/{service_id}/poll")
+async def poll_mailbox(service_id: str, request: Request) -> dict:
+    """Poll now instead of at the next interval; answers what was fetched."""
+    repo = IntakeRepository(request.app.state.runtime.db)
+    mailbox = await repo.mailboxes.find_one({"_id": service_id})
+    if mailbox is None:
+        raise NotFound(f"no mailbox for {service_id!r}")
+    return await request.app.state.imap.poll(mailbox)

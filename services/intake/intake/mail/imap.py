@@ -1,0 +1,159 @@
+"""Polls per-service IMAP mailboxes (for teams that cannot forward mail to intake).
+
+UID-based: each mailbox remembers its UIDVALIDITY and the last UID handed to intake. A
+message is fetched with BODY.PEEK (not marking it read), stored through the same
+`accept` as SMTP mail, and only then flagged \\Seen (or moved); the last UID is saved
+after that. A crash at any point re-fetches at most a few messages, which the Message-ID
+dedupe recognises, so nothing is lost or duplicated across restarts.
+imaplib is blocking, so the network part runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import imaplib
+import ssl
+from datetime import UTC, datetime
+
+from desk_runtime.logging import get_logger
+
+from intake.mail.ingest import MailIngest, Recipient
+from intake.metrics import IMAP_POLLS
+from intake.repository import IntakeRepository
+
+log = get_logger(__name__)
+BATCH = 500
+
+
+def _connect(box: dict) -> imaplib.IMAP4:
+    timeout = 30
+    if box.get("security") == "ssl":
+        conn: imaplib.IMAP4 = imaplib.IMAP4_SSL(box["host"], box["port"], timeout=timeout,
+                                                ssl_context=ssl.create_default_context())
+    else:
+        conn = imaplib.IMAP4(box["host"], box["port"], timeout=timeout)
+        if box.get("security") == "starttls":
+            conn.starttls(ssl.create_default_context())
+    conn.login(box["username"], box["password"])
+    return conn
+
+
+def _quote(folder: str) -> str:
+    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _open(box: dict) -> tuple[imaplib.IMAP4, int, list[int]]:
+    """Log in, select the folder; (connection, UIDVALIDITY, UIDs after the last one seen)."""
+    conn = _connect(box)
+    try:
+        typ, _ = conn.select(_quote(box.get("folder") or "INBOX"))
+        if typ != "OK":
+            raise RuntimeError(f"cannot select folder {box.get('folder')!r}")
+        uidvalidity = int((conn.response("UIDVALIDITY")[1] or [b"0"])[0])
+        last = box.get("last_uid", 0) if box.get("uidvalidity") == uidvalidity else 0
+        typ, data = conn.uid("SEARCH", None, f"UID {last + 1}:*")
+        if typ != "OK":
+            raise RuntimeError("UID SEARCH failed")
+        # "n:*" always matches the newest message, even below n: filter
+        uids = sorted(int(u) for u in (data[0] or b"").split() if int(u) > last)[:BATCH]
+        return conn, uidvalidity, uids
+    except Exception:
+        _close(conn)
+        raise
+
+
+def _fetch(conn: imaplib.IMAP4, uid: int) -> bytes | None:
+    typ, parts = conn.uid("FETCH", str(uid), "(BODY.PEEK[])")
+    if typ != "OK":
+        raise RuntimeError(f"UID FETCH {uid} failed")
+    return next((p[1] for p in parts if isinstance(p, tuple)), None)  # None: expunged
+
+
+def _mark_done(conn: imaplib.IMAP4, box: dict, uid: int) -> None:
+    if box.get("after") == "move" and box.get("move_to"):
+        typ, _ = conn.uid("COPY", str(uid), _quote(box["move_to"]))
+        if typ != "OK":
+            raise RuntimeError(f"cannot copy to {box['move_to']!r}")
+        conn.uid("STORE", str(uid), "+FLAGS.SILENT", r"(\Seen \Deleted)")
+        # UID EXPUNGE (UIDPLUS) removes only this message, not others someone flagged
+        typ, _ = conn.uid("EXPUNGE", str(uid))
+        if typ != "OK":
+            conn.expunge()
+    else:
+        conn.uid("STORE", str(uid), "+FLAGS.SILENT", r"(\Seen)")
+
+
+def _close(conn: imaplib.IMAP4) -> None:
+    with contextlib.suppress(Exception):
+        conn.logout()
+
+
+class ImapPoller:
+    def __init__(self, ingest: MailIngest, interval: float):
+        self.ingest = ingest
+        self.repo: IntakeRepository = ingest.repo
+        self.interval = interval
+        self._task: asyncio.Task | None = None
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="imap-poller")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(Exception):
+                async for box in self.repo.mailboxes.find({"enabled": True}):
+                    await self.poll(box)
+            await asyncio.sleep(self.interval)
+
+    async def poll(self, box: dict) -> dict:
+        lock = self._locks.setdefault(box["_id"], asyncio.Lock())
+        async with lock:
+            # re-read under the lock: another poll may have moved last_uid on
+            box = await self.repo.mailboxes.find_one({"_id": box["_id"]}) or box
+            try:
+                result = await self._poll(box)
+            except Exception as exc:
+                IMAP_POLLS.labels("error").inc()
+                log.warning("imap.poll_failed", mailbox=box["_id"], error=str(exc))
+                await self.repo.mailboxes.update_one(
+                    {"_id": box["_id"]},
+                    {"$set": {"last_error": str(exc)[:500], "last_poll_at": datetime.now(UTC)}})
+                return {"fetched": 0, "error": str(exc)[:500]}
+            IMAP_POLLS.labels("ok").inc()
+            return result
+
+    async def _poll(self, box: dict) -> dict:
+        """One message at a time: fetched, stored, flagged, and the last UID saved, so a
+        crash re-fetches at most one message (which the dedupe recognises)."""
+        conn, uidvalidity, uids = await asyncio.to_thread(_open, box)
+        accepted = duplicates = fetched = 0
+        try:
+            if box.get("uidvalidity") != uidvalidity:
+                await self.repo.mailboxes.update_one(
+                    {"_id": box["_id"]}, {"$set": {"uidvalidity": uidvalidity, "last_uid": 0}})
+            for uid in uids:
+                raw = await asyncio.to_thread(_fetch, conn, uid)
+                if raw is not None:
+                    fetched += 1
+                    for _, dup in await self.ingest.accept(
+                            raw, [Recipient(box["_id"], None)], source="imap",
+                            mailbox=box["_id"]):
+                        duplicates += dup
+                        accepted += not dup
+                    await asyncio.to_thread(_mark_done, conn, box, uid)
+                await self.repo.mailboxes.update_one({"_id": box["_id"]},
+                                                     {"$set": {"last_uid": uid}})
+        finally:
+            await asyncio.to_thread(_close, conn)
+        await self.repo.mailboxes.update_one(
+            {"_id": box["_id"]},
+            {"$set": {"last_poll_at": datetime.now(UTC), "last_error": None}})
+        return {"fetched": fetched, "accepted": accepted, "duplicates": duplicates}

@@ -1,0 +1,449 @@
+"""The one path every inbound mail takes, whichever door it came through (SMTP, IMAP, HTTP).
+
+1. `accept`: the raw bytes are stored and an `inbound_mail` record is written (unique on
+   service + Message-ID, or the raw bytes' hash without one) *before* the door confirms
+   receipt, so an accepted message survives a crash and a redelivered one is recognised.
+2. `process`: parse, drop loops and noise, thread, and emit `request.received` /
+   `request.reply_received` / `customer.address_bounced` in one transaction with the
+   record's new status. Anything that cannot become an event is quarantined with its reason.
+   Pending records are retried by a sweeper, so a crash between 1 and 2 loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.parser
+import email.policy
+import hashlib
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from desk_contracts.access import address_allowed
+from desk_contracts.events import (
+    AddressBounced,
+    AttachmentRef,
+    Person,
+    ReplyReceived,
+    RequestReceived,
+)
+from desk_contracts.reply_token import verify_reply_token
+from desk_runtime.logging import get_logger
+from desk_runtime.metrics import REJECTED_INPUT
+from desk_runtime.service import ServiceRuntime
+from pymongo.errors import DuplicateKeyError
+
+from intake.attachments import AttachmentStore, AttachmentTooLarge
+from intake.mail.parse import ParsedMail, Unparseable, parse_mail
+from intake.mail.trim import strip_signature, trim_reply
+from intake.metrics import MAIL, MAIL_SECONDS, QUARANTINED, THREADING
+from intake.repository import IntakeRepository
+from intake.settings import IntakeSettings
+
+log = get_logger(__name__)
+
+_SUBJECT_TOKEN = re.compile(r"\[([A-Za-z]{1,10}-\d{1,12})\]")
+_LOCAL = re.compile(r"^([a-z0-9][a-z0-9-]{0,62})(?:\+([a-z0-9-]{1,60}))?$")
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """An address of ours: `<service>@domain` or `<service>+<reply token>@domain`."""
+
+    service: str
+    token: str | None = None
+
+
+def split_recipient(address: str, inbound_domain: str) -> Recipient | None:
+    local, _, domain = address.strip().strip("<>").lower().rpartition("@")
+    if domain != inbound_domain.lower():
+        return None
+    match = _LOCAL.match(local)
+    if not match:
+        return None
+    return Recipient(match.group(1), match.group(2))
+
+
+def quick_message_id(raw: bytes) -> str | None:
+    """The Message-ID from the header block alone (dedupe happens before full parsing)."""
+    try:
+        headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
+        value = headers.get("Message-ID") or ""
+    except Exception:
+        return None
+    found = re.findall(r"<([^<>\s]+)>", str(value))
+    return found[0] if found else None
+
+
+class AlreadyDone(Exception):
+    """Another worker finished this record first."""
+
+
+class Deferred(Exception):
+    """Not decidable yet (e.g. a bounce that beat its notification.sent): try again later."""
+
+
+class MailIngest:
+    def __init__(self, runtime: ServiceRuntime, settings: IntakeSettings,
+                 attachments: AttachmentStore):
+        self.runtime = runtime
+        self.settings = settings
+        self.attachments = attachments
+        self.repo = IntakeRepository(runtime.db)
+        # (record id, record, raw bytes): fresh mail is processed without re-reading it
+        self._queue: asyncio.Queue[tuple[str, dict | None, bytes | None]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task] = []
+
+    # -- acceptance -------------------------------------------------------------------------
+
+    async def accept(self, raw: bytes, recipients: list[Recipient], *, source: str,
+                     envelope_sender: str | None = None,
+                     mailbox: str | None = None) -> list[tuple[str, bool]]:
+        """Store the message once per service it was sent to; returns (record id, duplicate).
+
+        Returns only after the bytes and records are committed to the store: the caller
+        may then confirm receipt (SMTP 250, IMAP \\Seen, HTTP 202).
+        """
+        sha = await self.attachments.blobs.put(raw)
+        message_id = quick_message_id(raw)
+        services = list(dict.fromkeys(recipients)) or [Recipient("", None)]
+        out: list[tuple[str, bool]] = []
+        for rcpt in services:
+            key = f"{rcpt.service}|{message_id}" if message_id else f"{rcpt.service}|sha256:{sha}"
+            doc = {"_id": str(uuid.uuid4()), "dedupe_key": key, "service": rcpt.service or None,
+                   "token": rcpt.token, "source": source, "mailbox": mailbox,
+                   "envelope_sender": envelope_sender, "raw_sha256": sha, "size": len(raw),
+                   "message_id": message_id, "received_at": datetime.now(UTC),
+                   "accepted_epoch": time.time(), "status": "pending", "attempts": 0}
+            try:
+                await self.repo.inbound.insert_one(doc)
+            except DuplicateKeyError:
+                existing = await self.repo.inbound.find_one({"dedupe_key": key}, {"_id": 1})
+                MAIL.labels(source, "duplicate").inc()
+                log.info("mail.duplicate", message_id=message_id, service=rcpt.service)
+                out.append((existing["_id"] if existing else "", True))
+                continue
+            out.append((doc["_id"], False))
+            if self._tasks:
+                self._queue.put_nowait((doc["_id"], doc, raw))
+        return out
+
+    async def requeue(self, inbound_id: str) -> bool:
+        """Move a quarantined mail back to pending (its raw bytes were kept)."""
+        async def run(uow) -> bool:
+            result = await self.repo.inbound.update_one(
+                {"_id": inbound_id, "status": "quarantined"},
+                {"$set": {"status": "pending", "attempts": 0, "requeued_at": datetime.now(UTC)},
+                 "$unset": {"reason": "", "detail": ""}}, session=uow.session)
+            if result.modified_count != 1:
+                return False
+            await self.repo.quarantine.delete_one({"_id": inbound_id}, session=uow.session)
+            return True
+
+        if not await self.runtime.transact(run):
+            return False
+        if self._tasks:
+            self._queue.put_nowait((inbound_id, None, None))
+        return True
+
+    # -- workers ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        workers = self.settings.mail_workers
+        if workers == 0:
+            return
+        for n in range(workers):
+            self._tasks.append(asyncio.create_task(self._work(), name=f"mail-worker-{n}"))
+        self._tasks.append(asyncio.create_task(self._sweep(), name="mail-sweeper"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    async def _work(self) -> None:
+        while True:
+            inbound_id, doc, raw = await self._queue.get()
+            try:
+                await self.process(inbound_id, doc, raw)
+            except asyncio.CancelledError:
+                raise
+            except Deferred:
+                continue  # stays pending; the sweeper comes back to it
+            except Exception as exc:  # store/broker trouble: the sweeper retries later
+                log.warning("mail.process_failed", inbound_id=inbound_id, error=str(exc))
+                await self._failed(inbound_id, exc)
+
+    async def _failed(self, inbound_id: str, exc: Exception) -> None:
+        with contextlib.suppress(Exception):
+            doc = await self.repo.inbound.find_one_and_update(
+                {"_id": inbound_id, "status": "pending"},
+                {"$inc": {"attempts": 1}, "$set": {"last_error": str(exc)[:1000]}},
+                return_document=True)
+            if doc and doc["attempts"] >= MAX_ATTEMPTS:
+                await self._quarantine(doc, "processing_failed", str(exc)[:1000], None)
+
+    async def _sweep(self) -> None:
+        """Picks up records left pending by a crash or a failed attempt."""
+        while True:
+            with contextlib.suppress(Exception):
+                cutoff = datetime.now(UTC) - timedelta(seconds=self.settings.mail_retry_seconds)
+                async for doc in self.repo.inbound.find(
+                        {"status": "pending", "received_at": {"$lt": cutoff}},
+                        {"_id": 1}).limit(200):
+                    try:
+                        await self.process(doc["_id"])
+                    except Deferred:
+                        continue
+                    except Exception as exc:
+                        await self._failed(doc["_id"], exc)
+            await asyncio.sleep(self.settings.mail_retry_seconds)
+
+    # -- processing -------------------------------------------------------------------------
+
+    async def process(self, inbound_id: str, doc: dict | None = None,
+                      raw: bytes | None = None) -> None:
+        if doc is None:
+            doc = await self.repo.inbound.find_one({"_id": inbound_id})
+        if doc is None or doc["status"] != "pending":
+            return
+        if doc["size"] > self.settings.max_message_bytes:
+            # only IMAP can bring these (SMTP answers 552, HTTP 413): kept, not processed
+            await self._quarantine(doc, "too_large", f"{doc['size']} bytes is over the limit "
+                                   f"of {self.settings.max_message_bytes}", None)
+            return
+        if raw is None:
+            raw = await self.attachments.blobs.get(doc["raw_sha256"])
+        if raw is None:
+            raise RuntimeError("raw bytes missing")
+        try:
+            # CPU-bound (a large mail takes a while): off the loop that answers SMTP and HTTP
+            mail = await asyncio.to_thread(parse_mail, raw,
+                                           envelope_sender=doc.get("envelope_sender"))
+        except Unparseable as exc:
+            await self._quarantine(doc, exc.reason, exc.detail, None)
+            return
+        try:
+            await self._route(doc, mail)
+        except AlreadyDone:
+            return
+
+    async def _route(self, doc: dict, mail: ParsedMail) -> None:
+        if mail.desk_origin or (mail.message_id and await self.repo.threads.find_one(
+                {"sent_ids": mail.message_id}, {"_id": 1})):
+            return await self._finish(doc, mail, "ignored", reason="own_mail")
+        if mail.bounces is not None:
+            return await self._bounce(doc, mail)
+        if mail.auto_reply:
+            return await self._finish(doc, mail, "ignored",
+                                      reason=f"auto_reply ({mail.auto_reply})")
+        if doc.get("envelope_sender") == "":
+            return await self._finish(doc, mail, "ignored", reason="null_sender")
+        thread, threading_reason = await self._thread(doc, mail)
+        THREADING.labels(threading_reason.split(":")[0]).inc()
+        refs, notes = await self._store_attachments(doc, mail)
+        if thread is not None:
+            return await self._reply(doc, mail, thread, threading_reason, refs, notes)
+        return await self._new_request(doc, mail, threading_reason, refs, notes)
+
+    async def _thread(self, doc: dict, mail: ParsedMail) -> tuple[dict | None, str]:
+        """Find the request a message belongs to, in layers; say why."""
+        secret = self.settings.reply_token_secret.encode()
+        tokens = [doc.get("token")] + [
+            r.token for r in (split_recipient(a, self.settings.inbound_domain)
+                              for a in mail.recipients) if r is not None]
+        bad_token = False
+        for token in filter(None, tokens):
+            number = verify_reply_token(token, secret)
+            if number is None:
+                bad_token = True
+                continue
+            thread = await self.repo.thread_by_number(number)
+            if thread is not None:
+                return thread, "reply_token"
+        ids = [i for i in mail.in_reply_to + mail.references if i]
+        if ids:
+            thread = await self.repo.threads.find_one({"message_ids": {"$in": ids}})
+            if thread is not None:
+                return thread, "references"
+        for number in _SUBJECT_TOKEN.findall(mail.subject):
+            thread = await self.repo.thread_by_number(number)
+            if thread is None:
+                continue
+            if mail.sender in thread.get("participants", []):
+                return thread, "subject_token"
+            return None, f"new:subject_token_not_participant ({number.upper()})"
+        if bad_token:
+            return None, "new:invalid_reply_token"
+        if ids:
+            return None, "new:unknown_references"
+        return None, "new"
+
+    async def _store_attachments(self, doc: dict, mail: ParsedMail
+                                 ) -> tuple[list[AttachmentRef], list[str]]:
+        refs: list[AttachmentRef] = []
+        notes: list[str] = []
+        for n, att in enumerate(mail.attachments):
+            try:
+                refs.append(await self.attachments.store(
+                    att.data, att.filename or f"attachment-{n + 1}", att.content_type,
+                    source="email", attachment_id=f"{doc['_id']}-{n}"))
+            except AttachmentTooLarge:
+                REJECTED_INPUT.labels("intake", "email", "attachment_too_large").inc()
+                notes.append(f"[{att.filename or 'attachment'} ({len(att.data)} bytes) is over "
+                             f"the attachment limit; it is kept in the original message]")
+        return refs, notes
+
+    def _person(self, mail: ParsedMail) -> Person:
+        return Person(email=mail.sender, name=mail.sender_name)
+
+    async def _reply(self, doc: dict, mail: ParsedMail, thread: dict, reason: str,
+                     refs: list[AttachmentRef], notes: list[str]) -> None:
+        text = "\n\n".join([trim_reply(mail.text), *notes]).strip()
+        event = ReplyReceived(
+            reply_id=doc["_id"], card_id=thread["_id"], channel="email",
+            author=self._person(mail), text=text[:100_000], attachments=tuple(refs),
+            received_at=doc["received_at"], channel_ref=mail.message_id,
+            threading_reason=reason,
+        )
+
+        async def extra(uow) -> None:
+            update: dict[str, Any] = {"$addToSet": {"participants": mail.sender}}
+            if mail.message_id:
+                update["$addToSet"]["message_ids"] = mail.message_id
+            await self.repo.threads.update_one({"_id": thread["_id"]}, update,
+                                               session=uow.session)
+            await uow.emit(event)
+
+        await self._finish(doc, mail, "reply", reason=reason, card_id=thread["_id"],
+                           number=thread.get("number"), text=text, refs=refs, work=extra)
+
+    async def _new_request(self, doc: dict, mail: ParsedMail, reason: str,
+                           refs: list[AttachmentRef], notes: list[str]) -> None:
+        service_id = doc.get("service")
+        service = await self.repo.service(service_id) if service_id else None
+        if service is None or not service.active:
+            return await self._quarantine(
+                doc, "unknown_service",
+                f"no active service {service_id!r} to open a request in", mail)
+        if not address_allowed(mail.sender, list(service.access.domains),
+                               list(service.access.addresses)):
+            return await self._quarantine(
+                doc, "sender_not_allowed",
+                f"{mail.sender} may not use service {service.id!r}", mail)
+        text = "\n\n".join([strip_signature(mail.text), *notes]).strip()
+        title = mail.subject or (text.split("\n", 1)[0][:120] if text else "") or "(no subject)"
+        request_id = doc["_id"]
+        event = RequestReceived(
+            request_id=request_id, channel="email", service_id=service.id,
+            requester=self._person(mail), subject=title[:500], text=text[:100_000],
+            attachments=tuple(refs), received_at=doc["received_at"],
+            channel_ref=mail.message_id,
+            language=mail.language if mail.language in ("en", "ru") else None,
+        )
+
+        async def extra(uow) -> None:
+            await self.repo.requests.insert_one(
+                {"_id": request_id, "idempotency_key": None, "channel": "email",
+                 "service_id": service.id, "received_at": doc["received_at"],
+                 "message_id": mail.message_id, "requester": {"email": mail.sender}},
+                session=uow.session)
+            await uow.emit(event)
+
+        await self._finish(doc, mail, "request", reason=reason, request_id=request_id,
+                           text=text, refs=refs, title=title, work=extra)
+
+    async def _bounce(self, doc: dict, mail: ParsedMail) -> None:
+        bounces = mail.bounces or []
+        # Only a report about mail we really sent counts: otherwise anybody could mail a
+        # forged DSN and stop a customer's notifications. Our Message-IDs are unguessable.
+        ours = bool(mail.bounced_ids) and await self.repo.threads.find_one(
+            {"sent_ids": {"$in": mail.bounced_ids}}, {"_id": 1}) is not None
+        domain = "@" + self.settings.inbound_domain.lower()
+        age = (datetime.now(UTC) - doc["received_at"]).total_seconds()
+        if not ours and any(i.lower().endswith(domain) for i in mail.bounced_ids) \
+                and age < self.settings.bounce_wait_seconds:
+            raise Deferred()
+
+        async def extra(uow) -> None:
+            for b in bounces if ours else []:
+                if b.permanent:
+                    await uow.emit(AddressBounced(
+                        email=b.recipient, reason=f"{b.status} {b.diagnostic}".strip()[:2000]
+                        or "bounced", permanent=True, at=doc["received_at"]))
+
+        reason = ("bounce: " + ", ".join(f"{b.recipient} {b.status}" for b in bounces)
+                  if bounces else "bounce without a machine-readable report")
+        if not ours:
+            reason += " (not about mail we sent: the address is not marked)"
+        await self._finish(doc, mail, "bounce", reason=reason[:1000], work=extra)
+
+    async def _finish(self, doc: dict, mail: ParsedMail, status: str, *, reason: str,
+                      work=None, **fields: Any) -> None:
+        refs = fields.pop("refs", None)
+        record = {"status": status, "reason": reason, "processed_at": datetime.now(UTC),
+                  "sender": mail.sender, "subject": mail.subject,
+                  "in_reply_to": mail.in_reply_to, "defects": mail.defects, **fields}
+        if status in ("request", "reply"):
+            record["threading_reason"] = reason
+        if refs is not None:
+            record["attachments"] = [r.model_dump(mode="json") for r in refs]
+
+        async def run(uow) -> None:
+            result = await self.repo.inbound.update_one(
+                {"_id": doc["_id"], "status": "pending"}, {"$set": record},
+                session=uow.session)
+            if result.modified_count != 1:
+                raise AlreadyDone()
+            if work is not None:
+                await work(uow)
+
+        await self.runtime.transact(run)
+        MAIL.labels(doc["source"], status).inc()
+        MAIL_SECONDS.observe(max(0.0, time.time() - doc.get("accepted_epoch", time.time())))
+        log.info("mail.processed", inbound_id=doc["_id"], status=status, reason=reason,
+                 message_id=mail.message_id)
+
+    async def _quarantine(self, doc: dict, reason: str, detail: str,
+                          mail: ParsedMail | None) -> None:
+        qid = doc["_id"]
+
+        async def run(uow) -> None:
+            result = await self.repo.inbound.update_one(
+                {"_id": doc["_id"], "status": "pending"},
+                {"$set": {"status": "quarantined", "reason": reason, "detail": detail,
+                          "processed_at": datetime.now(UTC),
+                          "sender": mail.sender if mail else None,
+                          "subject": mail.subject if mail else None}},
+                session=uow.session)
+            if result.modified_count != 1:
+                raise AlreadyDone()
+            await self.repo.quarantine.insert_one(
+                {"_id": qid, "inbound_id": doc["_id"], "channel": "email",
+                 "source": doc["source"], "reason": reason, "detail": detail,
+                 "service": doc.get("service"), "raw_sha256": doc["raw_sha256"],
+                 "size": doc["size"], "message_id": doc.get("message_id"),
+                 "sender": mail.sender if mail else doc.get("envelope_sender"),
+                 "subject": mail.subject if mail else None, "at": datetime.now(UTC)},
+                session=uow.session)
+
+        try:
+            await self.runtime.transact(run)
+        except AlreadyDone:
+            return
+        QUARANTINED.labels(reason).inc()
+        REJECTED_INPUT.labels("intake", "email", reason).inc()
+        MAIL.labels(doc["source"], "quarantined").inc()
+        log.warning("mail.quarantined", inbound_id=doc["_id"], reason=reason, detail=detail)
+
+
+def raw_hash(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()

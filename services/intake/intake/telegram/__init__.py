@@ -1,0 +1,1 @@
+"""The Telegram channel: a Bot API client, the request dialog, webhook and long polling."""

@@ -1,0 +1,177 @@
+"""What every portal page shares: templates, language, the signed-in customer, CSRF, headers."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from desk_contracts.catalog import ServiceDefinition
+from desk_runtime.service import ServiceRuntime
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from prometheus_client import Counter
+
+from portal.domain.i18n import choose_language, translate
+from portal.domain.login import token_hash, tokens_equal
+from portal.repository import PortalRepository
+from portal.settings import PortalSettings
+
+PACKAGE = Path(__file__).resolve().parents[1]
+TEMPLATES = Environment(loader=FileSystemLoader(PACKAGE / "templates"),
+                        autoescape=select_autoescape(("html",)), auto_reload=False)
+
+CSRF_REJECTED = Counter("desk_portal_csrf_rejected_total",
+                        "Portal form posts refused for a missing or wrong CSRF token", ["form"])
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors {ancestors}")
+
+
+def cookie_name(settings: PortalSettings, name: str) -> str:
+    return f"{settings.cookie_prefix}_{name}"
+
+
+@dataclass(frozen=True)
+class Customer:
+    email: str
+    session_id: str
+    csrf: str
+
+
+class Portal:
+    """The portal's dependencies, built once in the app factory and kept in app.state."""
+
+    def __init__(self, runtime: ServiceRuntime, settings: PortalSettings):
+        self.runtime = runtime
+        self.settings = settings
+        self.repo = PortalRepository(runtime.db)
+        self.secret = settings.link_secret.encode()
+        self._catalog: tuple[float, dict[str, ServiceDefinition]] = (0.0, {})
+
+    async def catalog(self) -> dict[str, ServiceDefinition]:
+        """The catalog copy, cached for a second (every page needs it; it rarely changes)."""
+        at, services = self._catalog
+        if time.monotonic() - at < 1.0:
+            return services
+        services = {s.id: s for s in await self.repo.catalog_copy.all(active_only=False)}
+        self._catalog = (time.monotonic(), services)
+        return services
+
+    async def customer(self, request: Request) -> Customer | None:
+        token = request.cookies.get(cookie_name(self.settings, "session"))
+        if not token or len(token) > 200:
+            return None
+        doc = await self.repo.sessions.find_one({"_id": token_hash(token)})
+        if doc is None:
+            return None
+        expires = doc["expires_at"]
+        if expires.tzinfo is None:
+            expires = expires.replace(tzinfo=UTC)
+        if expires <= datetime.now(UTC):
+            return None
+        return Customer(email=doc["email"], session_id=doc["_id"], csrf=doc["csrf"])
+
+    def public_base(self, request: Request) -> str:
+        return (self.settings.public_url or str(request.base_url)).rstrip("/")
+
+    def set_cookie(self, response: Response, name: str, value: str, *, max_age: int,
+                   path: str = "/") -> None:
+        response.set_cookie(cookie_name(self.settings, name), value, max_age=max_age, path=path,
+                            secure=self.settings.cookie_secure, httponly=True, samesite="lax")
+
+    def clear_cookie(self, response: Response, name: str, path: str = "/") -> None:
+        response.delete_cookie(cookie_name(self.settings, name), path=path,
+                               secure=self.settings.cookie_secure, httponly=True,
+                               samesite="lax")
+
+
+def portal_of(request: Request) -> Portal:
+    return request.app.state.portal
+
+
+def language(request: Request) -> str:
+    settings: PortalSettings = request.app.state.settings
+    return choose_language(request.cookies.get(cookie_name(settings, "lang")),
+                           request.headers.get("accept-language"))
+
+
+def local_path(target: str | None, default: str = "/") -> str:
+    """Only same-site paths are followed after sign-in or a language switch (no open redirect)."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
+            or "\\" in target:
+        return default
+    return target
+
+
+def render(request: Request, template: str, status_code: int = 200,
+           customer: Customer | None = None, csrf: str | None = None,
+           **context: Any) -> HTMLResponse:
+    lang = language(request)
+    settings: PortalSettings = request.app.state.settings
+
+    def t(key: str, **values: object) -> str:
+        return translate(key, lang, **values)
+
+    html = TEMPLATES.get_template(template).render(
+        t=t, lang=lang, customer=customer, csrf=csrf or (customer.csrf if customer else ""),
+        path=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        desk_name=settings.desk_name, fmt_time=fmt_time, **context)
+    return HTMLResponse(html, status_code=status_code)
+
+
+def fmt_time(value: datetime | None) -> str:
+    """UTC inside; shown as UTC with its zone so nobody guesses (the page has no JS clock)."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def not_found(request: Request, customer: Customer | None = None) -> HTMLResponse:
+    return render(request, "error.html", 404, customer=customer, code=404,
+                  title_key="error.404", text_key="error.404_text")
+
+
+def csrf_failed(request: Request, form: str, customer: Customer | None = None) -> HTMLResponse:
+    CSRF_REJECTED.labels(form).inc()
+    return render(request, "error.html", 403, customer=customer, code=403,
+                  title_key="error.403", text_key="error.403_text")
+
+
+def csrf_ok(customer: Customer, submitted: Any) -> bool:
+    return tokens_equal(customer.csrf, submitted if isinstance(submitted, str) else None)
+
+
+def to_login(request: Request) -> RedirectResponse:
+    from urllib.parse import quote
+
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.method != "GET":  # a form posted after the session ended: start over at home
+        target = "/"
+    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+
+def session_expiry(settings: PortalSettings) -> datetime:
+    return datetime.now(UTC) + timedelta(hours=settings.session_hours)
+
+
+def security_headers(response: Response, path: str, settings: PortalSettings) -> None:
+    embeddable = path == "/widget"
+    ancestors = settings.widget_frame_ancestors if embeddable else "'none'"
+    response.headers["Content-Security-Policy"] = CSP.format(ancestors=ancestors)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+    if not embeddable:
+        response.headers["X-Frame-Options"] = "DENY"
+    if response.headers.get("content-type", "").startswith("text/html"):
+        response.headers["Cache-Control"] = "no-store"

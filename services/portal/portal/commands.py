@@ -1,0 +1,105 @@
+"""What a customer does on the portal, each as one transaction with its outgoing event."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from desk_contracts.events import (
+    AttachmentRef,
+    CustomerPreferencesChanged,
+    Person,
+    ReplyReceived,
+    RequestRated,
+    RequestReceived,
+)
+from desk_runtime.service import ServiceRuntime
+from desk_runtime.unit_of_work import UnitOfWork
+from prometheus_client import Counter
+
+from portal.repository import PortalRepository
+
+SUBMITTED = Counter("desk_portal_submissions_total",
+                    "What customers sent from the portal", ["kind"])
+
+NOTIFICATION_KINDS = ("acknowledgment", "status_changed", "agent_reply", "rating_request",
+                      "reminder")
+
+
+async def submit_request(runtime: ServiceRuntime, *, email: str, service_id: str, subject: str,
+                         text: str, fields: dict[str, Any], attachments: list[AttachmentRef],
+                         due_date: str | None, language: str, follow_up_of: str | None = None,
+                         correlation_id: str | None = None) -> str:
+    """Publish `request.received`; the card shows up in the list when boards has made it."""
+    request_id = f"portal-{uuid.uuid4()}"
+    now = datetime.now(UTC)
+    event = RequestReceived(
+        request_id=request_id, channel="portal", service_id=service_id,
+        requester=Person(email=email), subject=subject, text=text, fields=fields,
+        attachments=tuple(attachments), received_at=now, follow_up_of=follow_up_of,
+        due_date=due_date, language=language if language in ("en", "ru") else None,
+    )
+
+    async def work(uow: UnitOfWork) -> None:
+        await PortalRepository(uow.db).submissions.insert_one({
+            "_id": request_id, "email": email, "service_id": service_id, "subject": subject,
+            "follow_up_of": follow_up_of, "created_at": now}, session=uow.session)
+        await uow.emit(event)
+
+    await runtime.transact(work, correlation_id=correlation_id)
+    SUBMITTED.labels("follow_up" if follow_up_of else "request").inc()
+    return request_id
+
+
+async def submit_reply(runtime: ServiceRuntime, *, email: str, card_id: str, text: str,
+                       attachments: list[AttachmentRef], correlation_id: str | None = None
+                       ) -> str:
+    """Publish `request.reply_received`; shown as "sending" until boards echoes the comment."""
+    reply_id = f"portal-{uuid.uuid4()}"
+    now = datetime.now(UTC)
+    event = ReplyReceived(reply_id=reply_id, card_id=card_id, channel="portal",
+                          author=Person(email=email), text=text,
+                          attachments=tuple(attachments), received_at=now,
+                          threading_reason="portal")
+
+    async def work(uow: UnitOfWork) -> None:
+        await PortalRepository(uow.db).submissions.insert_one({
+            "_id": reply_id, "email": email, "card_id": card_id, "kind": "reply", "text": text,
+            "attachments": [a.model_dump(mode="json") for a in attachments],
+            "created_at": now}, session=uow.session)
+        await uow.emit(event)
+
+    await runtime.transact(work, correlation_id=correlation_id)
+    SUBMITTED.labels("reply").inc()
+    return reply_id
+
+
+async def rate(runtime: ServiceRuntime, *, card_id: str, score: int, comment: str | None,
+               rated_by: str | None, correlation_id: str | None = None) -> None:
+    now = datetime.now(UTC)
+
+    async def work(uow: UnitOfWork) -> None:
+        await PortalRepository(uow.db).apply_rating(card_id, score, comment, now, uow.session)
+        await uow.emit(RequestRated(card_id=card_id, rating=score, comment=comment,
+                                    rated_at=now, rated_by=rated_by))
+
+    await runtime.transact(work, correlation_id=correlation_id)
+    SUBMITTED.labels("rating").inc()
+
+
+async def save_preferences(runtime: ServiceRuntime, *, email: str,
+                           channels: dict[str, tuple[str, ...]],
+                           correlation_id: str | None = None) -> None:
+    """Keep the customer's choice and tell notify, which owns the sending."""
+    now = datetime.now(UTC)
+
+    async def work(uow: UnitOfWork) -> None:
+        await PortalRepository(uow.db).preferences.replace_one(
+            {"_id": email}, {"_id": email, "channels": {k: list(v) for k, v in channels.items()},
+                             "changed_at": now}, upsert=True, session=uow.session)
+        await uow.emit(CustomerPreferencesChanged(email=email, channels=channels,
+                                                  changed_at=now))
+
+    await runtime.transact(work, correlation_id=correlation_id)
+    SUBMITTED.labels("preferences").inc()

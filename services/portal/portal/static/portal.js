@@ -1,0 +1,57 @@
+// Live show/hide of conditional form fields. The server validates the same conditions
+// (desk_contracts.catalog.applicable_fields), so without this script the form still works:
+// every field is shown with a note saying when it applies, and inapplicable answers are dropped.
+(function () {
+  "use strict";
+  function valueOf(form, key) {
+    var wrap = form.querySelector('[data-field="' + key + '"]');
+    if (!wrap || wrap.hidden) { return null; }
+    var el = form.elements["f_" + key];
+    if (!el) { return null; }
+    if (el.type === "select-multiple") {
+      return Array.prototype.filter.call(el.options, function (o) { return o.selected; })
+        .map(function (o) { return o.value; });
+    }
+    if (el.length && el[el.length - 1] && el[el.length - 1].type === "checkbox") {
+      return el[el.length - 1].checked ? "true" : "false";
+    }
+    return el.value;
+  }
+  function applies(form, wrap) {
+    var other = wrap.getAttribute("data-condition-field");
+    if (!other) { return true; }
+    var allowed = JSON.parse(wrap.getAttribute("data-condition-in") || "[]");
+    var v = valueOf(form, other);
+    if (v === null || v === "") { return false; }
+    if (Array.isArray(v)) { return v.some(function (x) { return allowed.indexOf(x) >= 0; }); }
+    return allowed.indexOf(String(v)) >= 0;
+  }
+  function refresh(form) {
+    // in document order, so a field hidden upstream hides what depends on it (conditions chain)
+    form.querySelectorAll("[data-field]").forEach(function (wrap) {
+      var on = applies(form, wrap);
+      wrap.hidden = !on;
+      wrap.querySelectorAll("input, select, textarea").forEach(function (el) { el.disabled = !on; });
+    });
+  }
+  document.querySelectorAll("form[data-conditional-form]").forEach(function (form) {
+    form.querySelectorAll(".only-if").forEach(function (note) { note.hidden = true; });
+    form.addEventListener("change", function () { refresh(form); });
+    form.addEventListener("input", function () { refresh(form); });
+    refresh(form);
+  });
+})();
+
+// Times are rendered in UTC by the server; show them in the viewer's own time zone.
+(function () {
+  "use strict";
+  var lang = document.documentElement.lang || "en";
+  document.querySelectorAll("time[datetime]").forEach(function (el) {
+    var when = new Date(el.getAttribute("datetime"));
+    if (isNaN(when.getTime())) { return; }
+    el.title = el.textContent;
+    el.textContent = when.toLocaleString(lang === "ru" ? "ru-RU" : "en-GB", {
+      year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit"
+    });
+  });
+})();

@@ -1,0 +1,335 @@
+"""The agent workspace in headless Chromium against the real boards, sla and portal processes.
+
+Sign in with an agent token, drag a card to another column and see it persisted and
+shown in a second browser without reload, try a stale move (409 shown), reply in public
+and add an internal note and check which one reaches the customer's portal, create a
+service with a conditional field in the admin pages. Saves the README screenshots.
+"""
+
+from __future__ import annotations
+
+import uuid
+import asyncio
+import json
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aio_pika
+from desk_contracts import make_envelope
+from desk_contracts.events import SlaBreached, SlaWarning
+from desk_contracts.topology import Topology
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+from pymongo import MongoClient
+
+from tests.support.stack import Stack, auth, wait_until
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
+
+
+def api(stack: Stack, method: str, path: str, token: str | None = None, **kw) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else auth(stack)
+    return httpx.request(method, f"{stack['boards'].url}{path}", headers=headers, timeout=15, **kw)
+
+
+def mongo_find(url: str, db: str, coll: str, query: dict) -> list[dict]:
+    # the synchronous client: Playwright's sync API already runs a loop in this thread
+    with MongoClient(url, tz_aware=True) as client:
+        return list(client[db][coll].find(query))
+
+
+@pytest.fixture(scope="module")
+def agent_token(stack) -> str:
+    r = api(stack, "POST", "/v1/agents", json={"id": "ann", "name": "Ann Agent",
+                                              "email": "ann@desk.example", "boards": ["support"]})
+    assert r.status_code == 201, r.text
+    return r.json()["token"]
+
+
+def new_card(stack: Stack, title: str, **extra) -> dict:
+    body = {"service_id": "problem", "title": title, "text": "It broke this morning.",
+            "requester": {"email": f"cust.{uuid.uuid4().hex[:6]}@acme.example",
+                          "name": "Carla Customer"},
+            "fields": {"system": "mail"}} | extra
+    r = api(stack, "POST", "/v1/cards", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def signed_in(browser: Browser, stack: Stack, token: str, lang: str = "en-US") -> Page:
+    context = browser.new_context(locale=lang, viewport={"width": 1440, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.goto(f"{stack['boards'].url}/board")
+    expect(page).to_have_url(f"{stack['boards'].url}/login?next=/board")
+    page.get_by_label("Agent API token" if lang.startswith("en") else "API-токен агента"
+                      ).fill(token)
+    page.get_by_role("button", name="Sign in" if lang.startswith("en") else "Войти").click()
+    expect(page).to_have_url(f"{stack['boards'].url}/board/support")
+    page.wait_for_selector("body[data-ready='1']")
+    return page
+
+
+def publish(stack: Stack, payload) -> None:
+    """Put a real event on the stack's exchange (in a thread: Playwright owns this loop)."""
+    envelope = make_envelope(payload, account_id="default")
+
+    async def send() -> None:
+        conn = await aio_pika.connect(stack.amqp_url)
+        async with conn:
+            channel = await conn.channel()
+            exchange = await channel.get_exchange(Topology(stack.namespace).exchange)
+            await exchange.publish(aio_pika.Message(
+                json.dumps(envelope.model_dump(mode="json")).encode(),
+                content_type="application/json"), routing_key=envelope.routing_key)
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, send()).result()
+
+
+def sla_signal(kind, card: dict, minutes: int):
+    now = datetime.now(UTC)
+    return kind(card_id=card["id"], number=card["number"], target="first_response",
+                deadline=now + timedelta(minutes=minutes), at=now, policy="standard",
+                service_id="problem")
+
+
+def tile(page: Page, number: str):
+    return page.locator(f".tile:has(a.num:text-is('{number}'))")
+
+
+def cell(page: Page, column: str, lane: str = "l1"):
+    return page.locator(f".cell[data-column='{column}'][data-lane='{lane}']")
+
+
+def test_sign_in_is_refused_without_a_valid_token(stack, browser):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{stack['boards'].url}/board")
+    page.get_by_label("Agent API token").fill("not-a-token")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert").filter(has_text="not accepted")).to_be_visible()
+    assert not [c for c in context.cookies() if c["name"] == "desk_session"]
+    context.close()
+
+
+def test_session_cookie_is_httponly_strict_and_needs_csrf(stack, agent_token):
+    base = stack["boards"].url
+    with httpx.Client(base_url=base, timeout=10) as c:
+        r = c.post("/v1/session", json={"token": agent_token})
+        assert r.status_code == 200, r.text
+        cookie = r.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        csrf = r.json()["csrf_token"]
+        card = new_card(stack, "CSRF probe")
+        # reading works on the cookie alone
+        assert c.get(f"/v1/cards/{card['id']}").status_code == 200
+        # a state change on the cookie without (or with a wrong) CSRF token is refused
+        move = {"column_id": "in-progress", "version": card["version"]}
+        assert c.post(f"/v1/cards/{card['id']}/move", json=move).status_code == 403
+        assert c.post(f"/v1/cards/{card['id']}/move", json=move,
+                      headers={"X-CSRF-Token": "guess"}).status_code == 403
+        assert api(stack, "GET", f"/v1/cards/{card['id']}").json()["column_id"] == "queue"
+        r = c.post(f"/v1/cards/{card['id']}/move", json=move, headers={"X-CSRF-Token": csrf})
+        assert r.status_code == 200 and r.json()["column_id"] == "in-progress"
+        # the stored session is a hash, never the cookie value
+        raw = c.cookies["desk_session"]
+        rows = mongo_find(stack.mongo_url, f"{stack.namespace}_boards", "agent_sessions", {})
+        assert rows and all(raw not in (d["_id"], d.get("csrf")) for d in rows)
+        # sign-out deletes the session on the server: the old cookie no longer works
+        assert c.delete("/v1/session", headers={"X-CSRF-Token": csrf}).status_code == 204
+    with httpx.Client(base_url=base, timeout=10, cookies={"desk_session": raw}) as old:
+        assert old.get(f"/v1/cards/{card['id']}").status_code == 401
+        assert old.get("/board", follow_redirects=False).headers["location"].startswith("/login")
+
+
+def test_deactivated_agent_loses_the_session(stack):
+    r = api(stack, "POST", "/v1/agents", json={"name": "Temp", "boards": ["support"]})
+    token, agent_id = r.json()["token"], r.json()["id"]
+    with httpx.Client(base_url=stack["boards"].url, timeout=10) as c:
+        assert c.post("/v1/session", json={"token": token}).status_code == 200
+        assert c.get("/v1/cards").status_code == 200
+        assert api(stack, "PATCH", f"/v1/agents/{agent_id}", json={"active": False}).is_success
+        assert c.get("/v1/cards").status_code == 401
+
+
+def test_drag_persists_and_reaches_a_second_browser_live(stack, browser, agent_token):
+    card = new_card(stack, "Printer on floor 3 jams", priority="high")
+    other = new_card(stack, "VPN drops every hour")
+    a = signed_in(browser, stack, agent_token)
+    b = signed_in(browser, stack, agent_token)
+    expect(b.locator("#live-state.on")).to_be_visible()
+    expect(a.locator("#live-state.on")).to_be_visible()
+    first = tile(a, card["number"])
+    expect(first).to_be_visible()
+    expect(first.locator("[data-sla]")).to_have_class("sla sla-green")
+
+    first.drag_to(cell(a, "in-progress"))
+    expect(cell(a, "in-progress").locator(f"a.num:text-is('{card['number']}')")).to_be_visible()
+    wait_until(lambda: api(stack, "GET", f"/v1/cards/{card['id']}").json()["column_id"]
+               == "in-progress")
+    # the other agent's board follows without a reload
+    marker = b.evaluate("window.__marker = 1")  # noqa: F841 - gone if the page reloaded
+    expect(cell(b, "in-progress").locator(f"a.num:text-is('{card['number']}')")).to_be_visible()
+    assert b.evaluate("window.__marker") == 1
+    expect(b.locator("#announce")).to_contain_text(card["number"])
+
+    # keyboard alternative: focus the card, Enter, choose the column and lane
+    t = tile(b, other["number"])
+    t.focus()
+    b.keyboard.press("Enter")
+    dialog = b.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    dialog.get_by_label("Column").select_option("clarification")
+    dialog.get_by_label("Lane").select_option("l2")
+    dialog.get_by_role("button", name="Move").click()
+    wait_until(lambda: (c := api(stack, "GET", f"/v1/cards/{other['id']}").json())
+               ["column_id"] == "clarification" and c["lane_id"] == "l2")
+    expect(cell(a, "clarification", "l2").locator(f"a.num:text-is('{other['number']}')")
+           ).to_be_visible()
+
+    # sla's signals reach the board live too: red with the overdue time, yellow with time left
+    publish(stack, sla_signal(SlaBreached, card, -25))
+    publish(stack, sla_signal(SlaWarning, other, 40))
+    expect(tile(b, card["number"]).locator("[data-sla]")).to_have_class("sla sla-red")
+    expect(tile(b, card["number"]).locator("[data-sla]")).to_contain_text("overdue")
+    expect(tile(b, other["number"]).locator("[data-sla]")).to_have_class("sla sla-yellow")
+    expect(tile(b, other["number"]).locator("[data-sla]")).to_contain_text("left")
+    assert b.evaluate("window.__marker") == 1
+    expect(tile(a, other["number"]).locator("[data-sla]")).to_have_class("sla sla-yellow")
+    shot(a, "board")
+
+    # a stale version (someone moved it meanwhile): 409 is shown, the board shows the truth
+    current = api(stack, "GET", f"/v1/cards/{card['id']}").json()
+    a.evaluate(f"window.deskBoard.cards.get('{card['id']}').version = {current['version'] - 1}")
+    tile(a, card["number"]).drag_to(cell(a, "pause"))
+    expect(a.locator("#toast")).to_contain_text("Conflict")
+    expect(cell(a, "in-progress").locator(f"a.num:text-is('{card['number']}')")).to_be_visible()
+    assert api(stack, "GET", f"/v1/cards/{card['id']}").json()["column_id"] == "in-progress"
+    a.context.close()
+    b.context.close()
+
+
+def test_public_reply_reaches_the_portal_and_the_internal_note_does_not(
+        stack, browser, agent_token, mongo_url):
+    card = new_card(stack, "Cannot open the CRM")
+    # the SLA record exists once sla has heard card.created
+    wait_until(lambda: httpx.get(f"{stack['sla'].url}/v1/cards/{card['id']}/sla").status_code
+               == 200)
+    page = signed_in(browser, stack, agent_token)
+    page.goto(f"{stack['boards'].url}/cards/{card['number']}")
+    page.wait_for_selector("body[data-ready='1']")
+    expect(page.locator("table.sla-record")).to_contain_text("first_response")
+    expect(page.locator(".fields")).to_contain_text("customer sees")
+    # the service says public by default
+    expect(page.get_by_label("Public reply (customer sees it)")).to_be_checked()
+
+    note = f"Internal: customer is on the old plan {uuid.uuid4().hex[:6]}"
+    page.get_by_label("Internal note (agents only)").check()
+    page.get_by_label("Text", exact=True).fill(note)
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator(".comment.internal")).to_contain_text(note)
+
+    reply = f"Hello Carla, please try again now {uuid.uuid4().hex[:6]}"
+    page.get_by_label("Public reply (customer sees it)").check()
+    page.get_by_label("Text", exact=True).fill(reply)
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator(".comment.public").filter(has_text=reply)).to_be_visible()
+    shot(page, "card")
+
+    db = f"{stack.namespace}_portal"
+    texts = wait_until(lambda: (m := [d.get("text") for d in mongo_find(
+        mongo_url, db, "messages", {"card_id": card["id"]})]) and reply in m and m)
+    # the note was posted first, so had it leaked it would be there by now
+    assert not any(note in (t or "") for t in texts)
+    comments = api(stack, "GET", f"/v1/cards/{card['id']}/comments").json()["items"]
+    assert {(c["visibility"], c["text"]) for c in comments} >= {("internal", note),
+                                                               ("public", reply)}
+    page.context.close()
+
+
+def test_admin_creates_a_service_with_a_conditional_field(stack, browser):
+    page = signed_in(browser, stack, stack.ADMIN_TOKEN)
+    page.get_by_role("link", name="Admin").click()
+    page.wait_for_selector("body[data-ready='1']")
+    form = page.locator("#service-form")
+    form.get_by_label("Id", exact=True).fill("laptop")
+    form.get_by_label("Name (English)").fill("New laptop")
+    form.get_by_label("Name (Russian)").fill("Новый ноутбук")
+    form.get_by_label("Target column").select_option("queue")
+    form.get_by_label("Target lane").select_option("l2")
+    page.get_by_role("button", name="Add field").click()
+    row = page.locator(".field-row").nth(0)
+    row.get_by_label("Key", exact=True).fill("model")
+    row.get_by_label("Label (en)").fill("Model")
+    row.locator("[name=f_type]").select_option("select")
+    row.get_by_label("Options (value=label, comma-separated)").fill("air=Air, pro=Pro, other=Other")
+    row.get_by_label("Required").check()
+    page.get_by_role("button", name="Add field").click()
+    row = page.locator(".field-row").nth(1)
+    row.get_by_label("Key", exact=True).fill("which")
+    row.get_by_label("Label (en)").fill("Which model?")
+    row.get_by_label("Shown when field").fill("model")
+    row.get_by_label("has one of the values (comma-separated)").fill("other")
+    row.get_by_label("Customer sees it").uncheck()
+    page.get_by_role("button", name="Save").first.click()
+    expect(page.locator("#service-result")).to_contain_text("laptop r1")
+    shot(page, "admin")
+
+    items = {i["service"]["id"]: i["service"]
+             for i in api(stack, "GET", "/v1/services").json()["items"]}
+    svc = items["laptop"]
+    assert svc["name"] == {"en": "New laptop", "ru": "Новый ноутбук"}
+    assert svc["target"] == {"board_id": "support", "column_id": "queue", "lane_id": "l2"}
+    model, which = svc["fields"]
+    assert model["type"] == "select" and [o["value"] for o in model["options"]] == [
+        "air", "pro", "other"]
+    assert which["condition"] == {"field": "model", "in": ["other"]}
+    assert which["show_to_customer"] is False
+
+    # a bad definition is refused with the reason, and nothing is saved
+    page.get_by_role("button", name="Add field").click()
+    row = page.locator(".field-row").nth(2)
+    row.get_by_label("Key", exact=True).fill("oops")
+    row.get_by_label("Shown when field").fill("nosuch")
+    row.get_by_label("has one of the values (comma-separated)").fill("x")
+    page.get_by_role("button", name="Save").first.click()
+    expect(page.locator("#service-result")).to_contain_text("nosuch")
+    assert len(api(stack, "GET", "/v1/services").json()["items"]) == len(items)
+    page.context.close()
+
+
+def test_agent_files_a_phone_request_with_a_conditional_field_in_russian(
+        stack, browser, agent_token):
+    page = signed_in(browser, stack, agent_token, lang="ru-RU")
+    expect(page.get_by_role("link", name="Мои карточки")).to_be_visible()
+    page.get_by_role("link", name="Новое обращение").click()
+    page.wait_for_selector("body[data-ready='1']")
+    page.get_by_label("Услуга").select_option("problem")
+    page.get_by_label("E-mail клиента").fill("boris@acme.example")
+    page.get_by_label("Имя клиента").fill("Борис")
+    page.get_by_label("Тема", exact=True).fill("Не работает почта")
+    page.get_by_label("Текст", exact=True).fill("Звонил по телефону.")
+    expect(page.get_by_label("Какая система? *", exact=True)).to_have_count(0)
+    page.get_by_label("Система *", exact=True).select_option("other")
+    page.get_by_label("Какая система? *", exact=True).fill("Jira")
+    page.get_by_role("button", name="Создать").click()
+    page.wait_for_url("**/cards/SD-*")
+    number = page.url.rsplit("/", 1)[1]
+    card = api(stack, "GET", f"/v1/cards/{number}").json()
+    assert card["fields"] == {"system": "other", "system_other": "Jira"}
+    assert card["requester"]["email"] == "boris@acme.example"
+    expect(page.locator("h1")).to_contain_text("Не работает почта")
+    # the agent on another board's page cannot see a card of a board they are not on
+    page.goto(f"{stack['boards'].url}/board")
+    shot(page, "board-ru")
+    page.context.close()
