@@ -105,7 +105,8 @@ def main() -> None:
     common = {"AMQP_URL": amqp_url, "MONGO_URL": mongo_url, "LOG_JSON": "true",
               "PUBLIC_URL": "", "ADMIN_TOKEN": ADMIN_TOKEN}
     extra = {
-        "boards": {"DEMO_CATALOG": "true", "BOOTSTRAP_ADMIN_TOKEN": ADMIN_TOKEN},
+        "boards": {"DEMO_CATALOG": "true", "BOOTSTRAP_ADMIN_TOKEN": ADMIN_TOKEN,
+                   "COOKIE_SECURE": "false", "SLA_URL": f"http://127.0.0.1:{PORTS['sla']}"},
         "notify": {"SMTP__HOST": smtp_host, "SMTP__PORT": smtp_port,
                    "REPLY_TOKEN_SECRET": REPLY_SECRET, "LINK_SECRET": LINK_SECRET,
                    "PORTAL_URL": f"http://127.0.0.1:{PORTS['portal']}"},
@@ -113,7 +114,7 @@ def main() -> None:
                    "PUBLIC_URL": f"http://127.0.0.1:{PORTS['intake']}"},
         "portal": {"LINK_SECRET": LINK_SECRET, "SMTP__HOST": smtp_host, "SMTP__PORT": smtp_port,
                    "INTAKE_URL": f"http://127.0.0.1:{PORTS['intake']}",
-                   "PUBLIC_URL": f"http://127.0.0.1:{PORTS['portal']}"},
+                   "PUBLIC_URL": f"http://127.0.0.1:{PORTS['portal']}", "COOKIE_SECURE": "false"},
     }
     for name, port in PORTS.items():
         prefix = name.upper() + "_"
@@ -144,7 +145,9 @@ def main() -> None:
     print(f"""
 Service desk is running.
   Customer portal   http://127.0.0.1:{PORTS['portal']}/
-  Agent board       http://127.0.0.1:{PORTS['boards']}/   (admin API token: {ADMIN_TOKEN})
+  Agent board       http://127.0.0.1:{PORTS['boards']}/   (sign in with the admin token: {ADMIN_TOKEN})
+  Statistics        http://127.0.0.1:{PORTS['boards']}/stats
+  Inbound e-mail    SMTP 127.0.0.1:2525, e.g. to problem@desk.localhost
   Intake API        http://127.0.0.1:{PORTS['intake']}/docs
   SLA / notify      http://127.0.0.1:{PORTS['sla']}/docs  http://127.0.0.1:{PORTS['notify']}/docs
   Metrics           http://127.0.0.1:<port>/metrics on every service

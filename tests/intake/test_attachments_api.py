@@ -5,16 +5,29 @@ from __future__ import annotations
 import hashlib
 
 import httpx
+from desk_contracts.signed_link import UPLOAD_HEADER, upload_token
 
 from tests.intake.conftest import MAX_ATTACHMENT_BYTES
+from tests.support.stack import Stack
 
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00"
        b"\x00\x90wS\xde")
 
 
-def upload(desk, name: str, data: bytes, ctype: str) -> httpx.Response:
+def upload(desk, name: str, data: bytes, ctype: str, token: str | None = None
+           ) -> httpx.Response:
+    token = token if token is not None else upload_token(Stack.LINK_SECRET.encode())
     return httpx.post(f"{desk['intake'].url}/v1/attachments", timeout=30,
-                      files={"file": (name, data, ctype)})
+                      files={"file": (name, data, ctype)}, headers={UPLOAD_HEADER: token})
+
+
+def test_only_a_holder_of_the_link_secret_may_upload(desk):
+    assert upload(desk, "x.txt", b"x", "text/plain", token="").status_code == 401
+    forged = upload_token(b"not-our-secret")
+    assert upload(desk, "x.txt", b"x", "text/plain", token=forged).status_code == 401
+    r = httpx.post(f"{desk['intake'].url}/v1/attachments", timeout=10,
+                   files={"file": ("x.txt", b"x", "text/plain")})
+    assert r.status_code == 401 and "X-Desk-Upload-Token" in r.text
 
 
 def test_upload_sniffs_type_and_serves_by_signed_link(desk):
@@ -53,5 +66,6 @@ def test_html_upload_is_never_served_as_html(desk):
 def test_oversized_and_missing_files_are_refused(desk):
     r = upload(desk, "big.bin", b"\0" * (MAX_ATTACHMENT_BYTES + 1), "application/octet-stream")
     assert r.status_code == 413 and "larger than" in r.json()["message"]
-    r = httpx.post(f"{desk['intake'].url}/v1/attachments", data={"x": "y"}, timeout=10)
+    r = httpx.post(f"{desk['intake'].url}/v1/attachments", data={"x": "y"}, timeout=10,
+                   headers={UPLOAD_HEADER: upload_token(Stack.LINK_SECRET.encode())})
     assert r.status_code == 422

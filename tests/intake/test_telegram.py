@@ -67,8 +67,12 @@ def created(bot_desk, tg):
 
     menu = step(tg.message_update(CHAT, "/start"))
     assert "svc:problem" in buttons(menu)
-    ask = step(tg.callback_update(CHAT, "svc:problem", message_id=menu["message_id"]))
+    ask = step(tg.callback_update(CHAT, "svc:problem", message=menu))
     assert "Опишите обращение" in ask["text"]  # the user's Telegram language is Russian
+    # the menu shows the choice and loses its buttons
+    edit = wait_until(lambda: tg.calls("editMessageText"))[-1]
+    assert int(edit["message_id"]) == menu["message_id"]
+    assert edit["text"].endswith("→ Проблема / ошибка") and "reply_markup" not in edit
     tg.add_file("photo-big-1", b"\xff\xd8\xff\xe0fake-jpeg-bytes", "photos/file_7.jpg")
     ask = step(tg.message_update(CHAT, caption="Плоттер не печатает\nГорит красная лампа",
                                  photo="photo-big-1"))

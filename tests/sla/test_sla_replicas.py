@@ -19,6 +19,7 @@ from desk_contracts.topology import Topology
 from desk_runtime.bus import Bus
 
 from tests.support.infra import free_port
+from tests.support.metrics import sample_sum
 from tests.support.stack import ServiceProcess, Stack, cleanup, wait_until
 
 ADMIN = {"Authorization": "Bearer sla-admin"}
@@ -39,6 +40,7 @@ def replica(stack: Stack, i: int) -> ServiceProcess:
     env = stack.env_for("sla") | {
         "SLA_HTTP_PORT": str(free_port()), "SLA_ADMIN_TOKEN": "sla-admin",
         "SLA_LEASE_SECONDS": "2", "SLA_SCHEDULER_POLL_SECONDS": "0.1",
+        "SLA_GAUGE_REFRESH_SECONDS": "0.5",
     }
     proc = ServiceProcess("sla", env, int(env["SLA_HTTP_PORT"]),
                           stack.workdir / f"sla-{i}.log")
@@ -150,6 +152,8 @@ async def test_breaches_are_published_once_with_two_replicas_and_one_killed(stac
     assert csv.status_code == 200 and "waiting_for_customer" in csv.text
     metrics = httpx.get(f"{b.url}/metrics").text
     assert "desk_sla_detection_lag_seconds_count" in metrics
+    # every card still has a running clock (breached targets keep counting)
+    assert wait_until(lambda: sample_sum(b.url, "desk_sla_clocks", state="running") == CARDS)
 
 
 def test_unknown_card_has_no_record_and_bad_policy_is_refused(stack):

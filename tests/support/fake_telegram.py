@@ -197,8 +197,11 @@ class FakeTelegram:
 
     def callback_update(self, chat_id: int, data: str, *, message_id: int = 1,
                         user_id: int | None = None, first_name: str = "Ivan",
-                        message_text: str = "…") -> dict:
-        """A `callback_query` update: the user pressed an inline button on a bot message."""
+                        message_text: str = "…", message: dict | None = None) -> dict:
+        """A `callback_query` update: the user pressed an inline button on a bot message.
+
+        `message` may be the bot's Message (e.g. from `messages_to`) the button belongs to.
+        """
         uid = user_id if user_id is not None else chat_id
         user = self._user(uid, first_name, None, None, "ru")
         return {
@@ -206,10 +209,10 @@ class FakeTelegram:
             "callback_query": {
                 "id": str(next(self._update_ids) * 7919),
                 "from": user,
-                "message": {"message_id": message_id, "from": BOT_USER,
-                            "chat": {"id": chat_id, "type": "private",
-                                     "first_name": first_name},
-                            "date": int(time.time()) - 5, "text": message_text},
+                "message": message or {"message_id": message_id, "from": BOT_USER,
+                                       "chat": {"id": chat_id, "type": "private",
+                                                "first_name": first_name},
+                                       "date": int(time.time()) - 5, "text": message_text},
                 "chat_instance": str(-abs(hash(chat_id)) % 10**18),
                 "data": data,
             },

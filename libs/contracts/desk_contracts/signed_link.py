@@ -35,3 +35,18 @@ def verify_link(purpose: str, subject: str, token: str, secret: bytes,
     if expires < int((now or datetime.now(UTC)).timestamp()):
         return False
     return hmac.compare_digest(_mac(purpose, subject, expires, secret), mac)
+
+
+UPLOAD_HEADER = "X-Desk-Upload-Token"
+
+
+def upload_token(secret: bytes, ttl_seconds: int = 300) -> str:
+    """A short-lived token a trusted service (the portal) presents to upload an attachment."""
+    from datetime import timedelta
+
+    return sign_link("upload", "attachments", secret,
+                     datetime.now(UTC) + timedelta(seconds=ttl_seconds))
+
+
+def verify_upload_token(token: str, secret: bytes) -> bool:
+    return verify_link("upload", "attachments", token, secret)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from desk_contracts.catalog import ServiceDefinition
+from desk_runtime.catalog_copy import CatalogCopy
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -12,7 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 class IntakeRepository:
     def __init__(self, db: AsyncDatabase):
         self.db = db
-        self.catalog = db["catalog"]
+        self.catalog_copy = CatalogCopy(db)
         self.requests = db["requests"]
         self.threads = db["threads"]
         self.inbound = db["inbound_mail"]
@@ -37,21 +38,11 @@ class IntakeRepository:
         await self.requests.create_index("requester.telegram_chat_id", sparse=True)
 
     async def service(self, service_id: str) -> ServiceDefinition | None:
-        doc = await self.catalog.find_one({"_id": service_id})
-        return ServiceDefinition.model_validate(doc["definition"]) if doc else None
+        return await self.catalog_copy.get(service_id)
 
     async def upsert_service(self, service: ServiceDefinition, revision: int,
                              session: AsyncClientSession) -> None:
-        # Only a newer revision replaces the copy: redelivery may reorder events.
-        current = await self.catalog.find_one({"_id": service.id}, session=session)
-        if current is not None and current["revision"] >= revision:
-            return
-        await self.catalog.replace_one(
-            {"_id": service.id},
-            {"_id": service.id, "revision": revision,
-             "definition": service.model_dump(mode="json", by_alias=True)},
-            upsert=True, session=session,
-        )
+        await self.catalog_copy.upsert(service, revision, session)
 
     async def request_by_key(self, key: str) -> dict[str, Any] | None:
         return await self.requests.find_one({"idempotency_key": key})

@@ -22,7 +22,8 @@ class TelegramConfig(BaseModel):
 class IntakeSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore",
                                       env_nested_delimiter="__")
-    REQUIRED_IN_PRODUCTION = (*ServiceSettings.REQUIRED_IN_PRODUCTION, "reply_token_secret")
+    REQUIRED_IN_PRODUCTION = (*ServiceSettings.REQUIRED_IN_PRODUCTION, "reply_token_secret",
+                              "link_secret", "inbound_domain", "public_url", "smtp_host")
 
     http_port: int = 8001
     inbound_domain: str = "desk.localhost"

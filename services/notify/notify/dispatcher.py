@@ -20,6 +20,7 @@ import httpx
 from desk_contracts.events import NotificationFailed, NotificationSent
 from desk_runtime.logging import bound_contextvars, get_logger
 from desk_runtime.service import ServiceRuntime
+from desk_runtime.tasks import cancel_and_wait
 
 from notify.domain.templates import MessageTemplate, Rendered, default_template, render
 from notify.metrics import EVENT_TO_SENT_SECONDS, NOTIFICATIONS, PENDING, SEND_SECONDS
@@ -69,12 +70,7 @@ class Dispatcher:
         self._tasks.append(asyncio.create_task(self._gauge(), name="notify-queue-gauge"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        await cancel_and_wait(self._tasks)
         await self.http.aclose()
 
     def wake(self, channel: str | None = None) -> None:

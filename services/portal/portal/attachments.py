@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 from desk_contracts.events import AttachmentRef
+from desk_contracts.signed_link import UPLOAD_HEADER, upload_token
 from desk_runtime.logging import get_logger
 from prometheus_client import Counter
 from starlette.datastructures import UploadFile
@@ -26,10 +27,11 @@ def chosen_files(values: list) -> list[UploadFile]:
     return [f for f in values if isinstance(f, UploadFile) and f.filename]
 
 
-async def upload_all(intake_url: str, files: list[UploadFile], max_bytes: int
-                     ) -> list[AttachmentRef]:
+async def upload_all(intake_url: str, files: list[UploadFile], max_bytes: int,
+                     link_secret: str) -> list[AttachmentRef]:
     refs: list[AttachmentRef] = []
-    async with httpx.AsyncClient(base_url=intake_url, timeout=60) as client:
+    headers = {UPLOAD_HEADER: upload_token(link_secret.encode())}
+    async with httpx.AsyncClient(base_url=intake_url, timeout=60, headers=headers) as client:
         for f in files:
             if f.size is not None and f.size > max_bytes:
                 UPLOAD_FAILED.labels("too_large").inc()

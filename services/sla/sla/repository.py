@@ -8,6 +8,7 @@ scheduler) racing on one record cannot both commit.
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 
 from desk_contracts.catalog import ServiceDefinition
@@ -20,10 +21,18 @@ from sla.domain.calendar import BusinessCalendar
 from sla.domain.clock import CardSla
 from sla.domain.policy import SlaPolicy
 
-
 # "Not leased" is a lease that ended long ago rather than null: the claim filter stays a
 # plain range on indexed fields (an `$or` with null makes some servers scan everything).
 FREE = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+COUNT_SHARDS = 8
+
+
+def _clock_state(open_: bool | None, paused: bool | None) -> str | None:
+    if not open_:
+        return None
+    return "paused" if paused else "running"
 
 
 class StaleRecord(Exception):
@@ -37,6 +46,8 @@ class SlaRepository:
         self.policies = db["policies"]
         self.calendars = db["calendars"]
         self.cards = db["card_sla"]
+        self.counts = db["clock_counts"]
+        self._loaded: dict[str, str | None] = {}
 
     async def ensure_indexes(self) -> None:
         await self.cards.create_index([("next_due_at", ASCENDING)], sparse=True)
@@ -85,6 +96,7 @@ class SlaRepository:
         doc = await self.cards.find_one({"_id": card_id}, session=session)
         if doc is None:
             return None, 0
+        self._loaded[card_id] = _clock_state(doc.get("open"), doc.get("paused"))
         return CardSla.model_validate(doc["sla"]), doc["version"]
 
     async def save(self, sla: CardSla, version: int, next_due_at: datetime | None,
@@ -101,6 +113,8 @@ class SlaRepository:
             "lease_until": FREE,
             "lease_owner": None,
         }
+        await self._count(self._loaded.get(sla.card_id) if version else None,
+                          _clock_state(fields["open"], fields["paused"]), session)
         if version == 0:
             await self.cards.insert_one({"_id": sla.card_id, "version": 1, **fields},
                                         session=session)
@@ -173,7 +187,27 @@ class SlaRepository:
         await self.db["reprice_jobs"].delete_one({"_id": job["_id"],
                                                   "requested_at": job["requested_at"]})
 
+    async def _count(self, before: str | None, after: str | None,
+                     session: AsyncClientSession | None) -> None:
+        """Keep running/paused clock counts in the record's own transaction.
+
+        Counting the records instead would scan the whole collection; the counts are
+        spread over a few shard documents so concurrent writers rarely meet on one.
+        """
+        if before == after:
+            return
+        inc = {}
+        if before:
+            inc[before] = -1
+        if after:
+            inc[after] = 1
+        shard = random.randrange(COUNT_SHARDS)
+        await self.counts.update_one({"_id": shard}, {"$inc": inc}, upsert=True,
+                                     session=session)
+
     async def count_clocks(self) -> dict[str, int]:
-        running = await self.cards.count_documents({"open": True, "paused": False})
-        paused = await self.cards.count_documents({"open": True, "paused": True})
-        return {"running": running, "paused": paused}
+        totals = {"running": 0, "paused": 0}
+        async for doc in self.counts.find({}):
+            for state in totals:
+                totals[state] += doc.get(state, 0)
+        return totals

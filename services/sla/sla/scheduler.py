@@ -10,12 +10,12 @@ replica that loses a race aborts its transaction, so a signal is published once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from datetime import UTC, datetime, timedelta
 
 from desk_runtime.logging import get_logger
 from desk_runtime.service import ServiceRuntime
+from desk_runtime.tasks import cancel_and_wait
 
 from sla.commands import Engine
 from sla.metrics import CLOCKS
@@ -39,10 +39,7 @@ class Scheduler:
                        asyncio.create_task(self._reprice_jobs(), name="sla-reprice")]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
 
     async def _gauges(self) -> None:
         """Clock counts for Prometheus, apart from the firing loop so they never delay it."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from desk_contracts.signed_link import verify_link
-from desk_runtime.http import DomainError, Forbidden, Invalid, NotFound
+from desk_contracts.signed_link import UPLOAD_HEADER, verify_link, verify_upload_token
+from desk_runtime.http import DomainError, Forbidden, Invalid, NotFound, Unauthorized
 from desk_runtime.metrics import REJECTED_INPUT
 from fastapi import APIRouter, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
@@ -26,8 +26,16 @@ def store_of(request: Request) -> AttachmentStore:
 
 @router.post("/attachments", status_code=201)
 async def upload(request: Request, file: UploadFile | None = None) -> JSONResponse:
-    """Store one file (multipart field `file`); answers the AttachmentRef with a signed url."""
+    """Store one file (multipart field `file`); answers the AttachmentRef with a signed url.
+
+    Only a service holding the link secret may upload: it presents a short-lived
+    `X-Desk-Upload-Token` (see `desk_contracts.signed_link.upload_token`).
+    """
     store = store_of(request)
+    token = request.headers.get(UPLOAD_HEADER, "")
+    if not token or not verify_upload_token(token, store.link_secret.encode()):
+        REJECTED_INPUT.labels("intake", "attachments", "no_upload_token").inc()
+        raise Unauthorized(f"uploads need a valid {UPLOAD_HEADER} header")
     if file is None:
         REJECTED_INPUT.labels("intake", "attachments", "no_file").inc()
         raise Invalid("send the file as multipart form field 'file'",

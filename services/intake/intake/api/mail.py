@@ -11,13 +11,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from desk_runtime.http import DomainError, Invalid, NotFound
+from desk_runtime.http import DomainError, Invalid, NotFound, require_admin
 from desk_runtime.metrics import REJECTED_INPUT
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from intake.api.auth import require_admin
 from intake.mail.ingest import MailIngest, Recipient, split_recipient
 from intake.mail.parse import Unparseable, parse_mail
 from intake.repository import IntakeRepository

@@ -35,6 +35,7 @@ from desk_contracts.reply_token import verify_reply_token
 from desk_runtime.logging import get_logger
 from desk_runtime.metrics import REJECTED_INPUT
 from desk_runtime.service import ServiceRuntime
+from desk_runtime.tasks import cancel_and_wait
 from pymongo.errors import DuplicateKeyError
 
 from intake.attachments import AttachmentStore, AttachmentTooLarge
@@ -162,12 +163,7 @@ class MailIngest:
         self._tasks.append(asyncio.create_task(self._sweep(), name="mail-sweeper"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        await cancel_and_wait(self._tasks)
 
     async def _work(self) -> None:
         while True:

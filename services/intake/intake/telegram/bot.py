@@ -34,6 +34,7 @@ from desk_runtime.http import Forbidden, NotFound
 from desk_runtime.logging import get_logger
 from desk_runtime.metrics import REJECTED_INPUT
 from desk_runtime.service import ServiceRuntime
+from desk_runtime.tasks import cancel_and_wait
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pymongo.errors import DuplicateKeyError
@@ -82,12 +83,7 @@ class TelegramBot:
         self._tasks.append(asyncio.create_task(self._send_outbox(), name="telegram-outbox"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        await cancel_and_wait(self._tasks)
         if self.api is not None:
             await self.api.close()
 
@@ -222,8 +218,7 @@ class TelegramBot:
 
     async def _services(self) -> list[ServiceDefinition]:
         out = []
-        async for doc in self.repo.catalog.find({}).sort("_id", 1):
-            service = ServiceDefinition.model_validate(doc["definition"])
+        for service in await self.repo.catalog_copy.all():
             # Telegram users have no address to check against access rules: only open
             # services are offered.
             if service.active and not service.access.domains and not service.access.addresses:
@@ -290,8 +285,11 @@ class TelegramBot:
 
     async def _my(self, chat_id: int, lang: str) -> None:
         lines = []
-        async for th in self.repo.threads.find({"requester.telegram_chat_id": chat_id}
-                                               ).sort("number", 1):
+        threads = [th async for th in self.repo.threads.find(
+            {"requester.telegram_chat_id": chat_id})]
+        # SD-9 before SD-10
+        threads.sort(key=lambda th: int(re.sub(r"\D", "", th.get("number") or "") or 0))
+        for th in threads:
             lines.append(f"{th['number']} — {th.get('title', '')} — {th.get('customer_status')}")
         async for rq in self.repo.requests.find({"requester.telegram_chat_id": chat_id}):
             if not await self.repo.threads.find_one({"request_id": rq["_id"]}, {"_id": 1}):
@@ -476,12 +474,27 @@ class TelegramBot:
             note = await self._rate(data, chat_id, user, lang)
         elif data.startswith(("svc:", "opt:", "skip:")):
             note = await self._dialog_button(chat_id, data, user, lang)
+            if note is None:
+                await self._mark_chosen(query)
         else:
             note = t("stale_button", lang)
         if self.api is not None:
             with contextlib.suppress(TelegramError):
                 await self.api.call("answerCallbackQuery", callback_query_id=query["id"],
                                     text=note)
+
+    async def _mark_chosen(self, query: dict) -> None:
+        """Show the choice in the question and drop its buttons (no second press)."""
+        message = query.get("message") or {}
+        pressed = next((b.get("text") for row in (message.get("reply_markup") or {})
+                        .get("inline_keyboard", []) for b in row
+                        if b.get("callback_data") == query.get("data")), None)
+        if self.api is None or not message.get("message_id") or not message.get("text"):
+            return
+        text = message["text"] + (f"\n→ {pressed}" if pressed else "")
+        with contextlib.suppress(TelegramError):
+            await self.api.call("editMessageText", chat_id=message["chat"]["id"],
+                                message_id=message["message_id"], text=text)
 
     async def _dialog_button(self, chat_id: int, data: str, user: dict, lang: str
                              ) -> str | None:

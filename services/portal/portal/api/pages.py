@@ -234,7 +234,8 @@ async def submit_request(request: Request, service_id: str) -> Response:
         try:
             attachments = await upload_all(portal.settings.intake_url,
                                            chosen_files(form.getlist("attachments")),
-                                           portal.settings.max_attachment_bytes)
+                                           portal.settings.max_attachment_bytes,
+                                           portal.settings.link_secret)
         except UploadError as exc:
             errors["attachments"] = translate(exc.key, lang, name=exc.name)
     if errors:
@@ -357,7 +358,8 @@ async def reply(request: Request, card_id: str) -> Response:
                                    error=field_error("must be at most 100000 characters", lang))
     try:
         attachments = await upload_all(portal.settings.intake_url, files,
-                                       portal.settings.max_attachment_bytes)
+                                       portal.settings.max_attachment_bytes,
+                                       portal.settings.link_secret)
     except UploadError as exc:
         return await _request_page(request, customer, doc, status=422,
                                    error=translate(exc.key, lang, name=exc.name))
@@ -414,7 +416,8 @@ async def follow_up(request: Request, card_id: str) -> Response:
     try:
         attachments = await upload_all(portal.settings.intake_url,
                                        chosen_files(form.getlist("attachments")),
-                                       portal.settings.max_attachment_bytes)
+                                       portal.settings.max_attachment_bytes,
+                                       portal.settings.link_secret)
     except UploadError as exc:
         return await _request_page(request, customer, doc, status=422,
                                    error=translate(exc.key, lang, name=exc.name))
