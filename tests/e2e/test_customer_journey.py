@@ -16,8 +16,8 @@ from email.utils import make_msgid
 import httpx
 import pytest
 
-from tests.e2e.test_walking_skeleton import mongo_find, submit
-from tests.support.stack import Stack, auth, card_for, wait_until
+from tests.e2e.test_walking_skeleton import submit
+from tests.support.stack import Stack, auth, card_for, mongo_find, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -15,10 +15,9 @@ from desk_contracts import make_envelope
 from desk_contracts.events import Person, RequestReceived
 from desk_contracts.reply_token import verify_reply_token
 from desk_contracts.topology import Topology
-from pymongo import AsyncMongoClient
 
 from tests.support.metrics import sample_sum
-from tests.support.stack import Stack, auth, card_for, wait_until
+from tests.support.stack import Stack, auth, card_for, mongo_find, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -38,16 +37,6 @@ def submit(stack: Stack, **overrides) -> dict:
     r = wait_until(post, timeout=20)
     assert r.status_code == 202, r.text
     return {"request_id": r.json()["request_id"], "email": body["requester"]["email"]}
-
-
-def mongo_find(url: str, db: str, coll: str, query: dict) -> list[dict]:
-    async def run():
-        client = AsyncMongoClient(url, tz_aware=True)
-        try:
-            return [d async for d in client[db][coll].find(query)]
-        finally:
-            await client.close()
-    return asyncio.run(run())
 
 
 def test_one_request_crosses_all_five_services(stack, mail, mongo_url):

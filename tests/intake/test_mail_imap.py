@@ -8,7 +8,7 @@ import pytest
 from tests.intake.corpus_expectations import EXPECT, ORIGINALS, REPLIES, check
 from tests.intake.helpers import card, corpus, inbound, new_tag, processed_raw, request_number
 from tests.support.imap import DovecotServer, dovecot_available
-from tests.support.stack import auth
+from tests.support.stack import auth, mongo_find
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not dovecot_available(), reason="dovecot-imapd not installed")]
@@ -31,6 +31,10 @@ def configure(desk, imap, service: str, user: str, **extra) -> None:
                         "username": user, "password": imap.users[user], **extra})
     assert r.status_code == 200, r.text
     assert "password" not in r.json()
+    # stored sealed, never in clear
+    [stored] = mongo_find(desk.mongo_url, f"{desk.namespace}_intake", "mailboxes",
+                          {"_id": service})
+    assert stored["password"].startswith("v1:") and imap.users[user] not in stored["password"]
 
 
 def poll(desk, service: str) -> dict:

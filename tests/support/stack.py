@@ -107,6 +107,8 @@ class Stack:
             env |= {"BOARDS_DEMO_CATALOG": "true",
                     "BOARDS_BOOTSTRAP_ADMIN_TOKEN": self.ADMIN_TOKEN,
                     "BOARDS_SLA_URL": self.url("sla"),
+                    "BOARDS_INTAKE_URL": self.url("intake"),
+                    "BOARDS_LINK_SECRET": self.LINK_SECRET,
                     "BOARDS_COOKIE_SECURE": "false"}  # plain http://127.0.0.1 in tests
         if name == "notify":
             env |= {"NOTIFY_SMTP__PORT": str(self.smtp_port),
@@ -187,3 +189,15 @@ def cleanup(mongo_url: str, amqp_url: str, namespace: str) -> None:
         await client.close()
 
     asyncio.run(clean())
+
+
+def mongo_find(url: str, db: str, coll: str, query: dict) -> list[dict]:
+    """Documents of one of a service's collections, read as an operator would."""
+
+    async def run():
+        client = AsyncMongoClient(url, tz_aware=True)
+        try:
+            return [d async for d in client[db][coll].find(query)]
+        finally:
+            await client.close()
+    return asyncio.run(run())

@@ -30,7 +30,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     ingest = MailIngest(runtime, settings, store)
     smtp = SmtpListener(ingest, host=settings.smtp_host, port=settings.smtp_port,
                         domain=settings.inbound_domain, max_bytes=settings.max_message_bytes)
-    imap = ImapPoller(ingest, settings.imap_poll_seconds)
+    imap = ImapPoller(ingest, settings.imap_poll_seconds, settings.link_secret)
     bot = telegram_bot.TelegramBot(runtime, settings, store)
 
     async def on_start() -> None:

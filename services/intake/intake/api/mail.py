@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from desk_runtime.http import DomainError, Invalid, NotFound, require_admin
 from desk_runtime.metrics import REJECTED_INPUT
+from desk_runtime.secretbox import SecretBox
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -167,7 +168,11 @@ async def put_mailbox(service_id: str, body: MailboxConfig, request: Request) ->
     current = await repo.mailboxes.find_one({"_id": service_id}) or {}
     same_box = (current.get("host"), current.get("username"), current.get("folder")) == (
         body.host, body.username, body.folder)
-    doc = {"_id": service_id, **body.model_dump(), "updated_at": datetime.now(UTC),
+    fields = body.model_dump()
+    # the password is kept sealed (AES-GCM, key from the link secret), never in clear
+    fields["password"] = SecretBox(request.app.state.settings.link_secret, "imap").seal(
+        fields["password"])
+    doc = {"_id": service_id, **fields, "updated_at": datetime.now(UTC),
            # another mailbox starts from its first message
            "uidvalidity": current.get("uidvalidity") if same_box else None,
            "last_uid": current.get("last_uid", 0) if same_box else 0}

@@ -17,6 +17,7 @@ import ssl
 from datetime import UTC, datetime
 
 from desk_runtime.logging import get_logger
+from desk_runtime.secretbox import SecretBox
 
 from intake.mail.ingest import MailIngest, Recipient
 from intake.metrics import IMAP_POLLS
@@ -90,8 +91,9 @@ def _close(conn: imaplib.IMAP4) -> None:
 
 
 class ImapPoller:
-    def __init__(self, ingest: MailIngest, interval: float):
+    def __init__(self, ingest: MailIngest, interval: float, secret: str):
         self.ingest = ingest
+        self.secrets = SecretBox(secret, "imap")
         self.repo: IntakeRepository = ingest.repo
         self.interval = interval
         self._task: asyncio.Task | None = None
@@ -119,7 +121,8 @@ class ImapPoller:
             # re-read under the lock: another poll may have moved last_uid on
             box = await self.repo.mailboxes.find_one({"_id": box["_id"]}) or box
             try:
-                result = await self._poll(box)
+                # the password is stored sealed; it is opened only for the login
+                result = await self._poll({**box, "password": self.secrets.open(box["password"])})
             except Exception as exc:
                 IMAP_POLLS.labels("error").inc()
                 log.warning("imap.poll_failed", mailbox=box["_id"], error=str(exc))
