@@ -16,7 +16,7 @@ import aio_pika
 import httpx
 from desk_contracts.topology import Topology
 from desk_runtime.bus import delete_topology
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, MongoClient
 
 from tests.support.infra import free_port
 
@@ -192,12 +192,10 @@ def cleanup(mongo_url: str, amqp_url: str, namespace: str) -> None:
 
 
 def mongo_find(url: str, db: str, coll: str, query: dict) -> list[dict]:
-    """Documents of one of a service's collections, read as an operator would."""
+    """Documents of one of a service's collections, read as an operator would.
 
-    async def run():
-        client = AsyncMongoClient(url, tz_aware=True)
-        try:
-            return [d async for d in client[db][coll].find(query)]
-        finally:
-            await client.close()
-    return asyncio.run(run())
+    The synchronous client, so it also works inside Playwright's sync API, which already
+    runs an event loop in the test's thread.
+    """
+    with MongoClient(url, tz_aware=True) as client:
+        return list(client[db][coll].find(query))

@@ -18,7 +18,7 @@ def mail():
 @pytest.fixture(scope="module")
 def stack(mongo_url, amqp_url, mail, tmp_path_factory):
     s = Stack(mongo_url, amqp_url, tmp_path_factory.mktemp("web"), smtp_port=mail.port)
-    s.start(("boards", "sla", "portal"))
+    s.start(("boards", "sla", "portal", "intake"))
     yield s
     s.stop()
     cleanup(mongo_url, amqp_url, s.namespace)

@@ -8,24 +8,25 @@ service with a conditional field in the admin pages. Saves the README screenshot
 
 from __future__ import annotations
 
-import uuid
 import asyncio
+import contextlib
 import json
+import re
+import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aio_pika
-from desk_contracts import make_envelope
-from desk_contracts.events import SlaBreached, SlaWarning
-from desk_contracts.topology import Topology
-
 import httpx
 import pytest
+from desk_contracts import make_envelope
+from desk_contracts.events import ReplyReceived, SlaBreached, SlaWarning
+from desk_contracts.topology import Topology
 from playwright.sync_api import Browser, Page, expect
-from pymongo import MongoClient
 
-from tests.support.stack import Stack, auth, wait_until
+from tests.support.stack import Stack, auth, mongo_find, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -40,12 +41,6 @@ def shot(page: Page, name: str) -> None:
 def api(stack: Stack, method: str, path: str, token: str | None = None, **kw) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else auth(stack)
     return httpx.request(method, f"{stack['boards'].url}{path}", headers=headers, timeout=15, **kw)
-
-
-def mongo_find(url: str, db: str, coll: str, query: dict) -> list[dict]:
-    # the synchronous client: Playwright's sync API already runs a loop in this thread
-    with MongoClient(url, tz_aware=True) as client:
-        return list(client[db][coll].find(query))
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +140,9 @@ def test_session_cookie_is_httponly_strict_and_needs_csrf(stack, agent_token):
         raw = c.cookies["desk_session"]
         rows = mongo_find(stack.mongo_url, f"{stack.namespace}_boards", "agent_sessions", {})
         assert rows and all(raw not in (d["_id"], d.get("csrf")) for d in rows)
+        # the plain sign-out form needs the token too
+        assert c.post("/logout", data={"csrf": "guess"}).status_code == 403
+        assert c.get(f"/v1/cards/{card['id']}").status_code == 200
         # sign-out deletes the session on the server: the old cookie no longer works
         assert c.delete("/v1/session", headers={"X-CSRF-Token": csrf}).status_code == 204
     with httpx.Client(base_url=base, timeout=10, cookies={"desk_session": raw}) as old:
@@ -165,6 +163,7 @@ def test_deactivated_agent_loses_the_session(stack):
 def test_drag_persists_and_reaches_a_second_browser_live(stack, browser, agent_token):
     card = new_card(stack, "Printer on floor 3 jams", priority="high")
     other = new_card(stack, "VPN drops every hour")
+    waiting = new_card(stack, "Password reset for the accountant", priority="critical")
     a = signed_in(browser, stack, agent_token)
     b = signed_in(browser, stack, agent_token)
     expect(b.locator("#live-state.on")).to_be_visible()
@@ -206,6 +205,13 @@ def test_drag_persists_and_reaches_a_second_browser_live(stack, browser, agent_t
     expect(tile(b, other["number"]).locator("[data-sla]")).to_contain_text("left")
     assert b.evaluate("window.__marker") == 1
     expect(tile(a, other["number"]).locator("[data-sla]")).to_have_class("sla sla-yellow")
+
+    # the queue's 3-minute limit: a card that entered 5 minutes ago is highlighted
+    expect(tile(a, waiting["number"])).not_to_have_class("stale")
+    a.evaluate(f"""() => {{ const c = window.deskBoard.cards.get('{waiting['id']}');
+        c.entered = new Date(Date.now() - 5 * 60e3).toISOString(); window.deskBoard.render(); }}""")
+    expect(tile(a, waiting["number"])).to_have_class(re.compile(r"\bstale\b"))
+    expect(tile(a, waiting["number"]).locator("[data-tic]")).to_contain_text("5m")
     shot(a, "board")
 
     # a stale version (someone moved it meanwhile): 409 is shown, the board shows the truth
@@ -242,22 +248,37 @@ def test_public_reply_reaches_the_portal_and_the_internal_note_does_not(
     reply = f"Hello Carla, please try again now {uuid.uuid4().hex[:6]}"
     page.get_by_label("Public reply (customer sees it)").check()
     page.get_by_label("Text", exact=True).fill(reply)
+    log = b"2026-11-25 CRM: connection refused\n" * 20
+    page.locator("#reply-files").set_input_files(
+        files=[{"name": "crm-error.log", "mimeType": "text/plain", "buffer": log}])
     page.get_by_role("button", name="Send").click()
     expect(page.locator(".comment.public").filter(has_text=reply)).to_be_visible()
+    # the file went to intake's store once and the link on the card serves it
+    link = page.locator(".comment.public").filter(has_text=reply).get_by_role(
+        "link", name="crm-error.log")
+    assert httpx.get(link.get_attribute("href"), timeout=10).content == log
+    expect(page.locator("#h-files + ul")).to_contain_text("crm-error.log")
     shot(page, "card")
+    page.locator("#edit-assignee").select_option("ann")
+    wait_until(lambda: api(stack, "GET", f"/v1/cards/{card['id']}").json()["assignee_id"]
+               == "ann")
+    expect(page.locator(".card-head .meta")).to_contain_text("Assignee: Ann Agent")
 
     db = f"{stack.namespace}_portal"
     texts = wait_until(lambda: (m := [d.get("text") for d in mongo_find(
         mongo_url, db, "messages", {"card_id": card["id"]})]) and reply in m and m)
     # the note was posted first, so had it leaked it would be there by now
     assert not any(note in (t or "") for t in texts)
+    [shown] = mongo_find(mongo_url, db, "messages", {"card_id": card["id"], "text": reply})
+    assert [a["filename"] for a in shown["attachments"]] == ["crm-error.log"]
     comments = api(stack, "GET", f"/v1/cards/{card['id']}/comments").json()["items"]
     assert {(c["visibility"], c["text"]) for c in comments} >= {("internal", note),
                                                                ("public", reply)}
     page.context.close()
 
 
-def test_admin_creates_a_service_with_a_conditional_field(stack, browser):
+def test_admin_creates_a_service_with_a_conditional_field(stack, browser, agent_token):
+    new_card(stack, "Keeps the queue column busy")
     page = signed_in(browser, stack, stack.ADMIN_TOKEN)
     page.get_by_role("link", name="Admin").click()
     page.wait_for_selector("body[data-ready='1']")
@@ -305,6 +326,26 @@ def test_admin_creates_a_service_with_a_conditional_field(stack, browser):
     page.get_by_role("button", name="Save").first.click()
     expect(page.locator("#service-result")).to_contain_text("nosuch")
     assert len(api(stack, "GET", "/v1/services").json()["items"]) == len(items)
+
+    # boards: add a review column with a 30-minute limit through the form
+    board = page.locator("form.board-form[data-board='support']")
+    board.get_by_role("button", name="Add column").click()
+    row = board.locator(".col-row").last
+    row.get_by_label("Id", exact=True).fill("review")
+    row.get_by_label("Name", exact=True).fill("Review")
+    row.locator("[name=c_category]").select_option("in_progress")
+    row.get_by_label("Time limit (min)").fill("30")
+    board.get_by_role("button", name="Save").click()
+    expect(board.locator(".result")).to_have_text("Saved")
+    saved = api(stack, "GET", "/v1/boards/support").json()
+    assert saved["columns"][-1] == {"id": "review", "name": "Review", "category": "in_progress",
+                                    "wip_limit": None, "time_limit_minutes": 30}
+    assert "ann" in saved["members"]
+    # a column that holds cards cannot be removed: the refusal is shown, nothing changes
+    board.locator(".col-row").first.get_by_role("button", name="Remove").click()
+    board.get_by_role("button", name="Save").click()
+    expect(board.locator(".result")).to_contain_text("still in a column")
+    assert api(stack, "GET", "/v1/boards/support").json()["columns"][0]["id"] == "queue"
     page.context.close()
 
 
@@ -329,7 +370,134 @@ def test_agent_files_a_phone_request_with_a_conditional_field_in_russian(
     assert card["fields"] == {"system": "other", "system_other": "Jira"}
     assert card["requester"]["email"] == "boris@acme.example"
     expect(page.locator("h1")).to_contain_text("Не работает почта")
-    # the agent on another board's page cannot see a card of a board they are not on
+    # "My cards": what I am responsible for
+    assert api(stack, "POST", f"/v1/cards/{number}/assign",
+               json={"assignee_id": "ann"}).is_success
+    page.get_by_role("link", name="Мои карточки").click()
+    expect(page.locator("table.list")).to_contain_text(number)
     page.goto(f"{stack['boards'].url}/board")
+    page.wait_for_selector("body[data-ready='1']")
+    expect(page.locator(".col-head").first).to_contain_text("лимит 3 мин")
     shot(page, "board-ru")
     page.context.close()
+
+
+def test_live_feed_only_carries_boards_the_agent_is_on(stack, agent_token):
+    """An agent's SSE stream never mentions a card of a board they are not a member of."""
+    secret_board = {"name": "Secret", "columns": [{"id": "in", "name": "In",
+                                                   "category": "queued"}],
+                    "lanes": [{"id": "all", "name": "All"}]}
+    assert api(stack, "PUT", "/v1/boards/secret", json=secret_board).is_success
+    svc = {"id": "secret-svc", "name": {"en": "Secret"},
+           "target": {"board_id": "secret", "column_id": "in", "lane_id": "all"}}
+    assert api(stack, "PUT", "/v1/services/secret-svc", json=svc).is_success
+    lines: list[str] = []
+    with httpx.Client(base_url=stack["boards"].url, timeout=30) as c:
+        assert c.post("/v1/session", json={"token": agent_token}).status_code == 200
+
+        def read() -> None:
+            with contextlib.suppress(httpx.HTTPError), c.stream("GET", "/v1/live") as r:
+                for line in r.iter_lines():
+                    lines.append(line)
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        wait_until(lambda: any(line.startswith("event: hello") for line in lines))
+        hidden = new_card(stack, "Board the agent is not on", service_id="secret-svc",
+                          fields={})
+        seen = new_card(stack, "Board the agent is on")
+        wait_until(lambda: any(seen["id"] in line for line in lines))
+        assert not any(hidden["id"] in line for line in lines)
+        # nor can the page or the API show it
+        assert c.get(f"/v1/cards/{hidden['id']}").status_code == 404
+        assert c.get(f"/cards/{hidden['number']}").status_code == 404
+
+
+def test_pages_escape_content_refuse_login_csrf_and_foreign_redirects(
+        stack, browser, agent_token):
+    base = stack["boards"].url
+    # the login form needs its double-submit cookie: a cross-site POST gets no session
+    with httpx.Client(base_url=base, timeout=10) as c:
+        r = c.post("/login", data={"token": agent_token, "csrf": "x", "next": "/board"})
+        assert r.status_code == 303 and "failed=1" in r.headers["location"]
+        assert "desk_session" not in c.cookies
+        # after sign-in, `next` may only be a path on this site
+        page = c.get("/login?next=//evil.example/x").text
+        token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        r = c.post("/login", data={"token": agent_token, "csrf": token,
+                                   "next": "//evil.example/x"})
+        assert r.status_code == 303 and r.headers["location"] == "/board"
+        assert "desk_session" in c.cookies
+        assert "script-src 'self'" in c.get("/board/support").headers[
+            "content-security-policy"]
+    # a hostile title is shown as text on the board and on the card, never run
+    evil = new_card(stack, '<img src=x onerror="window.__pwned=1">Evil</b>')
+    page = signed_in(browser, stack, agent_token)
+    expect(tile(page, evil["number"]).locator(".title")).to_contain_text("<img src=x")
+    page.goto(f"{base}/cards/{evil['number']}")
+    expect(page.locator("h1")).to_contain_text("<img src=x")
+    assert page.evaluate("window.__pwned") is None
+    page.context.close()
+
+
+def test_customer_reply_marker_arrives_live_and_canned_answer_clears_it(
+        stack, browser, agent_token):
+    card = new_card(stack, "Scanner shows error E42")
+    r = api(stack, "POST", "/v1/canned-responses", json={
+        "title": "Try again", "text": "Hello {customer_name}, {number} is fixed; "
+                                      "please try again. {agent_name}"})
+    assert r.status_code == 201, r.text
+    page = signed_in(browser, stack, agent_token)
+    expect(tile(page, card["number"]).locator(".badge.unread")).to_have_count(0)
+
+    # the customer writes again (a real request.reply_received on the bus)
+    publish(stack, ReplyReceived(
+        reply_id=str(uuid.uuid4()), card_id=card["id"], channel="email",
+        author={"email": card["requester"]["email"], "name": "Carla Customer"},
+        text="Still broken, see the display.", received_at=datetime.now(UTC)))
+    expect(tile(page, card["number"]).locator(".badge.unread")).to_have_text(
+        "New customer reply")
+
+    page.goto(f"{stack['boards'].url}/cards/{card['number']}")
+    page.wait_for_selector("body[data-ready='1']")
+    expect(page.locator(".comment.public").last).to_contain_text("Still broken")
+    page.get_by_label("Canned response").select_option(label="Try again")
+    expect(page.locator("#canned-preview")).to_have_text(
+        f"Hello Carla Customer, {card['number']} is fixed; please try again. Ann Agent")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator(".comment.public").last).to_contain_text(
+        f"{card['number']} is fixed")
+    page.get_by_role("button", name="Mark as read").click()
+    expect(page.get_by_role("button", name="Mark as read")).to_have_count(0)
+    page.wait_for_selector("body[data-ready='1']")  # the page reloaded after marking
+    assert api(stack, "GET", f"/v1/cards/{card['id']}").json()["unread_customer_reply"] is False
+
+    # checklist and a child card, from the card page
+    page.get_by_placeholder("Add item").fill("Replace the scanner's cable")
+    page.locator("#checklist-add button").click()
+    page.get_by_label("Replace the scanner's cable").check()
+    wait_until(lambda: api(stack, "GET", f"/v1/cards/{card['id']}").json()["checklist"]
+               == [{"text": "Replace the scanner's cable", "done": True}])
+    child = new_card(stack, "Order a new scanner cable")
+    page.get_by_label("Add child card").fill(child["number"])
+    page.locator("#link-add button").click()
+    expect(page.locator("section[aria-labelledby='h-links']")).to_contain_text(child["number"])
+    assert api(stack, "GET", f"/v1/cards/{child['id']}").json()["parent_id"] == card["id"]
+    page.context.close()
+
+
+def test_a_restarting_replica_closes_streams_and_the_board_reconnects(
+        stack, browser, agent_token):
+    page = signed_in(browser, stack, agent_token)
+    expect(page.locator("#live-state.on")).to_be_visible()
+    page.evaluate("window.__marker = 1")
+    boards = stack["boards"]
+    boards.stop()  # SIGTERM with an open event stream: it must end, not wait to be killed
+    assert boards.proc.returncode != -9, "boards had to be killed: the SSE stream held it"
+    expect(page.locator("#live-state.on")).to_have_count(0)
+    boards.start()
+    expect(page.locator("#live-state.on")).to_be_visible(timeout=30_000)
+    card = new_card(stack, "Filed after the restart")
+    expect(cell(page, "queue").locator(f"a.num:text-is('{card['number']}')")).to_be_visible()
+    assert page.evaluate("window.__marker") == 1
+    page.context.close()
+

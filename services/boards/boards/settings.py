@@ -17,3 +17,8 @@ class BoardsSettings(ServiceSettings):
     sla_url: str = "http://127.0.0.1:8003"
     cookie_secure: bool = True
     session_hours: float = 12.0
+    # agents' attachments are stored by intake (as the portal's are): its URL and the
+    # secret shared with it for upload tokens (empty: uploading from the card page is off)
+    intake_url: str = "http://127.0.0.1:8001"
+    link_secret: str = ""
+    max_attachment_bytes: int = 25 * 1024 * 1024

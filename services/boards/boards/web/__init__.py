@@ -19,9 +19,10 @@ log = get_logger(__name__)
 
 
 def install(app: FastAPI) -> None:
-    from boards.web import live, pages, session
+    from boards.web import attachments, live, pages, session
 
     app.include_router(session.router)
+    app.include_router(attachments.router)
     app.include_router(live.router)
     app.include_router(pages.router)
     app.mount("/assets", StaticFiles(directory=Path(__file__).parent / "static"), name="assets")
@@ -35,6 +36,8 @@ def install(app: FastAPI) -> None:
                 await session.ensure_indexes(runtime.db)
             hub = live.LiveHub(runtime)
             await hub.start()
+            with contextlib.suppress(ValueError):  # signals can only be set on the main thread
+                hub.watch_shutdown()
             a.state.live_hub = hub
             try:
                 yield

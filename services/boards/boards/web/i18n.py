@@ -70,6 +70,9 @@ TEXT: dict[str, dict[str, str]] = {
         "no_cards": "No cards", "members": "Members", "deactivate": "Deactivate",
         "skip": "Skip to the board", "rating": "Rating", "due": "Due date", "tags": "Tags",
         "add": "Add", "limit": "limit {m} min",
+        "units": "d h m", "board_name": "Board name", "add_column": "Add column",
+        "add_lane": "Add lane", "category": "Status category", "wip_limit": "WIP limit",
+        "time_limit": "Time limit (min)", "name": "Name",
     },
     "ru": {
         "app": "Служба поддержки", "board": "Доска", "my_cards": "Мои карточки",
@@ -136,6 +139,9 @@ TEXT: dict[str, dict[str, str]] = {
         "no_cards": "Нет карточек", "members": "Участники", "deactivate": "Отключить",
         "skip": "Перейти к доске", "rating": "Оценка", "due": "Срок", "tags": "Метки",
         "add": "Добавить", "limit": "лимит {m} мин",
+        "units": "д ч м", "board_name": "Название доски", "add_column": "Добавить колонку",
+        "add_lane": "Добавить дорожку", "category": "Категория статуса",
+        "wip_limit": "Лимит WIP", "time_limit": "Лимит времени (мин)", "name": "Название",
     },
 }
 

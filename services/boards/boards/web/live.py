@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -68,15 +69,36 @@ class LiveHub:
         await queue.consume(self._on_message, no_ack=True)
         log.info("live.started", queue=queue.name)
 
+    def watch_shutdown(self) -> None:
+        """End the SSE streams as soon as the process is told to stop.
+
+        Uvicorn waits for open responses before it runs the app's shutdown, and an event
+        stream never finishes by itself: chain onto its SIGTERM/SIGINT handlers so the
+        streams close first (the browsers reconnect to another replica and resync).
+        """
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(sig)
+            if not callable(previous):
+                continue
+
+            def handler(signum, frame, previous=previous) -> None:
+                loop.call_soon_threadsafe(self.close_streams)
+                previous(signum, frame)
+            signal.signal(sig, handler)
+
+    def close_streams(self) -> None:
+        for client in list(self.clients):
+            with contextlib.suppress(asyncio.QueueFull):
+                client.queue.put_nowait(None)
+
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         if self._channel is not None:
             with contextlib.suppress(Exception):
                 await self._channel.close()
-        for client in list(self.clients):
-            with contextlib.suppress(asyncio.QueueFull):
-                client.queue.put_nowait(None)  # ends its stream; the browser reconnects
+        self.close_streams()  # the browsers reconnect
 
     async def _board_of(self, payload: dict) -> str | None:
         card = payload.get("card")

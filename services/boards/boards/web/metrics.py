@@ -11,3 +11,6 @@ LIVE_EVENTS = Counter("desk_boards_live_events_total",
                       "undecodable)", ["outcome"])
 SLA_FETCH_FAILED = Counter("desk_boards_web_sla_fetch_failed_total",
                            "Card pages shown without the SLA record (sla service unreachable)")
+UPLOADS = Counter("desk_boards_web_attachment_uploads_total",
+                  "Agents' attachment uploads handed to intake, by outcome (stored, too_large, "
+                  "unreachable, disabled, http_<status>)", ["outcome"])

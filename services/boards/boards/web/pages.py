@@ -224,7 +224,8 @@ async def board_page(request: Request, board_id: str) -> Response:
         sla_state=filters["sla"] if filters["sla"] in ("warning", "breached") else None)
     cards = await repo.list_cards(spec, BOARD_CARD_LIMIT)
     services = [s for s in await repo.list_services() if agent.can_see_board(s[0].target.board_id)]
-    names = await _names(request)
+    everyone = await _names(request)
+    names = {a: everyone.get(a, a) for a in await repo.board_members(board_id)}
     data = {
         "board": {"id": board["_id"], "name": board["name"], "columns": board["columns"],
                   "lanes": board["lanes"]},
@@ -309,7 +310,9 @@ async def card_page(request: Request, card_ref: str) -> Response:
             "agent_name": agent.name,
             "canned": canned, "reply_default": service.reply_default if service else "public",
             "lang": lang, "t": i18n.texts(lang), "now": datetime.now(UTC), "me": agent.id}
-    return render(request, "card.html", lang, card=view, service=service, board=board,
+    members = await repo.board_members(card["board_id"])
+    return render(request, "card.html", lang, card=view, members=members, service=service,
+                  board=board,
                   columns=columns, lanes=lanes, comments=comments, fields=fields,
                   sla=await sla_record(request, card["_id"]), names=names, data=data,
                   reply_default=data["reply_default"], canned=canned, **base)
@@ -352,7 +355,8 @@ async def admin_page(request: Request, service: str | None = None) -> Response:
     editing = next((s for s, _ in services if s.id == service), None)
     data = {"services": {s.id: s.model_dump(mode="json", by_alias=True) for s, _ in services},
             "boards": [{"id": b["_id"], "name": b["name"], "space": b.get("space"),
-                        "columns": b["columns"], "lanes": b["lanes"]} for b in base["boards"]],
+                        "columns": b["columns"], "lanes": b["lanes"],
+                        "members": await repo.board_members(b["_id"])} for b in base["boards"]],
             "editing": editing.model_dump(mode="json", by_alias=True) if editing else None,
             "lang": lang, "t": i18n.texts(lang)}
     return render(request, "admin.html", lang, services=services, agents=agents, data=data,

@@ -57,7 +57,8 @@ async def _session_doc(request: Request) -> dict | None:
 
 async def _agent_of(request: Request, doc: dict) -> Agent | None:
     if doc.get("bootstrap"):
-        if not request.app.state.settings.bootstrap_admin_token:
+        boot = request.app.state.settings.bootstrap_admin_token
+        if not boot or not hmac.compare_digest(doc["bootstrap"], hash_token(boot)):
             return None
         return Agent("admin", "Administrator", "admin", frozenset())
     db = request.app.state.runtime.db
@@ -116,9 +117,10 @@ async def open_session(request: Request, response: Response, token: str) -> tupl
     await request.app.state.runtime.db[SESSIONS_COLLECTION].insert_one({
         "_id": _hash(raw), "agent_id": agent.id, "csrf": csrf, "created_at": now,
         "expires_at": now + ttl,
-        # the bootstrap admin has no agents row: its session lives while that token is set
-        "bootstrap": await request.app.state.runtime.db["agents"].find_one(
-            {"token_hashes": hash_token(token), "active": True}) is None,
+        # the bootstrap admin has no agents row: its session lives while that token is the
+        # configured one (its hash is kept to compare; changing the setting ends it)
+        "bootstrap": None if await request.app.state.runtime.db["agents"].find_one(
+            {"token_hashes": hash_token(token), "active": True}) else hash_token(token),
     })
     response.set_cookie(COOKIE, raw, max_age=int(ttl.total_seconds()), httponly=True,
                         samesite="strict", secure=settings.cookie_secure, path="/")

@@ -60,9 +60,10 @@ export function duration(seconds) {
   const d = Math.floor(s / 86400); s -= d * 86400;
   const h = Math.floor(s / 3600); s -= h * 3600;
   const m = Math.floor(s / 60);
-  if (d) return `${d}d ${h}h`;
-  if (h) return `${h}h ${m}m`;
-  return `${m}m`;
+  const [ud, uh, um] = (T.units || "d h m").split(" ");
+  if (d) return `${d}${ud} ${h}${uh}`;
+  if (h) return `${h}${uh} ${m}${um}`;
+  return `${m}${um}`;
 }
 
 // the server's clock is the reference (cards' times are the server's)
@@ -125,7 +126,7 @@ function initBoard() {
     const assignee = c.assignee_id ? (DATA.agents[c.assignee_id] || c.assignee_id) : T.unassigned;
     const prio = PRIORITIES.includes(c.priority) ? c.priority : "medium";
     return `<article class="tile prio-${prio}${tic.stale ? " stale" : ""}" draggable="true" tabindex="0"`
-      + ` data-id="${esc(c.id)}" aria-roledescription="card"`
+      + ` data-id="${esc(c.id)}" role="listitem" aria-roledescription="card"`
       + ` aria-label="${esc(c.number)} ${esc(c.title)}">`
       + `<div class="tile-top"><a class="num" href="/cards/${esc(c.number)}">${esc(c.number)}</a>`
       + `<span class="prio-label">${esc(T[prio] || prio)}</span>`
@@ -301,7 +302,11 @@ function initBoard() {
   const liveState = document.getElementById("live-state");
   function connect() {
     const es = new EventSource(`/v1/live?board=${encodeURIComponent(board.id)}`);
+    let connected = false;
     es.addEventListener("hello", () => {
+      // after a reconnect (a replica restarted) changes may have been missed: re-read all
+      if (connected) resync();
+      connected = true;
       liveState.textContent = T.live_on; liveState.classList.add("on");
       document.body.dataset.live = "on";
     });
@@ -325,6 +330,24 @@ function initBoard() {
       liveState.textContent = T.live_off; liveState.classList.remove("on");
       document.body.dataset.live = "off";
     };
+  }
+
+  async function resync() {
+    const params = new URLSearchParams(location.search);
+    const query = new URLSearchParams({ board: board.id, limit: "200" });
+    for (const k of ["service", "priority", "sla", "assignee", "q"]) if (params.get(k)) query.set(k, params.get(k));
+    const fresh = new Map();
+    for (let cursor = null, n = 0; n < 10; n++) {
+      if (cursor) query.set("cursor", cursor);
+      const res = await api("GET", `/v1/cards?${query}`);
+      if (!res.ok) return;
+      for (const c of res.body.items) fresh.set(c.id, briefFromApi(c));
+      cursor = res.body.next_cursor;
+      if (!cursor) break;
+    }
+    cards.clear();
+    for (const [id, c] of fresh) cards.set(id, c);
+    render();
   }
 
   render();
@@ -367,9 +390,54 @@ function initCard() {
     const body = { visibility: form.querySelector('input[name="visibility"]:checked').value,
                    text: form.querySelector("#reply-text").value || null };
     if (canned && canned.value) body.canned_response_id = canned.value;
+    const send = document.getElementById("reply-send");
+    send.disabled = true;
+    try {
+      body.attachments = [];
+      for (const file of document.getElementById("reply-files").files) {
+        const data = new FormData();
+        data.append("file", file);
+        const up = await fetch("/v1/attachments", { method: "POST", body: data,
+          credentials: "same-origin", headers: { "X-CSRF-Token": CSRF } });
+        let json = null;
+        try { json = await up.json(); } catch { json = null; }
+        if (!up.ok) { toast(fmt("error", { message: errorText({ status: up.status, body: json }) })); return; }
+        body.attachments.push(json);
+      }
+    } finally { send.disabled = false; }
     const res = await api("POST", `${base}/comments`, body);
     if (res.ok) location.reload();
     else toast(fmt("error", { message: errorText(res) }));
+  });
+
+  async function refresh() {
+    const res = await api("GET", base);
+    if (!res.ok) return;
+    card.version = res.body.version;
+    card.checklist = res.body.checklist;
+    document.getElementById("card-version").textContent = card.version;
+  }
+  async function edited(res) {
+    if (res.ok) { location.reload(); return; }
+    if (res.status === 409 && res.body?.error === "stale_version") {
+      await refresh();
+      toast(fmt("conflict", { number: card.number }));
+    } else toast(fmt("error", { message: errorText(res) }));
+  }
+  // who is responsible is a deliberate choice: the latest one wins (no version check)
+  document.getElementById("edit-assignee").addEventListener("change", async (e) => {
+    edited(await api("POST", `${base}/assign`, { assignee_id: e.target.value || null }));
+  });
+  // others' changes (and SLA signals) keep this page's version current, so edits stay valid
+  const live = new EventSource(`/v1/live?board=${encodeURIComponent(card.board_id)}`);
+  live.addEventListener("change", (e) => {
+    const ev = JSON.parse(e.data);
+    if (ev.card_id !== card.id) return;
+    refresh();
+    announce(fmt("live_change", { number: card.number }));
+  });
+  document.getElementById("edit-priority").addEventListener("change", async (e) => {
+    edited(await api("PATCH", base, { version: card.version, priority: e.target.value }));
   });
 
   document.getElementById("mark-read")?.addEventListener("click", async () => {
@@ -382,25 +450,32 @@ function initCard() {
     list.innerHTML = card.checklist.map((item, i) =>
       `<li><label><input type="checkbox" data-i="${i}"${item.done ? " checked" : ""}> ${esc(item.text)}</label></li>`).join("");
   }
-  async function saveChecklist(items) {
-    const res = await api("PATCH", base, { version: card.version, checklist: items });
+  // `change` maps the current list to the wanted one, so after a conflict (someone else
+  // changed the card meanwhile) the same intent is re-applied to the fresh list once.
+  async function saveChecklist(change, retried = false) {
+    const res = await api("PATCH", base, { version: card.version, checklist: change(card.checklist) });
     if (res.ok) {
       card.version = res.body.version; card.checklist = res.body.checklist;
       document.getElementById("card-version").textContent = card.version;
       announce(T.saved);
+    } else if (res.status === 409 && !retried) {
+      await refresh();
+      return saveChecklist(change, true);
     } else if (res.status === 409) toast(fmt("conflict", { number: card.number }));
     else toast(fmt("error", { message: errorText(res) }));
     drawChecklist();
   }
   list.addEventListener("change", (e) => {
     const i = Number(e.target.dataset.i);
-    saveChecklist(card.checklist.map((it, j) => (j === i ? { ...it, done: e.target.checked } : it)));
+    const done = e.target.checked;
+    saveChecklist((items) => items.map((it, j) => (j === i ? { ...it, done } : it)));
   });
   document.getElementById("checklist-add").addEventListener("submit", (e) => {
     e.preventDefault();
     const input = document.getElementById("check-new");
-    if (!input.value.trim()) return;
-    saveChecklist([...card.checklist, { text: input.value.trim(), done: false }]);
+    const text = input.value.trim();
+    if (!text) return;
+    saveChecklist((items) => [...items, { text, done: false }]);
     input.value = "";
   });
   drawChecklist();
@@ -656,14 +731,59 @@ function initAdmin() {
 
   for (const bf of document.querySelectorAll(".board-form")) {
     const b = boards.get(bf.dataset.board);
-    bf.elements.json.value = JSON.stringify({ name: b.name, space: b.space, columns: b.columns, lanes: b.lanes }, null, 2);
+    const cols = bf.querySelector(".col-rows");
+    const lanes = bf.querySelector(".lane-rows");
+    const num = (v) => (v === "" || v === null || v === undefined ? null : Number(v));
+    function colRow(c = {}) {
+      const div = document.createElement("div");
+      div.className = "field-row col-row";
+      div.innerHTML = `<label>${esc(T.id)} <input name="c_id" value="${esc(c.id || "")}" required pattern="[a-z0-9][a-z0-9-]{0,62}"></label>`
+        + `<label>${esc(T.name)} <input name="c_name" value="${esc(c.name || "")}" required></label>`
+        + `<label>${esc(T.category)} <select name="c_category">${CATEGORIES.map((k) => `<option${k === (c.category || "queued") ? " selected" : ""}>${k}</option>`).join("")}</select></label>`
+        + `<label>${esc(T.wip_limit)} <input name="c_wip" type="number" min="1" value="${esc(c.wip_limit ?? "")}"></label>`
+        + `<label>${esc(T.time_limit)} <input name="c_time" type="number" min="1" value="${esc(c.time_limit_minutes ?? "")}"></label>`
+        + `<button type="button" class="remove-row">${esc(T.remove)}</button>`;
+      cols.appendChild(div);
+      return div;
+    }
+    function laneRow(l = {}) {
+      const div = document.createElement("div");
+      div.className = "field-row lane-row";
+      div.innerHTML = `<label>${esc(T.id)} <input name="l_id" value="${esc(l.id || "")}" required pattern="[a-z0-9][a-z0-9-]{0,62}"></label>`
+        + `<label>${esc(T.name)} <input name="l_name" value="${esc(l.name || "")}" required></label>`
+        + `<button type="button" class="remove-row">${esc(T.remove)}</button>`;
+      lanes.appendChild(div);
+      return div;
+    }
+    function buildBoard() {
+      const v = (row, n) => row.querySelector(`[name="${n}"]`).value.trim();
+      return {
+        name: bf.elements.name.value.trim(), space: b.space ?? null,
+        columns: [...cols.children].map((r) => ({
+          id: v(r, "c_id"), name: v(r, "c_name"), category: v(r, "c_category"),
+          wip_limit: num(v(r, "c_wip")), time_limit_minutes: num(v(r, "c_time")) })),
+        lanes: [...lanes.children].map((r) => ({ id: v(r, "l_id"), name: v(r, "l_name") })),
+        members: split(bf.elements.members.value),
+      };
+    }
+    const showBoard = () => { bf.querySelector(".board-json").textContent = JSON.stringify(buildBoard(), null, 2); };
+    bf.elements.name.value = b.name;
+    bf.elements.members.value = (b.members || []).join(", ");
+    for (const c of b.columns) colRow(c);
+    for (const l of b.lanes) laneRow(l);
+    showBoard();
+    bf.addEventListener("input", showBoard);
+    bf.addEventListener("click", (e) => {
+      if (e.target.classList.contains("remove-row")) { e.target.closest(".field-row").remove(); showBoard(); }
+      if (e.target.classList.contains("add-column")) { colRow().querySelector("input").focus(); showBoard(); }
+      if (e.target.classList.contains("add-lane")) { laneRow().querySelector("input").focus(); showBoard(); }
+    });
     bf.addEventListener("submit", async (e) => {
       e.preventDefault();
       const out = bf.querySelector(".result");
-      let body;
-      try { body = JSON.parse(bf.elements.json.value); } catch (err) { out.textContent = fmt("error", { message: err.message }); return; }
-      const res = await api("PUT", `/v1/boards/${encodeURIComponent(b.id)}`, body);
+      const res = await api("PUT", `/v1/boards/${encodeURIComponent(b.id)}`, buildBoard());
       out.textContent = res.ok ? T.saved : fmt("error", { message: errorText(res) });
+      out.className = `result ${res.ok ? "ok" : "error"}`;
     });
   }
 
