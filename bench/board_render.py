@@ -34,13 +34,9 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
+from bench.common import pct  # noqa: E402
 from tests.support.infra import mongo_server, rabbitmq_server  # noqa: E402
 from tests.support.stack import Stack, cleanup  # noqa: E402
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def line(name: str, values: list[float]) -> str:

@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 import httpx
 from pymongo import AsyncMongoClient
 
+from bench.common import pct, timed  # noqa: E402
 from tests.support.infra import mongo_server
 
 BOARDS = {"support": ["queue", "in-progress", "clarification", "pause", "done"],
@@ -127,31 +128,6 @@ async def explain(db, query: dict, limit: int) -> dict:
     return await db.command("explain", {"find": "cards", "filter": query,
                                         "sort": {"sort_key": -1}, "limit": limit + 1},
                             verbosity="executionStats")
-
-
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
-
-
-async def timed(fn, n: int, concurrency: int) -> tuple[list[float], float]:
-    """Latencies of n sequential calls, then throughput of n calls over `concurrency` workers."""
-    latencies = []
-    for _ in range(n):
-        t = time.perf_counter()
-        await fn()
-        latencies.append((time.perf_counter() - t) * 1000)
-    if concurrency <= 0:
-        return latencies, 0.0
-    todo = list(range(n))
-
-    async def worker():
-        while todo:
-            todo.pop()
-            await fn()
-    t = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return latencies, n / (time.perf_counter() - t)
 
 
 def plan_summary(explain: dict) -> tuple[str, int, int, int]:

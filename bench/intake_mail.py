@@ -39,6 +39,7 @@ from desk_contracts.catalog import Localized, ServiceDefinition, ServiceTarget  
 from desk_contracts.events import CatalogServiceChanged  # noqa: E402
 from desk_contracts.topology import Topology  # noqa: E402
 
+from bench.common import pct, peak_rss_mb  # noqa: E402
 from tests.support.infra import free_port, mongo_server, rabbitmq_server  # noqa: E402
 from tests.support.stack import Stack, cleanup, wait_until  # noqa: E402
 
@@ -148,18 +149,6 @@ async def publish(amqp_url: str, exchange: str, body: bytes, key: str) -> None:
         channel = await conn.channel(publisher_confirms=True)
         ex = await channel.get_exchange(exchange)
         await ex.publish(aio_pika.Message(body=body), routing_key=key)
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 def main() -> None:

@@ -46,6 +46,7 @@ from desk_contracts.events import (
 from desk_contracts.topology import Topology
 from pymongo import MongoClient
 
+from bench.common import pct, peak_rss_mb  # noqa: E402
 from tests.support.infra import free_port, mongo_server, rabbitmq_server
 from tests.support.metrics import sample_sum
 from tests.support.stack import Stack, cleanup, wait_until
@@ -151,18 +152,6 @@ async def raw_broker(amqp_url: str, bodies: list[bytes]) -> float:
         await queue.cancel(tag)
         await queue.delete(if_unused=False, if_empty=False)
         return len(bodies) / elapsed
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 
+from bench.common import pct, timed  # noqa: E402
 from tests.support.infra import mongo_server  # noqa: E402
 
 ME = "me@acme.example"
@@ -75,29 +76,6 @@ def make_requests(n: int, mine: int, seed: int = 7) -> tuple[list[dict], list[di
                     "reply_id": None,
                 })
     return rows, messages
-
-
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
-
-
-async def timed(fn, n: int, concurrency: int) -> tuple[list[float], float]:
-    """Latencies of n sequential calls, then throughput of n calls over `concurrency` workers."""
-    latencies = []
-    for _ in range(n):
-        t = time.perf_counter()
-        await fn()
-        latencies.append((time.perf_counter() - t) * 1000)
-    todo = list(range(n))
-
-    async def worker():
-        while todo:
-            todo.pop()
-            await fn()
-    t = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return latencies, n / (time.perf_counter() - t)
 
 
 async def run(args: argparse.Namespace) -> None:

@@ -36,19 +36,13 @@ from sla.domain.clock import CardSla  # noqa: E402
 from sla.domain.policy import SlaPolicy  # noqa: E402
 from sla.repository import FREE, SlaRepository  # noqa: E402
 
+from bench.common import pct  # noqa: E402
 from tests.support.infra import mongo_server, rabbitmq_server  # noqa: E402
 from tests.support.stack import ServiceProcess, Stack, cleanup  # noqa: E402
 
 SPREAD = 30.0  # seconds over which the planted deadlines fall (set by --spread)
 POLICY = SlaPolicy(name="bench", targets={"first_response": 0.05, "resolution": 100000})
 ALWAYS = BusinessCalendar.always()
-
-
-def pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 def record(card_id: str, n: int, opened: datetime) -> CardSla:

@@ -1,0 +1,44 @@
+"""What every benchmark measures the same way: percentiles, timed calls, peak memory."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+
+def pct(values: list[float], p: float) -> float:
+    """The p-th percentile (nearest rank) of `values`; NaN when there are none."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def timed(fn, n: int, concurrency: int) -> tuple[list[float], float]:
+    """Latencies (ms) of n sequential calls, then throughput of n calls over `concurrency`
+    workers (0 skips the throughput run)."""
+    latencies = []
+    for _ in range(n):
+        t = time.perf_counter()
+        await fn()
+        latencies.append((time.perf_counter() - t) * 1000)
+    if concurrency <= 0:
+        return latencies, 0.0
+    todo = list(range(n))
+
+    async def worker():
+        while todo:
+            todo.pop()
+            await fn()
+    t = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies, n / (time.perf_counter() - t)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """A process's peak resident memory so far (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
