@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from tests.portal.helpers import (
     agent_comment,
@@ -23,6 +23,7 @@ from tests.portal.helpers import (
     code_from,
     new_email,
 )
+from tests.support.browser import chromium
 from tests.support.stack import auth, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -34,14 +35,8 @@ SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 def browser(stack):
     # depends on the stack so it closes first: Playwright's loop must be gone before the
     # stack's clean-up runs its own
-    with sync_playwright() as p:
-        # everything runs on loopback here; in the field the intranet and the portal share an
-        # address space, so Chromium's local-network checks would not stand between them
-        flags = ("--disable-features=LocalNetworkAccessChecks,"
-                 "BlockInsecurePrivateNetworkRequests,PrivateNetworkAccessSendPreflights")
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=[flags])
+    with chromium(loopback_embedding=True) as b:
         yield b
-        b.close()
 
 
 def new_page(browser, *, javascript: bool = True, mobile: bool = False, lang: str = "en-US"

@@ -6,9 +6,10 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from tests.stats import scenario
+from tests.support.browser import chromium
 
 pytestmark = [pytest.mark.browser]
 
@@ -19,12 +20,8 @@ SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 def browser(desk):
     # depends on the desk so it closes first: Playwright's loop must be gone before the
     # stack's clean-up runs its own
-    with sync_playwright() as p:
-        flags = ("--disable-features=LocalNetworkAccessChecks,"
-                 "BlockInsecurePrivateNetworkRequests,PrivateNetworkAccessSendPreflights")
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=[flags])
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def sign_in(page, url: str, token: str, path: str) -> None:

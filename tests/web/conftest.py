@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import sync_playwright
 
+from tests.support.browser import chromium
 from tests.support.mail import MailSink
 from tests.support.stack import Stack, cleanup
 
@@ -28,7 +28,5 @@ def stack(mongo_url, amqp_url, mail, tmp_path_factory):
 def browser(stack):
     # depends on the stack so it closes first (Playwright's loop must be gone before the
     # stack's clean-up runs its own)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True)
+    with chromium() as b:
         yield b
-        b.close()

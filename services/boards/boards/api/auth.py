@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from dataclasses import dataclass
 
 from desk_runtime.http import Forbidden, Unauthorized
+from desk_runtime.sessions import token_hash
 from fastapi import Request
 
 from boards.metrics import ACCESS_DENIED
@@ -24,7 +24,7 @@ class Agent:
 
 
 def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    return token_hash(token)
 
 
 async def current_agent(request: Request) -> Agent:

@@ -10,12 +10,12 @@ HTML sign-out form); `current_agent` (boards.api.auth) accepts the cookie beside
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from datetime import UTC, datetime, timedelta
 
 from desk_runtime.http import Forbidden, Unauthorized
+from desk_runtime.sessions import live_session, token_hash
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
@@ -30,29 +30,14 @@ SESSIONS_COLLECTION = "agent_sessions"
 router = APIRouter(prefix="/v1", tags=["session"])
 
 
-def _hash(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
-
-
 async def ensure_indexes(db) -> None:
     # expired sessions disappear by themselves (the check below does not rely on it)
     await db[SESSIONS_COLLECTION].create_index("expires_at", expireAfterSeconds=0)
 
 
 async def _session_doc(request: Request) -> dict | None:
-    raw = request.cookies.get(COOKIE)
-    if not raw:
-        return None
-    db = request.app.state.runtime.db
-    doc = await db[SESSIONS_COLLECTION].find_one({"_id": _hash(raw)})
-    if doc is None:
-        return None
-    expires = doc["expires_at"]
-    if expires.tzinfo is None:
-        expires = expires.replace(tzinfo=UTC)
-    if expires <= datetime.now(UTC):
-        return None
-    return doc
+    return await live_session(request.app.state.runtime.db[SESSIONS_COLLECTION],
+                              request.cookies.get(COOKIE))
 
 
 async def _agent_of(request: Request, doc: dict) -> Agent | None:
@@ -115,7 +100,7 @@ async def open_session(request: Request, response: Response, token: str) -> tupl
     now = datetime.now(UTC)
     ttl = timedelta(hours=settings.session_hours)
     await request.app.state.runtime.db[SESSIONS_COLLECTION].insert_one({
-        "_id": _hash(raw), "agent_id": agent.id, "csrf": csrf, "created_at": now,
+        "_id": token_hash(raw), "agent_id": agent.id, "csrf": csrf, "created_at": now,
         "expires_at": now + ttl,
         # the bootstrap admin has no agents row: its session lives while that token is the
         # configured one (its hash is kept to compare; changing the setting ends it)
@@ -131,7 +116,7 @@ async def open_session(request: Request, response: Response, token: str) -> tupl
 async def close_session(request: Request, response: Response) -> None:
     raw = request.cookies.get(COOKIE)
     if raw:
-        await request.app.state.runtime.db[SESSIONS_COLLECTION].delete_one({"_id": _hash(raw)})
+        await request.app.state.runtime.db[SESSIONS_COLLECTION].delete_one({"_id": token_hash(raw)})
     response.delete_cookie(COOKIE, path="/", samesite="strict",
                            secure=request.app.state.settings.cookie_secure, httponly=True)
     SESSIONS.labels("signed_out").inc()

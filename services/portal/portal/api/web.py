@@ -11,13 +11,14 @@ from urllib.parse import urlsplit
 
 from desk_contracts.catalog import ServiceDefinition
 from desk_runtime.service import ServiceRuntime
+from desk_runtime.sessions import live_session
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from prometheus_client import Counter
 
 from portal.domain.i18n import choose_language, translate
-from portal.domain.login import token_hash, tokens_equal
+from portal.domain.login import tokens_equal
 from portal.repository import PortalRepository
 from portal.settings import PortalSettings
 
@@ -63,16 +64,9 @@ class Portal:
         return services
 
     async def customer(self, request: Request) -> Customer | None:
-        token = request.cookies.get(cookie_name(self.settings, "session"))
-        if not token or len(token) > 200:
-            return None
-        doc = await self.repo.sessions.find_one({"_id": token_hash(token)})
+        doc = await live_session(self.repo.sessions,
+                                 request.cookies.get(cookie_name(self.settings, "session")))
         if doc is None:
-            return None
-        expires = doc["expires_at"]
-        if expires.tzinfo is None:
-            expires = expires.replace(tzinfo=UTC)
-        if expires <= datetime.now(UTC):
             return None
         return Customer(email=doc["email"], session_id=doc["_id"], csrf=doc["csrf"])
 

@@ -6,6 +6,8 @@ import hashlib
 import hmac
 import secrets
 
+from desk_runtime.sessions import token_hash  # noqa: F401 (re-exported)
+
 
 def new_code() -> str:
     """Six random digits (leading zeros kept)."""
@@ -15,11 +17,6 @@ def new_code() -> str:
 def new_token() -> str:
     """An unguessable URL-safe token (256 bits) for cookies and links."""
     return secrets.token_urlsafe(32)
-
-
-def token_hash(token: str) -> str:
-    """What the store keeps instead of a token: a leaked table signs nobody in."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def code_hash(attempt_id: str, code: str, secret: bytes) -> str:
