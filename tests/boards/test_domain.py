@@ -85,3 +85,27 @@ def test_links_refuse_cycles_and_done_column_is_found():
                                      {"id": "lost", "category": "done"}]}
     assert first_column_of_category(board, "done")["id"] == "won"
     assert first_column_of_category(board, "paused") is None
+
+
+
+def test_sla_clock_shows_time_left_but_never_clears_an_alert():
+    from datetime import UTC, datetime, timedelta
+
+    from boards.domain.cards import apply_sla_clock, apply_sla_signal, sla_state
+
+    t0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    running = apply_sla_clock({}, "resolution", "running", t0 + timedelta(hours=8), t0, "std")
+    assert running["resolution"]["state"] == "running"
+    assert running["resolution"]["deadline"] == t0 + timedelta(hours=8)
+    paused = apply_sla_clock(running, "resolution", "paused", None, t0 + timedelta(hours=1),
+                             "std")
+    assert paused["resolution"]["state"] == "paused" and paused["resolution"]["deadline"] is None
+    # an older clock change arriving late is ignored
+    assert apply_sla_clock(paused, "resolution", "running", t0, t0, "std") is None
+    warned = apply_sla_signal(paused, "resolution", "warning", t0 + timedelta(hours=9),
+                              t0 + timedelta(hours=2), "std")
+    later = apply_sla_clock(warned, "resolution", "running", t0 + timedelta(hours=10),
+                            t0 + timedelta(hours=3), "std")
+    assert later["resolution"]["state"] == "warning"  # the colour never goes back
+    assert later["resolution"]["deadline"] == t0 + timedelta(hours=10)
+    assert sla_state(later) == "warning"

@@ -62,6 +62,13 @@ def test_one_request_crosses_all_five_services(stack, mail, mongo_url):
     assert {"first_response", "resolution"} <= set(targets)
     assert targets["first_response"]["state"] == "running"
     assert targets["first_response"]["deadline"] is not None
+    # boards shows that deadline on the card from the start (time left on the board)
+    shown = wait_until(lambda: (httpx.get(f"{stack['boards'].url}/v1/cards/{card['id']}",
+                                          headers=auth(stack)).json().get("sla") or {})
+                       .get("first_response"))
+    assert shown["state"] == "running"
+    assert abs(datetime.fromisoformat(shown["deadline"]) - datetime.fromisoformat(
+        targets["first_response"]["deadline"])).total_seconds() < 0.01
 
     # notify: an acknowledgment e-mail really went through SMTP
     [ack] = mail.wait_for(sent["email"])

@@ -244,6 +244,21 @@ class SlaMet(_SlaSignal):
     SUMMARY = "An SLA target was met before its deadline."
 
 
+class SlaClockChanged(EventPayload):
+    TYPE = "sla.clock_changed"
+    SUMMARY = ("An SLA target's clock started, paused, resumed, was re-priced or stopped; "
+               "carries its current deadline so boards can show time left on the card.")
+
+    card_id: str
+    number: str
+    target: SlaTargetName
+    clock: Literal["running", "paused", "stopped"]
+    deadline: datetime | None
+    at: datetime
+    policy: str
+    service_id: str | None = None
+
+
 class SlaTargetCompleted(EventPayload):
     TYPE = "sla.target_completed"
     SUMMARY = ("An SLA target was completed (answered or resolved), on time or late, with the "
@@ -353,6 +368,7 @@ EVENTS: dict[tuple[str, int], type[EventPayload]] = {
         SlaBreached,
         SlaMet,
         SlaTargetCompleted,
+        SlaClockChanged,
         SlaCustomerReminder,
         SlaAutoClose,
         CustomerPreferencesChanged,

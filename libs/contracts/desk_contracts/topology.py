@@ -36,7 +36,7 @@ QUEUES: tuple[QueueSpec, ...] = (
                                      "request.rated.v1"),
               "Turns customer requests and replies into cards and comments."),
     QueueSpec("boards", "sla", ("sla.warning.v1", "sla.breached.v1", "sla.met.v1",
-                            "sla.auto_close.v1"),
+                            "sla.auto_close.v1", "sla.clock_changed.v1"),
               "Shows SLA signals on cards and closes requests the customer abandoned."),
     QueueSpec("boards", "stats", ("card.created.v1", "card.moved.v1", "card.assigned.v1",
                                   "card.updated.v1", "card.linked.v1", "comment.added.v1",

@@ -23,6 +23,7 @@ from desk_contracts.events import (
     RequestRated,
     RequestReceived,
     SlaAutoClose,
+    SlaClockChanged,
 )
 from desk_runtime.consumer import PermanentFailure
 from desk_runtime.logging import get_logger
@@ -30,6 +31,7 @@ from desk_runtime.unit_of_work import UnitOfWork
 
 from boards.cardstore import change_card, check_wip, link_entry, service_of
 from boards.domain.cards import (
+    apply_sla_clock,
     apply_sla_signal,
     choose_assignee,
     column_of,
@@ -239,6 +241,25 @@ async def record_sla_signal(uow: UnitOfWork, event, state: str) -> None:
     await change_card(uow, card, {"$set": {"sla": signals, "sla_state": sla_state(signals)}},
                       [history_entry(now, "sla", f"sla.{event.target}", before, state)],
                       touch=False)
+
+
+async def record_sla_clock(uow: UnitOfWork, event: SlaClockChanged) -> None:
+    """Keep the card's SLA deadlines current so the board shows time left from the start."""
+    repo = BoardsRepository(uow.db)
+    card = await repo.get_card(event.card_id, uow.session)
+    if card is None:
+        raise PermanentFailure(f"SLA clock for unknown card {event.card_id!r}")
+    signals = apply_sla_clock(card.get("sla") or {}, event.target, event.clock, event.deadline,
+                              event.at, event.policy)
+    if signals is None:
+        return
+    # Only the SLA display changes: no version bump (an agent's pending edit stays valid),
+    # no history entry (the SLA record itself is the history), no card event.
+    await repo.cards.update_one(
+        {"_id": card["_id"]},
+        {"$set": {f"sla.{event.target}": signals[event.target],
+                  "sla_state": sla_state(signals)}},
+        session=uow.session)
 
 
 async def auto_close(uow: UnitOfWork, event: SlaAutoClose) -> None:

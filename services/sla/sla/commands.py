@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 from desk_contracts.catalog import StatusCategory
 from desk_contracts.events import (
     CardSnapshot,
     SlaAutoClose,
     SlaBreached,
+    SlaClockChanged,
     SlaCustomerReminder,
     SlaMet,
     SlaTargetCompleted,
@@ -22,7 +23,7 @@ from sla.domain.calendar import BusinessCalendar
 from sla.domain.clock import CardSla, Signal
 from sla.domain.policy import SlaPolicy
 from sla.metrics import DETECTION_LAG, SIGNALS
-from sla.repository import SlaRepository
+from sla.repository import SlaRepository, clock_faces
 
 log = get_logger(__name__)
 _SIGNAL_IDS = uuid.UUID("1b9f0c1e-5a0f-4f55-9d36-3f1f8b7a4e21")
@@ -73,8 +74,22 @@ class Engine:
         remind = policy.remind_after_days if policy else None
         for signal in signals:
             await self.emit(sla, signal)
+        await self.emit_clock_changes(sla)
         await self.repo.save(sla, version, sla.next_due_at(remind), self.uow.session,
                              lease_owner=lease_owner)
+
+    async def emit_clock_changes(self, sla: CardSla) -> None:
+        """Tell boards each clock whose state or deadline this change moved."""
+        before = self.repo.loaded_clocks.get(sla.card_id, {})
+        now = datetime.now(UTC)
+        for target, (clock, deadline) in clock_faces(sla).items():
+            if before.get(target) == (clock, deadline):
+                continue
+            # a fresh id each time: the same face can recur (paused, resumed, paused again)
+            await self.uow.emit(SlaClockChanged(
+                card_id=sla.card_id, number=sla.number, target=target, clock=clock,
+                deadline=deadline, at=now, policy=sla.policy, service_id=sla.service_id))
+        self.repo.loaded_clocks[sla.card_id] = clock_faces(sla)
 
     async def emit(self, sla: CardSla, signal: Signal) -> None:
         clock = sla.targets.get(signal.target) if signal.target else None

@@ -35,6 +35,13 @@ def _clock_state(open_: bool | None, paused: bool | None) -> str | None:
     return "paused" if paused else "running"
 
 
+def clock_faces(sla: CardSla) -> dict[str, tuple[str, datetime | None]]:
+    """Each target's clock as boards shows it: running/paused/stopped and its deadline."""
+    return {name: ("stopped" if not c.active else "paused" if c.running_since is None
+                   else "running", c.deadline)
+            for name, c in sla.targets.items()}
+
+
 class StaleRecord(Exception):
     """Someone else changed the record since we read it; the work is retried."""
 
@@ -48,6 +55,8 @@ class SlaRepository:
         self.cards = db["card_sla"]
         self.counts = db["clock_counts"]
         self._loaded: dict[str, str | None] = {}
+        # what each loaded record's clocks showed, to tell which ones a change touched
+        self.loaded_clocks: dict[str, dict[str, tuple[str, datetime | None]]] = {}
 
     async def ensure_indexes(self) -> None:
         await self.cards.create_index([("next_due_at", ASCENDING)], sparse=True)
@@ -97,7 +106,9 @@ class SlaRepository:
         if doc is None:
             return None, 0
         self._loaded[card_id] = _clock_state(doc.get("open"), doc.get("paused"))
-        return CardSla.model_validate(doc["sla"]), doc["version"]
+        sla = CardSla.model_validate(doc["sla"])
+        self.loaded_clocks[card_id] = clock_faces(sla)
+        return sla, doc["version"]
 
     async def save(self, sla: CardSla, version: int, next_due_at: datetime | None,
                    session: AsyncClientSession, *, lease_owner: str | None = None) -> None:

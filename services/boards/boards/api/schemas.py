@@ -19,10 +19,14 @@ class Link(BaseModel):
 
 
 class SlaSignal(BaseModel):
-    state: Literal["warning", "breached", "met"]
+    """One SLA target as the card shows it: an alert (warning, breached, met) wins over the
+    clock's face (running, paused, stopped); `deadline` gives the time left."""
+
+    state: Literal["warning", "breached", "met", "running", "paused", "stopped"]
     deadline: datetime | None = None
     at: datetime
     policy: str | None = None
+    clock: Literal["running", "paused", "stopped"] | None = None
 
 
 class Rating(BaseModel):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from desk_contracts.events import SlaAutoClose, SlaBreached, SlaMet, SlaWarning
+from desk_contracts.events import SlaAutoClose, SlaBreached, SlaClockChanged, SlaMet, SlaWarning
 from desk_runtime.service import ServiceRuntime
 from desk_runtime.unit_of_work import UnitOfWork
 
-from boards.commands import auto_close, record_sla_signal
+from boards.commands import auto_close, record_sla_clock, record_sla_signal
 
 
 def register(runtime: ServiceRuntime) -> None:
@@ -21,6 +21,10 @@ def register(runtime: ServiceRuntime) -> None:
     @runtime.on("sla", "sla.met")
     async def on_met(uow: UnitOfWork, event: SlaMet) -> None:
         await record_sla_signal(uow, event, "met")
+
+    @runtime.on("sla", "sla.clock_changed")
+    async def on_clock(uow: UnitOfWork, event: SlaClockChanged) -> None:
+        await record_sla_clock(uow, event)
 
     @runtime.on("sla", "sla.auto_close")
     async def on_auto_close(uow: UnitOfWork, event: SlaAutoClose) -> None:

@@ -169,6 +169,27 @@ def apply_sla_signal(signals: Mapping[str, Mapping[str, Any]], target: str, stat
     return updated
 
 
+def apply_sla_clock(signals: Mapping[str, Mapping[str, Any]], target: str, clock: str,
+                    deadline: datetime | None, at: datetime, policy: str
+                    ) -> dict[str, dict[str, Any]] | None:
+    """The card's signals after an sla.clock_changed (time left to show), or None if older.
+
+    A clock change updates the deadline and the clock's face; an alert (warning,
+    breached) or a met target keeps its state, so the card's colour never goes back.
+    """
+    current = signals.get(target) or {}
+    if current.get("clock_at") is not None and _utc(current["clock_at"]) > _utc(at):
+        return None
+    updated = {k: dict(v) for k, v in signals.items()}
+    entry = dict(current)
+    entry.update({"deadline": deadline, "clock": clock, "clock_at": at, "policy": policy})
+    if entry.get("state") not in ("warning", "breached", "met"):
+        entry["state"] = clock
+        entry.setdefault("at", at)
+    updated[target] = entry
+    return updated
+
+
 def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 

@@ -28,7 +28,7 @@ from boards.web.metrics import LIVE_CLIENTS, LIVE_EVENTS
 
 log = get_logger(__name__)
 BINDINGS = ("card.*.v1", "comment.added.v1", "sla.warning.v1", "sla.breached.v1",
-            "sla.met.v1")
+            "sla.met.v1", "sla.clock_changed.v1")
 SLA_SETTLE_TRIES = 20  # x 0.25 s: how long to wait for boards' own consumer to store a signal
 HEARTBEAT_SECONDS = 15.0
 CLIENT_BUFFER = 256
@@ -142,7 +142,9 @@ class LiveHub:
         for _ in range(SLA_SETTLE_TRIES):
             doc = await self.runtime.db["cards"].find_one({"_id": card_id},
                                                           {"board_id": 1, "sla": 1})
-            if doc and ((doc.get("sla") or {}).get(target) or {}).get("state") == state:
+            shown = (doc.get("sla") or {}).get(target) or {} if doc else {}
+            if doc and (shown.get("clock") == payload.get("clock") if state == "clock_changed"
+                        else shown.get("state") == state):
                 break
             await asyncio.sleep(0.25)
         if doc:
