@@ -378,6 +378,14 @@ def test_agent_files_a_phone_request_with_a_conditional_field_in_russian(
     page.goto(f"{stack['boards'].url}/board")
     page.wait_for_selector("body[data-ready='1']")
     expect(page.locator(".col-head").first).to_contain_text("лимит 3 мин")
+    # counts agree in number: 1 карточка, 2 карточки, 5 карточек
+    for text in page.locator(".lane-head .count").all_inner_texts():
+        n = int(text.split()[0])
+        word = text.split()[1]
+        expected = ("карточка" if n % 10 == 1 and n % 100 != 11 else
+                    "карточки" if n % 10 in (2, 3, 4) and n % 100 not in (12, 13, 14) else
+                    "карточек")
+        assert word == expected, text
     shot(page, "board-ru")
     page.context.close()
 

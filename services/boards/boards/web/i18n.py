@@ -21,7 +21,7 @@ TEXT: dict[str, dict[str, str]] = {
         "assignee": "Assignee", "search": "Search", "apply": "Apply", "reset": "Reset",
         "any": "any", "me": "me", "nobody": "nobody", "warning": "warning", "breached": "breached",
         "low": "low", "medium": "medium", "high": "high", "critical": "critical",
-        "collapse_lane": "Collapse lane", "expand_lane": "Expand lane", "cards": "cards",
+        "collapse_lane": "Collapse lane", "expand_lane": "Expand lane", "cards": "cards", "card_one": "card", "card_few": "cards", "card_many": "cards",
         "move_to": "Move to…", "move": "Move", "cancel": "Cancel", "column": "Column",
         "lane": "Lane", "moved": "Moved {number} to {column}",
         "conflict": "Conflict: {number} was changed by someone else meanwhile. The board shows "
@@ -85,7 +85,8 @@ TEXT: dict[str, dict[str, str]] = {
         "me": "я", "nobody": "никто", "warning": "предупреждение", "breached": "нарушен",
         "low": "низкий", "medium": "средний", "high": "высокий", "critical": "критический",
         "collapse_lane": "Свернуть дорожку", "expand_lane": "Развернуть дорожку",
-        "cards": "карточек", "move_to": "Переместить в…", "move": "Переместить",
+        "cards": "карточек", "card_one": "карточка", "card_few": "карточки",
+        "card_many": "карточек", "move_to": "Переместить в…", "move": "Переместить",
         "cancel": "Отмена", "column": "Колонка", "lane": "Дорожка",
         "moved": "{number} перемещена в «{column}»",
         "conflict": "Конфликт: {number} тем временем изменил кто-то другой. Доска показывает "

@@ -6,6 +6,14 @@
 const dataEl = document.getElementById("page-data");
 const DATA = dataEl ? JSON.parse(dataEl.textContent) : null;
 const T = (DATA && DATA.t) || {};
+const PLURAL = new Intl.PluralRules(document.documentElement.lang || "en");
+
+// "1 card", "3 cards"; in Russian "1 карточка", "3 карточки", "5 карточек"
+export function countCards(n) {
+  const form = PLURAL.select(n);
+  const word = T[`card_${form}`] || T[form === "one" ? "card_one" : "card_many"] || T.cards;
+  return `${n} ${word}`;
+}
 const CSRF = document.querySelector('meta[name="csrf-token"]')?.content || "";
 
 // --- helpers -------------------------------------------------------------------------------
@@ -168,7 +176,7 @@ function initBoard() {
       parts.push(`<section class="lane${closed ? " collapsed" : ""}" data-lane="${esc(lane.id)}" aria-label="${esc(lane.name)}">`
         + `<h2 class="lane-head"><button type="button" class="lane-toggle" aria-expanded="${!closed}"`
         + ` aria-controls="lane-${esc(lane.id)}">${closed ? "▸" : "▾"} ${esc(lane.name)}`
-        + ` <span class="count">${laneCount} ${esc(T.cards)}</span></button></h2>`
+        + ` <span class="count">${esc(countCards(laneCount))}</span></button></h2>`
         + `<div class="lane-body" id="lane-${esc(lane.id)}"${closed ? " hidden" : ""}>`);
       for (const col of board.columns) {
         const list = byCell.get(`${lane.id}|${col.id}`) || [];
