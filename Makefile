@@ -16,12 +16,8 @@ $(STAMP): $(DEPS)
 install: $(STAMP)
 
 # Debian packages the tests drive for real: Chromium (browser tests), Dovecot (IMAP).
-SYSTEM_PACKAGES := chromium dovecot-imapd
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 system-deps:
-	@command -v chromium >/dev/null && [ -x /usr/sbin/dovecot ] || \
-	  ($(SUDO) apt-get update -qq && \
-	   DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(SYSTEM_PACKAGES))
+	@bash scripts/system-deps.sh
 
 run: install
 	$(PY) scripts/run.py
