@@ -485,6 +485,16 @@ def test_customer_reply_marker_arrives_live_and_canned_answer_clears_it(
     page.get_by_label("Replace the scanner's cable").check()
     wait_until(lambda: api(stack, "GET", f"/v1/cards/{card['id']}").json()["checklist"]
                == [{"text": "Replace the scanner's cable", "done": True}])
+    # title, tags and due date, edited on the card page
+    page.get_by_label("Title").fill("Scanner shows error E42 after the update")
+    page.get_by_label("Tags").fill("hardware, scanner, hardware")
+    page.get_by_label("Due date").fill("2026-12-01")
+    page.locator("#card-details button").click()
+    page.wait_for_selector("body[data-ready='1']")
+    expect(page.locator("h1")).to_contain_text("after the update")
+    saved = api(stack, "GET", f"/v1/cards/{card['id']}").json()
+    assert (saved["title"], saved["tags"], saved["due_date"]) == (
+        "Scanner shows error E42 after the update", ["hardware", "scanner"], "2026-12-01")
     child = new_card(stack, "Order a new scanner cable")
     page.get_by_label("Add child card").fill(child["number"])
     page.locator("#link-add button").click()

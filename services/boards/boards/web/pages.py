@@ -306,7 +306,8 @@ async def card_page(request: Request, card_ref: str) -> Response:
     lanes = {lane["id"]: lane["name"] for lane in board["lanes"]} if board else {}
     data = {"card": {"id": card["_id"], "number": card["number"], "version": card["version"],
                      "checklist": card.get("checklist") or [], "board_id": card["board_id"],
-                     "title": card["title"], "requester": card.get("requester") or {}},
+                     "title": card["title"], "requester": card.get("requester") or {},
+                     "tags": card.get("tags") or [], "due_date": card.get("due_date")},
             "agent_name": agent.name,
             "canned": canned, "reply_default": service.reply_default if service else "public",
             "lang": lang, "t": i18n.texts(lang), "now": datetime.now(UTC), "me": agent.id}

@@ -444,6 +444,20 @@ function initCard() {
     refresh();
     announce(fmt("live_change", { number: card.number }));
   });
+  // title, tags and due date: one save, only what changed, with the card's version
+  document.getElementById("card-details").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const title = document.getElementById("edit-title").value.trim();
+    const tags = [...new Set(document.getElementById("edit-tags").value.split(",")
+      .map((x) => x.trim()).filter(Boolean))];
+    const due = document.getElementById("edit-due").value || null;
+    const body = { version: card.version };
+    if (title && title !== card.title) body.title = title;
+    if (JSON.stringify(tags) !== JSON.stringify(card.tags || [])) body.tags = tags;
+    if (due !== (card.due_date || null)) body.due_date = due;
+    if (Object.keys(body).length === 1) { announce(T.saved); return; }
+    edited(await api("PATCH", base, body));
+  });
   document.getElementById("edit-priority").addEventListener("change", async (e) => {
     edited(await api("PATCH", base, { version: card.version, priority: e.target.value }));
   });
