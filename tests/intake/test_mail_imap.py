@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 import pytest
 
 from tests.intake.corpus_expectations import EXPECT, ORIGINALS, REPLIES, check
 from tests.intake.helpers import card, corpus, inbound, new_tag, processed_raw, request_number
 from tests.support.imap import DovecotServer, dovecot_available
-from tests.support.stack import auth, mongo_find
+from tests.support.stack import auth, mongo_find, wait_until
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not dovecot_available(), reason="dovecot-imapd not installed")]
@@ -84,8 +86,16 @@ def test_processed_mail_is_seen_and_restart_fetches_only_new(desk, imap, imap_co
     assert flags and all("\\Seen" in f for f in flags.values()), flags
     before = len(inbound(desk, limit=500, mailbox="question"))
 
+    restarted_at = datetime.now(UTC)
     desk["intake"].kill()
     desk["intake"].start()
+    # the restarted intake polls every mailbox once at start; let that poll finish first,
+    # so the explicit poll below is the one that meets the new message
+    wait_until(lambda: any(
+        b["id"] == "question" and b.get("last_poll_at")
+        and datetime.fromisoformat(b["last_poll_at"]) > restarted_at
+        for b in httpx.get(f"{desk['intake'].url}/v1/mailboxes", headers=auth(desk),
+                           timeout=10).json()["items"]))
     late = corpus("01-plain-utf8.eml", tag + "late")
     imap.append(USER, late)
     # the restarted intake continues after the last UID: only the new message is fetched
