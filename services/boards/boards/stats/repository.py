@@ -65,6 +65,9 @@ class CardFilter:
         return q
 
 
+IN_BATCH = 50
+
+
 class StatsRepository:
     def __init__(self, db: AsyncDatabase, session: AsyncClientSession | None = None):
         self.db = db
@@ -172,9 +175,22 @@ class StatsRepository:
         return list(found.values())
 
     async def _by_cards(self, name: str, ids: list[str]) -> list[dict]:
+        """The rows of `name` that belong to these cards.
+
+        When the cards are most of what the collection holds (a month of a young desk),
+        one pass over it is cheapest; otherwise index lookups in small `$in` batches
+        (large `$in` lists cost quadratically on some Mongo-protocol servers).
+        """
+        if not ids:
+            return []
+        collection = self.db[name]
+        wanted = set(ids)
+        if len(wanted) * 2 >= await collection.estimated_document_count():
+            return [r async for r in collection.find({}) if r.get("card_id") in wanted]
         out: list[dict] = []
-        for i in range(0, len(ids), 1000):
-            out += await self.db[name].find({"card_id": {"$in": ids[i:i + 1000]}}).to_list(None)
+        for i in range(0, len(ids), IN_BATCH):
+            out += await collection.find({"card_id": {"$in": ids[i:i + IN_BATCH]}}
+                                         ).to_list(None)
         return out
 
     async def versions(self, ids: list[str]) -> list[dict]:
