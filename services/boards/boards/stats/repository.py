@@ -66,6 +66,7 @@ class CardFilter:
 
 
 IN_BATCH = 50
+SCAN_RATIO = 10
 
 
 class StatsRepository:
@@ -177,15 +178,15 @@ class StatsRepository:
     async def _by_cards(self, name: str, ids: list[str]) -> list[dict]:
         """The rows of `name` that belong to these cards.
 
-        When the cards are most of what the collection holds (a month of a young desk),
-        one pass over it is cheapest; otherwise index lookups in small `$in` batches
+        When the collection holds at most SCAN_RATIO rows per wanted card (a month of a
+        young desk), one pass over it is cheapest; otherwise index lookups in small `$in` batches
         (large `$in` lists cost quadratically on some Mongo-protocol servers).
         """
         if not ids:
             return []
         collection = self.db[name]
         wanted = set(ids)
-        if len(wanted) * 2 >= await collection.estimated_document_count():
+        if len(wanted) * SCAN_RATIO >= await collection.estimated_document_count():
             return [r async for r in collection.find({}) if r.get("card_id") in wanted]
         out: list[dict] = []
         for i in range(0, len(ids), IN_BATCH):
