@@ -56,6 +56,11 @@ class Invalid(DomainError):
     code = "invalid"
 
 
+class TooLarge(DomainError):
+    status_code = 413
+    code = "too_large"
+
+
 def require_admin(request: Request) -> None:
     """FastAPI dependency: the caller presents the service's `admin_token` as a Bearer token.
 

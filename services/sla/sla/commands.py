@@ -89,7 +89,6 @@ class Engine:
             await self.uow.emit(SlaClockChanged(
                 card_id=sla.card_id, number=sla.number, target=target, clock=clock,
                 deadline=deadline, at=now, policy=sla.policy, service_id=sla.service_id))
-        self.repo.loaded_clocks[sla.card_id] = clock_faces(sla)
 
     async def emit(self, sla: CardSla, signal: Signal) -> None:
         clock = sla.targets.get(signal.target) if signal.target else None
@@ -142,7 +141,7 @@ class Engine:
         signals = sla.enter(StatusCategory(card.status_category), card.column_id,
                             card.updated_at, policy, cal)
         sla.card_version = card.version
-        await self.save(sla, version, signals)
+        await self.save(sla, version, signals, policy=policy)
 
     async def card_updated(self, card: CardSnapshot, changed: tuple[str, ...]) -> None:
         sla, version = await self.repo.load(card.card_id, self.uow.session)
@@ -174,7 +173,7 @@ class Engine:
             sla.customer_replied(at, policy, cal)
         else:
             return True
-        await self.save(sla, version, signals)
+        await self.save(sla, version, signals, policy=policy)
         return True
 
     async def policy_edited(self, card_id: str, at: datetime) -> bool:

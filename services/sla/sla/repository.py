@@ -29,17 +29,22 @@ FREE = datetime(1970, 1, 1, tzinfo=UTC)
 COUNT_SHARDS = 8
 
 
-def _clock_state(open_: bool | None, paused: bool | None) -> str | None:
-    if not open_:
-        return None
-    return "paused" if paused else "running"
+Faces = dict[str, tuple[str, datetime | None]]
 
 
-def clock_faces(sla: CardSla) -> dict[str, tuple[str, datetime | None]]:
+def clock_faces(sla: CardSla) -> Faces:
     """Each target's clock as boards shows it: running/paused/stopped and its deadline."""
     return {name: ("stopped" if not c.active else "paused" if c.running_since is None
                    else "running", c.deadline)
             for name, c in sla.targets.items()}
+
+
+def _clock_state(faces: Faces | None) -> str | None:
+    """What the record counts as: running (a clock runs), paused (open, none runs), None."""
+    shown = {face for face, _ in (faces or {}).values()}
+    if shown <= {"stopped"}:
+        return None
+    return "running" if "running" in shown else "paused"
 
 
 class StaleRecord(Exception):
@@ -54,9 +59,9 @@ class SlaRepository:
         self.calendars = db["calendars"]
         self.cards = db["card_sla"]
         self.counts = db["clock_counts"]
-        self._loaded: dict[str, str | None] = {}
-        # what each loaded record's clocks showed, to tell which ones a change touched
-        self.loaded_clocks: dict[str, dict[str, tuple[str, datetime | None]]] = {}
+        # what each loaded (or last saved) record's clocks showed: which ones a change
+        # touched, and how the running/paused counts move
+        self.loaded_clocks: dict[str, Faces] = {}
 
     async def ensure_indexes(self) -> None:
         await self.cards.create_index([("next_due_at", ASCENDING)], sparse=True)
@@ -105,27 +110,28 @@ class SlaRepository:
         doc = await self.cards.find_one({"_id": card_id}, session=session)
         if doc is None:
             return None, 0
-        self._loaded[card_id] = _clock_state(doc.get("open"), doc.get("paused"))
         sla = CardSla.model_validate(doc["sla"])
         self.loaded_clocks[card_id] = clock_faces(sla)
         return sla, doc["version"]
 
     async def save(self, sla: CardSla, version: int, next_due_at: datetime | None,
                    session: AsyncClientSession, *, lease_owner: str | None = None) -> None:
+        faces = clock_faces(sla)
+        state = _clock_state(faces)
         fields = {
             "sla": sla.model_dump(mode="python"),
             "number": sla.number,
             "service_id": sla.service_id,
             "policy": sla.policy,
             "next_due_at": next_due_at,
-            "open": any(c.active for c in sla.targets.values()),
-            "paused": not any(c.active and c.running_since is not None
-                              for c in sla.targets.values()),
+            "open": state is not None,
+            "paused": state != "running",
             "lease_until": FREE,
             "lease_owner": None,
         }
-        await self._count(self._loaded.get(sla.card_id) if version else None,
-                          _clock_state(fields["open"], fields["paused"]), session)
+        before = _clock_state(self.loaded_clocks.get(sla.card_id)) if version else None
+        await self._count(before, state, session)
+        self.loaded_clocks[sla.card_id] = faces
         if version == 0:
             await self.cards.insert_one({"_id": sla.card_id, "version": 1, **fields},
                                         session=session)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import httpx
 from desk_contracts.events import AttachmentRef
 from desk_contracts.signed_link import UPLOAD_HEADER, upload_token
-from desk_runtime.http import DomainError, Invalid
+from desk_runtime.http import DomainError, Invalid, TooLarge
 from desk_runtime.logging import get_logger
 from fastapi import APIRouter, Depends, File, Request, UploadFile
 
@@ -20,11 +20,6 @@ from boards.web.metrics import UPLOADS
 
 log = get_logger(__name__)
 router = APIRouter(prefix="/v1", tags=["attachments"])
-
-
-class TooLarge(DomainError):
-    status_code = 413
-    code = "too_large"
 
 
 class Unavailable(DomainError):

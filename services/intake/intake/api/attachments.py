@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from desk_contracts.signed_link import UPLOAD_HEADER, verify_link, verify_upload_token
-from desk_runtime.http import DomainError, Forbidden, Invalid, NotFound, Unauthorized
+from desk_runtime.http import Forbidden, Invalid, NotFound, TooLarge, Unauthorized
 from desk_runtime.metrics import REJECTED_INPUT
 from fastapi import APIRouter, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
@@ -13,11 +13,6 @@ from fastapi.responses import JSONResponse, Response
 from intake.attachments import AttachmentStore
 
 router = APIRouter(prefix="/v1", tags=["attachments"])
-
-
-class TooLarge(DomainError):
-    status_code = 413
-    code = "too_large"
 
 
 def store_of(request: Request) -> AttachmentStore:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from desk_runtime.http import DomainError, Invalid, NotFound, require_admin
+from desk_runtime.http import DomainError, Invalid, NotFound, TooLarge, require_admin
 from desk_runtime.metrics import REJECTED_INPUT
 from desk_runtime.secretbox import SecretBox
 from fastapi import APIRouter, Depends, Query, Request
@@ -24,11 +24,6 @@ from intake.repository import IntakeRepository
 
 router = APIRouter(prefix="/v1", tags=["e-mail"])
 admin = APIRouter(prefix="/v1", tags=["admin"], dependencies=[Depends(require_admin)])
-
-
-class TooLarge(DomainError):
-    status_code = 413
-    code = "too_large"
 
 
 def _ingest(request: Request) -> MailIngest:
