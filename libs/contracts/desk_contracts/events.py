@@ -6,15 +6,72 @@ VERSION = 2 registered side by side.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from desk_contracts.access import AddressSet
 from desk_contracts.catalog import Priority, ServiceDefinition, StatusCategory
 from desk_contracts.envelope import Envelope
 
 Channel = Literal["email", "telegram", "portal", "api", "agent"]
+
+
+# C0/C1 controls and the Unicode line/paragraph separators: a name with a line break ends
+# up in a mail header (header injection, or a send that fails on every retry).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _no_control(value: str | None) -> str | None:
+    if value is not None and _CONTROL.search(value):
+        raise ValueError("must not contain control characters (line breaks, tabs, ...)")
+    return value
+
+
+def clean_name(value: str | None) -> str | None:
+    """A display name taken from a channel (mail From, Telegram profile) made acceptable:
+    control characters become spaces. For names a person types into our forms the models
+    refuse them instead."""
+    if value is None:
+        return None
+    cleaned = re.sub(r"\s+", " ", _CONTROL.sub(" ", value)).strip()
+    return cleaned or None
+
+
+def _no_space(value: str | None) -> str | None:
+    if value is not None and (_CONTROL.search(value) or any(c.isspace() for c in value)):
+        raise ValueError("must not contain spaces or control characters")
+    return value
+
+
+def _safe_url(value: str | None) -> str | None:
+    """An absolute http(s) URL with a host, or one of our own relative paths (`/...`).
+
+    Anything else (`javascript:`, `data:`, `//host` protocol-relative, backslash tricks)
+    would become a live link on the card page, the portal and in customers' HTML mail.
+    """
+    if value is None:
+        return None
+    if _CONTROL.search(value) or any(c.isspace() for c in value) or "\\" in value:
+        raise ValueError("a URL must not contain spaces, backslashes or control characters")
+    if value.startswith("/"):
+        if value.startswith("//"):
+            raise ValueError("protocol-relative URLs are not allowed")
+        return value
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError("a URL must be http(s)://host/... or a relative path starting with /")
+    return value
+
+
+PersonName = Annotated[str, AfterValidator(_no_control)]
+"""A person's display name: any text without control characters."""
+EmailAddress = Annotated[str, AfterValidator(_no_space)]
+SafeUrl = Annotated[str, AfterValidator(_safe_url)]
+"""A link we render: http(s) with a host, or our own relative path."""
 
 
 class EventPayload(BaseModel):
@@ -30,11 +87,11 @@ class Person(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    email: str | None = None
-    name: str | None = None
+    email: EmailAddress | None = Field(None, description="no spaces or control characters")
+    name: PersonName | None = Field(None, description="no control characters (line breaks)")
     telegram_user_id: int | None = None
     telegram_chat_id: int | None = None
-    organisation: str | None = None
+    organisation: PersonName | None = None
 
     @model_validator(mode="after")
     def _reachable(self) -> Person:
@@ -53,7 +110,8 @@ class AttachmentRef(BaseModel):
     content_type: str
     size: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    url: str | None = None
+    url: SafeUrl | None = Field(None, description="http(s)://host/... or a relative path "
+                                "of ours (/...); nothing else")
 
 
 class Author(BaseModel):
@@ -61,7 +119,7 @@ class Author(BaseModel):
 
     kind: Literal["agent", "customer", "system"]
     id: str | None = None
-    name: str | None = None
+    name: PersonName | None = None
 
 
 class RequestReceived(EventPayload):
@@ -315,6 +373,17 @@ class CustomerPreferencesChanged(EventPayload):
     changed_at: datetime
 
 
+class CustomerGroupsChanged(EventPayload):
+    TYPE = "customer.groups_changed"
+    SUMMARY = ("The customer groups a service's access rule may name were changed on the "
+               "portal (which owns them); carries every group, so a copy is replaced whole.")
+
+    groups: dict[str, AddressSet] = Field(
+        description="group name → its members by exact domain (or *.domain) and address")
+    revision: int = Field(ge=1, description="grows with every change; older ones are ignored")
+    changed_at: datetime
+
+
 class AddressBounced(EventPayload):
     TYPE = "customer.address_bounced"
     SUMMARY = "Mail to a customer's address bounced; it is not mailed again until it works."
@@ -372,6 +441,7 @@ EVENTS: dict[tuple[str, int], type[EventPayload]] = {
         SlaCustomerReminder,
         SlaAutoClose,
         CustomerPreferencesChanged,
+        CustomerGroupsChanged,
         AddressBounced,
         NotificationSent,
         NotificationFailed,

@@ -32,6 +32,8 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("intake", "threads", ("card.created.v1", "card.moved.v1", "comment.added.v1",
                                     "notification.sent.v1"),
               "Keeps the map from e-mail Message-IDs and Telegram messages to cards."),
+    QueueSpec("intake", "customers", ("customer.groups_changed.v1",),
+              "Keeps intake's copy of the customer groups services' access rules name."),
     QueueSpec("boards", "requests", ("request.received.v1", "request.reply_received.v1",
                                      "request.rated.v1"),
               "Turns customer requests and replies into cards and comments."),
