@@ -99,3 +99,15 @@ def test_wrong_password_is_retried_not_dropped_and_refused_recipient_is_permanen
         asyncio.run(sender(server.port, PASSWORD).send(delivery("nobody@acme.example"), MAIL))
     assert refused.value.permanent
     assert len(server.received) == before
+
+
+def test_a_header_that_cannot_be_built_fails_at_once_instead_of_being_retried(server):
+    """A name with a line break (stored before contracts refused it) makes `formataddr`
+    raise on every attempt: it is a permanent failure and nothing is sent."""
+    before = len(server.received)
+    broken = delivery("anna@acme.example")
+    broken["context"]["customer_name"] = "Anna\r\nBcc: everyone@acme.example"
+    with pytest.raises(SendError) as err:
+        asyncio.run(sender(server.port, PASSWORD).send(broken, MAIL))
+    assert err.value.permanent
+    assert len(server.received) == before

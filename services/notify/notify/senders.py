@@ -59,12 +59,17 @@ class EmailSender:
             # The signed token lets intake thread the customer's answer to this request.
             reply_to = reply_address(service_id, card["number"], s.reply_token_secret.encode(),
                                      s.inbound_domain)
-        msg = build_email(rendered, to=delivery["recipient"], mail_from=s.mail_from,
-                          message_id=message_id, reply_to=reply_to,
-                          in_reply_to=thread.get("in_reply_to"),
-                          references=thread.get("references") or None,
-                          to_name=ctx.get("customer_name") or None
-                          if delivery.get("audience", "customer") == "customer" else None)
+        try:
+            msg = build_email(rendered, to=delivery["recipient"], mail_from=s.mail_from,
+                              message_id=message_id, reply_to=reply_to,
+                              in_reply_to=thread.get("in_reply_to"),
+                              references=thread.get("references") or None,
+                              to_name=ctx.get("customer_name") or None
+                              if delivery.get("audience", "customer") == "customer" else None)
+        except ValueError as exc:
+            # A header the email package refuses (a line break in a name or address, e.g.
+            # recorded before contracts refused them) fails the same way on every retry.
+            raise SendError(f"cannot build the message: {exc}", permanent=True) from exc
         try:
             await send_mail(msg, s.smtp)
         except MailRefused as exc:

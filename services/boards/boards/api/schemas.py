@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from desk_contracts.catalog import Priority, StatusCategory
-from desk_contracts.events import AttachmentRef, Person
+from desk_contracts.events import AttachmentRef, Person, PersonName
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -193,7 +193,8 @@ class BoardList(BaseModel):
 
 class NewAgent(BaseModel):
     id: str | None = Field(None, pattern=r"^[a-zA-Z0-9._-]{1,64}$")
-    name: str = Field(min_length=1, max_length=200)
+    # an agent's name signs public comments (Author.name): no control characters
+    name: PersonName = Field(min_length=1, max_length=200)
     email: str | None = None
     role: Literal["agent", "admin"] = "agent"
     boards: list[str] = []
@@ -202,7 +203,7 @@ class NewAgent(BaseModel):
 class AgentChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: PersonName | None = Field(None, min_length=1, max_length=200)
     email: str | None = None
     role: Literal["agent", "admin"] | None = None
     boards: list[str] | None = None

@@ -8,7 +8,7 @@ from typing import Any
 
 from desk_contracts.access import address_allowed
 from desk_contracts.catalog import FieldErrors, validate_fields
-from desk_contracts.events import Person, RequestReceived
+from desk_contracts.events import Person, PersonName, RequestReceived
 from desk_runtime.http import Forbidden, Invalid, NotFound
 from desk_runtime.metrics import REJECTED_INPUT
 from fastapi import APIRouter, Header, Request
@@ -22,7 +22,7 @@ router = APIRouter(prefix="/v1", tags=["requests"])
 
 class Requester(BaseModel):
     email: EmailStr
-    name: str | None = Field(None, max_length=200)
+    name: PersonName | None = Field(None, max_length=200)  # no line breaks: it ends in headers
 
 
 class NewRequest(BaseModel):

@@ -29,6 +29,7 @@ from desk_contracts.events import (
     ReplyReceived,
     RequestRated,
     RequestReceived,
+    clean_name,
 )
 from desk_runtime.http import Forbidden, NotFound
 from desk_runtime.logging import get_logger
@@ -412,7 +413,7 @@ class TelegramBot:
         user = dialog.get("user") or {}
         text = dialog.get("text", "")
         title = text.split("\n", 1)[0].strip()[:120] or service.name.get(lang)
-        name = " ".join(filter(None, [user.get("first_name"), user.get("last_name")])) or None
+        name = clean_name(" ".join(filter(None, [user.get("first_name"), user.get("last_name")])))
         requester = Person(name=name, telegram_user_id=user.get("id"), telegram_chat_id=chat_id)
         request_id = f"tg-{chat_id}-{dialog['started_update']}"
         event = RequestReceived(
@@ -449,7 +450,7 @@ class TelegramBot:
             return
         files = await self._files(chat_id, message, lang, update_id)
         user = message.get("from") or {}
-        name = " ".join(filter(None, [user.get("first_name"), user.get("last_name")])) or None
+        name = clean_name(" ".join(filter(None, [user.get("first_name"), user.get("last_name")])))
         text = (message.get("text") or message.get("caption") or "").strip()
         event = ReplyReceived(
             reply_id=f"tg-{chat_id}-{update_id}", card_id=thread["_id"], channel="telegram",
