@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from intake.attachments import safe_filename, sniff_content_type
@@ -78,3 +79,51 @@ def test_damaged_corpus_mail_never_crashes_the_parser(name, flips):
         parse_mail(bytes(data))
     except Unparseable:
         pass
+
+
+def test_sender_name_written_in_the_old_comment_form_is_kept():
+    mail = parse_mail((CORPUS / "21-comment-form-from.eml").read_bytes())
+    assert (mail.sender, mail.sender_name) == ("marc.smith@acme.example", "Marc Smith")
+
+    def sender(from_header: bytes) -> tuple[str, str | None]:
+        parsed = parse_mail(b"From: " + from_header + b"\r\nSubject: x\r\n\r\nHello\r\n")
+        return parsed.sender, parsed.sender_name
+
+    assert sender(b"(Marc Smith) marc@acme.example") == ("marc@acme.example", "Marc Smith")
+    assert sender(b"marc@acme.example (=?utf-8?q?J=C3=BCrgen_M=C3=BCller?=)") == (
+        "marc@acme.example", "Jürgen Müller")
+    assert sender("marc@acme.example (Иван Петров)".encode()) == (
+        "marc@acme.example", "Иван Петров")
+    assert sender(b"marc@acme.example (Smith\\, Marc (Sales))") == (
+        "marc@acme.example", "Smith, Marc (Sales)")
+    assert sender(b"marc@acme.example\r\n (Marc\r\n Smith)") == ("marc@acme.example", "Marc Smith")
+    # a display name wins over a comment; a bare address has no name
+    assert sender(b"Marc <marc@acme.example> (office)") == ("marc@acme.example", "Marc")
+    assert sender(b"marc@acme.example") == ("marc@acme.example", None)
+    # only the first mailbox's comment names the sender
+    assert sender(b"marc@acme.example, (Other Person) o@acme.example") == (
+        "marc@acme.example", None)
+
+
+@pytest.mark.parametrize("name, language", [
+    ("01-plain-utf8.eml", "en"),
+    ("04-koi8r.eml", "ru"),
+    ("05-windows-1251.eml", "ru"),
+    ("07-rfc2047-subject.eml", "en"),   # a Russian subject, but the text is English
+    ("20-wrong-charset-label.eml", "ru"),
+    ("21-comment-form-from.eml", "en"),
+    ("22-german.eml", "de"),
+    ("23-chinese.eml", "zh"),
+])
+def test_language_of_real_mail(name, language):
+    assert parse_mail((CORPUS / name).read_bytes()).language == language
+
+
+def test_language_is_unknown_when_the_mail_says_too_little():
+    assert parse_mail(b"From: a@acme.example\r\nSubject: VPN\r\n\r\nError 809\r\n"
+                      ).language == "unknown"
+    # quoted history does not decide the language of the customer's own words
+    quoted = ("From: a@acme.example\r\nSubject: Re: Drucker\r\n"
+              "Content-Type: text/plain; charset=utf-8\r\n\r\nOk\r\n\r\n"
+              "> Der Drucker im dritten Stock funktioniert nicht mehr, bitte helfen Sie mir.\r\n")
+    assert parse_mail(quoted.encode()).language == "unknown"

@@ -156,6 +156,12 @@ class ServiceDefinition(BaseModel):
     reply_default: Literal["public", "internal"] = "public"
     auto_close_after_days: int | None = Field(default=None, ge=1)
     active: bool = True
+    # False for definitions saved before the option existed (they keep answering in the
+    # service's language); boards' admin API turns it on for a service created without it.
+    answer_in_customer_language: bool = Field(
+        default=False,
+        description="answer in the customer's language when the desk speaks it (en, ru); "
+                    "otherwise, and for any other language, in the service's language")
 
     @model_validator(mode="after")
     def _fields_consistent(self) -> ServiceDefinition:

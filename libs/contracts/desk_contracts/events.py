@@ -18,6 +18,7 @@ from desk_contracts.catalog import Priority, ServiceDefinition, StatusCategory
 from desk_contracts.envelope import Envelope
 
 Channel = Literal["email", "telegram", "portal", "api", "agent"]
+LANGUAGE_PATTERN = r"^(?:[a-z]{2,3}|unknown)$"
 
 
 # C0/C1 controls and the Unicode line/paragraph separators: a name with a line break ends
@@ -140,7 +141,12 @@ class RequestReceived(EventPayload):
     priority: Priority | None = None
     due_date: str | None = None
     created_by_agent: str | None = None
-    language: Literal["en", "ru"] | None = None
+    # Was Literal["en", "ru"]: every value it allowed is still valid (a widening, so no
+    # stored or in-flight event breaks); "unknown" is honest where a guess would not be.
+    language: str | None = Field(
+        None, pattern=LANGUAGE_PATTERN,
+        description="the customer's language as detected or chosen: an ISO 639-1 code "
+                    "(en, ru, de, zh, ...) or \"unknown\"; null when the channel does not say")
 
 
 class ReplyReceived(EventPayload):
@@ -193,6 +199,10 @@ class CardSnapshot(BaseModel):
     customer_fields: dict[str, Any] = {}
     created_at: datetime
     updated_at: datetime
+    language: str | None = Field(
+        None, pattern=LANGUAGE_PATTERN,
+        description="the customer's language (ISO 639-1 code or \"unknown\"); notify answers "
+                    "in it when the service allows and the desk speaks it")
 
 
 class CardCreated(EventPayload):

@@ -343,7 +343,7 @@ class MailIngest:
             requester=self._person(mail), subject=title[:500], text=text[:100_000],
             attachments=tuple(refs), received_at=doc["received_at"],
             channel_ref=mail.message_id,
-            language=mail.language if mail.language in ("en", "ru") else None,
+            language=mail.language,
         )
 
         async def extra(uow) -> None:

@@ -8,6 +8,7 @@ detection instead of mojibake or an exception.
 from __future__ import annotations
 
 import email
+import email.header
 import email.policy
 import email.utils
 import re
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
 
 from charset_normalizer import from_bytes
+from desk_runtime.language import detect_language
 
 from intake.mail.html_text import html_to_text
 
@@ -68,7 +70,7 @@ class ParsedMail:
     desk_origin: bool = False
     # Message-IDs of the returned original in a delivery report (which mail bounced)
     bounced_ids: list[str] = field(default_factory=list)
-    language: str | None = None
+    language: str | None = None  # ISO 639-1 code of what the customer wrote, or "unknown"
     defects: list[str] = field(default_factory=list)
 
 
@@ -160,6 +162,66 @@ def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
             pass
         out += [(n, a) for n, a in email.utils.getaddresses([str(raw)]) if a]
     return [(n, a.strip().lower()) for n, a in out if "@" in a]
+
+
+def _comment_name(raw: str) -> str:
+    """The old comment form's name: `marc@example.com (Marc Smith)` → "Marc Smith".
+
+    RFC 5322 keeps comments only for backwards compatibility, so the stdlib's address
+    parser drops them; mail clients still show them as the sender's name. Only the first
+    mailbox of the header is read (up to a top-level comma).
+    """
+    comments: list[str] = []
+    depth, quoted, escaped, current = 0, False, False, ""
+    for ch in raw:
+        if escaped:
+            escaped = False
+            if depth:
+                current += ch
+            continue
+        if ch == "\\" and (quoted or depth):
+            escaped = True
+            continue
+        if quoted:
+            quoted = ch != '"'
+            continue
+        if ch == "(":
+            if depth:
+                current += ch
+            depth += 1
+        elif ch == ")" and depth:
+            depth -= 1
+            if depth:
+                current += ch
+            else:
+                comments.append(current)
+                current = ""
+        elif depth:
+            current += ch
+        elif ch == '"':
+            quoted = True
+        elif ch == ",":
+            break
+    text = " ".join(c.strip() for c in comments if c.strip())
+    if "=?" in text:
+        try:
+            text = str(email.header.make_header(email.header.decode_header(text)))
+        except (ValueError, LookupError, UnicodeDecodeError):
+            pass  # an undecodable encoded word stays as written rather than losing the name
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _raw_header(msg: Message, name: str) -> str:
+    for key, value in msg.raw_items():
+        if key.lower() == name.lower():
+            return str(value)
+    return ""
+
+
+def _language(subject: str, text: str) -> str:
+    """The customer's own words decide: quoted history and signatures do not count."""
+    own = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(">"))
+    return detect_language(f"{subject}\n{own}")
 
 
 def _charset_hint(msg: Message) -> str | None:
@@ -320,6 +382,8 @@ def parse_mail(raw: bytes, *, envelope_sender: str | None = None) -> ParsedMail:
         raise Unparseable("no_sender", "the message has no readable From address: "
                           + _header(msg, "From", hint)[:200])
     sender_name, sender = senders[0]
+    if not sender_name.strip():
+        sender_name = _comment_name(_fix_header(_raw_header(msg, "From"), hint))
     subject = re.sub(r"\s+", " ", _header(msg, "Subject", hint)).strip()
     recipients: list[str] = []
     for name in ("Delivered-To", "X-Original-To", "To", "Cc"):
@@ -333,8 +397,6 @@ def parse_mail(raw: bytes, *, envelope_sender: str | None = None) -> ParsedMail:
         raise Unparseable("bad_body", f"the body cannot be decoded: {exc}") from None
     message_ids = _ids(_header(msg, "Message-ID", hint))
     bounces = _bounces(msg, sender, subject)
-    cyr = len(re.findall(r"[а-яё]", (subject + text).lower()))
-    lat = len(re.findall(r"[a-z]", (subject + text).lower()))
     return ParsedMail(
         message_id=message_ids[0] if message_ids else None,
         in_reply_to=_ids(_header(msg, "In-Reply-To", hint)),
@@ -346,6 +408,6 @@ def parse_mail(raw: bytes, *, envelope_sender: str | None = None) -> ParsedMail:
         bounces=bounces,
         desk_origin=msg.get("X-Desk-Origin") is not None,
         bounced_ids=_returned_ids(msg) if bounces is not None else [],
-        language="ru" if cyr > lat / 3 and cyr > 0 else ("en" if lat else None),
+        language=_language(subject, text),
         defects=defects,
     )
