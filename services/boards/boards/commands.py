@@ -26,6 +26,7 @@ from desk_contracts.events import (
     SlaClockChanged,
 )
 from desk_runtime.consumer import PermanentFailure
+from desk_runtime.language import detect_language
 from desk_runtime.logging import get_logger
 from desk_runtime.unit_of_work import UnitOfWork
 
@@ -131,7 +132,9 @@ async def create_card_from_request(uow: UnitOfWork, request: RequestReceived, *,
         "sort_key": sort_key(now, card_id),
         "history": [history_entry(now, by, "created", None,
                                   f"{board['_id']}/{column['id']}/{service.target.lane_id}")],
-        "language": request.language or service.language,
+        # The customer's language, never the service's: notify decides what to answer in.
+        # Channels that do not say (the web API, agents' own cards) are judged by the text.
+        "language": request.language or detect_language(f"{request.subject}\n{request.text}"),
     }
     if assignee:
         card["history"].append(history_entry(now, "system", "assignee_id", None, assignee))

@@ -47,8 +47,9 @@ DEMO_SERVICES: list[dict] = [
         ],
         "default_priority": "medium",
         "sla_policy": "standard",
-        "auto_reply": {"en": "We have received your request and will answer soon.",
-                       "ru": "Мы получили ваше обращение и скоро ответим."},
+        # Added after "We have received your request": it says what happens next.
+        "auto_reply": {"en": "We usually answer within one business day.",
+                       "ru": "Обычно мы отвечаем в течение одного рабочего дня."},
     },
     {
         "id": "access",
@@ -98,4 +99,6 @@ DEMO_SERVICES: list[dict] = [
 
 
 def demo_services() -> list[ServiceDefinition]:
-    return [ServiceDefinition.model_validate(s) for s in DEMO_SERVICES]
+    # New services answer customers in their own language (the admin API's default too).
+    return [ServiceDefinition.model_validate({"answer_in_customer_language": True} | s)
+            for s in DEMO_SERVICES]

@@ -47,12 +47,20 @@ async def put_service(service_id: str, service: ServiceDefinition, request: Requ
         raise Invalid(f"the body's id {service.id!r} is not {service_id!r}")
 
     async def work(uow):
+        saved = service
+        if "answer_in_customer_language" not in service.model_fields_set:
+            # Left out of the body: a new service answers customers in their language;
+            # an existing one keeps its choice (a client that predates the option does
+            # not switch it off by saving).
+            existing = await _repo(request).get_service(service.id, uow.session)
+            saved = service.model_copy(update={"answer_in_customer_language": (
+                existing.answer_in_customer_language if existing else True)})
         try:
-            return await publish_service(uow, service)
+            return await publish_service(uow, saved), saved
         except (ValueError, KeyError) as exc:
             raise Invalid(str(exc).strip("'\"")) from None
-    revision = await _transact(request, work)
-    return {"revision": revision, "service": service.model_dump(mode="json", by_alias=True)}
+    revision, saved = await _transact(request, work)
+    return {"revision": revision, "service": saved.model_dump(mode="json", by_alias=True)}
 
 
 # --- boards ----------------------------------------------------------------------------------

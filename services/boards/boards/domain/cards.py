@@ -65,6 +65,7 @@ def snapshot(card: Mapping[str, Any], service: ServiceDefinition | None) -> Card
         customer_fields=customer_fields(service, card.get("fields", {})),
         created_at=card["created_at"],
         updated_at=card["updated_at"],
+        language=card.get("language"),
     )
 
 

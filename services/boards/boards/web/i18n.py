@@ -65,6 +65,9 @@ TEXT: dict[str, dict[str, str]] = {
         "token_once": "The new agent's token (shown only once):", "columns": "Columns",
         "lanes": "Lanes", "board_json": "Columns and lanes (JSON)", "edit": "Edit",
         "default_priority": "Default priority", "auto_close": "Auto-close after days waiting",
+        "service_language": "Service language",
+        "answer_in_customer_language": "Answer in the customer's language when the desk "
+                                       "speaks it (English, Russian)",
         "done_hint": "Press Enter or Space on a focused card to move it",
         "card_link": "Open card", "version": "version", "loading": "Loading…",
         "no_cards": "No cards", "members": "Members", "deactivate": "Deactivate",
@@ -135,6 +138,9 @@ TEXT: dict[str, dict[str, str]] = {
         "lanes": "Дорожки", "board_json": "Колонки и дорожки (JSON)", "edit": "Изменить",
         "default_priority": "Приоритет по умолчанию",
         "auto_close": "Автозакрытие через дней ожидания",
+        "service_language": "Язык услуги",
+        "answer_in_customer_language": "Отвечать на языке клиента, если служба на нём говорит "
+                                       "(английский, русский)",
         "done_hint": "Enter или пробел на карточке — переместить её",
         "card_link": "Открыть карточку", "version": "версия", "loading": "Загрузка…",
         "no_cards": "Нет карточек", "members": "Участники", "deactivate": "Отключить",

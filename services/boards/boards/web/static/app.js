@@ -713,12 +713,14 @@ function initAdmin() {
       fields, default_priority: el("default_priority").value, reply_default: el("reply_default").value,
       notify_on: [...form.querySelectorAll('[name="notify_on"]:checked')].map((x) => x.value),
       assignment: { kind: el("assignment").value, agents: split(el("assign_agents").value) },
+      language: el("language").value,
+      answer_in_customer_language: el("answer_in_customer_language").checked,
     };
     if (Object.keys(statusNames).length) svc.status_names = statusNames;
     if (el("sla_policy").value.trim()) svc.sla_policy = el("sla_policy").value.trim();
     if (el("auto_close_after_days").value) svc.auto_close_after_days = Number(el("auto_close_after_days").value);
     const kept = DATA.editing || {};
-    for (const k of ["description", "group", "language", "allow_due_date", "auto_reply", "active"]) if (k in kept) svc[k] = kept[k];
+    for (const k of ["description", "group", "allow_due_date", "auto_reply", "active"]) if (k in kept) svc[k] = kept[k];
     return svc;
   }
   function showJson() { document.getElementById("service-json").textContent = JSON.stringify(build(), null, 2); }
@@ -734,6 +736,8 @@ function initAdmin() {
     el("sla_policy").value = s.sla_policy || ""; el("default_priority").value = s.default_priority;
     el("reply_default").value = s.reply_default; el("auto_close_after_days").value = s.auto_close_after_days || "";
     el("assignment").value = s.assignment?.kind || "none"; el("assign_agents").value = (s.assignment?.agents || []).join(", ");
+    el("language").value = s.language || "en";
+    el("answer_in_customer_language").checked = Boolean(s.answer_in_customer_language);
     for (const box of form.querySelectorAll('[name="notify_on"]')) box.checked = (s.notify_on || []).includes(box.value);
     for (const c of CATEGORIES) {
       el(`status_en_${c}`).value = s.status_names?.[c]?.en || "";
