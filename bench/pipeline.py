@@ -1,0 +1,741 @@
+"""The whole pipeline on a fresh store: web-form requests → card, SLA clock, ack mail, portal row.
+
+Starts its own SecantusDB (an empty store in a temporary directory), the five services as
+real processes (tests/support/stack.py's launcher, but with each service's own poll
+intervals, as `make run` runs them), the machine's RabbitMQ on a unique bus namespace and
+a local SMTP sink (aiosmtpd). Then it prints:
+
+* the raw store (serial insert_one; serial transactions of two insert_one's) and the raw
+  broker (aio-pika publish with confirms + consume) measured in the same run, before the
+  services start;
+* each process's CPU while the stack is idle (the store's and each service's, % of one
+  core), and the store's plain insert rate with the stack idle before and after the load;
+* for a burst (default 300 `POST /v1/requests`, 8 at a time): cards/s and its ratio to the
+  raw two-insert transaction rate; p50/p99/max from the POST to the card (`card.created`
+  on the bus), to the SLA clock (`sla.clock_changed`), to the acknowledgment mail at the
+  SMTP sink and to the portal's read-model row; how many tickets did not complete;
+* store transactions (and store operations) per ticket: SecantusDB's `serverStatus` has
+  no transaction counters, so the admin database's profiler (level 2) records every
+  `commitTransaction`/`abortTransaction` — one extra small write per transaction — and
+  each is attributed to a service by its client port; store operations per service
+  database come from the `top` command (free). Gross figures and figures net of the idle
+  background rate are both printed;
+* a soak (`--soak-minutes 30 --rate 5`): steady requests, latency per minute window;
+* each process's peak RSS.
+
+The bench observes without joining the pipeline: an extra exclusive queue bound to the
+namespace's exchange (`card.created`, `sla.clock_changed`, no-ack), arrivals at the sink,
+and a read-only indexed poll of portal's `requests` by request id (`--portal-poll`,
+default every 0.5 s, so the portal figure is exact to that interval).
+
+    python bench/pipeline.py                          # burst of 300, 8 concurrent
+    python bench/pipeline.py --burst 100 --timeout 900
+    python bench/pipeline.py --burst 0 --soak-minutes 30 --rate 5
+    python bench/pipeline.py --default-url            # the store URL `make run` passes,
+                                                      # without `retryWrites=false`
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import aio_pika  # noqa: E402
+import httpx  # noqa: E402
+from desk_contracts.topology import Topology  # noqa: E402
+from pymongo import AsyncMongoClient  # noqa: E402
+
+from bench.common import cpu_seconds, local_tcp_ports, pct, peak_rss_mb  # noqa: E402
+from bench.notify_throughput import Sink, raw_broker  # noqa: E402
+from tests.support.infra import free_port, rabbitmq_server, wait_port  # noqa: E402
+from tests.support.stack import SERVICES, Stack, cleanup  # noqa: E402
+
+STAGES = ("card", "sla", "mail", "portal")
+# What the test suite shortens so tests finish fast; the bench leaves each service's own.
+TEST_TIMINGS = ("OUTBOX_POLL_SECONDS", "DISPATCH_POLL_SECONDS", "RETRY_BASE_SECONDS",
+                "MAIL_RETRY_SECONDS")
+
+
+class PipelineStack(Stack):
+    """The suite's launcher with the services' default poll intervals (as `make run`)."""
+
+    keep_test_timings = False
+
+    def env_for(self, name: str) -> dict[str, str]:
+        env = super().env_for(name)
+        if not self.keep_test_timings:
+            wanted = self.extra.get(name, {})
+            for key in list(env):
+                if key.split("_", 1)[1] in TEST_TIMINGS and key not in wanted:
+                    del env[key]
+        return env
+
+
+class Store:
+    """A fresh SecantusDB of our own: an empty directory, a free port, its pid for CPU."""
+
+    def __init__(self, retry_writes: bool) -> None:
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="bench-pipeline-store-")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(self.port),
+             "--storage-path", self.dir, "--log-level", "WARNING"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port("127.0.0.1", self.port)
+        self.url = f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
+        if not retry_writes:
+            self.url += "&retryWrites=false"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# ---- the raw store and broker ---------------------------------------------------------
+
+async def insert_rate(url: str, seconds: float) -> float:
+    """Serial insert_one into a scratch collection for `seconds`: inserts/s."""
+    client = AsyncMongoClient(url)
+    coll = client["bench_scratch"][f"inserts_{uuid.uuid4().hex[:8]}"]
+    n, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        await coll.insert_one({"n": n, "pad": "x" * 200})
+        n += 1
+    rate = n / (time.perf_counter() - started)
+    await coll.drop()
+    await client.close()
+    return rate
+
+
+async def txn_rate(url: str, seconds: float) -> float:
+    """Serial transactions of two insert_one's (as the services run them): transactions/s."""
+    client = AsyncMongoClient(url)
+    db = client["bench_scratch"]
+    a, b = db[f"txn_a_{uuid.uuid4().hex[:8]}"], db[f"txn_b_{uuid.uuid4().hex[:8]}"]
+    await a.insert_one({"warm": True})  # collections exist before the first transaction
+    await b.insert_one({"warm": True})
+    n, started = 0, time.perf_counter()
+    async with client.start_session() as session:
+        while time.perf_counter() - started < seconds:
+            async def work(s, n=n):
+                await a.insert_one({"n": n, "pad": "x" * 200}, session=s)
+                await b.insert_one({"n": n, "pad": "x" * 200}, session=s)
+            await session.with_transaction(work)
+            n += 1
+    rate = n / (time.perf_counter() - started)
+    await a.drop()
+    await b.drop()
+    await client.close()
+    return rate
+
+
+# ---- what the bench watches -----------------------------------------------------------
+
+@dataclass
+class Ticket:
+    i: int
+    email: str
+    posted: float = 0.0      # when the POST was sent (time.time())
+    answered: float = 0.0    # when intake answered
+    status: int = 0          # intake's HTTP status (0: no answer)
+    request_id: str | None = None
+    at: dict[str, float] = field(default_factory=dict)  # stage -> time.time()
+
+    def latency(self, stage: str) -> float | None:
+        return self.at[stage] - self.posted if stage in self.at else None
+
+    @property
+    def accepted(self) -> bool:
+        return self.status in (200, 202)
+
+    @property
+    def complete(self) -> bool:
+        return all(s in self.at for s in STAGES)
+
+
+class Observer:
+    """Everything seen of the pipeline, keyed the way each source knows it; `resolve()`
+    attributes it to tickets (events may arrive before intake's answer does)."""
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+        self.tickets: list[Ticket] = []
+        self.by_request: dict[str, Ticket] = {}
+        self.by_email: dict[str, Ticket] = {}
+        self.cards: dict[str, tuple[float, str]] = {}   # request_id -> (seen, card_id)
+        self.relay_lag: dict[str, float] = {}           # request_id -> seen - occurred_at
+        self.clocks: dict[str, float] = {}              # card_id -> first clock_changed seen
+        self.portal: dict[str, float] = {}              # request_id -> first poll that found it
+        self.mails_seen = 0
+        self.conn: aio_pika.abc.AbstractRobustConnection | None = None
+
+    async def subscribe(self, amqp_url: str, exchange: str) -> None:
+        self.conn = await aio_pika.connect_robust(amqp_url)
+        channel = await self.conn.channel()
+        await channel.set_qos(prefetch_count=512)
+        ex = await channel.get_exchange(exchange)
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        for key in ("card.created.v1", "sla.clock_changed.v1"):
+            await queue.bind(ex, key)
+        await queue.consume(self.on_message, no_ack=True)
+
+    async def on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        seen = time.time()
+        try:
+            env = json.loads(message.body)
+            payload = env["payload"]
+            if env["type"] == "card.created":
+                request_id = payload["card"].get("request_id")
+                if request_id and request_id not in self.cards:
+                    self.cards[request_id] = (seen, payload["card"]["card_id"])
+                    occurred = env.get("occurred_at")
+                    if occurred:
+                        self.relay_lag[request_id] = (
+                            seen - datetime.fromisoformat(occurred).timestamp())
+            elif env["type"] == "sla.clock_changed":
+                self.clocks.setdefault(payload["card_id"], seen)
+        except (ValueError, KeyError, TypeError):
+            pass
+
+    def add(self, ticket: Ticket) -> None:
+        self.tickets.append(ticket)
+        self.by_email[ticket.email] = ticket
+
+    def resolve(self) -> None:
+        with self.sink.lock:
+            new = self.sink.arrivals[self.mails_seen:]
+        self.mails_seen += len(new)
+        for at, _, rcpt in new:
+            t = self.by_email.get(rcpt)
+            if t is not None:
+                t.at.setdefault("mail", at)
+        for t in self.tickets:
+            if not t.request_id:
+                continue
+            card = self.cards.get(t.request_id)
+            if card:
+                t.at.setdefault("card", card[0])
+                if card[1] in self.clocks:
+                    t.at.setdefault("sla", self.clocks[card[1]])
+            if t.request_id in self.portal:
+                t.at.setdefault("portal", self.portal[t.request_id])
+
+    async def poll_portal(self, url: str, db: str, every: float) -> None:
+        """Portal's read model has no event of its own: read its rows by request id."""
+        client = AsyncMongoClient(url)
+        rows = client[db]["requests"]
+        try:
+            while True:
+                await asyncio.sleep(every)
+                pending = [t.request_id for t in self.tickets
+                           if t.request_id and t.request_id not in self.portal]
+                for i in range(0, len(pending), 200):
+                    found = rows.find({"request_id": {"$in": pending[i:i + 200]}},
+                                      {"request_id": 1})
+                    now = time.time()
+                    async for row in found:
+                        self.portal.setdefault(row["request_id"], now)
+        finally:
+            await client.close()
+
+
+class TxnCounter:
+    """Counts the store's committed/aborted transactions, by the process that ran them.
+
+    The admin database's profiler at level 2 writes one `system.profile` entry per
+    `commitTransaction`/`abortTransaction` (drivers send both to admin); a client port is
+    mapped to the process owning it through /proc. The profile is capped, so it is read
+    incrementally."""
+
+    def __init__(self, url: str, pids: dict[str, int]) -> None:
+        self.client = AsyncMongoClient(url, tz_aware=True)
+        self.pids = pids
+        self.ports: dict[int, str] = {}
+        self.events: list[tuple[float, str, str]] = []  # (server time, commit|abort, who)
+        self.last_id = None
+        self.paused = True  # read at phase ends; while load runs, often enough for the cap
+
+    async def start(self) -> None:
+        await self.client.admin.command("profile", 2)
+
+    def _refresh_ports(self) -> None:
+        for name, pid in self.pids.items():
+            for port in local_tcp_ports(pid):
+                self.ports[port] = name
+
+    async def poll(self) -> None:
+        self._refresh_ports()
+        query = {"op": "command"} | ({"_id": {"$gt": self.last_id}} if self.last_id else {})
+        async for entry in self.client.admin["system.profile"].find(
+                query, {"command": 1, "client": 1, "ts": 1}).sort("_id", 1):
+            self.last_id = entry["_id"]
+            command = entry.get("command") or {}
+            kind = ("commit" if "commitTransaction" in command else
+                    "abort" if "abortTransaction" in command else None)
+            if kind is None:
+                continue
+            port = int((entry.get("client") or ":0").rsplit(":", 1)[1] or 0)
+            if port not in self.ports:
+                self._refresh_ports()
+            self.events.append((entry["ts"].timestamp(), kind, self.ports.get(port, "other")))
+
+    async def run(self, every: float = 5.0) -> None:
+        while True:
+            await asyncio.sleep(every)
+            if self.paused:
+                continue
+            try:
+                await self.poll()
+            except Exception as exc:  # a busy store must not end the count
+                print(f"  (transaction count: {exc!r})", flush=True)
+
+    def between(self, start: float, end: float) -> Counter:
+        return Counter((kind, who) for ts, kind, who in self.events if start <= ts < end)
+
+    async def close(self) -> None:
+        try:
+            await self.client.admin.command("profile", 0)
+        finally:
+            await self.client.close()
+
+
+async def top_ops(url: str, namespace: str) -> Counter:
+    """Store operations so far per service database (the `top` command's counts)."""
+    client = AsyncMongoClient(url)
+    try:
+        totals = (await client.admin.command("top"))["totals"]
+    finally:
+        await client.close()
+    ops: Counter = Counter()
+    for ns, sections in totals.items():
+        if ns == "note":
+            continue
+        db = ns.split(".", 1)[0]
+        who = db[len(namespace) + 1:] if db.startswith(namespace + "_") else "other"
+        ops[who] += sections["total"]["count"]
+    return ops
+
+
+# ---- driving the desk -----------------------------------------------------------------
+
+def request_body(ticket: Ticket) -> dict:
+    return {"service": "problem",
+            "requester": {"email": ticket.email, "name": f"Bench {ticket.i}"},
+            "subject": f"Pipeline bench request {ticket.i}",
+            "text": "The mailbox does not sync since this morning.",
+            "fields": {"system": "mail", "impact": 3}}
+
+
+async def post(client: httpx.AsyncClient, url: str, ticket: Ticket) -> None:
+    ticket.posted = time.time()
+    for _ in range(20):
+        try:
+            r = await client.post(url, json=request_body(ticket))
+        except httpx.HTTPError:
+            ticket.status = 0
+            break
+        ticket.status = r.status_code
+        if r.status_code not in (404, 429, 503):  # not yet ready / back off: try again
+            break
+        await asyncio.sleep(0.5)
+    ticket.answered = time.time()
+    if ticket.accepted:
+        ticket.request_id = r.json()["request_id"]
+
+
+async def burst(obs: Observer, client: httpx.AsyncClient, url: str, n: int, concurrency: int,
+                run: str) -> list[Ticket]:
+    tickets = [Ticket(i, f"pb-{run}-{i}@bench.example") for i in range(n)]
+    for t in tickets:
+        obs.add(t)
+    todo = list(reversed(tickets))
+
+    async def worker() -> None:
+        while todo:
+            await post(client, url, todo.pop())
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return tickets
+
+
+async def soak(obs: Observer, client: httpx.AsyncClient, url: str, minutes: float, rate: float,
+               run: str) -> list[Ticket]:
+    n = int(minutes * 60 * rate)
+    tickets = [Ticket(i, f"ps-{run}-{i}@bench.example") for i in range(n)]
+    in_flight = asyncio.Semaphore(64)
+    tasks = []
+    begin = time.monotonic()
+
+    async def one(t: Ticket) -> None:
+        async with in_flight:
+            await post(client, url, t)
+    for t in tickets:
+        await asyncio.sleep(max(0.0, begin + t.i / rate - time.monotonic()))
+        obs.add(t)
+        tasks.append(asyncio.create_task(one(t)))
+        if t.i and t.i % int(60 * rate) == 0:
+            obs.resolve()
+            print(f"  soak: minute {t.i // int(60 * rate)} sent; "
+                  f"{_progress(tickets[:t.i])}", flush=True)
+    await asyncio.gather(*tasks)
+    return tickets
+
+
+def _progress(tickets: list[Ticket]) -> str:
+    accepted = [t for t in tickets if t.accepted]
+    done = {s: sum(1 for t in accepted if s in t.at) for s in STAGES}
+    return f"accepted {len(accepted)}/{len(tickets)}, " + ", ".join(
+        f"{s} {done[s]}" for s in STAGES)
+
+
+async def wait_done(obs: Observer, stack: Stack, tickets: list[Ticket], timeout: float,
+                    label: str) -> float:
+    """Until every accepted ticket completed every stage, or `timeout` s after the last
+    answer; returns when it stopped waiting."""
+    last_answer = max((t.answered for t in tickets), default=time.time())
+    next_report = time.monotonic() + 15
+    while True:
+        obs.resolve()
+        accepted = [t for t in tickets if t.accepted]
+        if all(t.complete for t in accepted):
+            break
+        if time.time() > last_answer + timeout:
+            print(f"  {label}: timed out {timeout:.0f} s after the last POST's answer", flush=True)
+            break
+        dead = [n for n, p in stack.services.items() if p.proc and p.proc.poll() is not None]
+        if dead:
+            print(f"  {label}: service process(es) exited: {', '.join(dead)}", flush=True)
+            break
+        if time.monotonic() >= next_report:
+            print(f"  {label}: {_progress(tickets)}", flush=True)
+            next_report += 15
+        await asyncio.sleep(0.25)
+    return time.time()
+
+
+# ---- figures --------------------------------------------------------------------------
+
+def stage_line(tickets: list[Ticket], stage: str) -> str:
+    accepted = [t for t in tickets if t.accepted]
+    values = [t.latency(stage) for t in accepted if stage in t.at]
+    missing = len(accepted) - len(values)
+    if not values:
+        return f"{'none arrived':>35}   missing {missing}"
+    return (f"p50 {pct(values, 50):7.2f} s  p99 {pct(values, 99):7.2f} s  "
+            f"max {max(values):7.2f} s   missing {missing}")
+
+
+def cpu_window(pids: dict[str, int], seconds: float) -> dict[str, float]:
+    """Each process's CPU over `seconds`, as % of one core."""
+    before = {n: cpu_seconds(p) for n, p in pids.items()}
+    started = time.monotonic()
+    time.sleep(seconds)
+    wall = time.monotonic() - started
+    return {n: 100 * (cpu_seconds(p) - before[n]) / wall for n, p in pids.items()}
+
+
+def print_cpu(label: str, cpu: dict[str, float]) -> None:
+    services = "  ".join(f"{n} {cpu[n]:.1f}" for n in SERVICES if n in cpu)
+    print(f"  {label:<38} store {cpu['store']:5.1f} %   ({services})")
+
+
+def print_txns(label: str, counts: Counter, ops: Counter, tickets: int, seconds: float,
+               idle_txn: Counter | None, idle_ops: Counter | None, idle_seconds: float) -> None:
+    commits = sum(v for (k, _), v in counts.items() if k == "commit")
+    aborts = sum(v for (k, _), v in counts.items() if k == "abort")
+    per = max(tickets, 1)
+    line = f"  {label:<38} {commits / per:6.1f} commits/ticket  ({commits} commits, {aborts} aborts"
+    if idle_txn is not None and idle_seconds > 0:
+        idle_rate = sum(v for (k, _), v in idle_txn.items() if k == "commit") / idle_seconds
+        net = commits - idle_rate * seconds
+        line += f"; net of the idle {idle_rate:.1f}/s: {net / per:.1f}/ticket"
+    print(line + ")")
+    by = Counter()
+    for (kind, who), v in counts.items():
+        if kind == "commit":
+            by[who] += v
+    if by:
+        print("      commits/ticket by process:  " + "  ".join(
+            f"{n} {by[n] / per:.1f}" for n in (*SERVICES, "bench", "other") if by.get(n)))
+    total_ops = sum(ops.values())
+    line = f"      store operations/ticket:    {total_ops / per:.1f}  ("
+    line += "  ".join(f"{n} {ops[n] / per:.1f}" for n in (*SERVICES, "other") if ops.get(n))
+    if idle_ops is not None and idle_seconds > 0:
+        line += f"; idle background {sum(idle_ops.values()) / idle_seconds:.1f} ops/s"
+    print(line + ")")
+
+
+def soak_table(tickets: list[Ticket], start: float, window: float = 60.0) -> None:
+    print(f"  {'minute':>6} {'sent':>5} {'ok':>5}" + "".join(
+        f" {s + ' p50/p99 (s)':>19}" for s in STAGES) + "  incomplete")
+    windows: dict[int, list[Ticket]] = {}
+    for t in tickets:
+        windows.setdefault(int((t.posted - start) // window), []).append(t)
+    for w in sorted(windows):
+        ts = windows[w]
+        ok = [t for t in ts if t.accepted]
+        cells = []
+        for s in STAGES:
+            values = [t.latency(s) for t in ok if s in t.at]
+            cells.append(f"{pct(values, 50):8.2f}/{pct(values, 99):<8.2f}" if values
+                         else f"{'—':>17}")
+        print(f"  {w + 1:>6} {len(ts):>5} {len(ok):>5}" + "".join(f" {c:>19}" for c in cells)
+              + f"  {sum(1 for t in ok if not t.complete):>10}")
+
+
+def summarise_run(tickets: list[Ticket], label: str) -> int:
+    accepted = [t for t in tickets if t.accepted]
+    failed = Counter(t.status for t in tickets if not t.accepted)
+    incomplete = sum(1 for t in accepted if not t.complete)
+    answers = [t.answered - t.posted for t in accepted]
+    print(f"  {label}: {len(tickets)} POSTs, {len(accepted)} accepted"
+          + (f", refused/failed {dict(failed)}" if failed else "")
+          + f", {incomplete} did not complete every stage")
+    if answers:
+        print(f"  POST answered                          p50 {pct(answers, 50):7.2f} s  "
+              f"p99 {pct(answers, 99):7.2f} s  max {max(answers):7.2f} s")
+    for s, what in zip(STAGES, ("card (card.created)", "SLA clock (sla.clock_changed)",
+                                "acknowledgment mail at the sink", "portal row")):
+        print(f"  POST → {what:<31} {stage_line(tickets, s)}")
+    return incomplete + len(tickets) - len(accepted)
+
+
+# ---- the run --------------------------------------------------------------------------
+
+async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink: Sink,
+                  raw: dict) -> int:
+    ns, run = stack.namespace, uuid.uuid4().hex[:6]
+    pids = {"store": store.proc.pid} | {n: stack[n].proc.pid for n in SERVICES}
+    obs = Observer(sink)
+    await obs.subscribe(amqp_url, Topology(ns).exchange)
+    background = [asyncio.create_task(obs.poll_portal(store.url, f"{ns}_portal",
+                                                      args.portal_poll))]
+    counter = None
+    if not args.no_txn_count:
+        counter = TxnCounter(store.url, {n: p for n, p in pids.items() if n != "store"})
+        counter.pids["bench"] = os.getpid()
+        await counter.start()
+        background.append(asyncio.create_task(counter.run()))
+    failures = 0
+    try:
+        await asyncio.sleep(args.settle)
+        # ---- idle
+        idle_start, idle_ops0 = time.time(), await top_ops(store.url, ns)
+        idle_cpu = await asyncio.to_thread(cpu_window, pids, args.idle_seconds)
+        idle_end, idle_ops1 = time.time(), await top_ops(store.url, ns)
+        insert_before = await insert_rate(store.url, args.insert_seconds)
+        if counter:
+            await counter.poll()
+        idle_txn = counter.between(idle_start, idle_end) if counter else None
+        idle_ops = idle_ops1 - idle_ops0
+
+        http = httpx.AsyncClient(timeout=args.http_timeout,
+                                 limits=httpx.Limits(max_connections=max(args.concurrency, 64)))
+        url = f"{stack['intake'].url}/v1/requests"
+        burst_tickets: list[Ticket] = []
+        soak_tickets: list[Ticket] = []
+        after_burst: dict = {}
+        # ---- burst
+        if args.burst:
+            print(f"burst: {args.burst} requests, {args.concurrency} concurrent …", flush=True)
+            ops0 = await top_ops(store.url, ns)
+            b_start = time.time()
+            if counter:
+                counter.paused = False
+            burst_tickets = await burst(obs, http, url, args.burst, args.concurrency, run)
+            b_posted = time.time()
+            b_end = await wait_done(obs, stack, burst_tickets, args.timeout, "burst")
+            ops1 = await top_ops(store.url, ns)
+            if counter:
+                counter.paused = True
+                await asyncio.sleep(2.5)  # the profile entry of the last commit
+                await counter.poll()
+            after_burst["insert"] = await insert_rate(store.url, args.insert_seconds)
+            if args.idle_seconds and not args.soak_minutes:
+                after_burst["cpu"] = await asyncio.to_thread(cpu_window, pids,
+                                                             args.idle_seconds)
+            after_burst |= {"start": b_start, "posted": b_posted, "end": b_end,
+                            "ops": ops1 - ops0,
+                            "txn": counter.between(b_start, b_end) if counter else Counter()}
+        # ---- soak
+        if args.soak_minutes:
+            print(f"soak: {args.soak_minutes:g} min at {args.rate:g} requests/s …", flush=True)
+            ops0 = await top_ops(store.url, ns)
+            s_start = time.time()
+            if counter:
+                counter.paused = False
+            soak_tickets = await soak(obs, http, url, args.soak_minutes, args.rate, run)
+            s_end = await wait_done(obs, stack, soak_tickets, args.timeout, "soak")
+            ops1 = await top_ops(store.url, ns)
+            if counter:
+                counter.paused = True
+                await asyncio.sleep(2.5)
+                await counter.poll()
+            soak_txn = counter.between(s_start, s_end) if counter else Counter()
+            insert_after_soak = await insert_rate(store.url, args.insert_seconds)
+            soak_cpu = (await asyncio.to_thread(cpu_window, pids, args.idle_seconds)
+                        if args.idle_seconds else None)
+        await http.aclose()
+        rss = {n: peak_rss_mb(p) for n, p in pids.items()}
+    finally:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        if counter:
+            await counter.close()
+        if obs.conn:
+            await obs.conn.close()
+
+    # ---- the figures
+    print()
+    print(f"pipeline — fresh SecantusDB, five services as processes, RabbitMQ namespace {ns}")
+    print(f"  store URL {store.url}; services' "
+          f"{'test-suite' if args.test_timings else 'own default'} poll intervals; "
+          f"logs in {stack.workdir}")
+    print("raw, same run (before the services start)")
+    print(f"  store insert_one, serial               {raw['insert']:8.1f} /s")
+    print(f"  store transaction of 2 insert_one's     {raw['txn']:8.1f} /s (serial)")
+    print(f"  broker publish (confirms) + consume     {raw['bus']:8.1f} msg/s")
+    print("idle stack")
+    print_cpu(f"CPU over {args.idle_seconds:g} s, % of one core", idle_cpu)
+    print(f"  store insert_one, serial, stack idle    {insert_before:8.1f} /s")
+    if burst_tickets:
+        b = after_burst
+        print(f"burst of {args.burst} at {args.concurrency} concurrent")
+        failures += summarise_run(burst_tickets, "requests")
+        cards = [t.at["card"] for t in burst_tickets if "card" in t.at]
+        if cards:
+            rate = len(cards) / max(max(cards) - b["start"], 1e-9)
+            print(f"  cards/s (first POST → last card)        {rate:8.2f}   "
+                  f"= {rate / raw['txn']:.4f} × the raw two-insert transaction rate")
+        lags = [obs.relay_lag[t.request_id] for t in burst_tickets
+                if t.request_id in obs.relay_lag]
+        if lags:
+            print(f"  of which card commit → on the bus      p50 {pct(lags, 50):7.2f} s  "
+                  f"p99 {pct(lags, 99):7.2f} s  (card.created occurred_at → seen)")
+        print(f"  POSTs took {b['posted'] - b['start']:.1f} s; stopped waiting "
+              f"{b['end'] - b['start']:.1f} s after the first")
+        print_txns("store per ticket (burst window)", b["txn"], b["ops"],
+                   sum(1 for t in burst_tickets if t.accepted), b["end"] - b["start"],
+                   idle_txn, idle_ops, idle_end - idle_start)
+        print(f"  store insert_one after the burst        {b['insert']:8.1f} /s   "
+              f"= {b['insert'] / insert_before:.2f} × before")
+        if "cpu" in b:
+            print_cpu("idle CPU after the burst", b["cpu"])
+    if soak_tickets:
+        print(f"soak: {args.soak_minutes:g} min at {args.rate:g} requests/s "
+              "(latency by the minute the request was sent)")
+        failures += summarise_run(soak_tickets, "requests")
+        soak_table(soak_tickets, s_start)
+        first = [t.latency("mail") for t in soak_tickets[:int(60 * args.rate)] if "mail" in t.at]
+        last = [t.latency("mail") for t in soak_tickets[-int(60 * args.rate):] if "mail" in t.at]
+        if first and last:
+            print(f"  mail p99, last minute vs first: {pct(last, 99):.2f} s vs "
+                  f"{pct(first, 99):.2f} s ({pct(last, 99) / max(pct(first, 99), 1e-9):.2f}×)")
+        print_txns("store per ticket (soak window)", soak_txn, ops1 - ops0,
+                   sum(1 for t in soak_tickets if t.accepted), s_end - s_start,
+                   idle_txn, idle_ops, idle_end - idle_start)
+        print(f"  store insert_one after the soak         {insert_after_soak:8.1f} /s   "
+              f"= {insert_after_soak / insert_before:.2f} × before")
+        if soak_cpu:
+            print_cpu("idle CPU after the soak", soak_cpu)
+    print("peak RSS (VmHWM)")
+    print("  " + "  ".join(f"{n} {rss[n]:.0f} MiB" for n in ("store", *SERVICES)))
+    if failures:
+        print(f"NOT COMPLETE: {failures} request(s) refused or not through every stage")
+    return failures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--burst", type=int, default=300, help="requests in the burst (0: none)")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--soak-minutes", type=float, default=0.0)
+    parser.add_argument("--rate", type=float, default=5.0, help="soak requests/s")
+    parser.add_argument("--timeout", type=float, default=600.0,
+                        help="seconds to wait after the last POST for every stage")
+    parser.add_argument("--idle-seconds", type=float, default=20.0,
+                        help="idle CPU window (before the load and after it)")
+    parser.add_argument("--settle", type=float, default=5.0,
+                        help="seconds between ready and the idle window")
+    parser.add_argument("--insert-seconds", type=float, default=3.0)
+    parser.add_argument("--txn-seconds", type=float, default=5.0)
+    parser.add_argument("--broker-messages", type=int, default=2000)
+    parser.add_argument("--portal-poll", type=float, default=0.5)
+    parser.add_argument("--http-timeout", type=float, default=60.0)
+    parser.add_argument("--default-url", action="store_true",
+                        help="reach the store with the URL `make run` passes "
+                             "(`?directConnection=true`, no `retryWrites=false`)")
+    parser.add_argument("--test-timings", action="store_true",
+                        help="the test suite's short poll intervals instead of the services' own")
+    parser.add_argument("--no-txn-count", action="store_true",
+                        help="do not profile commits (one extra store write per transaction)")
+    args = parser.parse_args()
+
+    with rabbitmq_server() as amqp_url:
+        store = Store(retry_writes=args.default_url)
+        sink = Sink()
+        stack = None
+        try:
+            raw = {"insert": asyncio.run(insert_rate(store.url, args.insert_seconds)),
+                   "txn": asyncio.run(txn_rate(store.url, args.txn_seconds)),
+                   "bus": asyncio.run(raw_broker(amqp_url, [
+                       json.dumps({"n": i, "pad": "x" * 1000}).encode()
+                       for i in range(args.broker_messages)]))}
+            sink.controller.start()
+            stack = PipelineStack(store.url, amqp_url,
+                                  Path(tempfile.mkdtemp(prefix="bench-pipeline-")),
+                                  smtp_port=sink.port, namespace=f"bp{uuid.uuid4().hex[:10]}")
+            stack.keep_test_timings = args.test_timings
+            started = time.monotonic()
+            stack.start()
+            wait_catalogs(store.url, stack.namespace)
+            print(f"stack ready (and catalogs copied) in {time.monotonic() - started:.1f} s",
+                  flush=True)
+            failures = asyncio.run(measure(args, store, amqp_url, stack, sink, raw))
+        finally:
+            if stack is not None:
+                stack.stop()
+            sink.controller.stop()
+            if stack is not None:
+                cleanup(store.url, amqp_url, stack.namespace)
+            store.stop()
+    return 1 if failures else 0
+
+
+def wait_catalogs(url: str, namespace: str, timeout: float = 120.0) -> None:
+    """Every service that validates or shows a request holds the demo catalog's `problem`
+    (readiness does not cover it yet: the first POSTs would get 404)."""
+    from pymongo import MongoClient
+
+    deadline = time.monotonic() + timeout
+    with MongoClient(url) as client:
+        for name in ("intake", "sla", "notify", "portal"):
+            coll = client[f"{namespace}_{name}"]["catalog"]
+            while coll.find_one({"_id": "problem"}, {"_id": 1}) is None:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{name} has no catalog after {timeout:.0f} s")
+                time.sleep(0.2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
