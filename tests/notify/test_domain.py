@@ -32,7 +32,7 @@ def test_every_kind_has_a_default_in_both_languages_that_renders():
             rendered = validate(kind, DEFAULTS[(kind, lang)])
             assert "SD-42" in rendered.subject + rendered.text
     ru = render(DEFAULTS[("acknowledgment", "ru")], sample_context("acknowledgment"))
-    assert "Мы получили ваше обращение SD-42" in ru.text
+    assert "Мы получили ваше обращение «Mail does not sync»" in ru.text
 
 
 @pytest.mark.parametrize("source, part", [

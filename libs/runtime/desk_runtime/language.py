@@ -24,8 +24,9 @@ _STOP_WORDS: dict[str, frozenset[str]] = {
         "what when after since thanks thank hello hi any no it's doesn't cannot can't".split()),
     "de": frozenset(
         "der die das und ist nicht ich sie es ein eine einen einem mit auf für den dem zu von "
-        "im wir mein meine meinen bitte kann können wird sind auch noch seit wenn aber oder uns "
-        "haben hat danke hallo geht funktioniert keine kein mehr beim zum zur bei wie sehr".split()),
+        "im wir mein meine meinen bitte kann können wird sind auch noch seit wenn aber oder "
+        "uns haben hat danke hallo geht funktioniert keine kein mehr beim zum zur bei wie "
+        "sehr".split()),
     "fr": frozenset(
         "le la les et est une des du je vous nous pas que qui pour dans avec sur ce cette mon "
         "ma mes ne il elle au aux merci bonjour depuis fonctionne plus peux pouvez j'ai c'est "

@@ -106,7 +106,7 @@ class Planner:
         if not targets:
             NOTIFICATIONS.labels("none", kind, "muted").inc()
             return set()
-        language = planning.language_of(service)
+        language = planning.customer_language(card, service)
         context = planning.card_context(card, service, language=language,
                                         portal_url=self.settings.portal_url,
                                         boards_url=self.settings.boards_url) | extra
@@ -211,7 +211,7 @@ def register(runtime: ServiceRuntime, settings: NotifySettings,
         # A Telegram request is acknowledged by intake's bot in the dialog itself (it sends
         # the number and threads replies to that message): notify does not repeat it there.
         await planner.to_customer(uow, "acknowledgment", card, service, {
-            "auto_reply": service.auto_reply.get(service.language)
+            "auto_reply": service.auto_reply.get(planning.customer_language(card, service))
             if service and service.auto_reply else ""}, ack_thread,
             skip_channels=frozenset({"telegram"}) if card.channel == "telegram" else frozenset())
         text = (request or {}).get("text") or ""
@@ -231,7 +231,7 @@ def register(runtime: ServiceRuntime, settings: NotifySettings,
         thread = (existing or {}).get("thread") or {}
         await repo.save_card(card, uow.session, thread=thread)
         service = await repo.service(card.service_id, uow.session)
-        language = planning.language_of(service)
+        language = planning.customer_language(card, service)
         mail_thread = await later_thread(card.card_id, thread)
         rated_on: set[str] = set()
         if (card.status_category == StatusCategory.DONE
@@ -287,7 +287,7 @@ def register(runtime: ServiceRuntime, settings: NotifySettings,
             return
         if event.author.kind != "agent":
             return
-        language = planning.language_of(service)
+        language = planning.customer_language(card, service)
         await planner.to_customer(uow, "agent_reply", card, service, {
             "comment": {"text": event.text or "", "author": event.author.name or ""},
             "fields": planning.visible_fields(card, service, language),

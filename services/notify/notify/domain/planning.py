@@ -9,13 +9,25 @@ from desk_contracts.catalog import ServiceDefinition, StatusCategory
 from desk_contracts.events import AttachmentRef, CardSnapshot, Person
 from desk_contracts.signed_link import sign_link
 
-from notify.domain.templates import CUSTOMER_KINDS
+from notify.domain.templates import CUSTOMER_KINDS, LANGUAGES
 
 _YES = {"en": ("yes", "no"), "ru": ("да", "нет")}
 
 
 def language_of(service: ServiceDefinition | None) -> str:
     return service.language if service else "en"
+
+
+def customer_language(card: CardSnapshot, service: ServiceDefinition | None) -> str:
+    """What a customer notification is written in.
+
+    The customer's own language when the service answers in it and the desk has texts
+    for it (a German or unknown one falls back); otherwise the service's language.
+    """
+    spoken = card.language if card.language in LANGUAGES else None
+    if spoken and (service is None or service.answer_in_customer_language):
+        return spoken
+    return language_of(service)
 
 
 def customer_targets(kind: str, requester: Person | None, card_channel: str,

@@ -22,9 +22,27 @@ KINDS = CUSTOMER_KINDS + AGENT_KINDS
 LANGUAGES = ("en", "ru")
 MAX_TEMPLATE_CHARS = 20_000
 
+
+
+def plural(n: int, *forms: str) -> str:
+    """`3|plural('day', 'days')` → "3 days"; three forms are the Russian rule
+    (`3|plural('день', 'дня', 'дней')` → "3 дня"), so texts never say "day(s)"."""
+    if len(forms) == 3:
+        tens, units = abs(n) % 100, abs(n) % 10
+        form = forms[0] if units == 1 and tens != 11 else (
+            forms[1] if 2 <= units <= 4 and not 12 <= tens <= 14 else forms[2])
+    elif len(forms) == 2:
+        form = forms[0] if abs(n) == 1 else forms[1]
+    else:
+        raise ValueError("plural takes two (en) or three (ru) word forms")
+    return f"{n} {form}"
+
+
 _text_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
                                  keep_trailing_newline=True)
 _html_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=True)
+for _env in (_text_env, _html_env):
+    _env.filters["plural"] = plural
 
 
 @dataclass(frozen=True)
@@ -121,171 +139,251 @@ def _t(subject: str, text: str, html: str) -> MessageTemplate:
     return MessageTemplate(subject=subject, text=text.strip() + "\n", html=html.strip())
 
 
-_ANSWER_EN = ("{% if channel == 'telegram' %}reply to this message{% else %}"
-              "reply to this e-mail{% endif %}")
-_ANSWER_EN_CAP = ("{% if channel == 'telegram' %}Reply to this message{% else %}"
-                  "Reply to this e-mail{% endif %}")
-_THIS_RU = "{% if channel == 'telegram' %}сообщение{% else %}письмо{% endif %}"
-_SIGN_EN = "\n\n-- \nService desk"
-_SIGN_RU = "\n\n-- \nСлужба поддержки"
-_HELLO_EN = "Hello{% if customer_name %}, {{ customer_name }}{% endif %},\n\n"
-_HELLO_RU = "Здравствуйте{% if customer_name %}, {{ customer_name }}{% endif %}!\n\n"
-_HHELLO_EN = "<p>Hello{% if customer_name %}, {{ customer_name }}{% endif %},</p>"
-_HHELLO_RU = "<p>Здравствуйте{% if customer_name %}, {{ customer_name }}{% endif %}!</p>"
+# Every default was read as the customer or agent receives it (tests/notify/test_texts.py
+# holds each whole message): one greeting, each fact said once, a next step, a signature.
+_EN, _RU = "en", "ru"
+_WORDS = {
+    _EN: {
+        "hello": "Hello{% if customer_name %} {{ customer_name }}{% endif %},",
+        "sign": "Service desk",
+        "this": "{% if channel == 'telegram' %}this message{% else %}this e-mail{% endif %}",
+        "portal": "on the portal",
+    },
+    _RU: {
+        "hello": "Здравствуйте{% if customer_name %}, {{ customer_name }}{% endif %}!",
+        "sign": "Служба поддержки",
+        "this": "{% if channel == 'telegram' %}это сообщение{% else %}это письмо{% endif %}",
+        "portal": "на портале",
+    },
+}
 
 
-def _html(lang: str, body: str) -> str:
-    hello = _HHELLO_RU if lang == "ru" else _HHELLO_EN
-    sign = "Служба поддержки" if lang == "ru" else "Service desk"
-    return (f'<!doctype html><html lang="{lang}"><body>{hello}{body}'
-            f"<p>— {sign}</p></body></html>")
+def _customer(lang: str, subject: str, paragraphs: list[tuple[str, str]],
+              signer: str = "") -> MessageTemplate:
+    """A customer message from (text, html) paragraphs: greeting, body, signature.
+
+    `signer` is a line (e.g. the agent's name) above the desk's name in the signature.
+    """
+    w = _WORDS[lang]
+    sign_text = signer + w["sign"]
+    sign_html = signer.replace("\n", "<br>") + w["sign"]
+    text = w["hello"] + "\n\n" + "".join(p for p, _ in paragraphs) + "\n\n-- \n" + sign_text
+    html = (f'<!doctype html><html lang="{lang}"><body><p>{w["hello"]}</p>'
+            + "".join(h for _, h in paragraphs) + f"<p>— {sign_html}</p></body></html>")
+    return _t(subject, text, html)
 
 
-_REPLY_FIELDS = ("{% if fields %}{% for f in fields %}{{ f.label }}: {{ f.value }}\n"
-                 "{% endfor %}\n{% endif %}{% if attachments %}{ATT}\n"
-                 "{% for a in attachments %}- {{ a.filename }}: {{ a.url }}\n{% endfor %}\n"
-                 "{% endif %}")
-_REPLY_FIELDS_HTML = ("{% if fields %}<ul>{% for f in fields %}<li>{{ f.label }}: {{ f.value }}"
-                      "</li>{% endfor %}</ul>{% endif %}{% if attachments %}<p>{ATT}</p><ul>"
-                      "{% for a in attachments %}<li><a href=\"{{ a.url }}\">{{ a.filename }}"
-                      "</a></li>{% endfor %}</ul>{% endif %}")
-_STARS = ("{% for r in rating_links %}{{ '★' * r.score }} {{ r.url }}\n{% endfor %}")
-_STARS_HTML = ("<p>{% for r in rating_links %}<a href=\"{{ r.url }}\" "
-               "style=\"text-decoration:none;font-size:22px\">{{ '★' * r.score }}</a>"
-               "&nbsp; {% endfor %}</p>")
+def _link(url: str, label: str) -> str:
+    return f'<a href="{url}">{label}</a>'
+
+
+_AUTO_REPLY = ("{% if auto_reply %}\n\n{{ auto_reply }}{% endif %}",
+               "{% if auto_reply %}<p>{{ auto_reply }}</p>{% endif %}")
+_SERVICE = "{% if service.name %} ({{ service.name }}){% endif %}"
+_CARD_URL = "{{ card.url }}"
+_FIELDS = {
+    _EN: ("{% if fields %}\n\nDetails of your request:{% for f in fields %}\n{{ f.label }}: "
+          "{{ f.value }}{% endfor %}{% endif %}",
+          "{% if fields %}<p>Details of your request:</p><ul>{% for f in fields %}<li>"
+          "{{ f.label }}: {{ f.value }}</li>{% endfor %}</ul>{% endif %}"),
+    _RU: ("{% if fields %}\n\nДанные обращения:{% for f in fields %}\n{{ f.label }}: "
+          "{{ f.value }}{% endfor %}{% endif %}",
+          "{% if fields %}<p>Данные обращения:</p><ul>{% for f in fields %}<li>"
+          "{{ f.label }}: {{ f.value }}</li>{% endfor %}</ul>{% endif %}"),
+}
+_ATTACHMENTS = {
+    lang: ("{% if attachments %}\n\n" + head + ":{% for a in attachments %}\n- {{ a.filename }}: "
+           "{{ a.url }}{% endfor %}{% endif %}",
+           "{% if attachments %}<p>" + head + ":</p><ul>{% for a in attachments %}<li>"
+           '<a href="{{ a.url }}">{{ a.filename }}</a></li>{% endfor %}</ul>{% endif %}')
+    for lang, head in ((_EN, "Attachments"), (_RU, "Вложения"))
+}
+# Rating: links in e-mail; in Telegram the message carries buttons instead of links.
+_STARS = ("{% if channel == 'telegram' %}{% else %}\n\n{% for r in rating_links %}"
+          "{{ '★' * r.score }} {{ r.url }}\n{% endfor %}{% endif %}",
+          "<p>{% for r in rating_links %}<a href=\"{{ r.url }}\" "
+          "style=\"text-decoration:none;font-size:22px\">{{ '★' * r.score }}</a>"
+          "&nbsp; {% endfor %}</p>")
 
 DEFAULTS: dict[tuple[str, str], MessageTemplate] = {
-    ("acknowledgment", "en"): _t(
-        "[{{ card.number }}] {{ card.title }}",
-        _HELLO_EN + "We have received your request {{ card.number }} ({{ service.name }})."
-        "{% if auto_reply %}\n\n{{ auto_reply }}{% endif %}\n\nStatus: {{ card.status }}.\n\n"
-        "You can follow it at {{ card.url }} or simply " + _ANSWER_EN + "." + _SIGN_EN,
-        _html("en", "<p>We have received your request <b>{{ card.number }}</b> "
-              "({{ service.name }}).</p>{% if auto_reply %}<p>{{ auto_reply }}</p>{% endif %}"
-              "<p>Status: {{ card.status }}.</p><p>You can follow it "
-              "<a href=\"{{ card.url }}\">on the portal</a> or simply " + _ANSWER_EN + ".</p>")),
-    ("acknowledgment", "ru"): _t(
-        "[{{ card.number }}] {{ card.title }}",
-        _HELLO_RU + "Мы получили ваше обращение {{ card.number }} ({{ service.name }})."
-        "{% if auto_reply %}\n\n{{ auto_reply }}{% endif %}\n\nСтатус: {{ card.status }}.\n\n"
-        "Следить за ним можно на {{ card.url }} или просто ответив на это "
-        + _THIS_RU + "." + _SIGN_RU,
-        _html("ru", "<p>Мы получили ваше обращение <b>{{ card.number }}</b> "
-              "({{ service.name }}).</p>{% if auto_reply %}<p>{{ auto_reply }}</p>{% endif %}"
-              "<p>Статус: {{ card.status }}.</p><p>Следить за ним можно "
-              "<a href=\"{{ card.url }}\">на портале</a> или просто ответив на это "
-              + _THIS_RU + ".</p>")),
-    ("status_changed", "en"): _t(
-        "[{{ card.number }}] {{ status }}: {{ card.title }}",
-        _HELLO_EN + "The status of your request {{ card.number }} changed from "
-        "{{ previous_status }} to {{ status }}.\n\nDetails: {{ card.url }}" + _SIGN_EN,
-        _html("en", "<p>The status of your request <b>{{ card.number }}</b> changed from "
-              "{{ previous_status }} to <b>{{ status }}</b>.</p>"
-              "<p><a href=\"{{ card.url }}\">Open the request</a></p>")),
-    ("status_changed", "ru"): _t(
-        "[{{ card.number }}] {{ status }}: {{ card.title }}",
-        _HELLO_RU + "Статус вашего обращения {{ card.number }} изменился: "
-        "{{ previous_status }} → {{ status }}.\n\nПодробнее: {{ card.url }}" + _SIGN_RU,
-        _html("ru", "<p>Статус вашего обращения <b>{{ card.number }}</b> изменился: "
-              "{{ previous_status }} → <b>{{ status }}</b>.</p>"
-              "<p><a href=\"{{ card.url }}\">Открыть обращение</a></p>")),
-    ("agent_reply", "en"): _t(
-        "Re: [{{ card.number }}] {{ card.title }}",
-        _HELLO_EN + "{{ comment.text }}\n\n" + _REPLY_FIELDS.replace("{ATT}", "Attachments:")
-        + _ANSWER_EN_CAP + " to answer. Request: {{ card.url }}" + _SIGN_EN,
-        _html("en", "<div style=\"white-space:pre-wrap\">{{ comment.text }}</div>"
-              + _REPLY_FIELDS_HTML.replace("{ATT}", "Attachments:")
-              + "<p>" + _ANSWER_EN_CAP + " to answer. <a href=\"{{ card.url }}\">"
-              "Open the request</a></p>")),
-    ("agent_reply", "ru"): _t(
-        "Re: [{{ card.number }}] {{ card.title }}",
-        _HELLO_RU + "{{ comment.text }}\n\n" + _REPLY_FIELDS.replace("{ATT}", "Вложения:")
-        + "Чтобы ответить, просто ответьте на это " + _THIS_RU + ". Обращение: {{ card.url }}"
-        + _SIGN_RU,
-        _html("ru", "<div style=\"white-space:pre-wrap\">{{ comment.text }}</div>"
-              + _REPLY_FIELDS_HTML.replace("{ATT}", "Вложения:")
-              + "<p>Чтобы ответить, просто ответьте на это " + _THIS_RU
-              + ". <a href=\"{{ card.url }}\">"
-              "Открыть обращение</a></p>")),
-    ("rating_request", "en"): _t(
-        "[{{ card.number }}] {{ status }} — how did we do?",
-        _HELLO_EN + "Your request {{ card.number }} \"{{ card.title }}\" is done. "
-        "How satisfied are you? Choose a rating (you will confirm it on the next page):\n\n"
-        + _STARS + "\nNot solved? " + _ANSWER_EN_CAP + " and we will reopen it." + _SIGN_EN,
-        _html("en", "<p>Your request <b>{{ card.number }}</b> “{{ card.title }}” is done. "
-              "How satisfied are you? Choose a rating (you will confirm it on the next "
-              "page):</p>" + _STARS_HTML
-              + "<p>Not solved? " + _ANSWER_EN_CAP + " and we will reopen it.</p>")),
-    ("rating_request", "ru"): _t(
-        "[{{ card.number }}] {{ status }} — оцените, как мы справились",
-        _HELLO_RU + "Ваше обращение {{ card.number }} «{{ card.title }}» выполнено. "
-        "Оцените, пожалуйста, нашу работу (оценку вы подтвердите на следующей странице):\n\n"
-        + _STARS + "\nНе решено? Ответьте на это " + _THIS_RU + ", и мы продолжим." + _SIGN_RU,
-        _html("ru", "<p>Ваше обращение <b>{{ card.number }}</b> «{{ card.title }}» выполнено. "
-              "Оцените, пожалуйста, нашу работу (оценку вы подтвердите на следующей "
-              "странице):</p>" + _STARS_HTML
-              + "<p>Не решено? Ответьте на это " + _THIS_RU + ", и мы продолжим.</p>")),
-    ("reminder", "en"): _t(
-        "[{{ card.number }}] We are waiting for your answer",
-        _HELLO_EN + "Your request {{ card.number }} \"{{ card.title }}\" has been waiting for "
-        "your answer for {{ days_waiting }} day(s).{% if auto_close_at %} Without an answer "
-        "it will be closed on {{ auto_close_at }}.{% endif %}\n\n" + _ANSWER_EN_CAP + " or "
-        "answer at {{ card.url }}" + _SIGN_EN,
-        _html("en", "<p>Your request <b>{{ card.number }}</b> “{{ card.title }}” has been "
-              "waiting for your answer for {{ days_waiting }} day(s).{% if auto_close_at %} "
-              "Without an answer it will be closed on {{ auto_close_at }}.{% endif %}</p>"
-              "<p>" + _ANSWER_EN_CAP + " or <a href=\"{{ card.url }}\">answer on the portal</a>."
-              "</p>")),
-    ("reminder", "ru"): _t(
-        "[{{ card.number }}] Ждём вашего ответа",
-        _HELLO_RU + "Обращение {{ card.number }} «{{ card.title }}» ждёт вашего ответа уже "
-        "{{ days_waiting }} дн.{% if auto_close_at %} Если ответа не будет, оно закроется "
-        "{{ auto_close_at }}.{% endif %}\n\nОтветьте на это " + _THIS_RU + " или на портале: "
-        "{{ card.url }}" + _SIGN_RU,
-        _html("ru", "<p>Обращение <b>{{ card.number }}</b> «{{ card.title }}» ждёт вашего "
-              "ответа уже {{ days_waiting }} дн.{% if auto_close_at %} Если ответа не будет, "
-              "оно закроется {{ auto_close_at }}.{% endif %}</p><p>Ответьте на это "
-              + _THIS_RU + " или "
-              "<a href=\"{{ card.url }}\">на портале</a>.</p>")),
+    ("acknowledgment", _EN): _customer(_EN, "[{{ card.number }}] {{ card.title }}", [
+        ("We have received your request “{{ card.title }}”" + _SERVICE
+         + " and registered it as {{ card.number }}.",
+         "<p>We have received your request “{{ card.title }}”" + _SERVICE
+         + " and registered it as <b>{{ card.number }}</b>.</p>"),
+        _AUTO_REPLY,
+        ("\n\nTo add details, simply reply to " + _WORDS[_EN]["this"] + ". You can follow the "
+         "request at " + _CARD_URL,
+         "<p>To add details, simply reply to " + _WORDS[_EN]["this"] + ". You can follow the "
+         "request " + _link(_CARD_URL, "on the portal") + ".</p>"),
+    ]),
+    ("acknowledgment", _RU): _customer(_RU, "[{{ card.number }}] {{ card.title }}", [
+        ("Мы получили ваше обращение «{{ card.title }}»" + _SERVICE
+         + " и зарегистрировали его под номером {{ card.number }}.",
+         "<p>Мы получили ваше обращение «{{ card.title }}»" + _SERVICE
+         + " и зарегистрировали его под номером <b>{{ card.number }}</b>.</p>"),
+        _AUTO_REPLY,
+        ("\n\nЧтобы дополнить обращение, просто ответьте на " + _WORDS[_RU]["this"]
+         + ". Следить за обращением можно на портале: " + _CARD_URL,
+         "<p>Чтобы дополнить обращение, просто ответьте на " + _WORDS[_RU]["this"]
+         + ". Следить за обращением можно " + _link(_CARD_URL, "на портале") + ".</p>"),
+    ]),
+    ("status_changed", _EN): _customer(_EN, "[{{ card.number }}] {{ status }}: {{ card.title }}", [
+        ("The status of your request {{ card.number }} “{{ card.title }}” has changed from "
+         "“{{ previous_status }}” to “{{ status }}”.",
+         "<p>The status of your request <b>{{ card.number }}</b> “{{ card.title }}” has "
+         "changed from “{{ previous_status }}” to <b>“{{ status }}”</b>.</p>"),
+        ("\n\nYou can follow the request at " + _CARD_URL,
+         "<p>You can follow the request " + _link(_CARD_URL, "on the portal") + ".</p>"),
+    ]),
+    ("status_changed", _RU): _customer(_RU, "[{{ card.number }}] {{ status }}: {{ card.title }}", [
+        ("Статус вашего обращения {{ card.number }} «{{ card.title }}» изменился "
+         "с «{{ previous_status }}» на «{{ status }}».",
+         "<p>Статус вашего обращения <b>{{ card.number }}</b> «{{ card.title }}» изменился "
+         "с «{{ previous_status }}» на <b>«{{ status }}»</b>.</p>"),
+        ("\n\nСледить за обращением можно на портале: " + _CARD_URL,
+         "<p>Следить за обращением можно " + _link(_CARD_URL, "на портале") + ".</p>"),
+    ]),
+    ("agent_reply", _EN): _customer(_EN, "Re: [{{ card.number }}] {{ card.title }}", [
+        ("{{ comment.text }}", '<div style="white-space:pre-wrap">{{ comment.text }}</div>'),
+        _FIELDS[_EN], _ATTACHMENTS[_EN],
+        ("\n\nIf you have questions or anything to add, simply reply to "
+         + _WORDS[_EN]["this"] + ". You can also follow the request at " + _CARD_URL,
+         "<p>If you have questions or anything to add, simply reply to " + _WORDS[_EN]["this"]
+         + ". You can also follow the request " + _link(_CARD_URL, "on the portal") + ".</p>"),
+    ], signer="{% if comment.author %}{{ comment.author }}\n{% endif %}"),
+    ("agent_reply", _RU): _customer(_RU, "Re: [{{ card.number }}] {{ card.title }}", [
+        ("{{ comment.text }}", '<div style="white-space:pre-wrap">{{ comment.text }}</div>'),
+        _FIELDS[_RU], _ATTACHMENTS[_RU],
+        ("\n\nЕсли у вас есть вопросы или дополнения, просто ответьте на "
+         + _WORDS[_RU]["this"] + ". Следить за обращением можно на портале: " + _CARD_URL,
+         "<p>Если у вас есть вопросы или дополнения, просто ответьте на " + _WORDS[_RU]["this"]
+         + ". Следить за обращением можно " + _link(_CARD_URL, "на портале") + ".</p>"),
+    ], signer="{% if comment.author %}{{ comment.author }}\n{% endif %}"),
+    ("rating_request", _EN): _customer(_EN, "[{{ card.number }}] {{ status }} — how did we do?", [
+        ("We have completed your request {{ card.number }} “{{ card.title }}”. How satisfied "
+         "are you with our help? {% if channel == 'telegram' %}Choose one to five stars with "
+         "the buttons below.{% else %}Choose one to five stars (you will confirm your rating "
+         "on the next page):{% endif %}",
+         "<p>We have completed your request <b>{{ card.number }}</b> “{{ card.title }}”. How "
+         "satisfied are you with our help? Choose one to five stars (you will confirm your "
+         "rating on the next page):</p>"),
+        _STARS,
+        ("{% if channel == 'telegram' %}\n\n{% else %}\n{% endif %}If the problem is not "
+         "solved, reply to " + _WORDS[_EN]["this"] + " and we will reopen the request.",
+         "<p>If the problem is not solved, reply to " + _WORDS[_EN]["this"]
+         + " and we will reopen the request.</p>"),
+    ]),
+    ("rating_request", _RU): _customer(
+        _RU, "[{{ card.number }}] {{ status }} — оцените, как мы справились", [
+            ("Мы завершили работу по вашему обращению {{ card.number }} «{{ card.title }}». "
+             "Оцените, пожалуйста, нашу работу{% if channel == 'telegram' %} кнопками ниже — "
+             "от одной до пяти звёзд.{% else %} — выберите от одной до пяти звёзд (оценку вы "
+             "подтвердите на следующей странице):{% endif %}",
+             "<p>Мы завершили работу по вашему обращению <b>{{ card.number }}</b> "
+             "«{{ card.title }}». Оцените, пожалуйста, нашу работу — выберите от одной до пяти "
+             "звёзд (оценку вы подтвердите на следующей странице):</p>"),
+            _STARS,
+            ("{% if channel == 'telegram' %}\n\n{% else %}\n{% endif %}Если проблема не "
+             "решена, ответьте на " + _WORDS[_RU]["this"] + " — мы возобновим работу над "
+             "обращением.",
+             "<p>Если проблема не решена, ответьте на " + _WORDS[_RU]["this"]
+             + " — мы возобновим работу над обращением.</p>"),
+        ]),
+    ("reminder", _EN): _customer(_EN, "[{{ card.number }}] We are waiting for your answer", [
+        ("Your request {{ card.number }} “{{ card.title }}” has been waiting for your answer "
+         "for {{ days_waiting|plural('day', 'days') }}.{% if auto_close_at %} If we do not "
+         "hear from you, we will close it on {{ auto_close_at }}.{% endif %}",
+         "<p>Your request <b>{{ card.number }}</b> “{{ card.title }}” has been waiting for "
+         "your answer for {{ days_waiting|plural('day', 'days') }}.{% if auto_close_at %} If "
+         "we do not hear from you, we will close it on {{ auto_close_at }}.{% endif %}</p>"),
+        ("\n\nSimply reply to " + _WORDS[_EN]["this"] + ", or answer on the portal: "
+         + _CARD_URL,
+         "<p>Simply reply to " + _WORDS[_EN]["this"] + ", or answer "
+         + _link(_CARD_URL, "on the portal") + ".</p>"),
+    ]),
+    ("reminder", _RU): _customer(_RU, "[{{ card.number }}] Ждём вашего ответа", [
+        ("Ваше обращение {{ card.number }} «{{ card.title }}» ждёт вашего ответа уже "
+         "{{ days_waiting|plural('день', 'дня', 'дней') }}.{% if auto_close_at %} Если ответа "
+         "не будет, мы закроем его {{ auto_close_at }}.{% endif %}",
+         "<p>Ваше обращение <b>{{ card.number }}</b> «{{ card.title }}» ждёт вашего ответа "
+         "уже {{ days_waiting|plural('день', 'дня', 'дней') }}.{% if auto_close_at %} Если "
+         "ответа не будет, мы закроем его {{ auto_close_at }}.{% endif %}</p>"),
+        ("\n\nОтветить можно на " + _WORDS[_RU]["this"] + " или на портале: " + _CARD_URL,
+         "<p>Ответить можно на " + _WORDS[_RU]["this"] + " или "
+         + _link(_CARD_URL, "на портале") + ".</p>"),
+    ]),
 }
 
-_AGENT = {
-    "new_request": ("New request {{ card.number }}: {{ card.title }}",
-                    "From {{ requester }} ({{ service.name }}, {{ card.priority }}):\n{{ text }}",
-                    "Новое обращение {{ card.number }}: {{ card.title }}",
-                    "От {{ requester }} ({{ service.name }}, {{ card.priority }}):\n{{ text }}"),
-    "customer_reply": ("Customer replied on {{ card.number }}: {{ card.title }}",
-                       "{{ requester }} wrote:\n{{ text }}",
-                       "Клиент ответил в {{ card.number }}: {{ card.title }}",
-                       "{{ requester }} пишет:\n{{ text }}"),
-    "escalation": ("Escalated to {{ lane }}: {{ card.number }} {{ card.title }}",
-                   "{{ card.number }} entered lane {{ lane }} ({{ card.priority }}).",
-                   "Эскалация на {{ lane }}: {{ card.number }} {{ card.title }}",
-                   "{{ card.number }} перешла на дорожку {{ lane }} ({{ card.priority }})."),
-    "sla_warning": ("SLA warning on {{ card.number }}: {{ sla.target }}",
-                    ("{{ card.number }} {{ card.title }}: {{ sla.target }} is due "
-                     "{{ sla.deadline }}."),
-                    "SLA под угрозой в {{ card.number }}: {{ sla.target }}",
-                    ("{{ card.number }} {{ card.title }}: срок {{ sla.target }} — "
-                     "{{ sla.deadline }}.")),
-    "sla_breached": ("SLA breached on {{ card.number }}: {{ sla.target }}",
-                     ("{{ card.number }} {{ card.title }}: {{ sla.target }} was due "
-                      "{{ sla.deadline }}."),
-                     "SLA нарушен в {{ card.number }}: {{ sla.target }}",
-                     ("{{ card.number }} {{ card.title }}: срок {{ sla.target }} истёк "
-                      "{{ sla.deadline }}.")),
-    "column_reached": ("{{ card.number }} reached {{ column }}: {{ card.title }}",
-                       "{{ card.number }} {{ card.title }} is now in {{ column }}.",
-                       "{{ card.number }} в колонке {{ column }}: {{ card.title }}",
-                       "{{ card.number }} {{ card.title }} теперь в колонке {{ column }}."),
+# Agents' messages: a subject that says it all (Slack and phone previews show only that),
+# then the facts, then the card. Names of priorities and SLA targets are translated.
+_PRIORITY_RU = ("{{ {'low': 'низкий', 'medium': 'средний', 'high': 'высокий', "
+                "'critical': 'критический'}.get(card.priority, card.priority) }}")
+_TARGET_EN = ("{{ {'first_response': 'first response', 'next_response': 'next response', "
+              "'resolution': 'resolution'}.get(sla.target, sla.target) }}")
+_TARGET_RU = ("{{ {'first_response': 'первого ответа', 'next_response': 'следующего ответа', "
+              "'resolution': 'решения'}.get(sla.target, sla.target) }}")
+_AGENT: dict[str, dict[str, tuple[str, str]]] = {
+    "new_request": {
+        _EN: ("New request {{ card.number }}: {{ card.title }}",
+              "From: {{ requester }}\nService: {{ service.name }}\nPriority: {{ card.priority }}"
+              "\n\n{{ text }}"),
+        _RU: ("Новое обращение {{ card.number }}: {{ card.title }}",
+              "От: {{ requester }}\nУслуга: {{ service.name }}\nПриоритет: " + _PRIORITY_RU
+              + "\n\n{{ text }}"),
+    },
+    "customer_reply": {
+        _EN: ("Customer replied to {{ card.number }}: {{ card.title }}",
+              "{{ requester }} wrote:\n\n{{ text }}"),
+        _RU: ("Ответ клиента по {{ card.number }}: {{ card.title }}",
+              "{{ requester }} пишет:\n\n{{ text }}"),
+    },
+    "escalation": {
+        _EN: ("Escalated to {{ lane }}: {{ card.number }} {{ card.title }}",
+              "{{ card.number }} “{{ card.title }}” moved to lane {{ lane }} "
+              "(priority: {{ card.priority }})."),
+        _RU: ("Эскалация на дорожку {{ lane }}: {{ card.number }} {{ card.title }}",
+              "Карточка {{ card.number }} «{{ card.title }}» переведена на дорожку {{ lane }} "
+              "(приоритет: " + _PRIORITY_RU + ")."),
+    },
+    "sla_warning": {
+        _EN: ("SLA warning on {{ card.number }}: " + _TARGET_EN
+              + "{% if sla.deadline %} due {{ sla.deadline }}{% endif %}",
+              "The " + _TARGET_EN + " deadline of {{ card.number }} “{{ card.title }}” is "
+              "{% if sla.deadline %}{{ sla.deadline }}{% else %}near{% endif %}."),
+        _RU: ("SLA под угрозой по {{ card.number }}: срок " + _TARGET_RU
+              + "{% if sla.deadline %} — {{ sla.deadline }}{% endif %}",
+              "Срок " + _TARGET_RU + " по {{ card.number }} «{{ card.title }}» истекает"
+              "{% if sla.deadline %} {{ sla.deadline }}{% else %} скоро{% endif %}."),
+    },
+    "sla_breached": {
+        _EN: ("SLA breached on {{ card.number }}: " + _TARGET_EN
+              + "{% if sla.deadline %} was due {{ sla.deadline }}{% endif %}",
+              "The " + _TARGET_EN + " deadline of {{ card.number }} “{{ card.title }}” "
+              "{% if sla.deadline %}passed at {{ sla.deadline }}{% else %}has passed{% endif %}."),
+        _RU: ("SLA нарушен по {{ card.number }}: срок " + _TARGET_RU + " истёк"
+              "{% if sla.deadline %} {{ sla.deadline }}{% endif %}",
+              "Срок " + _TARGET_RU + " по {{ card.number }} «{{ card.title }}» истёк"
+              "{% if sla.deadline %} {{ sla.deadline }}{% endif %}."),
+    },
+    "column_reached": {
+        _EN: ("{{ card.number }} reached {{ column }}: {{ card.title }}",
+              "{{ card.number }} “{{ card.title }}” is now in column {{ column }} "
+              "(lane {{ lane }})."),
+        _RU: ("{{ card.number }} в колонке {{ column }}: {{ card.title }}",
+              "Карточка {{ card.number }} «{{ card.title }}» теперь в колонке {{ column }} "
+              "(дорожка {{ lane }})."),
+    },
 }
-for _kind, (_se, _te, _sr, _tr) in _AGENT.items():
-    for _lang, _s, _tx, _open in (("en", _se, _te, "Open card"), ("ru", _sr, _tr, "Открыть")):
+_OPEN = {_EN: "Open the card", _RU: "Открыть карточку"}
+for _kind, _by_lang in _AGENT.items():
+    for _lang, (_subject, _text) in _by_lang.items():
         DEFAULTS[(_kind, _lang)] = MessageTemplate(
-            subject=_s, text=_tx + "\n{{ card.agent_url }}\n",
-            html=(f'<!doctype html><html lang="{_lang}"><body><p><b>{_s}</b></p>'
-                  f'<p style="white-space:pre-wrap">{_tx}</p>'
-                  f'<p><a href="{{{{ card.agent_url }}}}">{_open}</a></p></body></html>'))
+            subject=_subject,
+            text=f"{_text}\n\n{_OPEN[_lang]}: {{{{ card.agent_url }}}}\n",
+            html=(f'<!doctype html><html lang="{_lang}"><body><p><b>{_subject}</b></p>'
+                  f'<p style="white-space:pre-wrap">{_text}</p>'
+                  f'<p><a href="{{{{ card.agent_url }}}}">{_OPEN[_lang]}</a></p></body></html>'))
 
 
 def default_template(kind: str, language: str) -> MessageTemplate:
