@@ -1,8 +1,8 @@
 """`make run`: the whole desk on this machine, on embedded defaults. Ctrl-C stops it all.
 
 Starts the embedded Mongo-protocol server (SecantusDB) unless DESK_MONGO_URL is set,
-uses the RabbitMQ on localhost (starting a locally installed one if needed; or
-DESK_AMQP_URL), a local mail sink that keeps every outgoing e-mail under var/mail/,
+uses the RabbitMQ on localhost (scripts/rabbitmq.sh installs and starts one if needed;
+or DESK_AMQP_URL), a local mail sink that keeps every outgoing e-mail under var/mail/,
 loads the demo catalog and starts the five services on their fixed ports.
 """
 
@@ -90,9 +90,8 @@ def main() -> None:
 
     amqp_url = os.environ.get("DESK_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
     if "DESK_AMQP_URL" not in os.environ and not port_open("127.0.0.1", 5672):
-        print("RabbitMQ is not running; starting the local one (rabbitmq-server -detached)")
-        subprocess.run(["rabbitmq-server", "-detached"], check=False)
-        wait_for("127.0.0.1", 5672, "RabbitMQ", timeout=90)
+        # installs Debian's rabbitmq-server if there is none, starts it, waits for the port
+        subprocess.run(["bash", str(ROOT / "scripts" / "rabbitmq.sh")], check=True)
 
     smtp_host, smtp_port = os.environ.get("DESK_SMTP_HOST"), os.environ.get("DESK_SMTP_PORT")
     if not smtp_host:

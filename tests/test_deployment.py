@@ -1,8 +1,15 @@
 """docker-compose and the Kubernetes manifests are well-formed and give every service
 what it needs in production (compose cannot be started on this machine, so check it)."""
 
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from boards.settings import BoardsSettings
@@ -10,6 +17,8 @@ from intake.settings import IntakeSettings
 from notify.settings import NotifySettings
 from portal.settings import PortalSettings
 from sla.settings import SlaSettings
+
+from tests.support.infra import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {"intake": IntakeSettings, "boards": BoardsSettings, "sla": SlaSettings,
@@ -73,3 +82,96 @@ def test_kubernetes_has_a_deployment_and_service_per_desk_service():
         assert not missing_from(name, env), name
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
         assert container["ports"][0]["containerPort"] == port
+
+
+# ---- a broker on a fresh machine: scripts/rabbitmq.sh, run before anything needs one ----
+
+BROKER_SCRIPT = ROOT / "scripts" / "rabbitmq.sh"
+
+
+def _dry_run(target: str, **env: str) -> list[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.endswith("AMQP_URL")} | env
+    return subprocess.run(["make", "-n", target], cwd=ROOT, env=clean, capture_output=True,
+                          text=True, check=True).stdout.splitlines()
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make")
+def test_make_targets_start_a_broker_before_they_need_one():
+    for target, needs in (("run", "scripts/run.py"), ("test", "pytest"),
+                          ("test-unit", "pytest"), ("test-e2e", "pytest"),
+                          ("bench", "bench/run_all.py")):
+        lines = _dry_run(target)
+        broker = [i for i, line in enumerate(lines) if "scripts/rabbitmq.sh" in line]
+        main = [i for i, line in enumerate(lines) if needs in line]
+        assert broker and main and broker[0] < main[0], (target, lines)
+    # a broker of the caller's own is passed on, so the script leaves the machine alone
+    assert any('rabbitmq.sh "amqp://elsewhere/"' in line
+               for line in _dry_run("run", DESK_AMQP_URL="amqp://elsewhere/"))
+    assert any('rabbitmq.sh "amqp://tests/"' in line
+               for line in _dry_run("test", DESK_TEST_AMQP_URL="amqp://tests/"))
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
+def test_broker_script_is_shellcheck_clean():
+    for script in (BROKER_SCRIPT, ROOT / "scripts" / "system-deps.sh"):
+        result = subprocess.run(["shellcheck", str(script)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout
+
+
+def _stubbed(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """PATH with recording stand-ins for what the script may run; a stub rabbitmq-server
+    "starts" by listening on RABBITMQ_NODE_PORT. Nothing real is installed or started."""
+    stubs, calls = tmp_path / "bin", tmp_path / "calls"
+    stubs.mkdir()
+    calls.touch()
+    listener = (f"{sys.executable} -c 'import socket, time; s = socket.socket(); "
+                "s.bind((\"127.0.0.1\", int(\"'$RABBITMQ_NODE_PORT'\"))); s.listen(); "
+                "time.sleep(60)'")
+    bodies = {
+        "rabbitmq-server": f'echo "rabbitmq-server $*" >> {calls}\n'
+                           f"{listener} >/dev/null 2>&1 &\necho $! > {tmp_path / 'pid'}\n",
+        "apt-get": f'echo "apt-get $*" >> {calls}\n',
+        "sudo": f'echo "sudo $*" >> {calls}\nexec "$@"\n',
+    }
+    for name, body in bodies.items():
+        (stubs / name).write_text("#!/bin/sh\n" + body)
+        (stubs / name).chmod(0o755)
+    return {"PATH": f"{stubs}:/usr/bin:/bin", "HOME": str(tmp_path)}, calls
+
+
+def test_broker_script_does_nothing_when_a_broker_answers(tmp_path):
+    env, calls = _stubbed(tmp_path)
+    with socket.socket() as running:
+        running.bind(("127.0.0.1", 0))
+        running.listen()
+        env["RABBITMQ_NODE_PORT"] = str(running.getsockname()[1])
+        result = subprocess.run(["bash", str(BROKER_SCRIPT)], env=env, capture_output=True,
+                                text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert calls.read_text() == "" and result.stdout == ""
+
+
+def test_broker_script_leaves_a_callers_broker_alone(tmp_path):
+    env, calls = _stubbed(tmp_path)
+    env["RABBITMQ_NODE_PORT"] = str(free_port())  # nothing listens there
+    result = subprocess.run(["bash", str(BROKER_SCRIPT), "amqp://guest:guest@elsewhere/"],
+                            env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert calls.read_text() == ""
+
+
+def test_broker_script_starts_an_installed_broker_and_waits_for_it(tmp_path):
+    env, calls = _stubbed(tmp_path)
+    port = free_port()
+    env["RABBITMQ_NODE_PORT"] = str(port)
+    try:
+        result = subprocess.run(["bash", str(BROKER_SCRIPT)], env=env, capture_output=True,
+                                text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert calls.read_text() == "rabbitmq-server -detached\n"  # no apt-get, no sudo
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass  # it returned once the port answered
+    finally:
+        pid = (tmp_path / "pid").read_text().strip() if (tmp_path / "pid").exists() else ""
+        if pid:
+            os.kill(int(pid), signal.SIGTERM)

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# A RabbitMQ on 127.0.0.1 for `make run`, `make test` and `make bench`.
+#
+# Nothing to do (and quick) when a broker answers on the port, or when the caller passes
+# the URL of its own broker as $1. Otherwise installs Debian's rabbitmq-server if none is
+# installed — without letting the package start its system service (policy-rc.d), as
+# scripts/system-deps.sh does for Dovecot — then starts a node with
+# `rabbitmq-server -detached` and waits for the port. It never stops a running broker.
+# The port is RABBITMQ_NODE_PORT (the server's own variable), 5672 unless set.
+set -euo pipefail
+
+if [ -n "${1:-}" ]; then
+  exit 0  # the caller's broker (DESK_AMQP_URL / DESK_TEST_AMQP_URL)
+fi
+PORT="${RABBITMQ_NODE_PORT:-5672}"
+
+answers() {
+  timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT" 2>/dev/null
+}
+
+answers && exit 0
+
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+
+server() {
+  command -v rabbitmq-server 2>/dev/null && return 0
+  [ -x /usr/sbin/rabbitmq-server ] && echo /usr/sbin/rabbitmq-server
+}
+
+if ! server >/dev/null; then
+  if ! command -v apt-get >/dev/null; then
+    echo "No RabbitMQ answers on 127.0.0.1:$PORT and none is installed; install one" \
+         "(or set DESK_AMQP_URL / DESK_TEST_AMQP_URL)." >&2
+    exit 1
+  fi
+  echo "Installing RabbitMQ (Debian's rabbitmq-server) ..."
+  created_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    created_policy=1
+  fi
+  trap '[ -n "$created_policy" ] && $SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq rabbitmq-server
+fi
+
+bin="$(server)"
+echo "RabbitMQ is not running on 127.0.0.1:$PORT; starting it ($bin -detached)"
+# Debian's wrapper only lets root (or the rabbitmq user) start the node.
+case "$bin" in
+  /usr/sbin/*) $SUDO "$bin" -detached ;;
+  *) "$bin" -detached ;;
+esac
+for _ in $(seq 1 240); do
+  answers && exit 0
+  sleep 0.5
+done
+echo "RabbitMQ did not come up on 127.0.0.1:$PORT within 120 s (see /var/log/rabbitmq/)" >&2
+exit 1
