@@ -32,7 +32,7 @@ def test_a_new_service_answers_in_the_customers_language_unless_the_admin_says_n
     # a client that does not know the option leaves the admin's choice alone
     desk.put_service(service("lang-new", name={"en": "Renamed"}))
     saved = stored(desk, "lang-new")
-    assert saved["name"] == {"en": "Renamed"} and saved["answer_in_customer_language"] is False
+    assert saved["name"]["en"] == "Renamed" and saved["answer_in_customer_language"] is False
 
     desk.put_service(service("lang-off", answer_in_customer_language=False))
     assert stored(desk, "lang-off")["answer_in_customer_language"] is False
