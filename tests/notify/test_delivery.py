@@ -279,12 +279,13 @@ def test_telegram_requester_hears_in_telegram_with_rating_buttons_despite_429(de
     desk.publish(comment(card, text="Please restart the client."))
     [reply] = wait_until(lambda: desk.tg.sent_to(chat))
     assert card.number in reply["text"] and "Please restart the client." in reply["text"]
-    assert "Reply to this message" in reply["text"] and "e-mail" not in reply["text"]
+    assert "reply to this message" in reply["text"] and "e-mail" not in reply["text"]
     [delivery] = desk.deliveries(card_id=card.card_id, kind="agent_reply")
     assert delivery["deferrals"] >= 1 and delivery["attempts"] == 1   # the 429 was honoured
     card = move(desk, card, status=StatusCategory.DONE, column="done")
     [_, rating] = wait_until(lambda: (m := desk.tg.sent_to(chat)) and len(m) >= 2 and m)
     assert f"[{card.number}] Done" in rating["text"]
+    assert "/rate?score=" not in rating["text"]      # stars are buttons here, not links
     buttons = rating["reply_markup"]["inline_keyboard"][0]
     assert [b["callback_data"] for b in buttons] == [
         f"rate:{card.card_id}:{s}" for s in range(1, 6)]
