@@ -15,7 +15,7 @@ from desk_contracts.events import Person, RequestReceived
 from desk_contracts.topology import DELIVERY_LIMIT, Topology
 from desk_runtime.bus import delete_topology
 from desk_runtime.deadletters import list_dead, replay
-from desk_runtime.outbox import COLLECTION
+from desk_runtime.outbox import COLLECTION, COMMITTER_LEASE
 from desk_runtime.service import ServiceRuntime
 from desk_runtime.settings import ServiceSettings
 
@@ -64,10 +64,12 @@ async def tap(amqp_url: str, ns: str, key: str = "#") -> tuple[aio_pika.abc.Abst
     return conn, q
 
 
-async def drain(q, wait: float = 1.0) -> list[aio_pika.abc.AbstractIncomingMessage]:
+async def drain(q, wait: float = 1.0, expect: int | None = None
+                ) -> list[aio_pika.abc.AbstractIncomingMessage]:
+    """What arrives within `wait` seconds (or until `expect` messages came)."""
     out = []
     deadline = asyncio.get_running_loop().time() + wait
-    while asyncio.get_running_loop().time() < deadline:
+    while asyncio.get_running_loop().time() < deadline and (expect is None or len(out) < expect):
         m = await q.get(no_ack=True, fail=False)
         if m is None:
             await asyncio.sleep(0.05)
@@ -92,12 +94,14 @@ async def test_outbox_entries_left_by_a_crashed_process_are_published_once(env, 
         assert await drain(q, 0.5) == []  # committed, not published: the "crash" window
         await crashed.stop()
 
-        # a new process on the same store takes over and publishes in commit order
+        # a new process on the same store takes over, once the committer's lease ran
+        # out, and publishes in commit order
         survivor = ServiceRuntime("boards", crashed.settings.model_copy(
             update={"outbox_relay": True}))
         await survivor.start()
         try:
-            got = await drain(q, 1.5)
+            got = await drain(q, COMMITTER_LEASE.total_seconds() + 15, expect=2)
+            got += await drain(q, 0.5)  # and nothing more
             assert [m.message_id for m in got] == [str(e.event_id) for e in emitted]
             pending = await survivor.db[COLLECTION].count_documents({"sent_at": None})
             assert pending == 0

@@ -71,6 +71,10 @@ class Topology:
     def _n(self, name: str) -> str:
         return f"{self.namespace}.{name}" if self.namespace else name
 
+    def name(self, name: str) -> str:
+        """Any broker object's name in this namespace (e.g. a replica's own queue)."""
+        return self._n(name)
+
     @property
     def exchange(self) -> str:
         return self._n(EVENTS_EXCHANGE)

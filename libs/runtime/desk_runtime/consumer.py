@@ -1,37 +1,57 @@
-"""Idempotent bus consumers: manual ack after the effect is durable, poison to dead letters.
+"""Idempotent consumers as FastStream subscribers: ack after commit, poison to dead letters.
 
-Each message is handled in one Mongo transaction that also records the event as
-processed (`processed_events`), so a redelivered or duplicated event has no second
-effect. A message that cannot be decoded or validated is moved to the queue's
-dead-letter queue with its reason at once; one whose handler keeps failing is
-retried with backoff and dead-lettered when it reaches the delivery limit. Either
-way the queue keeps flowing.
+FastStream delivers, reconnects and re-subscribes; what is ours is the policy around a
+handler, written once here:
+
+* **ack after commit** — subscribers run with `AckPolicy.MANUAL`; a message is acked only
+  when its effect and its processed-event record (`processed_events`) committed together,
+  so a redelivered or duplicated event has no second effect;
+* **dead letters with a reason** — `DeadLetterMiddleware` moves a message that cannot be
+  decoded, fails its contract or is refused by its handler (`PermanentFailure`) to the
+  queue's dead-letter queue with `x-dead-reason`/`x-dead-detail` headers, then acks it;
+* **transient is not poison** — a store or broker outage never counts toward the
+  delivery limit: the handler is retried in place with backoff until the store is back;
+  only a handler that keeps failing for another reason is dead-lettered at the limit;
+* **per-card order** — events of one card are handled one at a time (in arrival order)
+  while events of different cards run in parallel, up to the channel's prefetch;
+* **correlation** — `CorrelationMiddleware` binds the envelope's correlation id into
+  structlog's context for everything the handler logs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
-import aio_pika
-from aio_pika.abc import AbstractIncomingMessage
 from desk_contracts import Envelope, EventPayload
 from desk_contracts.events import UnknownEvent, event_class
 from desk_contracts.topology import DELIVERY_LIMIT, QueueSpec
+from faststream import BaseMiddleware
+from faststream.middlewares import AckPolicy
+from faststream.rabbit import Channel, RabbitBroker
+from faststream.rabbit.annotations import RabbitMessage
 from pydantic import ValidationError
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
-from desk_runtime.bus import Bus, decode_envelope
+from desk_runtime.bus import CORRELATION_HEADER, Bus, event_queue
 from desk_runtime.logging import bound_contextvars, get_logger
-from desk_runtime.metrics import BUS_IN, CONSUMER_LAG, DEAD_LETTERED, HANDLER_SECONDS
+from desk_runtime.metrics import (
+    BUS_IN,
+    CONSUMER_LAG,
+    DEAD_LETTERED,
+    HANDLER_SECONDS,
+    STORE_TRANSACTIONS,
+    TRANSIENT_WAITS,
+)
 from desk_runtime.unit_of_work import UnitOfWork
 
 log = get_logger(__name__)
 
 PROCESSED = "processed_events"
+TRANSIENT_BACKOFF_MAX = 30.0
 
 Handler = Callable[[UnitOfWork, EventPayload], Awaitable[None]]
 
@@ -40,87 +60,194 @@ class PermanentFailure(Exception):
     """The message can never succeed (e.g. refers to something that does not exist)."""
 
 
+class DeadLetter(Exception):
+    """Raised inside a consumer to park the message with a reason (caught by the middleware)."""
+
+    def __init__(self, reason: str, detail: str, event_type: str = "unknown"):
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail, self.event_type = reason, detail, event_type
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Infrastructure away (store or broker), not a fault of the message."""
+    if isinstance(exc, ConnectionFailure):  # AutoReconnect, NetworkTimeout, selection timeout
+        return True
+    if isinstance(exc, PyMongoError) and (
+            exc.has_error_label("TransientTransactionError")
+            or exc.has_error_label("RetryableWriteError")
+            or exc.has_error_label("UnknownTransactionCommitResult")):
+        return True
+    import aio_pika.exceptions as amqp_errors
+    import aiormq.exceptions as aiormq_errors
+    return isinstance(exc, ConnectionError | amqp_errors.AMQPConnectionError
+                      | amqp_errors.ChannelInvalidStateError
+                      | aiormq_errors.ChannelInvalidStateError)
+
+
+def partition_key(envelope: Envelope) -> str:
+    """What orders events: the card (or the request it becomes); else nothing."""
+    payload = envelope.payload
+    card = payload.get("card")
+    if isinstance(card, dict) and card.get("card_id"):
+        return str(card["card_id"])
+    for key in ("card_id", "request_id", "parent_id"):
+        if payload.get(key):
+            return str(payload[key])
+    return str(envelope.event_id)
+
+
+class KeyedLocks:
+    """One asyncio lock per partition key, dropped when nobody holds or waits for it.
+
+    asyncio.Lock wakes waiters in FIFO order, and aio-pika starts message tasks in
+    delivery order, so events of one key are handled in the order they were delivered.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    async def __call__(self, key: str, work: Callable[[], Awaitable[Any]]) -> Any:
+        lock, users = self._locks.get(key, (None, 0))
+        if lock is None:
+            lock = asyncio.Lock()
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                return await work()
+        finally:
+            lock_, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock_, users - 1)
+
+
+class CorrelationMiddleware(BaseMiddleware):
+    """Binds the message's correlation id (and id/type) into structlog's context."""
+
+    async def consume_scope(self, call_next, msg):
+        headers = msg.headers or {}
+        with bound_contextvars(correlation_id=headers.get(CORRELATION_HEADER)
+                               or msg.correlation_id,
+                               event_id=msg.message_id,
+                               routing_key=getattr(msg.raw_message, "routing_key", None)):
+            return await call_next(msg)
+
+
+def dead_letter_middleware(runtime) -> type[BaseMiddleware]:
+    """A middleware class bound to `runtime` (FastStream builds one instance per message)."""
+
+    class DeadLetterMiddleware(BaseMiddleware):
+        """Parks a message that can never succeed, with why, in its queue's dead letters."""
+
+        async def consume_scope(self, call_next, msg):
+            subscriber = self.context.get("handler_")
+            queue = getattr(getattr(subscriber, "queue", None), "name", None) or "unknown"
+            try:
+                return await call_next(msg)
+            except DeadLetter as exc:
+                await park(runtime, msg, queue, exc.reason, exc.detail, exc.event_type)
+            except (ValidationError, ValueError) as exc:  # body is not an envelope
+                await park(runtime, msg, queue, "malformed envelope", str(exc)[:500], "unknown")
+            return None
+
+    return DeadLetterMiddleware
+
+
+async def park(runtime, msg, queue_name: str, reason: str, detail: str,
+               event_type: str) -> None:
+    """Keep the message, with why, in its queue's dead-letter queue; then ack it."""
+    raw = msg.raw_message
+    headers = dict(raw.headers or {})
+    headers.update({
+        "x-dead-reason": reason,
+        "x-dead-detail": detail,
+        "x-original-queue": queue_name,
+        "x-original-routing-key": raw.routing_key or "",
+        "x-dead-at": datetime.now(UTC).isoformat(),
+    })
+    await runtime.bus.dead_letter(raw.body, queue_name, headers, raw.content_type,
+                                  raw.message_id)
+    await msg.ack()
+    DEAD_LETTERED.labels(runtime.name, queue_name, reason).inc()
+    BUS_IN.labels(runtime.name, queue_name, event_type, "dead_lettered").inc()
+    log.error("consumer.dead_lettered", queue=queue_name, reason=reason, detail=detail)
+
+
 class Consumer:
+    """One service queue: a FastStream subscriber whose handler applies the policy above."""
+
     def __init__(self, runtime, spec: QueueSpec, handlers: dict[str, Handler]):
         self.runtime = runtime
         self.spec = spec
         self.handlers = handlers
         self.queue_name = runtime.topology.queue(spec)
-        self._task: asyncio.Task | None = None
-        self._channel = None
+        self._locks = KeyedLocks()
+        self._stopping = False
+        self.subscriber = subscribe(runtime.bus.broker, runtime.bus, spec,
+                                    prefetch=runtime.settings.prefetch, consume=self.consume)
 
     @property
-    def bus(self) -> Bus:
-        return self.runtime.bus
+    def attached(self) -> bool:
+        """The broker connection is up and this queue has a live consumer on it."""
+        queue = self.subscriber._queue_obj
+        return bool(self.subscriber.running and queue is not None
+                    and self.subscriber._consumer_tag and not queue.channel.is_closed)
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"consume-{self.queue_name}")
+    def stopping(self) -> None:
+        self._stopping = True
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._channel is not None and not self._channel.is_closed:
-            with contextlib.suppress(Exception):
-                await self._channel.close()
-
-    async def _run(self) -> None:
-        # Sequential per queue: keeps per-card event order and avoids write conflicts.
-        self._channel = await self.bus.channel(prefetch=self.runtime.settings.prefetch)
-        queue = await self._channel.get_queue(self.queue_name, ensure=False)
-        async with queue.iterator() as messages:
-            async for message in messages:
-                try:
-                    await self.handle(message)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:  # never let one message stop the consumer
-                    log.exception("consumer.unexpected_error", queue=self.queue_name)
-                    with contextlib.suppress(Exception):
-                        await message.nack(requeue=True)
-
-    async def handle(self, message: AbstractIncomingMessage) -> None:
-        service = self.runtime.name
-        try:
-            envelope = decode_envelope(message.body)
-        except (ValueError, ValidationError) as exc:
-            await self._dead_letter(message, "malformed envelope", str(exc)[:500], "unknown")
-            return
+    async def consume(self, envelope: Envelope, message: RabbitMessage) -> None:
         with bound_contextvars(correlation_id=envelope.correlation_id,
                                event_id=str(envelope.event_id), event_type=envelope.type):
-            handler = self.handlers.get(envelope.type)
-            if handler is None:
-                # Bound but not handled here (e.g. a newer version): nothing to do.
-                BUS_IN.labels(service, self.queue_name, envelope.type, "ignored").inc()
-                await message.ack()
-                return
-            try:
-                payload = event_class(envelope.type, envelope.version).model_validate(
-                    envelope.payload
-                )
-            except (UnknownEvent, ValidationError) as exc:
-                await self._dead_letter(message, "invalid payload", str(exc)[:500], envelope.type)
-                return
-            started = time.perf_counter()
+            await self._locks(partition_key(envelope),
+                              lambda: self.handle(envelope, message))
+
+    async def handle(self, envelope: Envelope, message) -> None:
+        service = self.runtime.name
+        handler = self.handlers.get(envelope.type)
+        if handler is None:
+            # Bound but not handled here (e.g. a newer version): nothing to do.
+            BUS_IN.labels(service, self.queue_name, envelope.type, "ignored").inc()
+            await message.ack()
+            return
+        try:
+            payload = event_class(envelope.type, envelope.version).model_validate(
+                envelope.payload)
+        except (UnknownEvent, ValidationError) as exc:
+            raise DeadLetter("invalid payload", str(exc)[:500], envelope.type) from None
+        started = time.perf_counter()
+        waited = 0
+        while True:
             try:
                 duplicate = await self._process(envelope, payload, handler)
+                break
             except PermanentFailure as exc:
-                await self._dead_letter(message, "refused", str(exc)[:500], envelope.type)
-                return
+                raise DeadLetter("refused", str(exc)[:500], envelope.type) from None
             except Exception as exc:
+                if is_transient(exc) and not self._stopping:
+                    # the store (or broker) is away: wait for it, the message is not at fault
+                    delay = min(0.5 * 2 ** waited, TRANSIENT_BACKOFF_MAX)
+                    waited += 1
+                    TRANSIENT_WAITS.labels(service, self.queue_name).inc()
+                    log.warning("consumer.store_unavailable", queue=self.queue_name,
+                                retry_in=delay, error=repr(exc)[:300])
+                    await asyncio.sleep(delay)
+                    continue
+                if is_transient(exc):
+                    # shutting down mid-outage: hand it back without spending a delivery
+                    await message.nack(requeue=True)
+                    return
                 await self._retry_or_dead_letter(message, envelope, exc)
                 return
-            HANDLER_SECONDS.labels(service, self.queue_name, envelope.type).observe(
-                time.perf_counter() - started
-            )
-            CONSUMER_LAG.labels(service, self.queue_name).set(
-                max(0.0, (datetime.now(UTC) - envelope.occurred_at).total_seconds())
-            )
-            await message.ack()
-            outcome = "duplicate" if duplicate else "processed"
-            BUS_IN.labels(service, self.queue_name, envelope.type, outcome).inc()
-            log.debug("consumer.handled", queue=self.queue_name, outcome=outcome)
+        HANDLER_SECONDS.labels(service, self.queue_name, envelope.type).observe(
+            time.perf_counter() - started)
+        CONSUMER_LAG.labels(service, self.queue_name).set(
+            max(0.0, (datetime.now(UTC) - envelope.occurred_at).total_seconds()))
+        await message.ack()
+        outcome = "duplicate" if duplicate else "processed"
+        BUS_IN.labels(service, self.queue_name, envelope.type, outcome).inc()
+        log.debug("consumer.handled", queue=self.queue_name, outcome=outcome)
 
     async def _process(self, envelope: Envelope, payload: EventPayload, handler: Handler) -> bool:
         """Apply the handler once; returns True when the event had been processed before."""
@@ -132,11 +259,11 @@ class Consumer:
 
         async def work(session) -> None:
             uow_ref.clear()
-            # Written in the effect's transaction: a concurrent duplicate fails to commit.
+            # Written in the effect's transaction: a concurrent duplicate (another replica
+            # handling a redelivered copy) fails to commit and has no effect.
             await runtime.db[PROCESSED].insert_one(
                 {"_id": record_id, "type": envelope.type, "at": datetime.now(UTC)},
-                session=session,
-            )
+                session=session)
             uow = UnitOfWork(runtime.db, session, runtime.settings.account_id,
                              correlation_id=envelope.correlation_id, causation=envelope)
             uow_ref.append(uow)
@@ -149,40 +276,33 @@ class Consumer:
             if await runtime.db[PROCESSED].find_one({"_id": record_id}, {"_id": 1}):
                 return True
             raise
+        STORE_TRANSACTIONS.labels(runtime.name, "consumer").inc()
         if uow_ref and uow_ref[0].emitted:
-            runtime.outbox_committed()
+            runtime.outbox_committed(uow_ref[0].emitted)
         return False
 
     async def _retry_or_dead_letter(self, message, envelope: Envelope, exc: Exception) -> None:
-        count = int((message.headers or {}).get("x-delivery-count") or 0)
+        count = int((message.raw_message.headers or {}).get("x-delivery-count") or 0)
         if count + 1 >= DELIVERY_LIMIT:
-            await self._dead_letter(message, "handler kept failing", repr(exc)[:500],
-                                    envelope.type)
-            return
+            raise DeadLetter("handler kept failing", repr(exc)[:500], envelope.type)
         log.warning("consumer.retry", queue=self.queue_name, attempt=count + 1, error=repr(exc))
         BUS_IN.labels(self.runtime.name, self.queue_name, envelope.type, "retried").inc()
-        # Back off before handing it back so a failing dependency is not hammered.
-        await asyncio.sleep(min(0.2 * 2**count, 5.0))
+        # Back off before handing it back so a failing handler is not spun.
+        await asyncio.sleep(min(0.2 * 2 ** count, 5.0))
         await message.nack(requeue=True)
 
-    async def _dead_letter(self, message, reason: str, detail: str, event_type: str) -> None:
-        """Keep the message, with why, in the queue's dead-letter queue; then ack it."""
-        headers = dict(message.headers or {})
-        headers.update({
-            "x-dead-reason": reason,
-            "x-dead-detail": detail,
-            "x-original-queue": self.queue_name,
-            "x-original-routing-key": message.routing_key or "",
-            "x-dead-at": datetime.now(UTC).isoformat(),
-        })
-        await self.bus.dead_letter(
-            aio_pika.Message(body=message.body, headers=headers,
-                             content_type=message.content_type,
-                             message_id=message.message_id,
-                             delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-            self.queue_name,
-        )
-        await message.ack()
-        DEAD_LETTERED.labels(self.runtime.name, self.queue_name, reason).inc()
-        BUS_IN.labels(self.runtime.name, self.queue_name, event_type, "dead_lettered").inc()
-        log.error("consumer.dead_lettered", queue=self.queue_name, reason=reason, detail=detail)
+
+def subscribe(broker: RabbitBroker, bus: Bus | None, spec: QueueSpec, *, prefetch: int,
+              consume: Callable[..., Awaitable[None]]):
+    """Register `consume` as the FastStream subscriber of `spec`'s queue (manual ack)."""
+    topology = bus.topology if bus is not None else None
+    subscriber = broker.subscriber(
+        event_queue(topology, spec),
+        channel=Channel(prefetch_count=prefetch),
+        ack_policy=AckPolicy.MANUAL,
+        no_reply=True,
+        title=f"{spec.name}:consume",
+        description=f"{spec.description} Bound to: {', '.join(spec.bindings)}.",
+    )
+    subscriber(consume)
+    return subscriber

@@ -12,11 +12,14 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.routing import Match
 
+from pymongo.errors import ConnectionFailure
+
 from desk_runtime.logging import bound_contextvars, get_logger
 from desk_runtime.metrics import HTTP_REQUESTS, HTTP_SECONDS
 from desk_runtime.service import ServiceRuntime
 
 log = get_logger(__name__)
+RETRY_AFTER_SECONDS = 5
 
 
 class DomainError(Exception):
@@ -135,6 +138,14 @@ def create_service_app(
             body["details"] = exc.details
         return JSONResponse(body, status_code=exc.status_code)
 
+    @app.exception_handler(ConnectionFailure)
+    async def store_unavailable(request: Request, exc: ConnectionFailure) -> JSONResponse:
+        """The store is away: tell the caller to come back, nothing was accepted."""
+        log.warning("http.store_unavailable", path=request.url.path, error=repr(exc)[:200])
+        return JSONResponse({"error": "unavailable",
+                             "message": "the service's store is unavailable; retry shortly"},
+                            status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict:
         return {"status": "alive", "service": runtime.name}
@@ -143,7 +154,8 @@ def create_service_app(
     async def readyz() -> JSONResponse:
         checks = await runtime.ready()
         ok = all(checks.values())
-        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503,
+                            headers={} if ok else {"Retry-After": "1"})
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

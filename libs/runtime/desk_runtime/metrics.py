@@ -54,3 +54,24 @@ REJECTED_INPUT = Counter(
     "Customer or integrator input refused or quarantined, by channel and reason.",
     ["service", "channel", "reason"],
 )
+TRANSIENT_WAITS = Counter(
+    "desk_bus_transient_waits_total",
+    "Times a consumer held a message back because the store or broker was away "
+    "(never counted toward the message's delivery limit).",
+    ["service", "queue"],
+)
+STORE_TRANSACTIONS = Counter(
+    "desk_store_transactions_total",
+    "Store transactions committed, by what ran them (command, consumer, outbox).",
+    ["service", "kind"],
+)
+TASK_RESTARTS = Counter(
+    "desk_background_task_restarts_total",
+    "Background tasks (relays, dispatchers, schedulers, pollers) restarted after a failure.",
+    ["service", "task"],
+)
+TASK_UP = Gauge(
+    "desk_background_task_up",
+    "1 while a background task runs without failing, 0 while it backs off after a failure.",
+    ["service", "task"],
+)

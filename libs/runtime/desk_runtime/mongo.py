@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -13,7 +14,12 @@ T = TypeVar("T")
 
 def create_client(url: str, *, app_name: str) -> AsyncMongoClient:
     # tz_aware: every datetime read back is UTC-aware, as every datetime we write is.
-    return AsyncMongoClient(url, tz_aware=True, appname=app_name, serverSelectionTimeoutMS=5000)
+    # Retryable writes follow the URL: real MongoDB keeps the driver's default (on); the
+    # embedded single node is reached with `retryWrites=false` (scripts/run.py, tests),
+    # because its retryable-write registry slows every write as it grows.
+    # A short server-selection timeout: with the store away, an HTTP request answers 503
+    # within seconds and a consumer backs off, instead of each hanging for half a minute.
+    return AsyncMongoClient(url, tz_aware=True, appname=app_name, serverSelectionTimeoutMS=3000)
 
 
 async def in_transaction(
@@ -24,9 +30,10 @@ async def in_transaction(
         return await session.with_transaction(work)
 
 
-async def ping(client: AsyncMongoClient) -> bool:
+async def ping(client: AsyncMongoClient, timeout: float = 0.8) -> bool:
+    """Whether the store answers within `timeout` seconds."""
     try:
-        await client.admin.command("ping")
+        await asyncio.wait_for(client.admin.command("ping"), timeout)
         return True
-    except Exception:
+    except Exception:  # noqa: BLE001 (unreachable, timed out, refused: all mean "no")
         return False

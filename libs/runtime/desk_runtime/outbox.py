@@ -1,9 +1,14 @@
 """Transactional outbox: events are written with the state change, then relayed to the bus.
 
-The relay publishes with publisher confirms and marks entries sent only after the
-broker confirmed them, so a crash anywhere re-publishes (same event_id, which
-consumers deduplicate) and never drops. Several replicas may run a relay: entries
-are claimed with a lease so they rarely publish the same entry twice.
+Right after a commit the process that committed publishes the new entries itself
+(`OutboxRelay.committed`), from memory, with publisher confirms, and marks them sent in
+one write. Each entry is written already leased to its committer for `COMMITTER_LEASE`,
+so no other relay touches a fresh entry. Whatever that fast path did not finish — the
+process died, the broker was away — is found by a fallback poll once the lease has run
+out: one indexed query (`sent_at: null, claimed_until < now`), claimed with a new lease,
+published, marked sent. The fallback backs off while it finds nothing, so an idle desk
+costs a query every few seconds, not a storm. A crash anywhere re-publishes (the same
+`event_id`, which consumers deduplicate) and never drops.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import time
 from datetime import UTC, datetime, timedelta
 
 from desk_contracts import Envelope
@@ -27,18 +33,26 @@ log = get_logger(__name__)
 
 COLLECTION = "outbox"
 LEASE = timedelta(seconds=30)
+COMMITTER_LEASE = timedelta(seconds=10)
 SENT_RETENTION = timedelta(days=7)
+IDLE_POLL_MAX = 10.0
+GAUGE_SECONDS = 5.0
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 async def ensure_outbox_indexes(db: AsyncDatabase) -> None:
-    await db[COLLECTION].create_index([("sent_at", ASCENDING), ("seq", ASCENDING)])
+    await db[COLLECTION].create_index([("sent_at", ASCENDING), ("claimed_until", ASCENDING)],
+                                      name="unsent_by_lease")
     await db[COLLECTION].create_index(
         "sent_expires_at", expireAfterSeconds=0, sparse=True, name="sent_ttl"
     )
+    # entries written before leases were set at insert: make them claimable by the index
+    await db[COLLECTION].update_many({"sent_at": None, "claimed_until": None},
+                                     {"$set": {"claimed_until": EPOCH}})
 
 
 async def add_to_outbox(db: AsyncDatabase, session: AsyncClientSession, envelope: Envelope) -> None:
-    """Record an event in the caller's transaction; the relay publishes it after commit."""
+    """Record an event in the caller's transaction; the committer publishes it after commit."""
     now = datetime.now(UTC)
     await db[COLLECTION].insert_one(
         {
@@ -46,10 +60,11 @@ async def add_to_outbox(db: AsyncDatabase, session: AsyncClientSession, envelope
             "routing_key": envelope.routing_key,
             "envelope": envelope.model_dump(mode="json"),
             "created_at": now,
-            # time-ordered key so a relay publishes in commit order within a process
+            # time-ordered key so the fallback publishes in commit order
             "seq": now.timestamp(),
             "sent_at": None,
-            "claimed_until": None,
+            # the committing process publishes it; others only after this runs out
+            "claimed_until": now + COMMITTER_LEASE,
             "attempts": 0,
         },
         session=session,
@@ -63,78 +78,98 @@ class OutboxRelay:
         self.service = service
         self.poll_seconds = poll_seconds
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
+        self._fresh: asyncio.Queue[Envelope] = asyncio.Queue()
         self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._gauges_at = 0.0
+        self.supervised = None  # set by the runtime: reports a healthy round
 
-    def notify(self) -> None:
-        """Called after a commit that wrote outbox entries: publish now, not at next poll."""
+    def committed(self, envelopes: list[Envelope]) -> None:
+        """Called after a commit that wrote outbox entries: publish them now."""
+        for envelope in envelopes:
+            self._fresh.put_nowait(envelope)
         self._wake.set()
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"{self.service}-outbox-relay")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """The relay loop (supervised by the runtime: it survives store and broker outages)."""
+        idle = self.poll_seconds
         while True:
             try:
-                published = await self.relay_once()
+                sent = await self._publish_fresh()
+                if not self._fresh.empty():
+                    continue
+                sent += await self.relay_once()
+                if time.monotonic() >= self._gauges_at:
+                    await self._update_gauges()
+                if self.supervised is not None:
+                    self.supervised.ok()
+                idle = self.poll_seconds if sent else min(idle * 2, IDLE_POLL_MAX)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # broker or store away: keep entries, retry later
-                log.warning("outbox.relay_failed", error=str(exc))
-                published = 0
-                await asyncio.sleep(self.poll_seconds)
-            if published:
-                continue
-            await self._update_gauges()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+            except Exception as exc:  # broker or store away: entries stay, retried later
+                log.warning("outbox.relay_failed", error=repr(exc)[:300])
+                self._drop_fresh()  # they are in the store; the fallback takes them
+                idle = min(max(idle * 2, 1.0), IDLE_POLL_MAX)
+            if self._fresh.empty():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=idle)
             self._wake.clear()
 
+    def _drop_fresh(self) -> None:
+        while not self._fresh.empty():
+            self._fresh.get_nowait()
+
+    async def _publish_fresh(self, batch: int = 200) -> int:
+        envelopes: list[Envelope] = []
+        while not self._fresh.empty() and len(envelopes) < batch:
+            envelopes.append(self._fresh.get_nowait())
+        if not envelopes:
+            return 0
+        await self._publish_and_mark(envelopes)
+        return len(envelopes)
+
+    async def _publish_and_mark(self, envelopes: list[Envelope]) -> None:
+        for envelope in envelopes:
+            await self.bus.publish(envelope)
+        done = datetime.now(UTC)
+        await self.db[COLLECTION].update_many(
+            {"_id": {"$in": [str(e.event_id) for e in envelopes]}},
+            {"$set": {"sent_at": done, "sent_expires_at": done + SENT_RETENTION,
+                      "claimed_until": None}},
+        )
+        for envelope in envelopes:
+            OUTBOX_PUBLISH_SECONDS.labels(self.service).observe(
+                max(0.0, (done - envelope.occurred_at).total_seconds()))
+
     async def relay_once(self, batch: int = 200) -> int:
-        """Claim, publish and mark sent one batch of entries; returns how many were sent."""
+        """Claim, publish and mark sent entries whose lease ran out; returns how many."""
         coll = self.db[COLLECTION]
         now = datetime.now(UTC)
-        candidates = [
-            d["_id"]
-            async for d in coll.find(
-                {"sent_at": None, "$or": [{"claimed_until": None}, {"claimed_until": {"$lt": now}}]},
-                {"_id": 1},
-            ).sort("seq", ASCENDING).limit(batch)
-        ]
+        due = {"sent_at": None, "claimed_until": {"$lt": now}}
+        candidates = [d["_id"] async for d in coll.find(due, {"_id": 1}).limit(batch)]
         if not candidates:
             return 0
         claim = f"{self.worker_id}:{now.timestamp()}"
         await coll.update_many(
-            {"_id": {"$in": candidates}, "sent_at": None,
-             "$or": [{"claimed_until": None}, {"claimed_until": {"$lt": now}}]},
+            {"_id": {"$in": candidates}, **due},
             {"$set": {"claimed_until": now + LEASE, "claim": claim}, "$inc": {"attempts": 1}},
         )
-        sent = 0
-        async for doc in coll.find({"claim": claim, "sent_at": None}).sort("seq", ASCENDING):
-            envelope = Envelope.model_validate(doc["envelope"])
-            await self.bus.publish(envelope)
-            done = datetime.now(UTC)
-            await coll.update_one(
-                {"_id": doc["_id"]},
-                {"$set": {"sent_at": done, "sent_expires_at": done + SENT_RETENTION,
-                          "claimed_until": None}},
-            )
-            OUTBOX_PUBLISH_SECONDS.labels(self.service).observe(
-                (done - doc["created_at"]).total_seconds()
-            )
-            sent += 1
-        return sent
+        docs = [d async for d in coll.find({"_id": {"$in": candidates}, "claim": claim,
+                                            "sent_at": None})]
+        docs.sort(key=lambda d: d["seq"])
+        if docs:
+            log.info("outbox.relaying_leftovers", count=len(docs))
+            await self._publish_and_mark([Envelope.model_validate(d["envelope"]) for d in docs])
+        return len(docs)
 
     async def _update_gauges(self) -> None:
+        self._gauges_at = time.monotonic() + GAUGE_SECONDS
         coll = self.db[COLLECTION]
         pending = await coll.count_documents({"sent_at": None})
         OUTBOX_PENDING.labels(self.service).set(pending)
-        oldest = await coll.find_one({"sent_at": None}, sort=[("seq", ASCENDING)])
-        lag = (datetime.now(UTC) - oldest["created_at"]).total_seconds() if oldest else 0.0
+        lag = 0.0
+        if pending:
+            oldest = await coll.find_one({"sent_at": None}, {"created_at": 1},
+                                         sort=[("sent_at", ASCENDING), ("claimed_until", ASCENDING)])
+            if oldest:
+                lag = (datetime.now(UTC) - oldest["created_at"]).total_seconds()
         OUTBOX_LAG.labels(self.service).set(lag)

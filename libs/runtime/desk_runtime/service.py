@@ -1,24 +1,46 @@
-"""A service's runtime: its store, its bus connection, outbox relay and consumers."""
+"""A service's runtime: its store, its FastStream broker, outbox relay, consumers, tasks."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from desk_contracts import Envelope
 from desk_contracts.topology import Topology, queue_spec
+from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
+from prometheus_client import REGISTRY
 from pymongo.asynchronous.database import AsyncDatabase
 
 from desk_runtime.bus import Bus
-from desk_runtime.consumer import PROCESSED, Consumer, Handler
+from desk_runtime.consumer import (
+    PROCESSED,
+    Consumer,
+    CorrelationMiddleware,
+    Handler,
+    dead_letter_middleware,
+)
 from desk_runtime.logging import configure_logging, get_logger
+from desk_runtime.metrics import STORE_TRANSACTIONS
 from desk_runtime.mongo import create_client, ping
 from desk_runtime.outbox import OutboxRelay, ensure_outbox_indexes
 from desk_runtime.settings import ServiceSettings
+from desk_runtime.tasks import BackgroundTasks
 from desk_runtime.unit_of_work import UnitOfWork
 
 T = TypeVar("T")
 log = get_logger(__name__)
+
+READY_TIMEOUT = 0.8
+_FASTSTREAM_METRICS: RabbitPrometheusMiddleware | None = None
+
+
+def faststream_metrics() -> RabbitPrometheusMiddleware:
+    """FastStream's own Prometheus middleware, once per process (its metrics are global)."""
+    global _FASTSTREAM_METRICS
+    if _FASTSTREAM_METRICS is None:
+        _FASTSTREAM_METRICS = RabbitPrometheusMiddleware(registry=REGISTRY, app_name="desk")
+    return _FASTSTREAM_METRICS
 
 
 class ServiceRuntime:
@@ -28,10 +50,17 @@ class ServiceRuntime:
         self.topology = Topology(settings.bus_namespace)
         self.client = create_client(settings.mongo_url, app_name=f"desk-{name}")
         self.db: AsyncDatabase = self.client[settings.database_name(name)]
-        self.bus = Bus(settings.amqp_url, self.topology, name)
+        self.bus = Bus(settings.amqp_url, self.topology, name, middlewares=(
+            faststream_metrics(), CorrelationMiddleware, dead_letter_middleware(self)),
+            logger=get_logger("faststream"))
         self.relay = OutboxRelay(self.db, self.bus, name, settings.outbox_poll_seconds)
+        self.tasks = BackgroundTasks(name)
         self.consumers: list[Consumer] = []
         self._handlers: dict[str, dict[str, Handler]] = {}
+        # extra readiness checks a service adds (e.g. intake: its catalog copy is loaded)
+        self.readiness: dict[str, Callable[[], Awaitable[bool]]] = {}
+        self._bus_started = asyncio.Event()
+        self._after_bus: list[Callable[[], Awaitable[None]]] = []
 
     def on(self, purpose: str, event_type: str) -> Callable[[Handler], Handler]:
         """Register a handler for `event_type` on this service's `<service>.<purpose>` queue."""
@@ -42,33 +71,68 @@ class ServiceRuntime:
 
         return register
 
+    def after_bus_connected(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run `hook` once the broker is first connected (e.g. extra bindings)."""
+        self._after_bus.append(hook)
+
     async def start(self) -> None:
         configure_logging(self.name, self.settings.log_level, self.settings.log_json)
+        for purpose, handlers in self._handlers.items():
+            self.consumers.append(Consumer(self, queue_spec(f"{self.name}.{purpose}"), handlers))
+        await self._until_store_answers()
         await ensure_outbox_indexes(self.db)
         await self.db[PROCESSED].create_index("at", expireAfterSeconds=30 * 24 * 3600)
-        await self.bus.connect()
+        self.tasks.spawn("bus", self._connect_bus)
         if self.settings.outbox_relay:
-            self.relay.start()
-        for purpose, handlers in self._handlers.items():
-            consumer = Consumer(self, queue_spec(f"{self.name}.{purpose}"), handlers)
-            consumer.start()
-            self.consumers.append(consumer)
+            self.relay.supervised = self.tasks.spawn("outbox-relay", self.relay.run)
+        try:  # usually the broker answers at once; if not, we start and say "not ready"
+            await asyncio.wait_for(self._bus_started.wait(), self.settings.bus_start_wait_seconds)
+        except TimeoutError:
+            log.warning("service.broker_unavailable_at_start")
         log.info("service.started", consumers=[c.queue_name for c in self.consumers])
+
+    async def _until_store_answers(self) -> None:
+        """Start-up waits for the store (an orchestrator may start us before it)."""
+        delay = 0.5
+        while not await ping(self.client, timeout=5.0):
+            log.warning("service.store_unavailable", retry_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    async def _connect_bus(self) -> None:
+        """Connect once (with backoff, by the supervisor); afterwards aio-pika reconnects."""
+        if not self._bus_started.is_set():
+            await self.bus.start()
+            for hook in self._after_bus:
+                await hook()
+            self._bus_started.set()
+            log.info("bus.connected")
+        await asyncio.Event().wait()  # stays alive; the robust connection does the rest
 
     async def stop(self) -> None:
         for consumer in self.consumers:
-            await consumer.stop()
+            consumer.stopping()
+        await self.bus.close()  # FastStream waits for in-flight handlers (graceful timeout)
+        await self.tasks.stop()
         self.consumers.clear()
-        await self.relay.stop()
-        await self.bus.close()
         await self.client.close()
 
     async def ready(self) -> dict[str, bool]:
-        return {"store": await ping(self.client), "broker": self.bus.ready}
+        """What /readyz reports; every check answers within READY_TIMEOUT."""
+        checks: dict[str, bool] = {"store": await ping(self.client, timeout=READY_TIMEOUT),
+                                   "broker": self.bus.ready}
+        checks["consumers"] = checks["broker"] and all(c.attached for c in self.consumers)
+        checks.update({f"task:{k}": v for k, v in self.tasks.health().items() if k != "bus"})
+        for name, check in self.readiness.items():
+            try:
+                checks[name] = await asyncio.wait_for(check(), READY_TIMEOUT)
+            except Exception:  # noqa: BLE001 (a check that cannot answer is a "no")
+                checks[name] = False
+        return checks
 
-    def outbox_committed(self) -> None:
+    def outbox_committed(self, envelopes: list[Envelope]) -> None:
         if self.settings.outbox_relay:
-            self.relay.notify()
+            self.relay.committed(envelopes)
 
     async def transact(
         self,
@@ -76,6 +140,7 @@ class ServiceRuntime:
         *,
         correlation_id: str | None = None,
         causation: Envelope | None = None,
+        kind: str = "command",
     ) -> T:
         """Run `work` in one transaction whose emitted events go out through the outbox."""
         last: list[UnitOfWork] = []
@@ -88,6 +153,7 @@ class ServiceRuntime:
 
         async with self.client.start_session() as session:
             result = await session.with_transaction(run)
+        STORE_TRANSACTIONS.labels(self.name, kind).inc()
         if last and last[0].emitted:
-            self.outbox_committed()
+            self.outbox_committed(last[0].emitted)
         return result

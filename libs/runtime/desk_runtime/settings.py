@@ -29,7 +29,10 @@ class ServiceSettings(BaseSettings):
     log_json: bool = True
     outbox_relay: bool = Field(True, description="run the outbox relay in this process")
     outbox_poll_seconds: float = 0.5
-    prefetch: int = 16
+    prefetch: int = Field(16, description="messages in flight per queue and process; events "
+                          "of one card are still handled one at a time")
+    bus_start_wait_seconds: float = Field(10.0, description="how long start-up waits for the "
+                                          "broker before serving (not ready) without it")
     public_url: str = ""
     admin_token: str = Field("", description="Bearer token for this service's admin endpoints; "
                              "empty disables them")

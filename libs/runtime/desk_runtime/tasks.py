@@ -1,9 +1,94 @@
-"""Background tasks a service runs beside its consumers (workers, pollers, schedulers)."""
+"""Background tasks a service runs beside its consumers (relays, workers, pollers, schedulers).
+
+`BackgroundTasks.spawn()` supervises a loop: if it raises (the store or broker went away,
+a bug), the failure is logged and counted, and the loop is started again after a backoff
+that grows to a minute — a background task never dies silently. `/readyz` reports each
+task (`healthy`: running, not backing off after a failure).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
+from collections.abc import Awaitable, Callable
+
+from desk_runtime.logging import get_logger
+from desk_runtime.metrics import TASK_RESTARTS, TASK_UP
+
+log = get_logger(__name__)
+
+BACKOFF_START = 0.5
+BACKOFF_MAX = 60.0
+
+
+class Supervised:
+    def __init__(self, service: str, name: str, run: Callable[[], Awaitable[None]],
+                 *, critical: bool = True):
+        self.service = service
+        self.name = name
+        self.run = run
+        self.critical = critical  # counts toward readiness
+        self.failures = 0
+        self.last_error: str | None = None
+        self.task: asyncio.Task | None = None
+
+    @property
+    def healthy(self) -> bool:
+        return self.task is not None and not self.task.done() and self.failures == 0
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._supervise(), name=f"{self.service}-{self.name}")
+
+    def ok(self) -> None:
+        """Called by a loop after a successful round: clears a past failure."""
+        if self.failures:
+            log.info("task.recovered", task=self.name, after_failures=self.failures)
+        self.failures = 0
+        self.last_error = None
+        TASK_UP.labels(self.service, self.name).set(1)
+
+    async def _supervise(self) -> None:
+        TASK_UP.labels(self.service, self.name).set(1)
+        while True:
+            try:
+                await self.run()
+                log.warning("task.returned", task=self.name)  # loops should not end
+                self.failures += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 (any failure: log, back off, restart)
+                self.failures += 1
+                self.last_error = repr(exc)[:300]
+                log.warning("task.failed", task=self.name, failures=self.failures,
+                            error=self.last_error)
+            TASK_RESTARTS.labels(self.service, self.name).inc()
+            TASK_UP.labels(self.service, self.name).set(0)
+            delay = min(BACKOFF_START * 2 ** (self.failures - 1), BACKOFF_MAX)
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+
+
+class BackgroundTasks:
+    """The supervised tasks of one service, started and stopped together."""
+
+    def __init__(self, service: str):
+        self.service = service
+        self.tasks: list[Supervised] = []
+
+    def spawn(self, name: str, run: Callable[[], Awaitable[None]], *,
+              critical: bool = True) -> Supervised:
+        task = Supervised(self.service, name, run, critical=critical)
+        self.tasks.append(task)
+        task.start()
+        return task
+
+    def health(self) -> dict[str, bool]:
+        return {t.name: t.healthy for t in self.tasks if t.critical}
+
+    async def stop(self, names: set[str] | None = None) -> None:
+        chosen = [t for t in self.tasks if names is None or t.name in names]
+        await cancel_and_wait([t.task for t in chosen if t.task is not None])
+        self.tasks = [t for t in self.tasks if t not in chosen]
 
 
 async def cancel_and_wait(tasks: list[asyncio.Task]) -> None:

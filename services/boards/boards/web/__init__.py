@@ -1,7 +1,7 @@
 """The agent workspace in the browser: sign-in sessions, pages, static assets, live updates.
 
 `install(app)` adds the routers, serves `static/` at /assets and starts this replica's
-live-update feed (boards.web.live) once the runtime's bus connection is up.
+live-update feed (boards.web.live), a subscriber of the runtime's broker.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ def install(app: FastAPI) -> None:
     app.include_router(live.router)
     app.include_router(pages.router)
     app.mount("/assets", StaticFiles(directory=Path(__file__).parent / "static"), name="assets")
+    hub = live.LiveHub(app.state.runtime)
+    hub.subscribe()
+    app.state.live_hub = hub
     inner = app.router.lifespan_context
 
     @asynccontextmanager
@@ -34,11 +37,8 @@ def install(app: FastAPI) -> None:
             runtime = a.state.runtime
             with contextlib.suppress(Exception):  # an index is an optimisation here
                 await session.ensure_indexes(runtime.db)
-            hub = live.LiveHub(runtime)
-            await hub.start()
             with contextlib.suppress(ValueError):  # signals can only be set on the main thread
                 hub.watch_shutdown()
-            a.state.live_hub = hub
             try:
                 yield
             finally:

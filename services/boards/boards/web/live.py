@@ -13,15 +13,18 @@ import asyncio
 import contextlib
 import json
 import signal
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-import aio_pika
 from desk_runtime.bus import decode_envelope
 from desk_runtime.logging import get_logger
 from desk_runtime.service import ServiceRuntime
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
+from faststream.middlewares import AckPolicy
+from faststream.rabbit import Channel, RabbitQueue
+from faststream.rabbit.annotations import RabbitMessage
 
 from boards.api.auth import Agent, current_agent
 from boards.web.metrics import LIVE_CLIENTS, LIVE_EVENTS
@@ -54,20 +57,33 @@ class LiveHub:
         self.runtime = runtime
         self.clients: set[Client] = set()
         self._tasks: set[asyncio.Task] = set()
-        self._channel: aio_pika.abc.AbstractChannel | None = None
+        self._queue: RabbitQueue | None = None
 
-    async def start(self) -> None:
-        """Bind this replica's own queue (through the runtime's bus connection)."""
-        conn = self.runtime.bus.connection
-        assert conn is not None, "the runtime connects the bus first"
-        self._channel = await conn.channel()
-        await self._channel.set_qos(prefetch_count=64)
-        exchange = await self._channel.get_exchange(self.runtime.topology.exchange, ensure=False)
-        queue = await self._channel.declare_queue(exclusive=True, auto_delete=True)
-        for key in BINDINGS:
-            await queue.bind(exchange, routing_key=key)
-        await queue.consume(self._on_message, no_ack=True)
-        log.info("live.started", queue=queue.name)
+    def subscribe(self) -> None:
+        """Register this replica's own queue as a FastStream subscriber (before the bus starts).
+
+        The queue is exclusive and auto-deleted, named per replica; FastStream binds its
+        first key, `bind_all` the rest once connected. aio-pika's robust channel declares,
+        binds and consumes it again after a broker restart.
+        """
+        bus = self.runtime.bus
+        self._queue = RabbitQueue(self.runtime.topology.name(
+            f"boards.live.{uuid.uuid4().hex[:12]}"), exclusive=True, auto_delete=True,
+                                  routing_key=BINDINGS[0])
+        subscriber = bus.broker.subscriber(self._queue, bus.exchange,
+                                           channel=Channel(prefetch_count=64),
+                                           ack_policy=AckPolicy.ACK_FIRST, no_reply=True,
+                                           include_in_schema=False)
+        subscriber(self._on_message)
+        self.runtime.after_bus_connected(self.bind_all)
+
+    async def bind_all(self) -> None:
+        bus = self.runtime.bus
+        queue = await bus.broker.declare_queue(self._queue)
+        exchange = await bus.broker.declare_exchange(bus.exchange)
+        for key in BINDINGS[1:]:
+            await queue.bind(exchange, routing_key=key, robust=True)
+        log.info("live.started", queue=self._queue.name)
 
     def watch_shutdown(self) -> None:
         """End the SSE streams as soon as the process is told to stop.
@@ -95,9 +111,6 @@ class LiveHub:
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        if self._channel is not None:
-            with contextlib.suppress(Exception):
-                await self._channel.close()
         self.close_streams()  # the browsers reconnect
 
     async def _board_of(self, payload: dict) -> str | None:
@@ -110,7 +123,7 @@ class LiveHub:
         doc = await self.runtime.db["cards"].find_one({"_id": card_id}, {"board_id": 1})
         return doc["board_id"] if doc else None
 
-    async def _on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+    async def _on_message(self, message: RabbitMessage) -> None:
         try:
             envelope = decode_envelope(message.body)
         except Exception:  # a broken message must not stop the feed; it is only a hint
