@@ -84,7 +84,7 @@ async def run(args: argparse.Namespace) -> None:
         os.environ.update({
             "PORTAL_MONGO_URL": mongo_url, "PORTAL_MONGO_DB": f"{namespace}_portal",
             "PORTAL_BUS_NAMESPACE": namespace, "PORTAL_LOG_LEVEL": "WARNING",
-            "PORTAL_COOKIE_SECURE": "false",
+            "PORTAL_COOKIE_SECURE": "false", "PORTAL_ENV": "development",
         })
         from boards.demo import demo_services
         from portal.domain.login import token_hash
@@ -117,7 +117,7 @@ async def run(args: argparse.Namespace) -> None:
                 mine = [r for r in rows if r["requester_email"] == ME]
                 transport = httpx.ASGITransport(app=app)
                 async with httpx.AsyncClient(transport=transport, base_url="http://portal",
-                                             cookies={"desk_session": "bench-session"}) as http:
+                                             cookies={"desk_portal_session": "bench-session"}) as http:
                     await report(http, db, mine, args)
         finally:
             for name in await client.list_database_names():

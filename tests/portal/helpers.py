@@ -20,7 +20,7 @@ ACCESS = {"domains": ["acme.example", "globex.example", "*.partner.example"],
           "addresses": ["freelancer@gmail.example"]}
 PORTAL_ENV = {
     "PORTAL_COOKIE_SECURE": "false",          # plain http://127.0.0.1 in tests
-    "PORTAL_TRUST_FORWARDED_FOR": "true",     # each test client gets its own address
+    "PORTAL_TRUSTED_PROXIES": '["127.0.0.1"]',  # each test client gets its own address
     "PORTAL_ACCESS": json.dumps(ACCESS),
     "PORTAL_GROUPS": json.dumps({"legal-team": {"addresses": ["lawyer@acme.example"]}}),
     "PORTAL_ORGANISATIONS": json.dumps({"globex": {"domains": ["globex.example"]}}),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from desk_contracts.catalog import ServiceDefinition
 from portal.api.web import local_path
 from portal.domain.access import (
+    AccessConfig,
     may_see_request,
     may_sign_in,
     may_use_service,
@@ -16,10 +17,12 @@ from portal.domain.login import clean_code, code_hash, new_code
 from portal.settings import AddressRule, PortalSettings
 
 SETTINGS = PortalSettings(
+    env="development",
     access=AddressRule(domains=["acme.com", "*.partner.io"], addresses=["solo@gmail.com"]),
     groups={"legal": AddressRule(addresses=["lawyer@acme.com"])},
     organisations={"acme": AddressRule(domains=["acme.com"])},
 )
+ACCESS = AccessConfig.seed(SETTINGS)  # what the first start stores from these settings
 
 
 def service(**access) -> ServiceDefinition:
@@ -29,13 +32,13 @@ def service(**access) -> ServiceDefinition:
 
 
 def test_sign_in_matches_exact_domains_only():
-    assert may_sign_in("anna@acme.com", SETTINGS)
-    assert may_sign_in("Anna@ACME.com", SETTINGS)
-    assert may_sign_in("x@it.partner.io", SETTINGS)
-    assert may_sign_in("solo@gmail.com", SETTINGS)
+    assert may_sign_in("anna@acme.com", ACCESS)
+    assert may_sign_in("Anna@ACME.com", ACCESS)
+    assert may_sign_in("x@it.partner.io", ACCESS)
+    assert may_sign_in("solo@gmail.com", ACCESS)
     for evil in ("m@acme.com.evil.io", "m@evil-acme.com", "m@evilacme.com", "m@partner.io.evil",
                  "other@gmail.com", "m@acme.com@evil.io", "m@acme.com x@evil.io"):
-        assert not may_sign_in(evil, SETTINGS), evil
+        assert not may_sign_in(evil, ACCESS), evil
 
 
 def test_normalise_email_refuses_what_is_not_one_address():
@@ -45,15 +48,15 @@ def test_normalise_email_refuses_what_is_not_one_address():
 
 
 def test_service_access_by_domain_address_and_group():
-    assert may_use_service("anyone@acme.com", service(), SETTINGS)
+    assert may_use_service("anyone@acme.com", service(), ACCESS)
     legal = service(groups=["legal"])
-    assert may_use_service("lawyer@acme.com", legal, SETTINGS)
-    assert not may_use_service("clerk@acme.com", legal, SETTINGS)
+    assert may_use_service("lawyer@acme.com", legal, ACCESS)
+    assert not may_use_service("clerk@acme.com", legal, ACCESS)
     by_domain = service(domains=["partner.io"])
-    assert may_use_service("p@partner.io", by_domain, SETTINGS)
-    assert not may_use_service("p@partner.io.evil.io", by_domain, SETTINGS)
+    assert may_use_service("p@partner.io", by_domain, ACCESS)
+    assert not may_use_service("p@partner.io.evil.io", by_domain, ACCESS)
     retired = ServiceDefinition.model_validate(service().model_dump() | {"active": False})
-    assert not may_use_service("anyone@acme.com", retired, SETTINGS)
+    assert not may_use_service("anyone@acme.com", retired, ACCESS)
 
 
 def test_request_visibility_own_and_organisation():
@@ -103,3 +106,29 @@ def test_only_local_paths_are_followed():
     assert local_path("/requests/1?x=2") == "/requests/1?x=2"
     for bad in ("//evil.io", "https://evil.io/", "/\\evil.io", "javascript:alert(1)", "evil", ""):
         assert local_path(bad) == "/", bad
+
+
+def test_settings_refuse_production_without_a_public_url():
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="PORTAL_PUBLIC_URL is required in production"):
+        PortalSettings(env="production", public_url="")
+    assert PortalSettings(env="production", public_url="https://desk.example/").public_base() \
+        == "https://desk.example"
+    # a laptop without one still never uses a request's Host: its own configured address
+    assert PortalSettings(env="development", http_port=8123).public_base() == \
+        "http://127.0.0.1:8123"
+
+
+def test_forwarded_for_counts_only_from_trusted_proxies():
+    from portal.domain.proxies import client_address, networks
+
+    proxies = networks(["10.0.0.0/8", "127.0.0.1"])
+    # straight from the internet: whatever the client wrote is ignored
+    assert client_address("203.0.113.7", "1.2.3.4", proxies) == "203.0.113.7"
+    # through our proxy: the address it saw; what the client prepended proves nothing
+    assert client_address("10.1.2.3", "1.2.3.4, 198.51.100.9", proxies) == "198.51.100.9"
+    assert client_address("127.0.0.1", "198.51.100.9, 10.9.9.9", proxies) == "198.51.100.9"
+    assert client_address("10.1.2.3", None, proxies) == "10.1.2.3"
+    assert client_address("127.0.0.1", "5.6.7.8", networks([])) == "127.0.0.1"

@@ -31,6 +31,11 @@ from tests.support.stack import Stack, auth, wait_until
 
 pytestmark = pytest.mark.slow
 
+# a low cap per address, so flooding it takes few requests; and no PORTAL_PUBLIC_URL (a
+# laptop's development mode), where links used to follow whatever Host a request named
+STACK_ENV = {"portal": {"PORTAL_CODES_PER_ADDRESS_PER_HOUR": "8", "PORTAL_ENV": "development",
+                        "PORTAL_PUBLIC_URL": ""}}
+
 
 def portal_db(mongo_url: str, stack: Stack, coll: str, op: str, *args):
     async def run():
@@ -110,7 +115,7 @@ def test_code_guessing_stops_after_five(stack, mail):
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
     for _ in range(5):
         r = enter_code(client, wrong)
-        assert r.status_code == 400 and "desk_session" not in client.cookies
+        assert r.status_code == 400 and "desk_portal_session" not in client.cookies
     r = enter_code(client, code)  # the right code, but too late
     assert r.status_code == 400
     assert "no longer be used" in r.text
@@ -122,16 +127,16 @@ def test_reused_code_fails(stack, mail):
     client = portal_client(stack)
     ask_code(client, email)
     code = code_from(mail, email)
-    attempt = client.cookies["desk_attempt"]
+    attempt = client.cookies["desk_portal_attempt"]
     page = client.get("/login/code")
     token = csrf_of(page.text)
     first = client.post("/login/code", data={"code": code, "csrf": token})
     assert first.status_code == 303
     replay = portal_client(stack)  # the same attempt cookie, the same code, once more
-    replay.cookies.set("desk_attempt", attempt, path="/login")
+    replay.cookies.set("desk_portal_attempt", attempt, path="/login")
     second = replay.post("/login/code", data={"code": code, "csrf": token})
     assert second.status_code == 400 and "no longer be used" in second.text
-    assert "desk_session" not in second.cookies
+    assert "desk_portal_session" not in second.cookies
 
 
 def test_expired_code_fails(stack, mail, mongo_url):
@@ -165,9 +170,9 @@ def test_codes_are_stored_only_hashed(stack, mail, mongo_url):
     code = code_from(mail, email)
     [attempt] = portal_db(mongo_url, stack, "login_attempts", "find", {"email": email})
     assert code not in str(attempt)
-    assert client.cookies["desk_attempt"] not in str(attempt)
+    assert client.cookies["desk_portal_attempt"] not in str(attempt)
     enter_code(client, code)
-    session = client.cookies["desk_session"]
+    session = client.cookies["desk_portal_session"]
     stored = portal_db(mongo_url, stack, "sessions", "find", {"email": email})
     assert stored and session not in str(stored)
 
@@ -207,16 +212,139 @@ def test_same_answer_for_known_and_unknown_addresses(stack, mail):
     assert mail.to("someone@unknown.example") == []
 
 
-def test_code_requests_are_limited_per_address_and_per_client(stack, mail):
+def test_code_requests_are_limited_per_address_and_client_and_per_client(stack, mail):
     email = new_email("limit")
+    ip = client_ip()
     for _ in range(5):
-        assert ask_code(portal_client(stack), email).status_code == 303
-    assert ask_code(portal_client(stack), email).status_code == 429
+        assert ask_code(portal_client(stack, ip=ip), email).status_code == 303
+    assert ask_code(portal_client(stack, ip=ip), email).status_code == 429
     mail.wait_for(email, count=5)
     ip = client_ip()
     statuses = [ask_code(portal_client(stack, ip=ip), new_email("many")).status_code
                 for _ in range(21)]
     assert statuses[:20] == [303] * 20 and statuses[20] == 429
+
+
+def test_a_flood_from_elsewhere_does_not_lock_the_customer_out(stack, mail):
+    victim = new_email("victim")
+    attacker = client_ip()
+    flood = [ask_code(portal_client(stack, ip=attacker), victim).status_code for _ in range(8)]
+    assert flood == [303] * 5 + [429] * 3
+    # the customer, from their own address, still gets a code and signs in
+    client = portal_client(stack)
+    assert ask_code(client, victim).status_code == 303
+    assert enter_code(client, code_from(mail, victim, 6)).status_code == 303
+    assert client.get("/").status_code == 200
+
+
+def test_refused_code_requests_do_not_count(stack, mail):
+    ip = client_ip()
+    email = new_email("refused")
+    statuses = [ask_code(portal_client(stack, ip=ip), email).status_code for _ in range(15)]
+    assert statuses == [303] * 5 + [429] * 10
+    # the ten refusals took nothing from this client's allowance of 20 codes an hour
+    others = [ask_code(portal_client(stack, ip=ip), new_email("other")).status_code
+              for _ in range(15)]
+    assert others == [303] * 15
+
+
+def test_a_burst_of_parallel_code_requests_gets_exactly_its_allowance(stack, mail):
+    from concurrent.futures import ThreadPoolExecutor
+
+    ip, email = client_ip(), new_email("burst")
+    clients = [portal_client(stack, ip=ip) for _ in range(15)]
+    forms = [csrf_of(c.get("/login").text) for c in clients]
+
+    def post(i: int) -> int:
+        return clients[i].post("/login", data={"email": email, "csrf": forms[i],
+                                               "next": "/"}).status_code
+    with ThreadPoolExecutor(15) as pool:
+        statuses = list(pool.map(post, range(15)))
+    assert sorted(statuses) == [303] * 5 + [429] * 10
+    assert len(mail.wait_for(email, count=5)) == 5
+
+
+def test_a_browser_that_signed_in_before_gets_codes_while_the_address_is_flooded(stack, mail):
+    victim = new_email("known")
+    known = sign_in(stack, mail, victim)
+    device = known.cookies.get("desk_portal_device", path="/login")
+    assert device
+    # a flood from many addresses uses up the address's allowance for unknown browsers
+    cap = int(STACK_ENV["portal"]["PORTAL_CODES_PER_ADDRESS_PER_HOUR"])
+    flood = [ask_code(portal_client(stack), victim).status_code for _ in range(cap)]
+    assert flood == [303] * (cap - 1) + [429]  # the sign-in above took one
+    assert ask_code(portal_client(stack), victim).status_code == 429
+    # the customer's own browser, which proved itself by signing in, is not held up
+    again = portal_client(stack)
+    again.cookies.set("desk_portal_device", device, path="/login")
+    assert ask_code(again, victim).status_code == 303
+    # its code is the (cap + 1)th mail: the first sign-in, cap - 1 flooded, this one
+    assert enter_code(again, code_from(mail, victim, cap + 1)).status_code == 303
+    # the proof is bound to the address: it does not help with somebody else's
+    stranger = portal_client(stack)
+    stranger.cookies.set("desk_portal_device", device, path="/login")
+    other = new_email("other-victim")
+    for _ in range(cap):
+        ask_code(portal_client(stack), other)
+    assert ask_code(stranger, other).status_code == 429
+
+
+def test_sign_in_link_comes_from_configuration_never_from_headers(stack, mail):
+    email = new_email("host")
+    client = portal_client(stack)
+    page = client.get("/login")
+    forged = {"Host": "evil.example", "X-Forwarded-Host": "evil.example",
+              "X-Forwarded-Proto": "https"}
+    r = client.post("/login", data={"email": email, "csrf": csrf_of(page.text), "next": "/"},
+                    headers=forged)
+    assert r.status_code == 303
+    body = mail.wait_for(email)[0].get_body(("plain",)).get_content()
+    links = re.findall(r"\S+/login/code\?c=\d{6}", body)
+    assert links and all(link.startswith(stack.url("portal") + "/login/code?c=")
+                         for link in links), body
+    assert "evil.example" not in body
+
+
+def test_portal_refuses_to_start_in_production_without_its_public_url(stack, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.support.infra import free_port
+    from tests.support.stack import ROOT
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+    env |= {k: v for k, v in stack.env_for("portal").items()
+            if k not in ("PORTAL_PUBLIC_URL", "PORTAL_ENV")}  # production, no address
+    env["PORTAL_HTTP_PORT"] = str(free_port())
+    proc = subprocess.Popen([sys.executable, "-m", "portal"], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:  # it started and served: the finding is open
+        proc.kill()
+        proc.communicate()
+        pytest.fail("the portal started without PORTAL_PUBLIC_URL in production")
+    assert proc.returncode != 0
+    assert b"PORTAL_PUBLIC_URL is required in production" in err
+
+
+def test_portal_and_workspace_sessions_live_side_by_side_on_one_host(stack, mail):
+    """Cookies ignore ports: a browser sends the portal's and the board's cookies to both."""
+    customer = sign_in(stack, mail, new_email("both"))
+    board = httpx.Client(base_url=stack["boards"].url, timeout=10)
+    r = board.post("/v1/session", json={"token": Stack.ADMIN_TOKEN})
+    assert r.status_code == 200, r.text
+    # one host, one cookie jar: what the board set lands next to the portal's cookies
+    for cookie in board.cookies.jar:
+        customer.cookies.jar.set_cookie(cookie)
+        board.cookies.jar.set_cookie(cookie)
+    for cookie in list(customer.cookies.jar):
+        board.cookies.jar.set_cookie(cookie)
+    assert customer.get("/").status_code == 200  # still signed in to the portal
+    assert board.get("/v1/session").status_code == 200  # and to the board
+    names = {c.name for c in customer.cookies.jar}
+    assert {"desk_portal_session", "desk_agent_session"} <= names
 
 
 def test_posts_without_csrf_token_fail(stack, mail, owner):
@@ -291,17 +419,17 @@ def test_security_headers_and_cookies(stack, mail):
     r = client.post("/login/code", data={"code": code_from(mail, email),
                                          "csrf": csrf_of(page.text)})
     cookie = next(v for k, v in r.headers.multi_items()
-                  if k == "set-cookie" and v.startswith("desk_session="))
+                  if k == "set-cookie" and v.startswith("desk_portal_session="))
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
     widget = client.get("/widget")
     assert "frame-ancestors http://intranet.acme.example" in \
         widget.headers["content-security-policy"]
     assert "x-frame-options" not in widget.headers
     # signing out ends the session on the server, not just in the browser
-    cookie_value = client.cookies["desk_session"]
+    cookie_value = client.cookies["desk_portal_session"]
     client.post("/logout", data={"csrf": csrf_of(client.get("/").text)})
     replay = portal_client(stack)
-    replay.cookies.set("desk_session", cookie_value)
+    replay.cookies.set("desk_portal_session", cookie_value)
     assert replay.get("/").status_code == 303
 
 

@@ -85,6 +85,7 @@ class Stack:
     ports: dict[str, int] = field(default_factory=lambda: {n: free_port() for n in SERVICES})
 
     ADMIN_TOKEN = "test-admin-token"
+    PORTAL_TOKEN = "test-portal-to-intake-token"
     REPLY_SECRET = "test-reply-secret"
     LINK_SECRET = "test-link-secret"
 
@@ -121,12 +122,16 @@ class Stack:
                     "NOTIFY_PORTAL_URL": self.url("portal")}
         if name == "portal":
             env |= {"PORTAL_LINK_SECRET": self.LINK_SECRET,
+                    "PORTAL_PUBLIC_URL": self.url("portal"),
+                    "PORTAL_ADMIN_TOKEN": self.ADMIN_TOKEN,
+                    "PORTAL_INTAKE_TOKEN": self.PORTAL_TOKEN,
                     "PORTAL_SMTP__PORT": str(self.smtp_port),
                     "PORTAL_INTAKE_URL": self.url("intake")}
         if name == "intake":
             env |= {"INTAKE_REPLY_TOKEN_SECRET": self.REPLY_SECRET,
                     "INTAKE_LINK_SECRET": self.LINK_SECRET,
                     "INTAKE_ADMIN_TOKEN": self.ADMIN_TOKEN,
+                    "INTAKE_PORTAL_TOKEN": self.PORTAL_TOKEN,
                     "INTAKE_MAIL_RETRY_SECONDS": "1",
                     # the SMTP listener's port: stack.ports["intake_smtp"]
                     "INTAKE_SMTP_PORT": str(self.ports.setdefault("intake_smtp", free_port()))}

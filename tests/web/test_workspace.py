@@ -113,7 +113,7 @@ def test_sign_in_is_refused_without_a_valid_token(stack, browser):
     page.get_by_label("Agent API token").fill("not-a-token")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("alert").filter(has_text="not accepted")).to_be_visible()
-    assert not [c for c in context.cookies() if c["name"] == "desk_session"]
+    assert not [c for c in context.cookies() if c["name"] == "desk_agent_session"]
     context.close()
 
 
@@ -137,7 +137,7 @@ def test_session_cookie_is_httponly_strict_and_needs_csrf(stack, agent_token):
         r = c.post(f"/v1/cards/{card['id']}/move", json=move, headers={"X-CSRF-Token": csrf})
         assert r.status_code == 200 and r.json()["column_id"] == "in-progress"
         # the stored session is a hash, never the cookie value
-        raw = c.cookies["desk_session"]
+        raw = c.cookies["desk_agent_session"]
         rows = mongo_find(stack.mongo_url, f"{stack.namespace}_boards", "agent_sessions", {})
         assert rows and all(raw not in (d["_id"], d.get("csrf")) for d in rows)
         # the plain sign-out form needs the token too
@@ -145,7 +145,7 @@ def test_session_cookie_is_httponly_strict_and_needs_csrf(stack, agent_token):
         assert c.get(f"/v1/cards/{card['id']}").status_code == 200
         # sign-out deletes the session on the server: the old cookie no longer works
         assert c.delete("/v1/session", headers={"X-CSRF-Token": csrf}).status_code == 204
-    with httpx.Client(base_url=base, timeout=10, cookies={"desk_session": raw}) as old:
+    with httpx.Client(base_url=base, timeout=10, cookies={"desk_agent_session": raw}) as old:
         assert old.get(f"/v1/cards/{card['id']}").status_code == 401
         assert old.get("/board", follow_redirects=False).headers["location"].startswith("/login")
 
@@ -427,14 +427,14 @@ def test_pages_escape_content_refuse_login_csrf_and_foreign_redirects(
     with httpx.Client(base_url=base, timeout=10) as c:
         r = c.post("/login", data={"token": agent_token, "csrf": "x", "next": "/board"})
         assert r.status_code == 303 and "failed=1" in r.headers["location"]
-        assert "desk_session" not in c.cookies
+        assert "desk_agent_session" not in c.cookies
         # after sign-in, `next` may only be a path on this site
         page = c.get("/login?next=//evil.example/x").text
         token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
         r = c.post("/login", data={"token": agent_token, "csrf": token,
                                    "next": "//evil.example/x"})
         assert r.status_code == 303 and r.headers["location"] == "/board"
-        assert "desk_session" in c.cookies
+        assert "desk_agent_session" in c.cookies
         assert "script-src 'self'" in c.get("/board/support").headers[
             "content-security-policy"]
     # a hostile title is shown as text on the board and on the card, never run

@@ -30,3 +30,9 @@ async def live_session(sessions: AsyncCollection, token: str | None) -> dict | N
     if expires.tzinfo is None:
         expires = expires.replace(tzinfo=UTC)
     return doc if expires > datetime.now(UTC) else None
+
+
+# Cookie names: the portal and the agents' workspace may be served from one host (cookies
+# ignore ports), so each keeps its session under its own name and never reads the other's.
+AGENT_SESSION_COOKIE = "desk_agent_session"
+PORTAL_COOKIE_PREFIX = "desk_portal"  # <prefix>_session, _attempt, _pre, _device, _lang

@@ -6,8 +6,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from desk_contracts.access import AddressSet
 from desk_contracts.events import (
     AttachmentRef,
+    CustomerGroupsChanged,
     CustomerPreferencesChanged,
     Person,
     ReplyReceived,
@@ -17,6 +19,7 @@ from desk_contracts.events import (
 from desk_runtime.service import ServiceRuntime
 from desk_runtime.unit_of_work import UnitOfWork
 from prometheus_client import Counter
+from pymongo.errors import DuplicateKeyError
 
 from portal.repository import PortalRepository
 
@@ -103,3 +106,50 @@ async def save_preferences(runtime: ServiceRuntime, *, email: str,
 
     await runtime.transact(work, correlation_id=correlation_id)
     SUBMITTED.labels("preferences").inc()
+
+
+# ---- access configuration (the portal owns customers: who may sign in, the groups) ----------
+
+class AccessChangedMeanwhile(Exception):
+    """Another admin changed the configuration between read and write; read again."""
+
+
+def _groups_event(doc: dict, now: datetime) -> CustomerGroupsChanged:
+    return CustomerGroupsChanged(
+        groups={k: AddressSet.model_validate(v) for k, v in (doc.get("groups") or {}).items()},
+        revision=doc["revision"], changed_at=now)
+
+
+async def seed_access(runtime: ServiceRuntime, allow: AddressSet,
+                      groups: dict[str, AddressSet]) -> None:
+    """At the first start, store the settings' allowlist and groups and tell intake."""
+    now = datetime.now(UTC)
+    if await PortalRepository(runtime.db).access_doc() is not None:
+        return
+
+    async def work(uow: UnitOfWork) -> None:
+        repo = PortalRepository(uow.db)
+        await repo.seed_access(allow, groups, now, uow.session)
+        await uow.emit(_groups_event(await repo.access_doc(uow.session), now))
+
+    try:
+        await runtime.transact(work)
+    except DuplicateKeyError:  # another replica seeded it first
+        pass
+
+
+async def change_access(runtime: ServiceRuntime, *, revision: int, changes: dict[str, Any],
+                        groups_changed: bool, correlation_id: str | None = None) -> dict:
+    """Apply an admin's change to stored revision `revision`; a change to the groups is
+    published in the same transaction, so intake's copy cannot miss it."""
+    now = datetime.now(UTC)
+
+    async def work(uow: UnitOfWork) -> dict:
+        doc = await PortalRepository(uow.db).change_access(revision, changes, now, uow.session)
+        if doc is None:
+            raise AccessChangedMeanwhile()
+        if groups_changed:
+            await uow.emit(_groups_event(doc, now))
+        return doc
+
+    return await runtime.transact(work, correlation_id=correlation_id)

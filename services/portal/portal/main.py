@@ -8,9 +8,11 @@ from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from portal.api import pages, signin
+from portal import commands
+from portal.api import admin, pages, signin
 from portal.api.web import PACKAGE, Portal, not_found, portal_of, render, security_headers
 from portal.consumers import cards
+from portal.domain.access import AccessConfig
 from portal.repository import PortalRepository
 from portal.settings import PortalSettings
 
@@ -22,12 +24,15 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
 
     async def on_start() -> None:
         await PortalRepository(runtime.db).ensure_indexes()
+        seed = AccessConfig.seed(settings)
+        await commands.seed_access(runtime, seed.allow, dict(seed.groups))
 
     app = create_service_app(runtime, title="Service desk — customer portal", on_start=on_start)
     app.state.settings = settings
     app.state.portal = Portal(runtime, settings)
     app.include_router(signin.router)
     app.include_router(pages.router)
+    app.include_router(admin.router)
     app.mount("/static", StaticFiles(directory=PACKAGE / "static"), name="static")
 
     @app.middleware("http")

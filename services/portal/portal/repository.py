@@ -1,15 +1,19 @@
 """Portal's store: the read model of each customer's requests, their public conversation and
 the catalog (from events), plus what the portal owns itself: sign-in attempts, sessions,
-rate-limit marks, submissions awaiting their card, ratings and notification preferences."""
+rate-limit marks, submissions awaiting their card, ratings, notification preferences and
+the access configuration (sign-in allowlist, customer groups)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from desk_contracts.access import AddressSet
 from desk_contracts.catalog import ServiceDefinition
 from desk_contracts.events import CardSnapshot
 from desk_runtime.catalog_copy import CatalogCopy
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -22,10 +26,11 @@ class PortalRepository:
         self.messages = db["messages"]
         self.attempts = db["login_attempts"]
         self.sessions = db["sessions"]
-        self.rate_marks = db["rate_marks"]
         self.submissions = db["submissions"]
         self.ratings = db["ratings"]
         self.preferences = db["preferences"]
+        self.rate_limits = db["rate_limits"]
+        self.access_config = db["access_config"]
 
     async def ensure_indexes(self) -> None:
         # the home page: one customer's open or closed requests, newest activity first
@@ -46,8 +51,8 @@ class PortalRepository:
         # expired attempts and sessions disappear by themselves
         await self.attempts.create_index("expires_at", expireAfterSeconds=3600)
         await self.sessions.create_index("expires_at", expireAfterSeconds=0)
-        await self.rate_marks.create_index([("key", ASCENDING), ("at", ASCENDING)])
-        await self.rate_marks.create_index("at", expireAfterSeconds=2 * 3600)
+        # one document per limited key, its marks of the last hour; idle keys disappear
+        await self.rate_limits.create_index("touched_at", expireAfterSeconds=2 * 3600)
         await self.submissions.create_index([("email", ASCENDING), ("created_at", DESCENDING)])
 
     async def upsert_service(self, service: ServiceDefinition, revision: int,
@@ -96,3 +101,53 @@ class PortalRepository:
             {"_id": card_id},
             {"_id": card_id, "rating": rating, "comment": comment, "rated_at": rated_at},
             upsert=True, session=session)
+
+    # ---- rate limits -------------------------------------------------------------------
+
+    async def take_slot(self, key: str, limit: int, mark: str, now: datetime,
+                        since: datetime) -> bool:
+        """Take one of `limit` slots of `key` within the window; False when none is free.
+
+        One document per key holds its marks; the push only matches while fewer than
+        `limit` marks are there, and single-document updates are atomic, so parallel
+        requests can neither overrun the limit nor lock each other out.
+        """
+        await self.rate_limits.update_one({"_id": key},
+                                          {"$pull": {"marks": {"at": {"$lte": since}}}})
+        try:
+            await self.rate_limits.update_one(
+                {"_id": key, f"marks.{max(limit, 1) - 1}": {"$exists": False}},
+                {"$push": {"marks": {"at": now, "id": mark}}, "$set": {"touched_at": now}},
+                upsert=True)
+        except DuplicateKeyError:  # the key exists and its slots are all taken
+            return False
+        return limit > 0
+
+    async def release_slot(self, key: str, mark: str) -> None:
+        """A refused request gives back what it took: refusals never count."""
+        await self.rate_limits.update_one({"_id": key}, {"$pull": {"marks": {"id": mark}}})
+
+    # ---- access configuration ----------------------------------------------------------
+
+    async def access_doc(self, session: AsyncClientSession | None = None) -> dict | None:
+        return await self.access_config.find_one({"_id": "current"}, session=session)
+
+    async def seed_access(self, allow: AddressSet, groups: dict[str, AddressSet], now: datetime,
+                          session: AsyncClientSession) -> None:
+        """Store the first configuration (DuplicateKeyError when one is already stored)."""
+        await self.access_config.insert_one(
+            {"_id": "current", "revision": 1, "changed_at": now,
+             "allow": allow.model_dump(mode="json"),
+             "groups": {k: v.model_dump(mode="json") for k, v in groups.items()}},
+            session=session)
+
+    async def change_access(self, revision: int, changes: dict[str, Any], now: datetime,
+                            session: AsyncClientSession) -> dict | None:
+        """Apply `$set`/`$unset` changes to the stored revision `revision` (None if it moved on)."""
+        update: dict[str, Any] = {"$inc": {"revision": 1},
+                                  "$set": {"changed_at": now, **changes.get("$set", {})}}
+        if changes.get("$unset"):
+            update["$unset"] = changes["$unset"]
+        return await self.access_config.find_one_and_update(
+            {"_id": "current", "revision": revision}, update,
+            return_document=ReturnDocument.AFTER, session=session)

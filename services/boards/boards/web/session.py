@@ -15,14 +15,14 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 from desk_runtime.http import Forbidden, Unauthorized
-from desk_runtime.sessions import live_session, token_hash
+from desk_runtime.sessions import AGENT_SESSION_COOKIE, live_session, token_hash
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from boards.api.auth import Agent, agent_for_token, hash_token
 from boards.web.metrics import SESSIONS
 
-COOKIE = "desk_session"
+COOKIE = AGENT_SESSION_COOKIE  # not the portal's: both may be served from one host
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSIONS_COLLECTION = "agent_sessions"

@@ -32,7 +32,13 @@ from portal.api.web import (
     render,
     to_login,
 )
-from portal.attachments import UploadError, chosen_files, upload_all
+from portal.attachments import (
+    UploadError,
+    chosen_files,
+    form_too_large,
+    hopeless_body,
+    upload_all,
+)
 from portal.domain.access import (
     may_see_request,
     may_use_service,
@@ -55,12 +61,13 @@ def status_label(doc: dict, services: dict[str, ServiceDefinition], lang: str) -
     return doc.get("customer_status") or doc["status_category"]
 
 
-def visible_services(customer: Customer, services: dict[str, ServiceDefinition],
-                     portal: Portal, lang: str) -> list[tuple[str, list[ServiceDefinition]]]:
+async def visible_services(customer: Customer, services: dict[str, ServiceDefinition],
+                           portal: Portal, lang: str) -> list[tuple[str, list[ServiceDefinition]]]:
     """The catalog the customer may use, grouped, in a stable order."""
     groups: dict[str, list[ServiceDefinition]] = {}
+    access = await portal.access()
     for s in services.values():
-        if may_use_service(customer.email, s, portal.settings):
+        if may_use_service(customer.email, s, access):
             name = s.group.get(lang) if s.group else ""
             groups.setdefault(name, []).append(s)
     return [(g, sorted(items, key=lambda s: s.name.get(lang).lower()))
@@ -119,7 +126,7 @@ async def home(request: Request) -> Response:
         doc["status_label"] = status_label(doc, services, lang)
     org = organisation_of(customer.email, portal.settings)
     return render(request, "home.html", customer=customer,
-                  groups=visible_services(customer, services, portal, lang),
+                  groups=await visible_services(customer, services, portal, lang),
                   current=current, closed=closed, pending=await pending_submissions(
                       portal, customer),
                   open_page=open_page, closed_page=closed_page, more_current=more_current,
@@ -178,7 +185,7 @@ def _form_page(request: Request, customer: Customer, service: ServiceDefinition,
 async def _service_for(portal: Portal, customer: Customer, service_id: str
                        ) -> ServiceDefinition | None:
     service = (await portal.catalog()).get(service_id)
-    if service is None or not may_use_service(customer.email, service, portal.settings):
+    if service is None or not may_use_service(customer.email, service, await portal.access()):
         return None
     return service
 
@@ -204,10 +211,14 @@ async def submit_request(request: Request, service_id: str) -> Response:
     service = await _service_for(portal, customer, service_id)
     if service is None:
         return not_found(request, customer)
+    lang = language(request)
+    if hopeless_body(request.headers.get("content-length"), portal.settings):
+        error = form_too_large(portal.settings)
+        return _form_page(request, customer, service, values={}, status=413,
+                          errors={"attachments": translate(error.key, lang, **error.values)})
     form = await request.form(max_part_size=portal.settings.max_attachment_bytes + 1024)
     if not csrf_ok(customer, form.get("csrf")):
         return csrf_failed(request, "new_request", customer)
-    lang = language(request)
     subject = str(form.get("subject") or "").strip()
     text = str(form.get("text") or "").strip()
     due_date = str(form.get("due_date") or "").strip()
@@ -232,12 +243,10 @@ async def submit_request(request: Request, service_id: str) -> Response:
             errors["due_date"] = field_error("must be a date (YYYY-MM-DD)", lang)
     if not errors:
         try:
-            attachments = await upload_all(portal.settings.intake_url,
-                                           chosen_files(form.getlist("attachments")),
-                                           portal.settings.max_attachment_bytes,
-                                           portal.settings.link_secret)
+            attachments = await upload_all(portal.settings,
+                                           chosen_files(form.getlist("attachments")))
         except UploadError as exc:
-            errors["attachments"] = translate(exc.key, lang, name=exc.name)
+            errors["attachments"] = translate(exc.key, lang, **exc.values)
     if errors:
         return _form_page(request, customer, service, values=values, errors=errors,
                           subject=subject, text=text, due_date=due_date, status=422)
@@ -333,6 +342,10 @@ async def _posted(request: Request, card_id: str, form_name: str, *, files: bool
     doc = await _visible_request(portal, customer, card_id)
     if doc is None:
         return not_found(request, customer)
+    if files and hopeless_body(request.headers.get("content-length"), portal.settings):
+        error = form_too_large(portal.settings)
+        return await _request_page(request, customer, doc, status=413, error=translate(
+            error.key, language(request), **error.values))
     form = await request.form(max_part_size=portal.settings.max_attachment_bytes + 1024) \
         if files else await request.form()
     if not csrf_ok(customer, form.get("csrf")):
@@ -357,12 +370,10 @@ async def reply(request: Request, card_id: str) -> Response:
         return await _request_page(request, customer, doc, status=422,
                                    error=field_error("must be at most 100000 characters", lang))
     try:
-        attachments = await upload_all(portal.settings.intake_url, files,
-                                       portal.settings.max_attachment_bytes,
-                                       portal.settings.link_secret)
+        attachments = await upload_all(portal.settings, files)
     except UploadError as exc:
         return await _request_page(request, customer, doc, status=422,
-                                   error=translate(exc.key, lang, name=exc.name))
+                                   error=translate(exc.key, lang, **exc.values))
     await commands.submit_reply(portal.runtime, email=customer.email, card_id=doc["_id"],
                                 text=text, attachments=attachments,
                                 correlation_id=request.state.correlation_id)
@@ -409,18 +420,16 @@ async def follow_up(request: Request, card_id: str) -> Response:
         return await _request_page(request, customer, doc, status=422,
                                    error=translate("req.empty_text", lang))
     service = (await portal.catalog()).get(doc.get("service_id") or "")
-    if service is None or not may_use_service(customer.email, service, portal.settings):
+    if service is None or not may_use_service(customer.email, service, await portal.access()):
         service_id = "question" if "question" in await portal.catalog() else doc["service_id"]
     else:
         service_id = service.id
     try:
-        attachments = await upload_all(portal.settings.intake_url,
-                                       chosen_files(form.getlist("attachments")),
-                                       portal.settings.max_attachment_bytes,
-                                       portal.settings.link_secret)
+        attachments = await upload_all(portal.settings,
+                                       chosen_files(form.getlist("attachments")))
     except UploadError as exc:
         return await _request_page(request, customer, doc, status=422,
-                                   error=translate(exc.key, lang, name=exc.name))
+                                   error=translate(exc.key, lang, **exc.values))
     subject = translate("req.followup_subject", lang, number=doc["number"],
                         title=doc["title"])[:500]
     await commands.submit_request(
@@ -526,7 +535,7 @@ async def widget(request: Request) -> Response:
         for doc in items:
             doc["status_label"] = status_label(doc, services, lang)
     return render(request, "widget.html", customer=customer, items=items,
-                  base=portal.public_base(request))
+                  base=portal.public_base())
 
 
 @router.get("/widget.js")

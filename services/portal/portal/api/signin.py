@@ -50,14 +50,6 @@ MAIL_FAILED = Counter("desk_portal_login_mail_failures_total", "Sign-in mails SM
 _background: set[asyncio.Task] = set()
 
 
-def client_address(request: Request) -> str:
-    if portal_of(request).settings.trust_forwarded_for:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        if forwarded.strip():
-            return forwarded.split(",")[0].strip()
-    return request.client.host if request.client else "unknown"
-
-
 def _pre_token(request: Request) -> str | None:
     return request.cookies.get(cookie_name(portal_of(request).settings, "pre"))
 
@@ -81,23 +73,56 @@ async def login_form(request: Request, next: str = "/") -> Response:
     return _login_page(request, next_path=local_path(next))
 
 
-async def _over_limit(request: Request, email: str) -> bool:
-    """Count this code request; True when the address or the client asked too often.
+def _device_proof(device_id: str, email: str, secret: bytes) -> str:
+    return bound_token("device", f"{device_id}\n{email}", secret)
 
-    The mark is written before counting, so parallel requests each see the others and
-    the limit cannot be overrun by racing it (refused requests count too).
+
+def _known_device(request: Request, email: str) -> str | None:
+    """The device id when this browser signed in with `email` before (its device cookie)."""
+    portal = portal_of(request)
+    raw = request.cookies.get(cookie_name(portal.settings, "device")) or ""
+    device_id, _, proof = raw.partition(".")
+    if not device_id or len(raw) > 200:
+        return None
+    return device_id if tokens_equal(_device_proof(device_id, email, portal.secret),
+                                     proof) else None
+
+
+async def _allowed(request: Request, email: str) -> bool:
+    """Take this code request's place in every limit that applies; False = refuse (429).
+
+    * a browser that signed in with this address before (device cookie): only its own
+      allowance, `codes_per_device_per_hour`, so nobody elsewhere can use it up;
+    * anybody else: `codes_per_address_per_client_per_hour` for this address from this
+      client address, `codes_per_client_per_hour` from this client address in all, and
+      `codes_per_address_per_hour` for this address from everywhere (a flood from many
+      addresses stops there, while known browsers still get their codes).
+
+    A refused request gives back whatever it took, so refusals never count and a flood
+    that is refused cannot extend itself. Requests for addresses that may not sign in
+    count like the others: the answer must not tell them apart.
     """
     portal = portal_of(request)
     settings = portal.settings
     now = datetime.now(UTC)
     since = now - timedelta(hours=1)
-    marks = portal.repo.rate_marks
-    address_key, client_key = f"address:{email}", f"client:{client_address(request)}"
-    await marks.insert_many([{"key": address_key, "at": now}, {"key": client_key, "at": now}])
-    by_address = await marks.count_documents({"key": address_key, "at": {"$gt": since}})
-    by_client = await marks.count_documents({"key": client_key, "at": {"$gt": since}})
-    return (by_address > settings.codes_per_address_per_hour
-            or by_client > settings.codes_per_client_per_hour)
+    device = _known_device(request, email)
+    if device is not None:
+        limits = [(f"device:{device}:{email}", settings.codes_per_device_per_hour)]
+    else:
+        client = portal.client_address(request)
+        limits = [(f"pair:{client}:{email}", settings.codes_per_address_per_client_per_hour),
+                  (f"client:{client}", settings.codes_per_client_per_hour),
+                  (f"address:{email}", settings.codes_per_address_per_hour)]
+    mark = new_token()
+    taken: list[str] = []
+    for key, limit in limits:
+        if not await portal.repo.take_slot(key, limit, mark, now, since):
+            for done in taken:
+                await portal.repo.release_slot(done, mark)
+            return False
+        taken.append(key)
+    return True
 
 
 @router.post("/login")
@@ -113,7 +138,7 @@ async def request_code(request: Request) -> Response:
     if email is None:
         return _login_page(request, 400, error="login.bad_email", email=raw[:254],
                            next_path=next_path)
-    if await _over_limit(request, email):
+    if not await _allowed(request, email):
         CODES.labels("rate_limited").inc()
         return _login_page(request, 429, error="login.limited", email=email,
                            next_path=next_path)
@@ -122,7 +147,7 @@ async def request_code(request: Request) -> Response:
     attempt_id = token_hash(attempt_token)
     settings = portal.settings
     now = datetime.now(UTC)
-    code = new_code() if may_sign_in(email, settings) else None
+    code = new_code() if may_sign_in(email, await portal.access()) else None
     await portal.repo.attempts.insert_one({
         "_id": attempt_id, "email": email,
         "code_hash": code_hash(attempt_id, code, portal.secret) if code else None,
@@ -131,7 +156,7 @@ async def request_code(request: Request) -> Response:
     })
     if code is not None:
         CODES.labels("sent").inc()
-        link = f"{portal.public_base(request)}/login/code?c={code}"
+        link = f"{portal.public_base()}/login/code?c={code}"
         task = asyncio.create_task(_mail_code(request, email, code, link))
         _background.add(task)
         task.add_done_callback(_background.discard)
@@ -231,11 +256,17 @@ async def verify_code(request: Request) -> Response:
     await portal.repo.sessions.insert_one({
         "_id": token_hash(session_token), "email": counted["email"], "csrf": new_token(),
         "created_at": now, "expires_at": session_expiry(settings),
-        "client": request.client.host if request.client else None,
+        "client": portal.client_address(request),
     })
     response = RedirectResponse(local_path(counted.get("next")), status_code=303)
     portal.set_cookie(response, "session", session_token,
                       max_age=int(settings.session_hours * 3600))
+    # this browser has proved it reads the address's mail: it keeps its own code allowance
+    device_id = (request.cookies.get(cookie_name(settings, "device")) or "").partition(".")[0]
+    device_id = device_id if 20 <= len(device_id) <= 64 else new_token()
+    portal.set_cookie(response, "device",
+                      f"{device_id}.{_device_proof(device_id, counted['email'], portal.secret)}",
+                      max_age=settings.device_days * 24 * 3600, path="/login")
     portal.clear_cookie(response, "attempt", path="/login")
     return response
 

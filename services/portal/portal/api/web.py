@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from desk_contracts.access import AddressSet
 from desk_contracts.catalog import ServiceDefinition
 from desk_runtime.service import ServiceRuntime
 from desk_runtime.sessions import live_session
@@ -17,8 +18,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from prometheus_client import Counter
 
+from portal.domain.access import AccessConfig
 from portal.domain.i18n import choose_language, translate
 from portal.domain.login import tokens_equal
+from portal.domain.proxies import client_address, networks
 from portal.repository import PortalRepository
 from portal.settings import PortalSettings
 
@@ -53,6 +56,8 @@ class Portal:
         self.repo = PortalRepository(runtime.db)
         self.secret = settings.link_secret.encode()
         self._catalog: tuple[float, dict[str, ServiceDefinition]] = (0.0, {})
+        self._access: tuple[float, AccessConfig] = (0.0, AccessConfig())
+        self.trusted_proxies = networks(settings.trusted_proxies)
 
     async def catalog(self) -> dict[str, ServiceDefinition]:
         """The catalog copy, cached for a second (every page needs it; it rarely changes)."""
@@ -63,6 +68,24 @@ class Portal:
         self._catalog = (time.monotonic(), services)
         return services
 
+    async def access(self) -> AccessConfig:
+        """The stored access configuration, cached for a second (an admin's change shows
+        within that second on every replica, without a restart)."""
+        at, config = self._access
+        if at and time.monotonic() - at < 1.0:
+            return config
+        doc = await self.repo.access_doc()
+        config = access_config_of(doc) if doc else AccessConfig.seed(self.settings)
+        self._access = (time.monotonic(), config)
+        return config
+
+    def forget_access(self) -> None:
+        self._access = (0.0, AccessConfig())
+
+    def client_address(self, request: Request) -> str:
+        return client_address(request.client.host if request.client else None,
+                              request.headers.get("x-forwarded-for"), self.trusted_proxies)
+
     async def customer(self, request: Request) -> Customer | None:
         doc = await live_session(self.repo.sessions,
                                  request.cookies.get(cookie_name(self.settings, "session")))
@@ -70,8 +93,10 @@ class Portal:
             return None
         return Customer(email=doc["email"], session_id=doc["_id"], csrf=doc["csrf"])
 
-    def public_base(self, request: Request) -> str:
-        return (self.settings.public_url or str(request.base_url)).rstrip("/")
+    def public_base(self) -> str:
+        """Links in mail and the widget point here: configuration only, never Host or
+        X-Forwarded-* (a forged header would otherwise mail a victim an attacker's link)."""
+        return self.settings.public_base()
 
     def set_cookie(self, response: Response, name: str, value: str, *, max_age: int,
                    path: str = "/") -> None:
@@ -82,6 +107,13 @@ class Portal:
         response.delete_cookie(cookie_name(self.settings, name), path=path,
                                secure=self.settings.cookie_secure, httponly=True,
                                samesite="lax")
+
+
+def access_config_of(doc: dict) -> AccessConfig:
+    return AccessConfig(
+        allow=AddressSet.model_validate(doc.get("allow") or {}),
+        groups={k: AddressSet.model_validate(v) for k, v in (doc.get("groups") or {}).items()},
+        revision=doc.get("revision", 1))
 
 
 def portal_of(request: Request) -> Portal:

@@ -5,10 +5,34 @@ Matching is exact (see `desk_contracts.access`): `acme.com.evil.io` is not `acme
 
 from __future__ import annotations
 
-from desk_contracts.access import address_allowed, domain_of
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from desk_contracts.access import AddressSet, address_allowed, domain_of, rule_admits
 from desk_contracts.catalog import ServiceDefinition
 
 from portal.settings import AddressRule, PortalSettings
+
+
+@dataclass(frozen=True)
+class AccessConfig:
+    """The stored access configuration: who may sign in, and the customer groups.
+
+    `allow` empty = everybody may sign in. Kept in the portal's store, changed by the
+    admin API; the settings only seed it at the first start.
+    """
+
+    allow: AddressSet = AddressSet()
+    groups: Mapping[str, AddressSet] = field(default_factory=dict)
+    revision: int = 0
+
+    @classmethod
+    def seed(cls, settings: PortalSettings) -> AccessConfig:
+        def as_set(rule: AddressRule) -> AddressSet:
+            return AddressSet(domains=tuple(rule.domains), addresses=tuple(rule.addresses))
+        return cls(allow=as_set(settings.access),
+                   groups={name: as_set(rule) for name, rule in settings.groups.items()},
+                   revision=1)
 
 
 def normalise_email(raw: str) -> str | None:
@@ -25,12 +49,12 @@ def _in_rule(email: str, rule: AddressRule) -> bool:
     return address_allowed(email, rule.domains, rule.addresses)
 
 
-def may_sign_in(email: str, settings: PortalSettings) -> bool:
-    return address_allowed(email, settings.access.domains, settings.access.addresses)
+def may_sign_in(email: str, config: AccessConfig) -> bool:
+    return address_allowed(email, list(config.allow.domains), list(config.allow.addresses))
 
 
-def groups_of(email: str, settings: PortalSettings) -> set[str]:
-    return {name for name, rule in settings.groups.items() if _in_rule(email, rule)}
+def groups_of(email: str, config: AccessConfig) -> set[str]:
+    return {name for name, members in config.groups.items() if members.contains(email)}
 
 
 def organisation_of(email: str, settings: PortalSettings) -> tuple[str, AddressRule] | None:
@@ -40,17 +64,10 @@ def organisation_of(email: str, settings: PortalSettings) -> tuple[str, AddressR
     return None
 
 
-def may_use_service(email: str, service: ServiceDefinition, settings: PortalSettings) -> bool:
-    """A service's rule: empty = everybody; otherwise its domains, addresses or groups."""
-    if not service.active:
-        return False
-    rule = service.access
-    if not rule.domains and not rule.addresses and not rule.groups:
-        return True
-    if (rule.domains or rule.addresses) and address_allowed(
-            email, list(rule.domains), list(rule.addresses)):
-        return True
-    return bool(set(rule.groups) & groups_of(email, settings))
+def may_use_service(email: str, service: ServiceDefinition, config: AccessConfig) -> bool:
+    """A service's rule: empty = everybody; otherwise its domains, addresses or groups
+    (the same check intake applies on e-mail, Telegram and its web API)."""
+    return service.active and rule_admits(email, service.access, config.groups)
 
 
 def requests_filter(email: str, settings: PortalSettings) -> dict:

@@ -167,6 +167,10 @@ TEXT: dict[str, tuple[str, str]] = {
         "Не удалось сохранить вложение; попробуйте ещё раз.",
     ),
     "error.too_large": ("“{name}” is too large.", "Файл «{name}» слишком большой."),
+    "error.form_too_large": (
+        "The files together are larger than {limit} MB; attach fewer or smaller files.",
+        "Файлы вместе больше {limit} МБ; приложите меньше файлов или файлы поменьше.",
+    ),
     "error.past_date": ("must not be in the past", "не может быть в прошлом"),
     "error.required": ("is required", "обязательное поле"),
     "footer": ("Service desk portal", "Портал службы поддержки"),
