@@ -55,15 +55,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import aio_pika  # noqa: E402
-import httpx  # noqa: E402
-from desk_contracts.topology import Topology  # noqa: E402
-from pymongo import AsyncMongoClient  # noqa: E402
+import aio_pika
+import httpx
+from desk_contracts.topology import Topology
+from pymongo import AsyncMongoClient
 
-from bench.common import cpu_seconds, local_tcp_ports, pct, peak_rss_mb  # noqa: E402
-from bench.notify_throughput import Sink, raw_broker  # noqa: E402
-from tests.support.infra import free_port, rabbitmq_server, wait_port  # noqa: E402
-from tests.support.stack import SERVICES, Stack, cleanup  # noqa: E402
+from bench.common import cpu_seconds, local_tcp_ports, pct, peak_rss_mb
+from bench.notify_throughput import Sink, raw_broker
+from tests.support.infra import free_port, rabbitmq_server, wait_port
+from tests.support.stack import SERVICES, Stack, cleanup
 
 STAGES = ("card", "sla", "mail", "portal")
 # What the test suite shortens so tests finish fast; the bench leaves each service's own.
@@ -308,7 +308,7 @@ class TxnCounter:
                 continue
             try:
                 await self.poll()
-            except Exception as exc:  # a busy store must not end the count
+            except Exception as exc:  # noqa: BLE001 — a busy store must not end the count
                 print(f"  (transaction count: {exc!r})", flush=True)
 
     def between(self, start: float, end: float) -> Counter:
