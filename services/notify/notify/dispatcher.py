@@ -20,10 +20,15 @@ import httpx
 from desk_contracts.events import NotificationFailed, NotificationSent
 from desk_runtime.logging import bound_contextvars, get_logger
 from desk_runtime.service import ServiceRuntime
-from desk_runtime.tasks import cancel_and_wait
 
 from notify.domain.templates import MessageTemplate, Rendered, default_template, render
-from notify.metrics import EVENT_TO_SENT_SECONDS, NOTIFICATIONS, PENDING, SEND_SECONDS
+from notify.metrics import (
+    EVENT_TO_SENT_SECONDS,
+    NOTIFICATIONS,
+    PENDING,
+    REQUEST_TO_ACK_SECONDS,
+    SEND_SECONDS,
+)
 from notify.ratelimit import RateLimiter
 from notify.repository import NotifyRepository
 from notify.senders import EmailSender, RateLimited, SendError, SlackSender, TelegramSender
@@ -37,6 +42,8 @@ MAX_DEFERRALS = 50
 SLEEP_BELOW_SECONDS = 0.05
 TEMPLATE_CACHE_SECONDS = 5.0
 CHANNELS = ("email", "telegram", "slack")
+IDLE_MAX_SECONDS = 10.0
+GAUGE_SECONDS = 15.0
 
 
 class Dispatcher:
@@ -57,20 +64,36 @@ class Dispatcher:
         self._workers = {"email": settings.email_workers, "telegram": settings.telegram_workers,
                          "slack": settings.slack_workers}
         self._wakeups: dict[str, asyncio.Event] = {}
-        self._tasks: list[asyncio.Task] = []
+        self._stopping = False
+        self._in_flight: set[str] = set()
+        self._drained = asyncio.Event()
+        self._drained.set()
         self._templates: dict[tuple[str, str], tuple[float, MessageTemplate | None]] = {}
 
     # --- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
+        tasks = self.runtime.tasks
         for channel in CHANNELS:
             self._wakeups[channel] = asyncio.Event()
             for i in range(max(1, self._workers[channel])):
-                self._tasks.append(asyncio.create_task(self._run(channel),
-                                                       name=f"notify-{channel}-{i}"))
-        self._tasks.append(asyncio.create_task(self._gauge(), name="notify-queue-gauge"))
+                tasks.spawn(f"notify-{channel}-{i}", lambda c=channel: self._run(c))
+        tasks.spawn("notify-queue-gauge", self._gauge, critical=False)
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._tasks)
+        """Graceful: no new claims; a send in flight finishes and is recorded, so nothing is
+        sent twice; whatever cannot finish in time is handed back untried."""
+        self._stopping = True
+        for event in self._wakeups.values():
+            event.set()
+        if self._in_flight:
+            log.info("dispatch.draining", in_flight=len(self._in_flight))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), self.settings.stop_grace_seconds)
+        names = {t.name for t in self.runtime.tasks.tasks if t.name.startswith("notify-")}
+        await self.runtime.tasks.stop(names)
+        for delivery_id in list(self._in_flight):
+            with contextlib.suppress(Exception):
+                await self.repo.release(delivery_id)
         await self.http.aclose()
 
     def wake(self, channel: str | None = None) -> None:
@@ -87,19 +110,27 @@ class Dispatcher:
     # --- the loop -----------------------------------------------------------------------
     async def _run(self, channel: str) -> None:
         wakeup = self._wakeups[channel]
-        while True:
+        idle = self.settings.dispatch_poll_seconds
+        while not self._stopping:
             wakeup.clear()
             try:
                 delivery = await self.repo.claim_due(self.worker, LEASE, channel)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 (store hiccup: log, poll again)
+            except Exception as exc:  # noqa: BLE001 (store hiccup: log, back off, poll again)
                 log.warning("dispatch.claim_failed", error=str(exc))
                 delivery = None
+                idle = min(max(idle * 2, 1.0), IDLE_MAX_SECONDS)
             if delivery is None:
+                if self._stopping:
+                    break
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wakeup.wait(), self.settings.dispatch_poll_seconds)
+                    await asyncio.wait_for(wakeup.wait(), await self._idle_wait(channel, idle))
+                idle = min(idle * 2, IDLE_MAX_SECONDS)
                 continue
+            idle = self.settings.dispatch_poll_seconds
+            self._in_flight.add(delivery["_id"])
+            self._drained.clear()
             with bound_contextvars(correlation_id=delivery.get("correlation_id"),
                                    notification_id=delivery["_id"]):
                 try:
@@ -108,6 +139,21 @@ class Dispatcher:
                     raise
                 except Exception:  # the lease expires and another attempt follows
                     log.exception("dispatch.unexpected_error")
+                finally:
+                    self._in_flight.discard(delivery["_id"])
+                    if not self._in_flight:
+                        self._drained.set()
+
+    async def _idle_wait(self, channel: str, idle: float) -> float:
+        """Nothing due: sleep until the next delivery falls due, or longer and longer while
+        nothing waits at all (a recorded delivery wakes the worker at once)."""
+        try:
+            due = await self.repo.next_due(channel)
+        except Exception:  # noqa: BLE001
+            return idle
+        if due is None:
+            return idle
+        return max(0.01, min(idle, (due - datetime.now(UTC)).total_seconds()))
 
     async def _gauge(self) -> None:
         while True:
@@ -115,7 +161,7 @@ class Dispatcher:
                 counts = await self.repo.pending_by_channel()
                 for channel in CHANNELS:
                     PENDING.labels(channel).set(counts.get(channel, 0))
-            await asyncio.sleep(2.0)
+            await asyncio.sleep(GAUGE_SECONDS)
 
     # --- one delivery -------------------------------------------------------------------
     async def deliver(self, delivery: dict) -> None:
@@ -154,6 +200,10 @@ class Dispatcher:
         if isinstance(event_at, datetime):
             EVENT_TO_SENT_SECONDS.labels(channel, kind).observe(
                 max((datetime.now(UTC) - event_at).total_seconds(), 0.0))
+        received = (delivery.get("context") or {}).get("request_received_at")
+        if kind == "acknowledgment" and received:
+            REQUEST_TO_ACK_SECONDS.labels(channel).observe(max(
+                (datetime.now(UTC) - datetime.fromisoformat(received)).total_seconds(), 0.0))
 
     async def _pace(self, delivery: dict, key: str) -> bool:
         """Take a send slot for this chat/webhook (and Telegram's global one) or defer."""
@@ -196,7 +246,7 @@ class Dispatcher:
             await self.repo.deliveries.update_one(
                 {"_id": delivery["_id"]},
                 {"$set": {"status": "sent", "sent_at": now, "message_id": message_id,
-                          "claimed_until": None}},
+                          "claimed_until": None}, "$unset": {"due_at": ""}},
                 session=uow.session,
             )
             await uow.emit(NotificationSent(
@@ -212,7 +262,8 @@ class Dispatcher:
     async def _finish(self, delivery: dict, status: str, reason: str) -> None:
         await self.repo.deliveries.update_one(
             {"_id": delivery["_id"]},
-            {"$set": {"status": status, "last_error": reason, "claimed_until": None}})
+            {"$set": {"status": status, "last_error": reason, "claimed_until": None},
+             "$unset": {"due_at": ""}})
         NOTIFICATIONS.labels(delivery["channel"], delivery["kind"], status).inc()
 
     async def _failed(self, delivery: dict, exc: Exception) -> None:
@@ -225,7 +276,8 @@ class Dispatcher:
             await self.repo.deliveries.update_one(
                 {"_id": delivery["_id"]},
                 {"$set": {"status": "retrying", "last_error": error, "claimed_until": None,
-                          "next_attempt_at": datetime.now(UTC) + timedelta(seconds=delay)}},
+                          "next_attempt_at": datetime.now(UTC) + timedelta(seconds=delay),
+                          "due_at": datetime.now(UTC) + timedelta(seconds=delay)}},
             )
             NOTIFICATIONS.labels(delivery["channel"], delivery["kind"], "retried").inc()
             log.warning("notification.retry", error=error, attempts=attempts, delay=delay)
@@ -235,7 +287,7 @@ class Dispatcher:
             await self.repo.deliveries.update_one(
                 {"_id": delivery["_id"]},
                 {"$set": {"status": "failed", "last_error": error, "claimed_until": None,
-                          "failed_at": datetime.now(UTC)}},
+                          "failed_at": datetime.now(UTC)}, "$unset": {"due_at": ""}},
                 session=uow.session,
             )
             await uow.emit(NotificationFailed(

@@ -33,3 +33,9 @@ SKIPPED = Counter(
     "customer_echo, unknown_card, status_not_announced).",
     ["reason"],
 )
+REQUEST_TO_ACK_SECONDS = Histogram(
+    "desk_notify_request_to_ack_seconds",
+    "From a request's receipt (its received_at) to its acknowledgment's successful send.",
+    ["channel"],
+    buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+)

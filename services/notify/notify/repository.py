@@ -34,8 +34,11 @@ class NotifyRepository:
         self.templates = db["templates"]
 
     async def ensure_indexes(self) -> None:
-        await self.deliveries.create_index([("channel", ASCENDING), ("status", ASCENDING),
-                                            ("next_attempt_at", ASCENDING)])
+        # the dispatcher's claim: one range on one index (`due_at` is set only while a
+        # delivery waits to be tried: its next attempt, or its claim's lease end)
+        await self.deliveries.create_index([("channel", ASCENDING), ("due_at", ASCENDING)],
+                                           name="due_by_channel")
+        await self._backfill_due_at()
         await self.deliveries.create_index([("status", ASCENDING), ("created_at", DESCENDING)])
         await self.deliveries.create_index("card_id")
         # Sent entries are kept well past the processed-event records (30 days) that also
@@ -82,12 +85,14 @@ class NotifyRepository:
         await self.cards.update_one({"_id": card.card_id}, update, session=session)
 
     async def remember_request(self, request_id: str, channel_ref: str | None, text: str,
-                               session: AsyncClientSession) -> None:
-        """What the card events lack: the customer's Message-ID (threading) and text."""
+                               session: AsyncClientSession,
+                               received_at: datetime | None = None) -> None:
+        """What the card events lack: the customer's Message-ID (threading), text and
+        when the request was received (for the request → acknowledgment delay)."""
         await self.requests.update_one(
             {"_id": request_id},
             {"$setOnInsert": {"channel_ref": channel_ref, "text": text,
-                              "at": datetime.now(UTC)}},
+                              "received_at": received_at, "at": datetime.now(UTC)}},
             upsert=True, session=session)
 
     async def request(self, request_id: str | None, session: Session = None
@@ -199,27 +204,47 @@ class NotifyRepository:
         )
         return result.upserted_id is not None
 
-    async def claim_due(self, worker: str, lease: timedelta, channel: str | None = None
+    async def _backfill_due_at(self) -> None:
+        """Deliveries recorded before `due_at` existed get one (a one-time, small pass)."""
+        async for doc in self.deliveries.find({"status": {"$in": list(ACTIVE)},
+                                               "due_at": {"$exists": False}},
+                                              {"next_attempt_at": 1, "claimed_until": 1}):
+            due = max(d for d in (doc.get("next_attempt_at"), doc.get("claimed_until"),
+                                  datetime(1970, 1, 1, tzinfo=UTC)) if d is not None)
+            await self.deliveries.update_one({"_id": doc["_id"]}, {"$set": {"due_at": due}})
+
+    async def claim_due(self, worker: str, lease: timedelta, channel: str
                         ) -> dict[str, Any] | None:
+        """Take the most overdue delivery of `channel` for `lease` (one indexed range)."""
         now = datetime.now(UTC)
-        query: dict[str, Any] = {
-            "status": {"$in": list(ACTIVE)}, "next_attempt_at": {"$lte": now},
-            "$or": [{"claimed_until": None}, {"claimed_until": {"$lt": now}}]}
-        if channel is not None:
-            query["channel"] = channel
         return await self.deliveries.find_one_and_update(
-            query,
-            {"$set": {"claimed_until": now + lease, "claimed_by": worker},
+            {"channel": channel, "due_at": {"$lte": now}},
+            {"$set": {"due_at": now + lease, "claimed_until": now + lease, "claimed_by": worker},
              "$inc": {"attempts": 1}},
-            sort=[("next_attempt_at", ASCENDING)],
+            sort=[("channel", ASCENDING), ("due_at", ASCENDING)],
             return_document=ReturnDocument.AFTER,
         )
+
+    async def next_due(self, channel: str) -> datetime | None:
+        """When the next delivery of `channel` falls due (None: nothing waits)."""
+        doc = await self.deliveries.find_one({"channel": channel, "due_at": {"$ne": None}},
+                                             {"due_at": 1},
+                                             sort=[("channel", ASCENDING), ("due_at", ASCENDING)])
+        return doc["due_at"] if doc else None
+
+    async def release(self, delivery_id: str) -> None:
+        """Hand a claimed delivery back untried (a graceful stop): due now, no attempt spent."""
+        await self.deliveries.update_one(
+            {"_id": delivery_id, "status": {"$in": list(ACTIVE)}},
+            {"$set": {"due_at": datetime.now(UTC), "claimed_until": None},
+             "$inc": {"attempts": -1}})
 
     async def defer(self, delivery_id: str, until: datetime, reason: str) -> None:
         """Put a claimed delivery back without spending an attempt (rate limit, not failure)."""
         await self.deliveries.update_one(
             {"_id": delivery_id},
-            {"$set": {"next_attempt_at": until, "claimed_until": None, "deferred_by": reason},
+            {"$set": {"next_attempt_at": until, "due_at": until, "claimed_until": None,
+                      "deferred_by": reason},
              "$inc": {"attempts": -1, "deferrals": 1}})
 
     async def pending_by_channel(self) -> dict[str, int]:
@@ -246,5 +271,5 @@ class NotifyRepository:
         result = await self.deliveries.update_one(
             {"_id": delivery_id, "status": "failed"},
             {"$set": {"status": "retrying", "attempts": 0, "next_attempt_at": datetime.now(UTC),
-                      "claimed_until": None}})
+                      "due_at": datetime.now(UTC), "claimed_until": None}})
         return result.modified_count == 1

@@ -43,6 +43,8 @@ class NotifySettings(ServiceSettings):
     boards_url: str = "http://127.0.0.1:8002"
     rating_link_days: int = 30
     max_attempts: int = 6
+    # a graceful stop waits this long for sends in flight to finish and be recorded
+    stop_grace_seconds: float = 20.0
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 600.0
     dispatch_poll_seconds: float = 0.5

@@ -86,6 +86,7 @@ class Planner:
             "context": context | {"channel": channel}, "target": target or {},
             "thread": thread or {}, "status": status, "attempts": 0,
             "next_attempt_at": now, "claimed_until": None, "created_at": now,
+            **({"due_at": now} if status == "pending" else {}),
         }, uow.session)
         NOTIFICATIONS.labels(channel, kind, "queued" if inserted and status == "pending"
                              else status if inserted else "duplicate").inc()
@@ -166,7 +167,8 @@ def register(runtime: ServiceRuntime, settings: NotifySettings,
     async def on_request(uow: UnitOfWork, event: RequestReceived) -> None:
         repo = NotifyRepository(uow.db)
         await repo.remember_request(event.request_id, event.channel_ref,
-                                    planning.excerpt(event.text), uow.session)
+                                    planning.excerpt(event.text), uow.session,
+                                    received_at=event.received_at)
         if event.requester.email:  # mail from this address arrived: it works again
             await repo.unsuppress(event.requester.email, event.received_at, "request.received",
                                   uow.session)
@@ -210,9 +212,13 @@ def register(runtime: ServiceRuntime, settings: NotifySettings,
                       "references": list(thread["references"])}
         # A Telegram request is acknowledged by intake's bot in the dialog itself (it sends
         # the number and threads replies to that message): notify does not repeat it there.
+        received_at = (request or {}).get("received_at")
         await planner.to_customer(uow, "acknowledgment", card, service, {
             "auto_reply": service.auto_reply.get(planning.customer_language(card, service))
-            if service and service.auto_reply else ""}, ack_thread,
+            if service and service.auto_reply else "",
+            # the dispatcher measures request → acknowledgment from it
+            "request_received_at": received_at.isoformat() if received_at else None},
+            ack_thread,
             skip_channels=frozenset({"telegram"}) if card.channel == "telegram" else frozenset())
         text = (request or {}).get("text") or ""
         await planner.to_agents(uow, "new_request", card, service, {"text": text})
