@@ -15,7 +15,8 @@ $(STAMP): $(DEPS)
 
 install: $(STAMP)
 
-# Debian packages the tests drive for real: Chromium (browser tests), Dovecot (IMAP).
+# Debian packages the tests drive for real: Chromium (browser tests), Dovecot (IMAP),
+# Prometheus and promtool (alert rules).
 system-deps:
 	@bash scripts/system-deps.sh
 

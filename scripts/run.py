@@ -9,6 +9,7 @@ loads the demo catalog and starts the five services on their fixed ports.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -25,6 +26,7 @@ SMTP_SINK_PORT = int(os.environ.get("DESK_MAIL_SINK_PORT", "1025"))
 ADMIN_TOKEN = os.environ.get("DESK_ADMIN_TOKEN", "dev-admin-token")
 REPLY_SECRET = os.environ.get("DESK_REPLY_TOKEN_SECRET", "dev-reply-secret")
 LINK_SECRET = os.environ.get("DESK_LINK_SECRET", "dev-link-secret")
+PROMETHEUS_PORT = int(os.environ.get("DESK_PROMETHEUS_PORT", "9090"))
 
 
 def port_open(host: str, port: int) -> bool:
@@ -39,6 +41,17 @@ def wait_for(host: str, port: int, what: str, timeout: float = 60) -> None:
         if time.monotonic() > deadline:
             sys.exit(f"{what} did not come up on {host}:{port}")
         time.sleep(0.2)
+
+
+def write_prometheus_config(directory: Path) -> Path:
+    """deploy/prometheus.yml for this machine: the five fixed ports, the repository's rules."""
+    targets = ", ".join(f'"127.0.0.1:{port}"' for port in PORTS.values())
+    path = directory / "prometheus.yml"
+    path.write_text("global: {scrape_interval: 15s, evaluation_interval: 15s}\n"
+                    f'rule_files: ["{ROOT / "deploy" / "alerts.yml"}"]\n'
+                    "scrape_configs:\n  - job_name: desk\n"
+                    f"    static_configs:\n      - targets: [{targets}]\n")
+    return path
 
 
 def _die_with_parent() -> None:
@@ -141,6 +154,17 @@ def main() -> None:
         print(f"not ready after 60 s: {', '.join(pending)}; see {VAR / 'log'}")
         stop_all()
 
+    prometheus = "not installed (apt-get install prometheus)"
+    if shutil.which("prometheus") and port_open("127.0.0.1", PROMETHEUS_PORT):
+        prometheus = f"port {PROMETHEUS_PORT} already taken (DESK_PROMETHEUS_PORT)"
+    elif shutil.which("prometheus"):
+        (VAR / "prometheus").mkdir(exist_ok=True)
+        spawn(["prometheus", f"--config.file={write_prometheus_config(VAR / 'prometheus')}",
+               f"--storage.tsdb.path={VAR / 'prometheus' / 'data'}",
+               f"--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}"], "prometheus")
+        wait_for("127.0.0.1", PROMETHEUS_PORT, "Prometheus")
+        prometheus = f"http://127.0.0.1:{PROMETHEUS_PORT}/alerts   (rules: deploy/alerts.yml)"
+
     print(f"""
 Service desk is running.
   Customer portal   http://127.0.0.1:{PORTS['portal']}/
@@ -150,6 +174,7 @@ Service desk is running.
   Intake API        http://127.0.0.1:{PORTS['intake']}/docs
   SLA / notify      http://127.0.0.1:{PORTS['sla']}/docs  http://127.0.0.1:{PORTS['notify']}/docs
   Metrics           http://127.0.0.1:<port>/metrics on every service
+  Prometheus        {prometheus}
   Outgoing e-mail   {VAR / 'mail'} (one .eml per message)   Logs  {VAR / 'log'}
 Try:  curl -X POST http://127.0.0.1:{PORTS['intake']}/v1/requests -H 'content-type: application/json' \\
         -d '{{"service":"question","requester":{{"email":"you@example.com","name":"You"}},"subject":"Hello","text":"First request"}}'

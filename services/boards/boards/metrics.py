@@ -1,6 +1,6 @@
 """Boards' own Prometheus metrics (the shared ones live in desk_runtime.metrics)."""
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 CARD_CHANGES = Counter("desk_boards_card_changes_total", "Card changes committed, by kind.",
                        ["change"])
@@ -11,3 +11,7 @@ WIP_REFUSED = Counter("desk_boards_wip_limit_refused_total",
 ACCESS_DENIED = Counter("desk_boards_access_denied_total",
                         "Agent requests refused for lack of a role or board membership.",
                         ["reason"])
+REQUEST_TO_CARD = Histogram(
+    "desk_boards_request_to_card_seconds",
+    "From a request's receipt (its received_at) to its card's creation, by channel.",
+    ["channel"], buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800))

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from desk_contracts.events import ReplyReceived, RequestRated, RequestReceived
 from desk_runtime.service import ServiceRuntime
 from desk_runtime.unit_of_work import UnitOfWork
 
 from boards.commands import add_customer_reply, create_card_from_request, record_rating
+from boards.metrics import REQUEST_TO_CARD
 from boards.settings import BoardsSettings
 
 
 def register(runtime: ServiceRuntime, settings: BoardsSettings) -> None:
     @runtime.on("requests", "request.received")
     async def on_request(uow: UnitOfWork, request: RequestReceived) -> None:
-        await create_card_from_request(uow, request, prefix=settings.card_prefix)
+        started = datetime.now(UTC)
+        card = await create_card_from_request(uow, request, prefix=settings.card_prefix)
+        created, received = card.get("created_at"), request.received_at
+        # only a card made now: a request carded before (re-emitted) is not a new delay
+        if isinstance(created, datetime) and created.tzinfo and created >= started:
+            received = received if received.tzinfo else received.replace(tzinfo=UTC)
+            REQUEST_TO_CARD.labels(request.channel).observe(
+                max(0.0, (created - received).total_seconds()))
 
     @runtime.on("requests", "request.reply_received")
     async def on_reply(uow: UnitOfWork, reply: ReplyReceived) -> None:
