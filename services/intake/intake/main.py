@@ -9,9 +9,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from intake.api import attachments, mail, requests
+from intake.api import access, attachments, mail, requests
 from intake.attachments import AttachmentStore
-from intake.consumers import cards
+from intake.consumers import cards, customers
 from intake.mail.imap import ImapPoller
 from intake.mail.ingest import MailIngest
 from intake.mail.smtp import SmtpListener
@@ -24,6 +24,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
     runtime = ServiceRuntime("intake", settings)
     cards.register(runtime)
+    customers.register(runtime)
     public_url = settings.public_url or f"http://{settings.http_host}:{settings.http_port}"
     store = AttachmentStore(runtime.db, link_secret=settings.link_secret, public_url=public_url,
                             max_bytes=settings.max_attachment_bytes)
@@ -71,5 +72,6 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     app.include_router(attachments.router)
     app.include_router(mail.router)
     app.include_router(mail.admin)
+    app.include_router(access.router)
     app.include_router(telegram_bot.router)
     return app

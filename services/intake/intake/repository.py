@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from desk_contracts.access import AddressSet
 from desk_contracts.catalog import ServiceDefinition
 from desk_runtime.catalog_copy import CatalogCopy
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -21,6 +22,7 @@ class IntakeRepository:
         self.mailboxes = db["mailboxes"]
         self.dialogs = db["telegram_dialogs"]
         self.telegram_state = db["telegram_state"]
+        self.customer_groups_copy = db["customer_groups"]
 
     async def ensure_indexes(self) -> None:
         await self.requests.create_index(
@@ -52,3 +54,26 @@ class IntakeRepository:
 
     async def thread_for_request(self, request_id: str) -> dict[str, Any] | None:
         return await self.threads.find_one({"request_id": request_id})
+
+    async def customer_groups(self) -> dict[str, AddressSet]:
+        """Intake's copy of the portal's customer groups (empty until the first event)."""
+        doc = await self.customer_groups_copy.find_one({"_id": "groups"})
+        return {k: AddressSet.model_validate(v) for k, v in ((doc or {}).get("groups") or {})
+                .items()}
+
+    async def customer_groups_revision(self) -> int:
+        doc = await self.customer_groups_copy.find_one({"_id": "groups"}, {"revision": 1})
+        return (doc or {}).get("revision", 0)
+
+    async def replace_customer_groups(self, groups: dict[str, AddressSet], revision: int,
+                                      session: AsyncClientSession) -> None:
+        """Keep the newest revision only (events may arrive out of order after a retry)."""
+        current = await self.customer_groups_copy.find_one({"_id": "groups"}, {"revision": 1},
+                                                           session=session)
+        if current is not None and current["revision"] >= revision:
+            return
+        await self.customer_groups_copy.replace_one(
+            {"_id": "groups"},
+            {"_id": "groups", "revision": revision,
+             "groups": {k: v.model_dump(mode="json") for k, v in groups.items()}},
+            upsert=True, session=session)

@@ -30,6 +30,9 @@ class IntakeSettings(ServiceSettings):
     reply_token_secret: str = "change-me"
     link_secret: str = Field("change-me", description="signs attachment download links")
     admin_token: str = Field("", description="Bearer token for quarantine/mailbox admin API")
+    portal_token: str = Field("", description="the portal's credential (Bearer) on the web "
+                              "API: a caller presenting it vouches for the requester's "
+                              "address; empty = no caller is trusted")
 
     # SMTP listener for <service>@<inbound_domain>; port 0 = no listener.
     smtp_host: str = "127.0.0.1"

@@ -10,6 +10,7 @@ from desk_runtime.metrics import REJECTED_INPUT
 from fastapi import APIRouter, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
+from intake.access import portal_caller
 from intake.attachments import AttachmentStore
 
 router = APIRouter(prefix="/v1", tags=["attachments"])
@@ -24,11 +25,13 @@ async def upload(request: Request, file: UploadFile | None = None) -> JSONRespon
     """Store one file (multipart field `file`); answers the AttachmentRef with a signed url.
 
     Only a service holding the link secret may upload: it presents a short-lived
-    `X-Desk-Upload-Token` (see `desk_contracts.signed_link.upload_token`).
+    `X-Desk-Upload-Token` (see `desk_contracts.signed_link.upload_token`), or the portal
+    its own credential (`INTAKE_PORTAL_TOKEN`).
     """
     store = store_of(request)
     token = request.headers.get(UPLOAD_HEADER, "")
-    if not token or not verify_upload_token(token, store.link_secret.encode()):
+    if not portal_caller(request) and (
+            not token or not verify_upload_token(token, store.link_secret.encode())):
         REJECTED_INPUT.labels("intake", "attachments", "no_upload_token").inc()
         raise Unauthorized(f"uploads need a valid {UPLOAD_HEADER} header")
     if file is None:

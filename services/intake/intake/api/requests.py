@@ -6,7 +6,6 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from desk_contracts.access import address_allowed
 from desk_contracts.catalog import FieldErrors, validate_fields
 from desk_contracts.events import Person, PersonName, RequestReceived
 from desk_runtime.http import Forbidden, Invalid, NotFound
@@ -15,6 +14,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from intake.access import portal_caller, refusal
 from intake.repository import IntakeRepository
 
 router = APIRouter(prefix="/v1", tags=["requests"])
@@ -58,9 +58,11 @@ async def submit_request(
     if service is None or not service.active:
         raise _reject("unknown_service", NotFound(f"no service {body.service!r}"))
     email = str(body.requester.email).lower()
-    if not address_allowed(email, list(service.access.domains), list(service.access.addresses)):
-        raise _reject("sender_not_allowed",
-                      Forbidden("this address may not use this service"))
+    # only the portal's credential makes the requester address more than a claim
+    refused = await refusal(repo, service, email if portal_caller(request) else None)
+    if refused is not None:
+        raise _reject(refused.reason, Forbidden(refused.message,
+                                                details={"reason": refused.reason}))
     try:
         fields = validate_fields(service, body.fields)
     except FieldErrors as exc:

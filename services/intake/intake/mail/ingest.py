@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from desk_contracts.access import address_allowed
+from desk_contracts.catalog import ServiceDefinition
 from desk_contracts.events import (
     AddressBounced,
     AttachmentRef,
@@ -38,6 +38,7 @@ from desk_runtime.service import ServiceRuntime
 from desk_runtime.tasks import cancel_and_wait
 from pymongo.errors import DuplicateKeyError
 
+from intake.access import Refusal, refusal
 from intake.attachments import AttachmentStore, AttachmentTooLarge
 from intake.mail.parse import ParsedMail, Unparseable, parse_mail
 from intake.mail.trim import strip_signature, trim_reply
@@ -330,11 +331,9 @@ class MailIngest:
             return await self._quarantine(
                 doc, "unknown_service",
                 f"no active service {service_id!r} to open a request in", mail)
-        if not address_allowed(mail.sender, list(service.access.domains),
-                               list(service.access.addresses)):
-            return await self._quarantine(
-                doc, "sender_not_allowed",
-                f"{mail.sender} may not use service {service.id!r}", mail)
+        refused = await self._access_refusal(service, mail)
+        if refused is not None:
+            return await self._quarantine(doc, refused.reason, refused.message, mail)
         text = "\n\n".join([strip_signature(mail.text), *notes]).strip()
         title = mail.subject or (text.split("\n", 1)[0][:120] if text else "") or "(no subject)"
         request_id = doc["_id"]
@@ -356,6 +355,12 @@ class MailIngest:
 
         await self._finish(doc, mail, "request", reason=reason, request_id=request_id,
                            text=text, refs=refs, title=title, work=extra)
+
+    async def _access_refusal(self, service: ServiceDefinition, mail: ParsedMail
+                              ) -> Refusal | None:
+        """The service's access rule (domains, addresses, groups) for the mail's sender:
+        the same rule as the portal's and the web API's (intake.access)."""
+        return await refusal(self.repo, service, mail.sender)
 
     async def _bounce(self, doc: dict, mail: ParsedMail) -> None:
         bounces = mail.bounces or []

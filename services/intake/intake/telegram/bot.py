@@ -40,6 +40,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pymongo.errors import DuplicateKeyError
 
+from intake.access import offered_without_identity, refusal
 from intake.attachments import AttachmentStore, AttachmentTooLarge
 from intake.metrics import TELEGRAM_UPDATES
 from intake.repository import IntakeRepository
@@ -220,9 +221,9 @@ class TelegramBot:
     async def _services(self) -> list[ServiceDefinition]:
         out = []
         for service in await self.repo.catalog_copy.all():
-            # Telegram users have no address to check against access rules: only open
-            # services are offered.
-            if service.active and not service.access.domains and not service.access.addresses:
+            # a Telegram user has no address to check against access rules (domains,
+            # addresses or groups): only open services are offered
+            if offered_without_identity(service):
                 out.append(service)
         return out
 
@@ -401,8 +402,20 @@ class TelegramBot:
         await self._save(dialog)
         await self._next_field(dialog, lang)
 
+    async def _refused(self, chat_id: int, service: ServiceDefinition, lang: str) -> bool:
+        """A restricted service (an old menu, or restricted since) is refused in the dialog,
+        saying why: the bot cannot tell who is asking."""
+        if await refusal(self.repo, service, None) is None:
+            return False
+        REJECTED_INPUT.labels("intake", "telegram", "identity_required").inc()
+        await self.repo.dialogs.delete_one({"_id": chat_id})
+        await self.send(chat_id, t("restricted_service", lang, service=service.name.get(lang)))
+        return True
+
     async def _submit(self, dialog: dict, service: ServiceDefinition, lang: str) -> None:
         chat_id = dialog["_id"]
+        if await self._refused(chat_id, service, lang):
+            return
         try:
             fields = validate_fields(service, dialog.get("answers", {}))
         except FieldErrors as exc:  # the catalog changed mid-dialog: ask again
@@ -507,6 +520,8 @@ class TelegramBot:
             service = await self.repo.service(rest)
             if service is None or not service.active:
                 return t("stale_button", lang)
+            if await self._refused(chat_id, service, lang):
+                return None
             dialog.update({"state": "describe", "service_id": service.id, "answers": {},
                            "skipped": [], "attachments": [], "user": user, "lang": lang,
                            "started_update": int(datetime.now(UTC).timestamp() * 1000)})

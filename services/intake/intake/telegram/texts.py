@@ -47,6 +47,11 @@ TEXTS: dict[str, dict[str, str]] = {
     "rated": {"en": "Thank you for your rating!", "ru": "Спасибо за оценку!"},
     "rate_refused": {"en": "This rating button is not for you.",
                      "ru": "Эта кнопка оценки не для вас."},
+    "restricted_service": {
+        "en": "«{service}» is only for some customers, and here I cannot tell who you are. "
+              "Please use the customer portal or write by e-mail. Send /start for the others.",
+        "ru": "«{service}» доступна не всем клиентам, а здесь я не могу узнать, кто вы. "
+              "Воспользуйтесь порталом или напишите по почте. Остальные услуги — /start."},
     "stale_button": {"en": "This button is no longer active.",
                      "ru": "Эта кнопка больше не действует."},
 }
