@@ -449,7 +449,8 @@ def stage_line(tickets: list[Ticket], stage: str) -> str:
 
 
 def cpu_window(pids: dict[str, int], seconds: float) -> dict[str, float]:
-    """Each process's CPU over `seconds`, as % of one core."""
+    """Each process's CPU over `seconds` (at least 1), as % of one core."""
+    seconds = max(seconds, 1.0)
     before = {n: cpu_seconds(p) for n, p in pids.items()}
     started = time.monotonic()
     time.sleep(seconds)
