@@ -26,6 +26,8 @@ SMTP_SINK_PORT = int(os.environ.get("DESK_MAIL_SINK_PORT", "1025"))
 ADMIN_TOKEN = os.environ.get("DESK_ADMIN_TOKEN", "dev-admin-token")
 REPLY_SECRET = os.environ.get("DESK_REPLY_TOKEN_SECRET", "dev-reply-secret")
 LINK_SECRET = os.environ.get("DESK_LINK_SECRET", "dev-link-secret")
+SLA_READ_TOKEN = os.environ.get("DESK_SLA_READ_TOKEN", "dev-sla-read-token")
+MTA_TOKEN = os.environ.get("DESK_MTA_TOKEN", "dev-mta-token")
 PROMETHEUS_PORT = int(os.environ.get("DESK_PROMETHEUS_PORT", "9090"))
 
 
@@ -118,11 +120,14 @@ def main() -> None:
               "PUBLIC_URL": "", "ADMIN_TOKEN": ADMIN_TOKEN}
     extra = {
         "boards": {"DEMO_CATALOG": "true", "BOOTSTRAP_ADMIN_TOKEN": ADMIN_TOKEN,
-                   "COOKIE_SECURE": "false", "SLA_URL": f"http://127.0.0.1:{PORTS['sla']}"},
+                   "COOKIE_SECURE": "false", "SLA_URL": f"http://127.0.0.1:{PORTS['sla']}",
+                   "SLA_TOKEN": SLA_READ_TOKEN},
+        "sla": {"READ_TOKEN": SLA_READ_TOKEN},
         "notify": {"SMTP__HOST": smtp_host, "SMTP__PORT": smtp_port,
                    "REPLY_TOKEN_SECRET": REPLY_SECRET, "LINK_SECRET": LINK_SECRET,
                    "PORTAL_URL": f"http://127.0.0.1:{PORTS['portal']}"},
         "intake": {"REPLY_TOKEN_SECRET": REPLY_SECRET, "LINK_SECRET": LINK_SECRET,
+                   "MTA_TOKEN": MTA_TOKEN,
                    "PUBLIC_URL": f"http://127.0.0.1:{PORTS['intake']}"},
         "portal": {"LINK_SECRET": LINK_SECRET, "SMTP__HOST": smtp_host, "SMTP__PORT": smtp_port,
                    "INTAKE_URL": f"http://127.0.0.1:{PORTS['intake']}",
@@ -171,6 +176,7 @@ Service desk is running.
   Agent board       http://127.0.0.1:{PORTS['boards']}/   (sign in with the admin token: {ADMIN_TOKEN})
   Statistics        http://127.0.0.1:{PORTS['boards']}/stats
   Inbound e-mail    SMTP 127.0.0.1:2525, e.g. to problem@desk.localhost
+                    (or POST /v1/inbound/email with Authorization: Bearer {MTA_TOKEN})
   Intake API        http://127.0.0.1:{PORTS['intake']}/docs
   SLA / notify      http://127.0.0.1:{PORTS['sla']}/docs  http://127.0.0.1:{PORTS['notify']}/docs
   Metrics           http://127.0.0.1:<port>/metrics on every service

@@ -290,6 +290,31 @@ def test_agent_of_another_board_gets_404(desk, dev_board):
     assert desk.card(support_card["id"])["version"] == support_card["version"]
 
 
+def test_agent_cannot_move_a_card_to_a_service_of_a_board_they_are_not_on(desk, dev_board):
+    """Giving a card another service is refused exactly where filing one there would be."""
+    card = desk.request("question")
+    support_agent = desk.new_agent(["support"])
+    with desk.client(support_agent["token"]) as c:
+        r = c.patch(f"/v1/cards/{card['number']}",
+                    json={"version": card["version"], "service_id": "bug-report"})
+        assert r.status_code == 422, r.text
+        assert "on your boards" in r.json()["message"]
+        # the same answer as for a service that does not exist
+        r = c.patch(f"/v1/cards/{card['number']}",
+                    json={"version": card["version"], "service_id": "no-such-service"})
+        assert r.status_code == 422 and "on your boards" in r.json()["message"]
+        ok = c.patch(f"/v1/cards/{card['number']}",
+                     json={"version": card["version"], "service_id": "problem"})
+        assert ok.status_code == 200 and ok.json()["service_id"] == "problem"
+    assert desk.card(card["id"])["service_id"] == "problem"
+    both = desk.new_agent(["support", "dev"])
+    with desk.client(both["token"]) as c:
+        current = desk.card(card["id"])
+        r = c.patch(f"/v1/cards/{card['number']}",
+                    json={"version": current["version"], "service_id": "bug-report"})
+        assert r.status_code == 200 and r.json()["service_id"] == "bug-report"
+
+
 def test_membership_changes_and_deactivation_take_effect(desk, dev_board):
     card = desk.request("question")
     agent = desk.new_agent(["dev"])

@@ -17,7 +17,15 @@ import httpx
 import pytest
 
 from tests.e2e.test_walking_skeleton import submit
-from tests.support.stack import Stack, auth, card_for, mongo_find, wait_until
+from tests.support.stack import (
+    Stack,
+    auth,
+    card_for,
+    mongo_find,
+    mta_auth,
+    sla_auth,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +40,7 @@ def comments(stack: Stack, card_id: str) -> list[dict]:
 
 
 def sla_targets(stack: Stack, card_id: str) -> dict:
-    r = httpx.get(f"{stack['sla'].url}/v1/cards/{card_id}/sla")
+    r = httpx.get(f"{stack['sla'].url}/v1/cards/{card_id}/sla", headers=sla_auth(stack))
     return {t["target"]: t for t in r.json()["targets"]} if r.status_code == 200 else {}
 
 
@@ -75,7 +83,7 @@ def test_request_reply_answer_close_and_rate(stack, mail, mongo_url):
     answer["References"] = reply_mail["Message-ID"]
     answer.set_content("Updated to 5.2, still drops.\n\n> Please update the VPN client")
     r = httpx.post(f"{stack['intake'].url}/v1/inbound/email", content=bytes(answer),
-                   headers={"content-type": "message/rfc822"})
+                   headers={"content-type": "message/rfc822", **mta_auth(stack)})
     assert r.status_code == 202, r.text
     customer = wait_until(lambda: [c for c in comments(stack, card["id"])
                                    if "still drops" in (c.get("text") or "")])

@@ -17,7 +17,7 @@ from desk_contracts.reply_token import verify_reply_token
 from desk_contracts.topology import Topology
 
 from tests.support.metrics import sample_sum
-from tests.support.stack import Stack, auth, card_for, mongo_find, wait_until
+from tests.support.stack import Stack, auth, card_for, mongo_find, sla_auth, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -49,14 +49,16 @@ def test_one_request_crosses_all_five_services(stack, mail, mongo_url):
     assert card["status_category"] == "queued"
     assert card["fields"] == {"system": "mail", "impact": 3}
 
-    # intake learns the number too (the customer's client can poll for it)
+    # intake learns the number too (an integration holding the admin token can poll it)
     status = wait_until(lambda: httpx.get(
-        f"{stack['intake'].url}/v1/requests/{sent['request_id']}").json().get("number"))
+        f"{stack['intake'].url}/v1/requests/{sent['request_id']}",
+        headers=auth(stack)).json().get("number"))
     assert status == card["number"]
 
     # sla: the request's clock runs from the service's policy
     record = wait_until(lambda: (r := httpx.get(
-        f"{stack['sla'].url}/v1/cards/{card['id']}/sla")).status_code == 200 and r.json())
+        f"{stack['sla'].url}/v1/cards/{card['id']}/sla", headers=sla_auth(stack))
+    ).status_code == 200 and r.json())
     assert record["policy"] == "standard"
     targets = {t["target"]: t for t in record["targets"]}
     assert {"first_response", "resolution"} <= set(targets)

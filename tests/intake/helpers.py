@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
+import email.utils
 import hashlib
 import smtplib
 import uuid
@@ -23,9 +26,17 @@ def new_tag() -> str:
     return "t" + uuid.uuid4().hex[:10]
 
 
-def smtp_send(stack: Stack, raw: bytes, rcpt: str | list[str], mail_from: str = "sender@mx.example"
+def smtp_send(stack: Stack, raw: bytes, rcpt: str | list[str], mail_from: str | None = None
               ) -> dict:
-    """Deliver raw bytes to intake's SMTP listener; returns {rcpt: (code, msg)} refusals."""
+    """Deliver raw bytes to intake's SMTP listener; returns {rcpt: (code, msg)} refusals.
+
+    The envelope sender is the mail's From address unless given, as the author's own
+    server sends it (intake compares the two).
+    """
+    if mail_from is None:
+        headers = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(raw)
+        found = email.utils.getaddresses([str(headers.get("From") or "")])
+        mail_from = found[0][1] if found and "@" in found[0][1] else "sender@mx.example"
     with smtplib.SMTP("127.0.0.1", stack.ports["intake_smtp"], timeout=30) as smtp:
         return smtp.sendmail(mail_from, rcpt, raw)
 
@@ -58,7 +69,8 @@ def processed_raw(stack: Stack, raw: bytes, timeout: float = 30) -> dict:
 
 def request_number(stack: Stack, request_id: str, timeout: float = 30) -> str:
     def number():
-        r = httpx.get(f"{stack['intake'].url}/v1/requests/{request_id}", timeout=10)
+        r = httpx.get(f"{stack['intake'].url}/v1/requests/{request_id}", headers=auth(stack),
+                      timeout=10)
         return r.json().get("number") if r.status_code == 200 else None
     return wait_until(number, timeout=timeout)
 

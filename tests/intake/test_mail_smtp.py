@@ -25,7 +25,7 @@ from tests.intake.helpers import (
     smtp_send,
 )
 from tests.support.metrics import sample_sum
-from tests.support.stack import auth, wait_until
+from tests.support.stack import auth, mta_auth, wait_until
 
 pytestmark = pytest.mark.slow
 PROBLEM = "problem@desk.localhost"
@@ -166,7 +166,7 @@ def test_same_message_twice_creates_one_request(desk):
     mid = msg["Message-ID"].strip("<>")
     record = processed(desk, mid)
     r = httpx.post(f"{desk['intake'].url}/v1/inbound/email", content=msg.as_bytes(),
-                   headers={"Content-Type": "message/rfc822"}, timeout=10)
+                   headers={"Content-Type": "message/rfc822", **mta_auth(desk)}, timeout=10)
     assert r.status_code == 202 and r.json()["accepted"][0]["duplicate"] is True
     assert len(inbound(desk, mid)) == 1
     number = request_number(desk, record["request_id"])
@@ -312,12 +312,13 @@ def _accepts(desk, msg, to) -> bool:
 def test_inbound_http_endpoint(desk):
     url = f"{desk['intake'].url}/v1/inbound/email"
     msg = plain_mail("pipe@acme.example", "Delivered by an MTA pipe", "Via HTTP.")
-    assert httpx.post(url, json={"raw": "x"}, timeout=10).status_code == 400
+    mta = mta_auth(desk)
+    assert httpx.post(url, json={"raw": "x"}, headers=mta, timeout=10).status_code == 400
     r = httpx.post(url, params={"recipient": "someone@gmail.com"}, content=msg.as_bytes(),
-                   headers={"Content-Type": "message/rfc822"}, timeout=10)
+                   headers={"Content-Type": "message/rfc822", **mta}, timeout=10)
     assert r.status_code == 422
-    r = httpx.post(url, content=msg.as_bytes(), headers={"Content-Type": "message/rfc822"},
-                   timeout=10)
+    r = httpx.post(url, content=msg.as_bytes(),
+                   headers={"Content-Type": "message/rfc822", **mta}, timeout=10)
     assert r.status_code == 202
     rec = processed(desk, msg["Message-ID"].strip("<>"))
     assert rec["status"] == "request" and rec["source"] == "api"

@@ -50,3 +50,24 @@ def test_idempotency_key_makes_a_retry_one_request(desk):
 def test_unknown_service_is_404(desk):
     r = post(desk, {**BASE, "service": "no-such-service"})
     assert r.status_code == 404 and "no-such-service" in r.json()["message"]
+
+
+def test_a_requester_name_with_a_line_break_is_refused_at_the_door(desk):
+    """It would end up in notify's To header (header injection, or a send that fails on
+    every retry): the web form says which field is wrong instead."""
+    for name in ("Lea\r\nBcc: everyone@acme.example", "Lea\nX", "Lea\x00"):
+        r = post(desk, {**BASE, "requester": {"email": "lea@acme.example", "name": name},
+                        "fields": {"document": "power-of-attorney"}})
+        assert r.status_code == 422, (name, r.text)
+        assert "control characters" in r.json()["details"]["fields"]["requester.name"]
+
+
+def test_request_status_names_a_card_so_it_needs_the_admin_token(desk):
+    sent = post(desk, {**BASE, "fields": {"document": "power-of-attorney"}}).json()
+    number = request_number(desk, sent["request_id"])  # with the admin token
+    assert number.startswith("SD-")
+    url = f"{desk['intake'].url}/v1/requests/{sent['request_id']}"
+    assert httpx.get(url, timeout=10).status_code == 401
+    assert httpx.get(url, headers={"Authorization": "Bearer guess"}, timeout=10
+                     ).status_code == 401
+    assert number not in httpx.get(url, timeout=10).text

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.support.mail import MailSink
-from tests.support.stack import Stack, auth, card_for, cleanup, wait_until
+from tests.support.stack import Stack, auth, card_for, cleanup, mta_auth, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +66,7 @@ def test_customer_reply_to_the_mail_threads_back_and_agent_replies_thread_on(sta
     answer.set_content("It is the Outlook client on my laptop.\n\n> quoted ack text\n")
     r = httpx.post(f"{stack['intake'].url}/v1/inbound/email",
                    params={"recipient": ack["Reply-To"]}, content=answer.as_bytes(),
-                   headers={"Content-Type": "message/rfc822"}, timeout=10)
+                   headers={"Content-Type": "message/rfc822", **mta_auth(stack)}, timeout=10)
     assert r.status_code == 202, r.text
     reply = wait_until(lambda: [c for c in comments(stack, card)
                                 if "Outlook client" in (c.get("text") or "")], timeout=30)[0]

@@ -23,6 +23,7 @@ from tests.support.metrics import sample_sum
 from tests.support.stack import ServiceProcess, Stack, cleanup, wait_until
 
 ADMIN = {"Authorization": "Bearer sla-admin"}
+READ = {"Authorization": f"Bearer {Stack.SLA_READ_TOKEN}"}  # what boards' workspace presents
 CARDS = 24
 PAUSED = 4  # of which this many wait for the customer before resolution is due
 
@@ -60,7 +61,7 @@ def snapshot(card_id: str, n: int, *, category="queued", column="queue", version
 
 async def publish(amqp_url: str, ns: str, payloads) -> None:
     bus = Bus(amqp_url, Topology(ns), "test")
-    await bus.connect()
+    await bus.start()
     try:
         for p in payloads:
             await bus.publish(make_envelope(p, account_id="default"))
@@ -139,16 +140,16 @@ async def test_breaches_are_published_once_with_two_replicas_and_one_killed(stac
     assert set(warnings.values()) <= {1}
 
     # the surviving replica serves the record, with the deadline and breach time
-    record = httpx.get(f"{b.url}/v1/cards/{ids[-1]}/sla").json()
+    record = httpx.get(f"{b.url}/v1/cards/{ids[-1]}/sla", headers=READ).json()
     first = {t["target"]: t for t in record["targets"]}["first_response"]
     assert first["state"] == "breached"
     breached_at = datetime.fromisoformat(first["breached_at"])
     assert abs(breached_at - (start + timedelta(seconds=6))) < timedelta(milliseconds=1)
-    paused = httpx.get(f"{b.url}/v1/cards/{ids[0]}/sla").json()
+    paused = httpx.get(f"{b.url}/v1/cards/{ids[0]}/sla", headers=READ).json()
     res = {t["target"]: t for t in paused["targets"]}["resolution"]
     assert res["state"] == "paused" and res["spent_seconds"] == pytest.approx(3.0, abs=0.01)
     assert paused["pauses"][0]["cause"] == "waiting_for_customer"
-    csv = httpx.get(f"{b.url}/v1/cards/{ids[0]}/sla.csv")
+    csv = httpx.get(f"{b.url}/v1/cards/{ids[0]}/sla.csv", headers=READ)
     assert csv.status_code == 200 and "waiting_for_customer" in csv.text
     metrics = httpx.get(f"{b.url}/metrics").text
     assert "desk_sla_detection_lag_seconds_count" in metrics
@@ -158,7 +159,7 @@ async def test_breaches_are_published_once_with_two_replicas_and_one_killed(stac
 
 def test_unknown_card_has_no_record_and_bad_policy_is_refused(stack):
     b = stack.services["sla-2"]
-    assert httpx.get(f"{b.url}/v1/cards/nope/sla").status_code == 404
+    assert httpx.get(f"{b.url}/v1/cards/nope/sla", headers=READ).status_code == 404
     r = httpx.put(f"{b.url}/v1/policies/bad", headers=ADMIN,
                   json={"calendar": "nowhere", "targets": {"resolution": 10}})
     assert r.status_code == 422 and "nowhere" in r.text
@@ -166,6 +167,24 @@ def test_unknown_card_has_no_record_and_bad_policy_is_refused(stack):
                   json={"timezone": "Europe/Berlin", "hours": {"mon": [["18:00", "09:00"]]}})
     assert r.status_code == 422
     wait_until(lambda: httpx.get(f"{b.url}/readyz").status_code == 200)
+
+
+def test_sla_reads_need_the_read_or_admin_token(stack):
+    """A record names a card and policies are contract terms: nothing here is public."""
+    b = stack.services["sla-2"]
+    policies = httpx.get(f"{b.url}/v1/policies", headers=READ)
+    assert policies.status_code == 200 and policies.json()["items"]
+    for path in ("/v1/cards/nope/sla", "/v1/cards/nope/sla.csv", "/v1/policies",
+                 "/v1/calendars"):
+        assert httpx.get(f"{b.url}{path}").status_code == 401, path
+        bad = {"Authorization": "Bearer not-the-token"}
+        assert httpx.get(f"{b.url}{path}", headers=bad).status_code == 401, path
+        assert httpx.get(f"{b.url}{path}", headers=READ).status_code in (200, 404), path
+        assert httpx.get(f"{b.url}{path}", headers=ADMIN).status_code in (200, 404), path
+    # the read token only reads
+    r = httpx.put(f"{b.url}/v1/policies/sneaky", headers=READ,
+                  json={"targets": {"resolution": 10}})
+    assert r.status_code == 401
 
 
 async def test_editing_a_policy_reprices_open_clocks_keeping_time_spent(stack, amqp_url):
@@ -182,7 +201,7 @@ async def test_editing_a_policy_reprices_open_clocks_keeping_time_spent(stack, a
                                               CardCreated(card=card)])
 
     def first_response() -> dict | None:
-        r = httpx.get(f"{b.url}/v1/cards/{card.card_id}/sla")
+        r = httpx.get(f"{b.url}/v1/cards/{card.card_id}/sla", headers=READ)
         return {t["target"]: t for t in r.json()["targets"]}["first_response"] \
             if r.status_code == 200 else None
 
@@ -194,5 +213,5 @@ async def test_editing_a_policy_reprices_open_clocks_keeping_time_spent(stack, a
     repriced = wait_until(lambda: (f := first_response()) and f["budget_minutes"] == 30 and f)
     assert abs(datetime.fromisoformat(repriced["deadline"]) - (created + timedelta(minutes=30))
                ) < timedelta(seconds=1)
-    record = httpx.get(f"{b.url}/v1/cards/{card.card_id}/sla").json()
+    record = httpx.get(f"{b.url}/v1/cards/{card.card_id}/sla", headers=READ).json()
     assert any(e["what"] == "repriced" for e in record["log"])

@@ -25,7 +25,7 @@ def publish(stack: Stack, amqp_url: str, envelopes: list[Envelope]) -> None:
 
     async def run() -> None:
         bus = Bus(amqp_url, Topology(stack.namespace), "stats-test")
-        await bus.connect()
+        await bus.start()
         try:
             for env in envelopes:
                 await bus.publish(env)

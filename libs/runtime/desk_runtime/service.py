@@ -61,6 +61,7 @@ class ServiceRuntime:
         self.readiness: dict[str, Callable[[], Awaitable[bool]]] = {}
         self._bus_started = asyncio.Event()
         self._after_bus: list[Callable[[], Awaitable[None]]] = []
+        self._commit_listeners: list[Callable[[], None]] = []
 
     def on(self, purpose: str, event_type: str) -> Callable[[Handler], Handler]:
         """Register a handler for `event_type` on this service's `<service>.<purpose>` queue."""
@@ -130,9 +131,16 @@ class ServiceRuntime:
                 checks[name] = False
         return checks
 
+    def on_commit(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after every local commit that emitted events (e.g. a scheduler
+        whose next deadline may have moved)."""
+        self._commit_listeners.append(listener)
+
     def outbox_committed(self, envelopes: list[Envelope]) -> None:
         if self.settings.outbox_relay:
             self.relay.committed(envelopes)
+        for listener in self._commit_listeners:
+            listener()
 
     async def transact(
         self,

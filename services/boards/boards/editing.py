@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,14 +81,19 @@ async def assign(uow: UnitOfWork, card: dict, assignee_id: str | None, *, by: st
 
 
 async def update_card(uow: UnitOfWork, card: dict, changes: dict[str, Any], *, by: str,
-                      expected_version: int) -> dict:
-    """Set title, priority, service, due date, tags, checklist, type or custom fields."""
+                      expected_version: int, can_see_board: Callable[[str], bool]) -> dict:
+    """Set title, priority, service, due date, tags, checklist, type or custom fields.
+
+    `can_see_board` is the acting agent's board membership: a card may only be given a
+    service whose board the agent belongs to, as creating a card there would require.
+    """
     repo = BoardsRepository(uow.db)
     sets: dict[str, Any] = {}
     if "service_id" in changes and changes["service_id"] != card.get("service_id"):
         service = await repo.get_service(changes["service_id"], uow.session)
-        if service is None:
-            raise Invalid(f"no service {changes['service_id']!r}")
+        # the same answer for "no such service" and "not on your boards": nothing is revealed
+        if service is None or not can_see_board(service.target.board_id):
+            raise Invalid(f"no service {changes['service_id']!r} on your boards")
     if "fields" in changes:
         service = await repo.get_service(changes.get("service_id") or card["service_id"],
                                          uow.session) if (changes.get("service_id")

@@ -15,6 +15,8 @@ class BoardsSettings(ServiceSettings):
     bootstrap_admin_token: str = ""
     # the agent workspace (boards.web): where the SLA records live, browser sessions
     sla_url: str = "http://127.0.0.1:8003"
+    # the Bearer token sla's read endpoints take (SLA_READ_TOKEN): SLA records are not public
+    sla_token: str = ""
     cookie_secure: bool = True
     session_hours: float = 12.0
     # agents' attachments are stored by intake (as the portal's are): its URL and the

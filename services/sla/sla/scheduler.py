@@ -10,12 +10,12 @@ replica that loses a race aborts its transaction, so a signal is published once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from datetime import UTC, datetime, timedelta
 
 from desk_runtime.logging import get_logger
 from desk_runtime.service import ServiceRuntime
-from desk_runtime.tasks import cancel_and_wait
 
 from sla.commands import Engine
 from sla.metrics import CLOCKS
@@ -23,6 +23,7 @@ from sla.repository import SlaRepository, StaleRecord
 from sla.settings import SlaSettings
 
 log = get_logger(__name__)
+REPRICE_POLL_SECONDS = 5.0
 
 
 class Scheduler:
@@ -31,15 +32,19 @@ class Scheduler:
         self.settings = settings
         self.repo = SlaRepository(runtime.db)
         self.owner = f"sla-{uuid.uuid4().hex[:12]}"
-        self._tasks: list[asyncio.Task] = []
+        self._wake = asyncio.Event()
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._run(), name="sla-scheduler"),
-                       asyncio.create_task(self._gauges(), name="sla-gauges"),
-                       asyncio.create_task(self._reprice_jobs(), name="sla-reprice")]
+        self._wake = asyncio.Event()
+        # a card event committed here may have set a nearer deadline: look again now
+        self.runtime.on_commit(self._wake.set)
+        tasks = self.runtime.tasks
+        tasks.spawn("sla-scheduler", self._run)
+        tasks.spawn("sla-gauges", self._gauges, critical=False)
+        tasks.spawn("sla-reprice", self._reprice_jobs)
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._tasks)
+        await self.runtime.tasks.stop({"sla-scheduler", "sla-gauges", "sla-reprice"})
 
     async def _gauges(self) -> None:
         """Clock counts for Prometheus, apart from the firing loop so they never delay it."""
@@ -61,7 +66,8 @@ class Scheduler:
                     seconds=self.settings.lease_seconds)
                 job = await self.repo.claim_reprice_job(self.owner, lease())
                 if job is None:
-                    await asyncio.sleep(self.settings.scheduler_poll_seconds * 4)
+                    # jobs are rare (an admin edits a policy): look every few seconds
+                    await asyncio.sleep(REPRICE_POLL_SECONDS)
                     continue
                 after = job.get("after", "")
                 while True:
@@ -93,25 +99,35 @@ class Scheduler:
                 await asyncio.sleep(0.05)
 
     async def _run(self) -> None:
+        failures = 0
         while True:
             try:
+                self._wake.clear()
                 fired = await self.tick()
+                failures = 0
                 if fired:
                     continue
-                await asyncio.sleep(await self._idle_seconds())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), await self._idle_seconds())
             except asyncio.CancelledError:
                 raise
             except Exception:
+                failures += 1
                 log.exception("sla.scheduler_error")
-                await asyncio.sleep(self.settings.scheduler_poll_seconds)
+                await asyncio.sleep(min(self.settings.scheduler_poll_seconds * 2 ** failures,
+                                        30.0))
 
     async def _idle_seconds(self) -> float:
-        """Sleep until the earliest deadline, but never longer than one poll interval."""
-        poll = self.settings.scheduler_poll_seconds
-        earliest = await self.repo.earliest_due(datetime.now(UTC) + timedelta(seconds=poll))
+        """Sleep until the earliest deadline, at most `scheduler_idle_max_seconds`.
+
+        A deadline set by a card event in this process wakes the loop at once; one set by
+        another replica is that replica's to fire, so a long sleep here misses nothing.
+        """
+        longest = self.settings.scheduler_idle_max_seconds
+        earliest = await self.repo.earliest_due(datetime.now(UTC) + timedelta(seconds=longest))
         if earliest is None:
-            return poll
-        return min(poll, max(0.005, (earliest - datetime.now(UTC)).total_seconds()))
+            return longest
+        return min(longest, max(0.005, (earliest - datetime.now(UTC)).total_seconds()))
 
     async def tick(self, now: datetime | None = None, limit: int = 500) -> int:
         """Fire every record due by `now` (at most `limit`); returns how many were handled.

@@ -12,11 +12,16 @@ class SlaSettings(ServiceSettings):
     REQUIRED_IN_PRODUCTION = (*ServiceSettings.REQUIRED_IN_PRODUCTION, "admin_token")
 
     http_port: int = 8003
+    read_token: str = Field("", description="Bearer token for the read endpoints (card SLA "
+                            "records, policies, calendars); boards' workspace presents it as "
+                            "BOARDS_SLA_TOKEN. The admin token reads too; neither set = closed")
     warn_share: float = Field(0.8, gt=0, lt=1,
                               description="share of a target after which a warning is raised")
     default_policy: str = Field("standard", description="for services that name no policy")
     scheduler: bool = Field(True, description="run the due-signal scheduler in this process")
     scheduler_poll_seconds: float = 0.5
+    # the longest the scheduler sleeps with nothing due (a local card event wakes it)
+    scheduler_idle_max_seconds: float = 15.0
     lease_seconds: float = 15.0
     fire_concurrency: int = Field(4, ge=1, description="due records fired at once per replica")
     gauge_refresh_seconds: float = 30.0

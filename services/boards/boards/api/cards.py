@@ -153,7 +153,8 @@ async def patch(card_ref: str, body: schemas.PatchCard, request: Request,
     async def work(uow):
         card = await visible_card(request, card_ref, agent, uow.session)
         return await editing.update_card(uow, card, changes, by=agent.id,
-                                         expected_version=version)
+                                         expected_version=version,
+                                         can_see_board=agent.can_see_board)
     return card_view(await _transact(request, work), with_history=True)
 
 

@@ -264,10 +264,12 @@ async def my_cards(request: Request) -> Response:
 
 async def sla_record(request: Request, card_id: str) -> dict | None:
     """The SLA record from the sla service (None when it has none or cannot answer)."""
-    url = request.app.state.settings.sla_url.rstrip("/") + f"/v1/cards/{quote(card_id)}/sla"
+    settings = request.app.state.settings
+    url = settings.sla_url.rstrip("/") + f"/v1/cards/{quote(card_id)}/sla"
+    headers = {"Authorization": f"Bearer {settings.sla_token}"} if settings.sla_token else {}
     try:
         async with httpx.AsyncClient(timeout=2.0) as client:
-            r = await client.get(url)
+            r = await client.get(url, headers=headers)
     except httpx.HTTPError:
         SLA_FETCH_FAILED.inc()
         return None

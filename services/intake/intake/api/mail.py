@@ -1,17 +1,29 @@
 """E-mail over HTTP (an MTA pipe posts raw mail) and the operator's view of inbound mail.
 
-`POST /v1/inbound/email` takes `message/rfc822` bytes; the service comes from `?recipient=`
-(an address of ours, e.g. `problem@desk.example`) or from the mail's own Delivered-To /
-X-Original-To / To / Cc headers. Admin endpoints (Bearer INTAKE_ADMIN_TOKEN) show the
-quarantine, each inbound message's outcome and threading reason, and manage IMAP mailboxes.
+`POST /v1/inbound/email` takes `message/rfc822` bytes from the MTA, which presents
+INTAKE_MTA_TOKEN (anyone else could post mail "from" any customer); the service comes from
+`?recipient=` (an address of ours, e.g. `problem@desk.example`) or from the mail's own
+Delivered-To / X-Original-To / To / Cc headers, and `?sender=` is the envelope sender the
+MTA received (compared with From like the SMTP listener's). Admin endpoints (Bearer
+INTAKE_ADMIN_TOKEN) show the quarantine, each inbound message's outcome and threading reason,
+accept replies held as `unverified_sender`, and manage IMAP mailboxes.
 """
 
 from __future__ import annotations
 
+import hmac
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from desk_runtime.http import DomainError, Invalid, NotFound, TooLarge, require_admin
+from desk_runtime.http import (
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    TooLarge,
+    Unauthorized,
+    require_admin,
+)
 from desk_runtime.metrics import REJECTED_INPUT
 from desk_runtime.secretbox import SecretBox
 from fastapi import APIRouter, Depends, Query, Request
@@ -30,8 +42,23 @@ def _ingest(request: Request) -> MailIngest:
     return request.app.state.ingest
 
 
-@router.post("/inbound/email", status_code=202)
-async def inbound_email(request: Request, recipient: str | None = None) -> JSONResponse:
+def require_mta(request: Request) -> None:
+    """FastAPI dependency: the MTA's Bearer token (INTAKE_MTA_TOKEN), in constant time."""
+    expected = request.app.state.settings.mta_token
+    if not expected:
+        REJECTED_INPUT.labels("intake", "email", "pipe_closed").inc()
+        raise Forbidden("the mail pipe is closed (no INTAKE_MTA_TOKEN configured)")
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(presented.encode(),
+                                                             expected.encode()):
+        REJECTED_INPUT.labels("intake", "email", "bad_mta_token").inc()
+        raise Unauthorized("the MTA's Bearer token is required")
+
+
+@router.post("/inbound/email", status_code=202, dependencies=[Depends(require_mta)])
+async def inbound_email(request: Request, recipient: str | None = None,
+                        sender: str | None = Query(None, max_length=998)) -> JSONResponse:
+    """`sender` is the envelope sender (MAIL FROM) the MTA received; `<>` for a bounce."""
     settings = request.app.state.settings
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "message/rfc822":
@@ -65,8 +92,9 @@ async def inbound_email(request: Request, recipient: str | None = None) -> JSONR
             addresses = []
         found = [r for r in (split_recipient(a, domain) for a in addresses) if r]
         recipients = [r for r in found if r.token is None][:1] or found[:1]
+    envelope_sender = None if sender is None else sender.strip().strip("<>").lower()
     accepted = await _ingest(request).accept(raw, recipients or [Recipient("", None)],
-                                             source="api")
+                                             source="api", envelope_sender=envelope_sender)
     return JSONResponse({"accepted": [{"id": i, "duplicate": d} for i, d in accepted]},
                         status_code=202)
 
@@ -131,6 +159,19 @@ async def quarantine_retry(item_id: str, request: Request) -> dict:
     if not await ingest.requeue(item_id):
         raise NotFound("no such quarantined message")
     return {"id": item_id, "status": "pending"}
+
+
+@admin.post("/quarantine/{item_id}/accept", status_code=202)
+async def quarantine_accept(item_id: str, request: Request,
+                            trust_sender: bool = False) -> dict:
+    """An agent read a reply held as `unverified_sender` and lets it reach its card.
+
+    `trust_sender=true` also makes the sender a participant, so their next replies go
+    through without being held.
+    """
+    if not await _ingest(request).accept_held(item_id, trust_sender=trust_sender):
+        raise NotFound("no reply held as unverified_sender with this id")
+    return {"id": item_id, "status": "pending", "accepted": True}
 
 
 class MailboxConfig(BaseModel):

@@ -1,7 +1,8 @@
 """Keeps intake's catalog copy and the map from requests to cards current.
 
 The threads map (one document per card) holds what threading needs: the card's number,
-its participants (who may use the `[SD-42]` subject token) and every Message-ID we
+its participants (the requester, those copied on the first mail and those who wrote on it as
+participants: who may reply without being held and use the `[SD-42]` token) and every Message-ID we
 received or sent for it (`message_ids`; the ones we sent also in `sent_ids`, so our own
 mail coming back is recognised), plus Telegram message keys `tg:<chat>:<message id>`.
 """
@@ -35,14 +36,19 @@ def register(runtime: ServiceRuntime) -> None:
         card = event.card
         repo = IntakeRepository(uow.db)
         add: dict = {}
+        people: list[str] = []
         if card.requester and card.requester.email:
-            add["participants"] = card.requester.email.lower()
+            people.append(card.requester.email.lower())
         request = None
         if card.request_id:
             request = await repo.requests.find_one({"_id": card.request_id},
                                                    session=uow.session)
             if request and request.get("message_id"):
                 add["message_ids"] = request["message_id"]
+            # those the first mail was copied to may answer on the request too
+            people += (request or {}).get("cc") or []
+        if people:
+            add["participants"] = {"$each": people}
         chat_id = card.requester.telegram_chat_id if card.requester else None
         if card.channel == "telegram" and chat_id is not None:
             # The dialog promised the number: the bot sends it (and threads replies to it).

@@ -1,13 +1,19 @@
-"""Per-card SLA records (for agents and contract disputes) and the policy/calendar admin."""
+"""Per-card SLA records (for agents and contract disputes) and the policy/calendar admin.
+
+Nothing here is public: a record names a card (and its log the columns it passed), and the
+policies are a customer's contract terms. Reads take the read token (boards' workspace
+holds it) or the admin token; changes take the admin token.
+"""
 
 from __future__ import annotations
 
 import csv
+import hmac
 import io
 from datetime import UTC, datetime
 from typing import Any
 
-from desk_runtime.http import Invalid, NotFound, require_admin
+from desk_runtime.http import Forbidden, Invalid, NotFound, Unauthorized, require_admin
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
@@ -16,7 +22,22 @@ from sla.domain.calendar import BusinessCalendar, CalendarError
 from sla.domain.policy import SlaPolicy
 from sla.repository import SlaRepository
 
+
+def require_reader(request: Request) -> None:
+    """FastAPI dependency: a Bearer read token or admin token, compared in constant time."""
+    settings = request.app.state.settings
+    accepted = [t.encode() for t in (settings.read_token, settings.admin_token) if t]
+    if not accepted:
+        raise Forbidden("SLA reads are disabled (no read or admin token configured)")
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    # every candidate is compared, so the answer takes as long whichever one matched
+    matches = [hmac.compare_digest(presented.encode(), t) for t in accepted]
+    if scheme.lower() != "bearer" or not any(matches):
+        raise Unauthorized("a valid SLA read (or admin) Bearer token is required")
+
+
 router = APIRouter(prefix="/v1", tags=["sla"])
+read = [Depends(require_reader)]
 
 
 def _repo(request: Request) -> SlaRepository:
@@ -32,12 +53,14 @@ async def _record(request: Request, card_id: str) -> dict:
     return sla.record(cal, datetime.now(UTC))
 
 
-@router.get("/cards/{card_id}/sla", summary="A card's SLA record: targets, deadlines, pauses")
+@router.get("/cards/{card_id}/sla", dependencies=read,
+            summary="A card's SLA record: targets, deadlines, pauses")
 async def card_sla(card_id: str, request: Request) -> dict:
     return await _record(request, card_id)
 
 
-@router.get("/cards/{card_id}/sla.csv", summary="The SLA record as CSV, for a contract dispute")
+@router.get("/cards/{card_id}/sla.csv", dependencies=read,
+            summary="The SLA record as CSV, for a contract dispute")
 async def card_sla_csv(card_id: str, request: Request) -> Response:
     record = await _record(request, card_id)
     out = io.StringIO()
@@ -63,7 +86,7 @@ def _iso(value: Any) -> str:
     return value.isoformat() if isinstance(value, datetime) else (value or "")
 
 
-@router.get("/policies", summary="SLA policies")
+@router.get("/policies", dependencies=read, summary="SLA policies")
 async def list_policies(request: Request) -> dict:
     docs = [d["policy"] async for d in _repo(request).policies.find().sort("_id", 1)]
     return {"items": docs}
@@ -88,7 +111,7 @@ async def put_policy(name: str, body: dict, request: Request) -> dict:
     return policy.model_dump(mode="json")
 
 
-@router.get("/calendars", summary="Business calendars")
+@router.get("/calendars", dependencies=read, summary="Business calendars")
 async def list_calendars(request: Request) -> dict:
     docs = [d["calendar"] async for d in _repo(request).calendars.find().sort("_id", 1)]
     return {"items": [{"name": "24x7"}, *docs]}
