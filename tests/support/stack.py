@@ -85,6 +85,8 @@ class Stack:
     ports: dict[str, int] = field(default_factory=lambda: {n: free_port() for n in SERVICES})
 
     ADMIN_TOKEN = "test-admin-token"
+    SLA_READ_TOKEN = "test-sla-read-token"
+    MTA_TOKEN = "test-mta-token"
     PORTAL_TOKEN = "test-portal-to-intake-token"
     REPLY_SECRET = "test-reply-secret"
     LINK_SECRET = "test-link-secret"
@@ -108,6 +110,7 @@ class Stack:
             env |= {"BOARDS_DEMO_CATALOG": "true",
                     "BOARDS_BOOTSTRAP_ADMIN_TOKEN": self.ADMIN_TOKEN,
                     "BOARDS_SLA_URL": self.url("sla"),
+                    "BOARDS_SLA_TOKEN": self.SLA_READ_TOKEN,
                     "BOARDS_INTAKE_URL": self.url("intake"),
                     "BOARDS_LINK_SECRET": self.LINK_SECRET,
                     "BOARDS_COOKIE_SECURE": "false"}  # plain http://127.0.0.1 in tests
@@ -127,10 +130,13 @@ class Stack:
                     "PORTAL_INTAKE_TOKEN": self.PORTAL_TOKEN,
                     "PORTAL_SMTP__PORT": str(self.smtp_port),
                     "PORTAL_INTAKE_URL": self.url("intake")}
+        if name == "sla":
+            env |= {"SLA_READ_TOKEN": self.SLA_READ_TOKEN}
         if name == "intake":
             env |= {"INTAKE_REPLY_TOKEN_SECRET": self.REPLY_SECRET,
                     "INTAKE_LINK_SECRET": self.LINK_SECRET,
                     "INTAKE_ADMIN_TOKEN": self.ADMIN_TOKEN,
+                    "INTAKE_MTA_TOKEN": self.MTA_TOKEN,
                     "INTAKE_PORTAL_TOKEN": self.PORTAL_TOKEN,
                     "INTAKE_MAIL_RETRY_SECONDS": "1",
                     # the SMTP listener's port: stack.ports["intake_smtp"]
@@ -158,6 +164,16 @@ class Stack:
 
 def auth(stack: Stack) -> dict:
     return {"Authorization": f"Bearer {stack.ADMIN_TOKEN}"}
+
+
+def sla_auth(stack: Stack) -> dict:
+    """What boards' workspace presents to sla's read endpoints."""
+    return {"Authorization": f"Bearer {stack.SLA_READ_TOKEN}"}
+
+
+def mta_auth(stack: Stack) -> dict:
+    """What the MTA presents to intake's `POST /v1/inbound/email` pipe."""
+    return {"Authorization": f"Bearer {stack.MTA_TOKEN}"}
 
 
 def wait_until(fn, timeout: float = 30.0, interval: float = 0.1):

@@ -26,7 +26,7 @@ from desk_contracts.events import ReplyReceived, SlaBreached, SlaWarning
 from desk_contracts.topology import Topology
 from playwright.sync_api import Browser, Page, expect
 
-from tests.support.stack import Stack, auth, mongo_find, wait_until
+from tests.support.stack import Stack, auth, mongo_find, sla_auth, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -229,8 +229,8 @@ def test_public_reply_reaches_the_portal_and_the_internal_note_does_not(
         stack, browser, agent_token, mongo_url):
     card = new_card(stack, "Cannot open the CRM")
     # the SLA record exists once sla has heard card.created
-    wait_until(lambda: httpx.get(f"{stack['sla'].url}/v1/cards/{card['id']}/sla").status_code
-               == 200)
+    wait_until(lambda: httpx.get(f"{stack['sla'].url}/v1/cards/{card['id']}/sla",
+                                 headers=sla_auth(stack)).status_code == 200)
     page = signed_in(browser, stack, agent_token)
     page.goto(f"{stack['boards'].url}/cards/{card['number']}")
     page.wait_for_selector("body[data-ready='1']")

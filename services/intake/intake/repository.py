@@ -55,6 +55,20 @@ class IntakeRepository:
     async def thread_for_request(self, request_id: str) -> dict[str, Any] | None:
         return await self.threads.find_one({"request_id": request_id})
 
+    async def release_held(self, inbound_id: str, trust_sender: bool,
+                           session: AsyncClientSession) -> bool:
+        """A mail held as `unverified_sender` goes back to pending, marked as accepted by an
+        agent (processing then lets it through); False when there is no such held mail."""
+        result = await self.inbound.update_one(
+            {"_id": inbound_id, "status": "quarantined", "reason": "unverified_sender"},
+            {"$set": {"status": "pending", "attempts": 0, "accepted_by": "agent",
+                      "trust_sender": trust_sender},
+             "$unset": {"reason": "", "detail": ""}}, session=session)
+        if result.modified_count != 1:
+            return False
+        await self.quarantine.delete_one({"_id": inbound_id}, session=session)
+        return True
+
     async def customer_groups(self) -> dict[str, AddressSet]:
         """Intake's copy of the portal's customer groups (empty until the first event)."""
         doc = await self.customer_groups_copy.find_one({"_id": "groups"})

@@ -2,6 +2,7 @@
 
 from typing import Literal
 
+from desk_contracts.access import AddressSet
 from desk_runtime.settings import ServiceSettings
 from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
@@ -30,6 +31,8 @@ class IntakeSettings(ServiceSettings):
     reply_token_secret: str = "change-me"
     link_secret: str = Field("change-me", description="signs attachment download links")
     admin_token: str = Field("", description="Bearer token for quarantine/mailbox admin API")
+    mta_token: str = Field("", description="Bearer token the MTA presents on POST "
+                           "/v1/inbound/email; empty = the pipe is closed")
     portal_token: str = Field("", description="the portal's credential (Bearer) on the web "
                               "API: a caller presenting it vouches for the requester's "
                               "address; empty = no caller is trusted")
@@ -43,6 +46,24 @@ class IntakeSettings(ServiceSettings):
     # Local parts that take replies only (notify's From address, e.g. desk@<domain>): mail
     # to them is accepted, threaded if it can be, else quarantined as unknown_service.
     reply_only_local_parts: list[str] = ["desk", "noreply", "no-reply"]
+
+    # Who may write into an existing request (see intake.mail.trust / docs/intake.md).
+    # authserv-ids (RFC 8601) of the upstream MTAs whose Authentication-Results count: the
+    # organisation's MX, or the mailbox provider polled over IMAP. They must strip such
+    # headers carrying their id from incoming mail, as RFC 8601 asks.
+    trusted_authserv_ids: list[str] = []
+    # Verify DKIM signatures ourselves when no trusted Authentication-Results is present.
+    dkim_verify: bool = True
+    # Pinned DKIM keys, `<selector>._domainkey.<domain>` -> the TXT record ("v=DKIM1; k=rsa;
+    # p=..."): used before DNS (and instead of it with dkim_dns=false, e.g. air-gapped).
+    dkim_keys: dict[str, str] = Field(default_factory=dict)
+    dkim_dns: bool = True
+    # true = a reply with no positive authentication (no DKIM/DMARC pass) is held too, not
+    # only one that fails it
+    require_authenticated_sender: bool = False
+    # organisations whose members are participants of each other's requests (the same JSON
+    # as PORTAL_ORGANISATIONS): org id -> {"domains": [...], "addresses": [...]}
+    organisations: dict[str, AddressSet] = Field(default_factory=dict)
 
     imap_poll_seconds: float = 30.0
     # Pending mail (stored but not yet turned into events) is retried this often.

@@ -8,9 +8,9 @@ from typing import Any
 
 from desk_contracts.catalog import FieldErrors, validate_fields
 from desk_contracts.events import Person, PersonName, RequestReceived
-from desk_runtime.http import Forbidden, Invalid, NotFound
+from desk_runtime.http import Forbidden, Invalid, NotFound, require_admin
 from desk_runtime.metrics import REJECTED_INPUT
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
@@ -88,9 +88,10 @@ async def submit_request(
     return JSONResponse({"request_id": request_id, "status": "accepted"}, status_code=202)
 
 
-@router.get("/requests/{request_id}")
+@router.get("/requests/{request_id}", dependencies=[Depends(require_admin)])
 async def request_status(request_id: str, request: Request) -> dict:
-    """Whether an accepted request has become a card yet, and its number."""
+    """Whether an accepted request has become a card yet, and its number (admin token: a
+    card number is not public; the customer learns it from the acknowledgment)."""
     repo = IntakeRepository(request.app.state.runtime.db)
     accepted = await repo.requests.find_one({"_id": request_id})
     if accepted is None:

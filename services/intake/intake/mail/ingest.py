@@ -30,6 +30,7 @@ from desk_contracts.events import (
     Person,
     ReplyReceived,
     RequestReceived,
+    clean_name,
 )
 from desk_contracts.reply_token import verify_reply_token
 from desk_runtime.logging import get_logger
@@ -42,6 +43,7 @@ from intake.access import Refusal, refusal
 from intake.attachments import AttachmentStore, AttachmentTooLarge
 from intake.mail.parse import ParsedMail, Unparseable, parse_mail
 from intake.mail.trim import strip_signature, trim_reply
+from intake.mail.trust import SenderTrust, hold_reason, is_participant
 from intake.metrics import MAIL, MAIL_SECONDS, QUARANTINED, THREADING
 from intake.repository import IntakeRepository
 from intake.settings import IntakeSettings
@@ -97,6 +99,7 @@ class MailIngest:
         self.settings = settings
         self.attachments = attachments
         self.repo = IntakeRepository(runtime.db)
+        self.trust = SenderTrust.from_settings(settings)
         # (record id, record, raw bytes): fresh mail is processed without re-reading it
         self._queue: asyncio.Queue[tuple[str, dict | None, bytes | None]] = asyncio.Queue()
         self._tasks: list[asyncio.Task] = []
@@ -134,6 +137,18 @@ class MailIngest:
             if self._tasks:
                 self._queue.put_nowait((doc["_id"], doc, raw))
         return out
+
+    async def accept_held(self, inbound_id: str, *, trust_sender: bool) -> bool:
+        """An agent accepts a reply held as `unverified_sender`: it is processed again and
+        reaches its card (`trust_sender` also makes the sender a participant from now on)."""
+        async def run(uow) -> bool:
+            return await self.repo.release_held(inbound_id, trust_sender, uow.session)
+
+        if not await self.runtime.transact(run):
+            return False
+        if self._tasks:
+            self._queue.put_nowait((inbound_id, None, None))
+        return True
 
     async def requeue(self, inbound_id: str) -> bool:
         """Move a quarantined mail back to pending (its raw bytes were kept)."""
@@ -229,11 +244,11 @@ class MailIngest:
             await self._quarantine(doc, exc.reason, exc.detail, None)
             return
         try:
-            await self._route(doc, mail)
+            await self._route(doc, mail, raw)
         except AlreadyDone:
             return
 
-    async def _route(self, doc: dict, mail: ParsedMail) -> None:
+    async def _route(self, doc: dict, mail: ParsedMail, raw: bytes) -> None:
         if mail.desk_origin or (mail.message_id and await self.repo.threads.find_one(
                 {"sent_ids": mail.message_id}, {"_id": 1})):
             return await self._finish(doc, mail, "ignored", reason="own_mail")
@@ -246,6 +261,14 @@ class MailIngest:
             return await self._finish(doc, mail, "ignored", reason="null_sender")
         thread, threading_reason = await self._thread(doc, mail)
         THREADING.labels(threading_reason.split(":")[0]).inc()
+        if thread is not None:
+            held = await self._hold(doc, mail, raw, thread)
+            if held is not None:
+                return await self._quarantine(doc, "unverified_sender", held, mail,
+                                              card_id=thread["_id"], number=thread.get("number"),
+                                              threading_reason=threading_reason)
+            if doc.get("accepted_by"):
+                threading_reason += " (unverified sender accepted by an agent)"
         refs, notes = await self._store_attachments(doc, mail)
         if thread is not None:
             return await self._reply(doc, mail, thread, threading_reason, refs, notes)
@@ -299,8 +322,26 @@ class MailIngest:
                              f"the attachment limit; it is kept in the original message]")
         return refs, notes
 
+    async def _hold(self, doc: dict, mail: ParsedMail, raw: bytes, thread: dict) -> str | None:
+        """Why this reply must wait for an agent (unverified From, not a participant)."""
+        if doc.get("accepted_by"):
+            return None  # an agent read it and accepted it
+        check = await asyncio.to_thread(self.trust.check, raw, mail.sender,
+                                        doc.get("envelope_sender"))
+        participant = is_participant(thread, mail.sender, self.settings.organisations)
+        return hold_reason(check, participant,
+                           require_authenticated=self.settings.require_authenticated_sender,
+                           sender=mail.sender, number=thread.get("number"))
+
+    def _others(self, mail: ParsedMail) -> list[str]:
+        """People the mail was also addressed to (To/Cc), not us and not the sender."""
+        domain = "@" + self.settings.inbound_domain.lower()
+        return [a for a in mail.recipients if a != mail.sender and not a.endswith(domain)][:50]
+
     def _person(self, mail: ParsedMail) -> Person:
-        return Person(email=mail.sender, name=mail.sender_name)
+        # a name from a mail header is cleaned, not refused (the contract refuses control
+        # characters, and the mail is still the customer's)
+        return Person(email=mail.sender, name=clean_name(mail.sender_name))
 
     async def _reply(self, doc: dict, mail: ParsedMail, thread: dict, reason: str,
                      refs: list[AttachmentRef], notes: list[str]) -> None:
@@ -313,7 +354,11 @@ class MailIngest:
         )
 
         async def extra(uow) -> None:
-            update: dict[str, Any] = {"$addToSet": {"participants": mail.sender}}
+            # a participant (or one an agent vouched for) may bring in whom they copied
+            people = [mail.sender, *self._others(mail)]
+            if doc.get("accepted_by") and not doc.get("trust_sender"):
+                people = [p for p in people if p in thread.get("participants", [])]
+            update: dict[str, Any] = {"$addToSet": {"participants": {"$each": people}}}
             if mail.message_id:
                 update["$addToSet"]["message_ids"] = mail.message_id
             await self.repo.threads.update_one({"_id": thread["_id"]}, update,
@@ -349,7 +394,9 @@ class MailIngest:
             await self.repo.requests.insert_one(
                 {"_id": request_id, "idempotency_key": None, "channel": "email",
                  "service_id": service.id, "received_at": doc["received_at"],
-                 "message_id": mail.message_id, "requester": {"email": mail.sender}},
+                 "message_id": mail.message_id, "requester": {"email": mail.sender},
+                 # copied on the first mail: participants who may answer on the request
+                 "cc": self._others(mail)},
                 session=uow.session)
             await uow.emit(event)
 
@@ -414,7 +461,7 @@ class MailIngest:
                  message_id=mail.message_id)
 
     async def _quarantine(self, doc: dict, reason: str, detail: str,
-                          mail: ParsedMail | None) -> None:
+                          mail: ParsedMail | None, **fields: Any) -> None:
         qid = doc["_id"]
 
         async def run(uow) -> None:
@@ -433,7 +480,8 @@ class MailIngest:
                  "service": doc.get("service"), "raw_sha256": doc["raw_sha256"],
                  "size": doc["size"], "message_id": doc.get("message_id"),
                  "sender": mail.sender if mail else doc.get("envelope_sender"),
-                 "subject": mail.subject if mail else None, "at": datetime.now(UTC)},
+                 "subject": mail.subject if mail else None, "at": datetime.now(UTC),
+                 **fields},
                 session=uow.session)
 
         try:
