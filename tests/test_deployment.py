@@ -176,3 +176,21 @@ def test_broker_script_starts_an_installed_broker_and_waits_for_it(tmp_path):
         pid = (tmp_path / "pid").read_text().strip() if (tmp_path / "pid").exists() else ""
         if pid:
             os.kill(int(pid), signal.SIGTERM)
+
+
+def test_the_portal_runs_in_production_and_shares_its_credential_with_intake():
+    """No deployment switches the portal to development mode (which would let it start
+    without its public address), and intake accepts the credential the portal presents."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    assert compose["portal"]["environment"].get("PORTAL_ENV", "production") == "production"
+    assert compose["portal"]["environment"]["PORTAL_INTAKE_TOKEN"] == \
+        compose["intake"]["environment"]["INTAKE_PORTAL_TOKEN"]
+    secrets = {}
+    for name in ("portal", "intake"):
+        docs = yaml.safe_load_all((ROOT / "deploy" / "kubernetes" / f"{name}.yaml").read_text())
+        deploy = next(d for d in docs if d["kind"] == "Deployment")
+        env = {e["name"]: e for e in deploy["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env.get("PORTAL_ENV", {}).get("value", "production") == "production"
+        token = env["PORTAL_INTAKE_TOKEN" if name == "portal" else "INTAKE_PORTAL_TOKEN"]
+        secrets[name] = token["valueFrom"]["secretKeyRef"]
+    assert secrets["portal"] == secrets["intake"]
