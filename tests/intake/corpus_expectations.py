@@ -12,6 +12,7 @@ ORIGINALS = [
     "09-forwarded-inline.eml", "10-forwarded-attachment.eml", "14-out-of-office.eml",
     "15-dsn-bounce.eml", "16-malformed-no-sender.eml", "17-garbage.eml",
     "18-no-message-id.eml", "19-newsletter-bulk.eml", "20-wrong-charset-label.eml",
+    "21-comment-form-from.eml", "22-german.eml", "23-chinese.eml",
 ]
 REPLIES = ["11-reply-gmail.eml", "12-reply-outlook.eml", "13-reply-thunderbird-ru.eml"]
 
@@ -80,6 +81,15 @@ EXPECT: dict[str, dict] = {
     "20-wrong-charset-label.eml": dict(
         status="request", title="Принтер печатает кракозябры",
         text=["печатает вместо русских букв"], threading="new"),
+    "21-comment-form-from.eml": dict(
+        status="request", title="Backup job failed on build server",
+        text=["disk quota exceeded"], sender_name="Marc Smith", threading="new"),
+    "22-german.eml": dict(
+        status="request", title="Outlook startet nach dem Update nicht mehr",
+        text=["„Outlook kann nicht gestartet werden“", "Monatsabrechnung"], threading="new"),
+    "23-chinese.eml": dict(
+        status="request", title="无法连接VPN", text=["无法连接公司的VPN", "错误 809"],
+        threading="new"),
 }
 
 
