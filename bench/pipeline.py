@@ -33,6 +33,8 @@ default every 0.5 s, so the portal figure is exact to that interval).
     python bench/pipeline.py --burst 0 --soak-minutes 30 --rate 5
     python bench/pipeline.py --default-url            # the store URL `make run` passes,
                                                       # without `retryWrites=false`
+
+Ctrl-C during the load stops sending (soak) or waiting and still prints the figures.
 """
 
 from __future__ import annotations
@@ -392,15 +394,19 @@ async def soak(obs: Observer, client: httpx.AsyncClient, url: str, minutes: floa
     async def one(t: Ticket) -> None:
         async with in_flight:
             await post(client, url, t)
-    for t in tickets:
-        await asyncio.sleep(max(0.0, begin + t.i / rate - time.monotonic()))
-        obs.add(t)
-        tasks.append(asyncio.create_task(one(t)))
-        if t.i and t.i % int(60 * rate) == 0:
-            obs.resolve()
-            print(f"  soak: minute {t.i // int(60 * rate)} sent; "
-                  f"{_progress(tickets[:t.i])}", flush=True)
-    await asyncio.gather(*tasks)
+    try:
+        for t in tickets:
+            await asyncio.sleep(max(0.0, begin + t.i / rate - time.monotonic()))
+            obs.add(t)
+            tasks.append(asyncio.create_task(one(t)))
+            if t.i and t.i % int(60 * rate) == 0:
+                obs.resolve()
+                print(f"  soak: minute {t.i // int(60 * rate)} sent; "
+                      f"{_progress(tickets[:t.i])}", flush=True)
+    except asyncio.CancelledError:  # Ctrl-C: stop sending, still wait and summarise
+        print("  soak: interrupted, no more requests (Ctrl-C again ends the wait)", flush=True)
+        tickets = tickets[:len(tasks)]
+    await asyncio.gather(*tasks, return_exceptions=True)
     return tickets
 
 
@@ -432,7 +438,12 @@ async def wait_done(obs: Observer, stack: Stack, tickets: list[Ticket], timeout:
         if time.monotonic() >= next_report:
             print(f"  {label}: {_progress(tickets)}", flush=True)
             next_report += 15
-        await asyncio.sleep(0.25)
+        try:
+            await asyncio.sleep(0.25)
+        except asyncio.CancelledError:  # Ctrl-C: stop waiting, print what was seen
+            print(f"  {label}: interrupted", flush=True)
+            break
+    obs.resolve()
     return time.time()
 
 
