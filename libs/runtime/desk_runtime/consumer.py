@@ -277,8 +277,7 @@ class Consumer:
                 return True
             raise
         STORE_TRANSACTIONS.labels(runtime.name, "consumer").inc()
-        if uow_ref and uow_ref[0].emitted:
-            runtime.outbox_committed(uow_ref[0].emitted)
+        runtime.committed(uow_ref[0].emitted if uow_ref else [])
         return False
 
     async def _retry_or_dead_letter(self, message, envelope: Envelope, exc: Exception) -> None:

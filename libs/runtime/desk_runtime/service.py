@@ -132,12 +132,13 @@ class ServiceRuntime:
         return checks
 
     def on_commit(self, listener: Callable[[], None]) -> None:
-        """Call `listener` after every local commit that emitted events (e.g. a scheduler
-        whose next deadline may have moved)."""
+        """Call `listener` after every local commit (a command's or a consumer's): work that
+        the commit may have created is picked up at once instead of by polling (e.g. a
+        scheduler whose next deadline moved, a channel outbox with a new entry)."""
         self._commit_listeners.append(listener)
 
-    def outbox_committed(self, envelopes: list[Envelope]) -> None:
-        if self.settings.outbox_relay:
+    def committed(self, envelopes: list[Envelope]) -> None:
+        if envelopes and self.settings.outbox_relay:
             self.relay.committed(envelopes)
         for listener in self._commit_listeners:
             listener()
@@ -162,6 +163,5 @@ class ServiceRuntime:
         async with self.client.start_session() as session:
             result = await session.with_transaction(run)
         STORE_TRANSACTIONS.labels(self.name, kind).inc()
-        if last and last[0].emitted:
-            self.outbox_committed(last[0].emitted)
+        self.committed(last[0].emitted if last else [])
         return result

@@ -34,13 +34,20 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     imap = ImapPoller(ingest, settings.imap_poll_seconds, settings.link_secret)
     bot = telegram_bot.TelegramBot(runtime, settings, store)
 
+    async def catalog_loaded() -> bool:
+        # requests for a service intake has not heard of yet would get 404: not ready
+        # until boards' catalog has arrived (at least one service known)
+        return await IntakeRepository(runtime.db).has_catalog()
+
+    runtime.readiness["catalog"] = catalog_loaded
+
     async def on_start() -> None:
         await IntakeRepository(runtime.db).ensure_indexes()
         await store.ensure_indexes()
         ingest.start()
         if settings.smtp_port:
             await smtp.start()
-        imap.start()
+        imap.start(runtime.tasks)
         await bot.start()
 
     async def on_stop() -> None:

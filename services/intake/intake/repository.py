@@ -39,6 +39,9 @@ class IntakeRepository:
         await self.requests.create_index("message_id", sparse=True)
         await self.requests.create_index("requester.telegram_chat_id", sparse=True)
 
+    async def has_catalog(self) -> bool:
+        return await self.catalog_copy.collection.find_one({}, {"_id": 1}) is not None
+
     async def service(self, service_id: str) -> ServiceDefinition | None:
         return await self.catalog_copy.get(service_id)
 

@@ -13,6 +13,7 @@ from desk_runtime.metrics import REJECTED_INPUT
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pymongo.errors import DuplicateKeyError
 
 from intake.access import portal_caller, refusal
 from intake.repository import IntakeRepository
@@ -52,8 +53,7 @@ async def submit_request(
     if idempotency_key:
         previous = await repo.request_by_key(idempotency_key)
         if previous is not None:
-            return JSONResponse({"request_id": previous["_id"], "status": "accepted",
-                                 "duplicate": True}, status_code=200)
+            return _accepted(previous["_id"], replayed=True)
     service = await repo.service(body.service)
     if service is None or not service.active:
         raise _reject("unknown_service", NotFound(f"no service {body.service!r}"))
@@ -84,8 +84,21 @@ async def submit_request(
         )
         await uow.emit(event)
 
-    await runtime.transact(accept, correlation_id=request.state.correlation_id)
-    return JSONResponse({"request_id": request_id, "status": "accepted"}, status_code=202)
+    try:
+        await runtime.transact(accept, correlation_id=request.state.correlation_id)
+    except DuplicateKeyError:
+        # a concurrent call with the same key committed first: answer what it answered
+        previous = await repo.request_by_key(idempotency_key) if idempotency_key else None
+        if previous is None:
+            raise
+        return _accepted(previous["_id"], replayed=True)
+    return _accepted(request_id)
+
+
+def _accepted(request_id: str, *, replayed: bool = False) -> JSONResponse:
+    """The same answer for the first call and every repeat of its Idempotency-Key."""
+    return JSONResponse({"request_id": request_id, "status": "accepted"}, status_code=202,
+                        headers={"Idempotent-Replayed": "true"} if replayed else {})
 
 
 @router.get("/requests/{request_id}", dependencies=[Depends(require_admin)])

@@ -96,23 +96,26 @@ class ImapPoller:
         self.secrets = SecretBox(secret, "imap")
         self.repo: IntakeRepository = ingest.repo
         self.interval = interval
-        self._task: asyncio.Task | None = None
+        self._tasks = None
         self._locks: dict[str, asyncio.Lock] = {}
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="imap-poller")
+    def start(self, tasks) -> None:
+        tasks.spawn("imap-poller", self._run)
+        self._tasks = tasks
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self._tasks is not None:
+            await self._tasks.stop({"imap-poller"})
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(Exception):
+            try:
                 async for box in self.repo.mailboxes.find({"enabled": True}):
                     await self.poll(box)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 (store away: the next round retries)
+                log.warning("imap.round_failed", error=repr(exc)[:300])
             await asyncio.sleep(self.interval)
 
     async def poll(self, box: dict) -> dict:

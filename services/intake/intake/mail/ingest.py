@@ -36,7 +36,6 @@ from desk_contracts.reply_token import verify_reply_token
 from desk_runtime.logging import get_logger
 from desk_runtime.metrics import REJECTED_INPUT
 from desk_runtime.service import ServiceRuntime
-from desk_runtime.tasks import cancel_and_wait
 from pymongo.errors import DuplicateKeyError
 
 from intake.access import Refusal, refusal
@@ -49,6 +48,7 @@ from intake.repository import IntakeRepository
 from intake.settings import IntakeSettings
 
 log = get_logger(__name__)
+SWEEP_IDLE_MAX = 60.0
 
 _SUBJECT_TOKEN = re.compile(r"\[([A-Za-z]{1,10}-\d{1,12})\]")
 _LOCAL = re.compile(r"^([a-z0-9][a-z0-9-]{0,62})(?:\+([a-z0-9-]{1,60}))?$")
@@ -174,14 +174,19 @@ class MailIngest:
         workers = self.settings.mail_workers
         if workers == 0:
             return
+        tasks = self.runtime.tasks
+        self._retry_soon = False
         for n in range(workers):
-            self._tasks.append(asyncio.create_task(self._work(), name=f"mail-worker-{n}"))
-        self._tasks.append(asyncio.create_task(self._sweep(), name="mail-sweeper"))
+            self._tasks.append(tasks.spawn(f"mail-worker-{n}", self._work))
+        self._tasks.append(tasks.spawn("mail-sweeper", self._sweep))
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._tasks)
+        await self.runtime.tasks.stop({t.name for t in self._tasks})
+        self._tasks.clear()
 
     async def _work(self) -> None:
+        # a record taken by a worker that then failed is not lost: it stays pending in the
+        # store, where the sweeper finds it
         while True:
             inbound_id, doc, raw = await self._queue.get()
             try:
@@ -195,6 +200,7 @@ class MailIngest:
                 await self._failed(inbound_id, exc)
 
     async def _failed(self, inbound_id: str, exc: Exception) -> None:
+        self._retry_soon = True
         with contextlib.suppress(Exception):
             doc = await self.repo.inbound.find_one_and_update(
                 {"_id": inbound_id, "status": "pending"},
@@ -204,20 +210,36 @@ class MailIngest:
                 await self._quarantine(doc, "processing_failed", str(exc)[:1000], None)
 
     async def _sweep(self) -> None:
-        """Picks up records left pending by a crash or a failed attempt."""
+        """Picks up records left pending by a crash or a failed attempt.
+
+        Fresh mail is handed to the workers in memory; the sweep is the fallback, so it
+        looks every `mail_retry_seconds` while it finds work and backs off to a minute
+        while there is none (an idle desk costs one indexed query a minute here).
+        """
+        idle = self.settings.mail_retry_seconds
         while True:
-            with contextlib.suppress(Exception):
+            found = 0
+            try:
                 cutoff = datetime.now(UTC) - timedelta(seconds=self.settings.mail_retry_seconds)
                 async for doc in self.repo.inbound.find(
                         {"status": "pending", "received_at": {"$lt": cutoff}},
                         {"_id": 1}).limit(200):
+                    found += 1
                     try:
                         await self.process(doc["_id"])
                     except Deferred:
                         continue
                     except Exception as exc:
                         await self._failed(doc["_id"], exc)
-            await asyncio.sleep(self.settings.mail_retry_seconds)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 (store away: look again later)
+                log.warning("mail.sweep_failed", error=repr(exc)[:300])
+            idle = self.settings.mail_retry_seconds if found else min(idle * 2, SWEEP_IDLE_MAX)
+            if self._retry_soon:  # a worker just failed on a record: come back soon
+                self._retry_soon = False
+                idle = self.settings.mail_retry_seconds
+            await asyncio.sleep(idle)
 
     # -- processing -------------------------------------------------------------------------
 

@@ -35,7 +35,6 @@ from desk_runtime.http import Forbidden, NotFound
 from desk_runtime.logging import get_logger
 from desk_runtime.metrics import REJECTED_INPUT
 from desk_runtime.service import ServiceRuntime
-from desk_runtime.tasks import cancel_and_wait
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pymongo.errors import DuplicateKeyError
@@ -49,6 +48,7 @@ from intake.telegram.client import BotApi, TelegramError
 from intake.telegram.texts import t
 
 log = get_logger(__name__)
+OUTBOX_IDLE_SECONDS = 5.0
 router = APIRouter(prefix="/v1/telegram", tags=["telegram"])
 _RATE = re.compile(r"^rate:([0-9a-fA-F-]{1,64}):([1-5])$")
 
@@ -65,7 +65,7 @@ class TelegramBot:
         self.attachments = attachments
         self.repo = IntakeRepository(runtime.db)
         self.api: BotApi | None = None
-        self._tasks: list[asyncio.Task] = []
+        self._outbox_wake = asyncio.Event()
         self._locks: dict[int, asyncio.Lock] = {}
 
     @property
@@ -78,14 +78,17 @@ class TelegramBot:
         if not self.enabled:
             return
         self.api = BotApi(self.config.token, self.config.api_base)
+        tasks = self.runtime.tasks
         if self.config.mode == "polling":
-            self._tasks.append(asyncio.create_task(self._poll(), name="telegram-poll"))
+            tasks.spawn("telegram-poll", self._poll)
         elif self.config.webhook_url:
-            self._tasks.append(asyncio.create_task(self._set_webhook(), name="telegram-hook"))
-        self._tasks.append(asyncio.create_task(self._send_outbox(), name="telegram-outbox"))
+            tasks.spawn("telegram-hook", self._set_webhook, critical=False)
+        # a consumer that queued a message commits: send it now, not at the next look
+        self.runtime.on_commit(self._outbox_wake.set)
+        tasks.spawn("telegram-outbox", self._send_outbox)
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._tasks)
+        await self.runtime.tasks.stop({"telegram-poll", "telegram-hook", "telegram-outbox"})
         if self.api is not None:
             await self.api.close()
 
@@ -206,7 +209,10 @@ class TelegramBot:
                 raise
             except Exception as exc:
                 log.warning("telegram.outbox_failed", error=str(exc))
-            await asyncio.sleep(0.3)
+            # woken by a commit that may have queued a message; else look now and then
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._outbox_wake.wait(), OUTBOX_IDLE_SECONDS)
+            self._outbox_wake.clear()
 
     # -- dialog -----------------------------------------------------------------------------
 
