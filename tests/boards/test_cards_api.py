@@ -315,6 +315,18 @@ def test_agent_cannot_move_a_card_to_a_service_of_a_board_they_are_not_on(desk, 
         assert r.status_code == 200 and r.json()["service_id"] == "bug-report"
 
 
+def test_an_agent_name_with_a_line_break_is_refused(desk):
+    """An agent's name signs public comments that travel to customers' mail."""
+    r = desk.admin.post("/v1/agents", json={"name": "Eve\r\nBcc: all@acme.example",
+                                            "boards": ["support"]})
+    assert r.status_code == 422
+    agent = desk.new_agent(["support"])
+    r = desk.admin.patch(f"/v1/agents/{agent['id']}", json={"name": "Eve\nX"})
+    assert r.status_code == 422
+    assert desk.admin.patch(f"/v1/agents/{agent['id']}", json={"name": "Eve Example"}
+                            ).status_code == 200
+
+
 def test_membership_changes_and_deactivation_take_effect(desk, dev_board):
     card = desk.request("question")
     agent = desk.new_agent(["dev"])
