@@ -38,7 +38,7 @@ test-e2e: install system-deps broker
 	$(PY) -m pytest -q -m "slow or browser"
 
 asyncapi: install
-	$(PY) -m desk_contracts.asyncapi > docs/asyncapi.yaml
+	$(PY) -m desk_runtime.asyncapi > docs/asyncapi.yaml
 
 bench: install broker
 	$(PY) bench/run_all.py
