@@ -190,7 +190,8 @@ def problems(exprs: list[tuple[str, str]], exported: dict[str, set[str] | None],
             if "record" in rule:
                 parsed = parse(rule["expr"])
                 recorded[rule["record"]] = parsed.grouping | PROMETHEUS_LABELS | {
-                    m[0] for s in parsed.selectors for m in s.matchers}
+                    m[0] for s in parsed.selectors for m in s.matchers} | {
+                    label for s in parsed.selectors for label in recorded.get(s.name, ())}
     found = []
     for where, expr in exprs:
         parsed = parse(expr)
