@@ -29,6 +29,8 @@ LINK_SECRET = os.environ.get("DESK_LINK_SECRET", "dev-link-secret")
 SLA_READ_TOKEN = os.environ.get("DESK_SLA_READ_TOKEN", "dev-sla-read-token")
 MTA_TOKEN = os.environ.get("DESK_MTA_TOKEN", "dev-mta-token")
 PROMETHEUS_PORT = int(os.environ.get("DESK_PROMETHEUS_PORT", "9090"))
+SLA_READ_TOKEN = os.environ.get("DESK_SLA_READ_TOKEN", "dev-sla-read-token")
+MTA_TOKEN = os.environ.get("DESK_MTA_TOKEN", "dev-mta-token")
 
 
 def port_open(host: str, port: int) -> bool:
@@ -101,7 +103,9 @@ def main() -> None:
                    str(MONGO_PORT), "--storage-path", str(VAR / "mongo"),
                    "--log-level", "WARNING"], "mongo")
             wait_for("127.0.0.1", MONGO_PORT, "embedded MongoDB (SecantusDB)")
-        mongo_url = f"mongodb://127.0.0.1:{MONGO_PORT}/?directConnection=true"
+        # the embedded single node gains nothing from retryable writes, and its registry of
+        # them slows every write as it grows: reach it with retryWrites=false
+        mongo_url = f"mongodb://127.0.0.1:{MONGO_PORT}/?directConnection=true&retryWrites=false"
 
     amqp_url = os.environ.get("DESK_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
     if "DESK_AMQP_URL" not in os.environ and not port_open("127.0.0.1", 5672):

@@ -63,7 +63,8 @@ def mongo_server() -> Iterator[str]:
     )
     try:
         wait_port("127.0.0.1", port)
-        yield f"mongodb://127.0.0.1:{port}/?directConnection=true"
+        # SecantusDB: retryable writes off (its registry of them slows every write)
+        yield f"mongodb://127.0.0.1:{port}/?directConnection=true&retryWrites=false"
     finally:
         proc.terminate()
         try:
