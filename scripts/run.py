@@ -29,8 +29,6 @@ LINK_SECRET = os.environ.get("DESK_LINK_SECRET", "dev-link-secret")
 SLA_READ_TOKEN = os.environ.get("DESK_SLA_READ_TOKEN", "dev-sla-read-token")
 MTA_TOKEN = os.environ.get("DESK_MTA_TOKEN", "dev-mta-token")
 PROMETHEUS_PORT = int(os.environ.get("DESK_PROMETHEUS_PORT", "9090"))
-SLA_READ_TOKEN = os.environ.get("DESK_SLA_READ_TOKEN", "dev-sla-read-token")
-MTA_TOKEN = os.environ.get("DESK_MTA_TOKEN", "dev-mta-token")
 
 
 def port_open(host: str, port: int) -> bool:
