@@ -658,24 +658,31 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
         print(f"  store insert_one after the burst        {b['insert']:8.1f} /s   "
               f"= {b['insert'] / insert_before:.2f} × before")
         if "cpu" in b:
-            print_cpu("idle CPU after the burst", b["cpu"])
+            print_cpu("idle CPU after the burst" + (" (NOT idle: work left)" if any(
+                not t.complete for t in burst_tickets if t.accepted) else ""), b["cpu"])
     if soak_tickets:
         print(f"soak: {args.soak_minutes:g} min at {args.rate:g} requests/s "
               "(latency by the minute the request was sent)")
         failures += summarise_run(soak_tickets, "requests")
         soak_table(soak_tickets, s_start)
-        first = [t.latency("mail") for t in soak_tickets[:int(60 * args.rate)] if "mail" in t.at]
-        last = [t.latency("mail") for t in soak_tickets[-int(60 * args.rate):] if "mail" in t.at]
+        minute = int(60 * args.rate)
+        first = [t.latency("mail") for t in soak_tickets[:minute] if "mail" in t.at]
+        last = [t.latency("mail") for t in soak_tickets[-minute:] if "mail" in t.at]
         if first and last:
+            lost = (min(minute, len(soak_tickets)) - len(first),
+                    min(minute, len(soak_tickets)) - len(last))
             print(f"  mail p99, last minute vs first: {pct(last, 99):.2f} s vs "
-                  f"{pct(first, 99):.2f} s ({pct(last, 99) / max(pct(first, 99), 1e-9):.2f}×)")
+                  f"{pct(first, 99):.2f} s ({pct(last, 99) / max(pct(first, 99), 1e-9):.2f}×)"
+                  + (f" — but {lost[1]} (last) and {lost[0]} (first) mails never came, "
+                     "so the real ratio is higher" if any(lost) else ""))
         print_txns("store per ticket (soak window)", soak_txn, ops1 - ops0,
                    sum(1 for t in soak_tickets if t.accepted), s_end - s_start,
                    idle_txn, idle_ops, idle_end - idle_start)
         print(f"  store insert_one after the soak         {insert_after_soak:8.1f} /s   "
               f"= {insert_after_soak / insert_before:.2f} × before")
         if soak_cpu:
-            print_cpu("idle CPU after the soak", soak_cpu)
+            print_cpu("idle CPU after the soak" + (" (NOT idle: work left)" if any(
+                not t.complete for t in soak_tickets if t.accepted) else ""), soak_cpu)
     print("peak RSS (VmHWM)")
     print("  " + "  ".join(f"{n} {rss[n]:.0f} MiB" for n in ("store", *SERVICES)))
     if failures:
