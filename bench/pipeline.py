@@ -31,8 +31,8 @@ default every 0.5 s, so the portal figure is exact to that interval).
     python bench/pipeline.py                          # burst of 300, 8 concurrent
     python bench/pipeline.py --burst 100 --timeout 900
     python bench/pipeline.py --burst 0 --soak-minutes 30 --rate 5
-    python bench/pipeline.py --default-url            # the store URL `make run` passes,
-                                                      # without `retryWrites=false`
+    python bench/pipeline.py --retry-writes           # the driver's default URL (retryable
+                                                      # writes on), to compare
 
 Ctrl-C during the load stops sending (soak) or waiting and still prints the figures.
 """
@@ -707,9 +707,10 @@ def main() -> int:
     parser.add_argument("--broker-messages", type=int, default=2000)
     parser.add_argument("--portal-poll", type=float, default=0.5)
     parser.add_argument("--http-timeout", type=float, default=60.0)
-    parser.add_argument("--default-url", action="store_true",
-                        help="reach the store with the URL `make run` passes "
-                             "(`?directConnection=true`, no `retryWrites=false`)")
+    parser.add_argument("--retry-writes", "--default-url", action="store_true",
+                        help="reach the store with the driver's default URL "
+                             "(`?directConnection=true`: retryable writes on) instead of "
+                             "`retryWrites=false` (what make run and the tests use)")
     parser.add_argument("--test-timings", action="store_true",
                         help="the test suite's short poll intervals instead of the services' own")
     parser.add_argument("--no-txn-count", action="store_true",
@@ -717,7 +718,7 @@ def main() -> int:
     args = parser.parse_args()
 
     with rabbitmq_server() as amqp_url:
-        store = Store(retry_writes=args.default_url)
+        store = Store(retry_writes=args.retry_writes)
         sink = Sink()
         stack = None
         try:
