@@ -253,14 +253,14 @@ class Consumer:
         """Apply the handler once; returns True when the event had been processed before."""
         runtime = self.runtime
         record_id = f"{self.spec.name}:{envelope.event_id}"
-        if await runtime.db[PROCESSED].find_one({"_id": record_id}, {"_id": 1}):
-            return True
         uow_ref: list[UnitOfWork] = []
 
         async def work(session) -> None:
             uow_ref.clear()
-            # Written in the effect's transaction: a concurrent duplicate (another replica
-            # handling a redelivered copy) fails to commit and has no effect.
+            # Written first, in the effect's transaction: a duplicate (a redelivery, a
+            # re-published outbox entry, a copy another replica handles at the same time)
+            # fails here, its transaction aborts, and it has no effect. No read beforehand:
+            # duplicates are rare, and the insert is the check.
             await runtime.db[PROCESSED].insert_one(
                 {"_id": record_id, "type": envelope.type, "at": datetime.now(UTC)},
                 session=session)

@@ -63,8 +63,9 @@ class Dispatcher:
         self.telegram_global = RateLimiter(settings.telegram.global_per_second)
         self._workers = {"email": settings.email_workers, "telegram": settings.telegram_workers,
                          "slack": settings.slack_workers}
-        self._wakeups: dict[str, asyncio.Event] = {}
+        self._wakeups: dict[str, asyncio.Queue] = {}
         self._stopping = False
+        self._to_wake: set[str] = set()
         self._in_flight: set[str] = set()
         self._drained = asyncio.Event()
         self._drained.set()
@@ -73,8 +74,11 @@ class Dispatcher:
     # --- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
         tasks = self.runtime.tasks
+        self.runtime.on_commit(self._after_commit)
         for channel in CHANNELS:
-            self._wakeups[channel] = asyncio.Event()
+            # one wake-up per channel: whichever idle worker takes it claims; a busy worker
+            # claims again by itself when it finishes
+            self._wakeups[channel] = asyncio.Queue(maxsize=1)
             for i in range(max(1, self._workers[channel])):
                 tasks.spawn(f"notify-{channel}-{i}", lambda c=channel: self._run(c))
         tasks.spawn("notify-queue-gauge", self._gauge, critical=False)
@@ -83,8 +87,6 @@ class Dispatcher:
         """Graceful: no new claims; a send in flight finishes and is recorded, so nothing is
         sent twice; whatever cannot finish in time is handed back untried."""
         self._stopping = True
-        for event in self._wakeups.values():
-            event.set()
         if self._in_flight:
             log.info("dispatch.draining", in_flight=len(self._in_flight))
             with contextlib.suppress(TimeoutError):
@@ -97,12 +99,22 @@ class Dispatcher:
         await self.http.aclose()
 
     def wake(self, channel: str | None = None) -> None:
-        """A delivery was recorded: look now, and once more just after its commit lands."""
-        loop = asyncio.get_running_loop()
-        for name, event in self._wakeups.items():
+        """A delivery was recorded: once its transaction commits, one worker of its channel
+        looks (and keeps claiming while it finds work), instead of every worker at once."""
+        for name in self._wakeups:
             if channel is None or name == channel:
-                event.set()
-                loop.call_later(0.03, event.set)
+                self._to_wake.add(name)
+
+    def wake_now(self, channel: str | None = None) -> None:
+        """Something outside a transaction made deliveries due (an admin's retry)."""
+        self.wake(channel)
+        self._after_commit()
+
+    def _after_commit(self) -> None:
+        for name in self._to_wake:
+            with contextlib.suppress(asyncio.QueueFull):  # a wake-up is pending already
+                self._wakeups[name].put_nowait(None)
+        self._to_wake.clear()
 
     def templates_changed(self) -> None:
         self._templates.clear()
@@ -112,7 +124,6 @@ class Dispatcher:
         wakeup = self._wakeups[channel]
         idle = self.settings.dispatch_poll_seconds
         while not self._stopping:
-            wakeup.clear()
             try:
                 delivery = await self.repo.claim_due(self.worker, LEASE, channel)
             except asyncio.CancelledError:
@@ -125,7 +136,7 @@ class Dispatcher:
                 if self._stopping:
                     break
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wakeup.wait(), await self._idle_wait(channel, idle))
+                    await asyncio.wait_for(wakeup.get(), await self._idle_wait(channel, idle))
                 idle = min(idle * 2, IDLE_MAX_SECONDS)
                 continue
             idle = self.settings.dispatch_poll_seconds
