@@ -485,13 +485,14 @@ def print_txns(label: str, counts: Counter, ops: Counter, tickets: int, seconds:
         net = commits - idle_rate * seconds
         line += f"; net of the idle {idle_rate:.1f}/s: {net / per:.1f}/ticket"
     print(line + ")")
-    by = Counter()
-    for (kind, who), v in counts.items():
-        if kind == "commit":
-            by[who] += v
-    if by:
-        print("      commits/ticket by process:  " + "  ".join(
-            f"{n} {by[n] / per:.1f}" for n in (*SERVICES, "bench", "other") if by.get(n)))
+    for kind in ("commit", "abort"):
+        by = Counter()
+        for (k, who), v in counts.items():
+            if k == kind:
+                by[who] += v
+        if by:
+            print(f"      {kind}s/ticket by process:  ".ljust(34) + "  ".join(
+                f"{n} {by[n] / per:.1f}" for n in (*SERVICES, "bench", "other") if by.get(n)))
     total_ops = sum(ops.values())
     line = f"      store operations/ticket:    {total_ops / per:.1f}  ("
     line += "  ".join(f"{n} {ops[n] / per:.1f}" for n in (*SERVICES, "other") if ops.get(n))
