@@ -11,17 +11,26 @@ from desk_contracts.catalog import ServiceDefinition
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
+from desk_runtime.config_cache import config_cache
+
 
 class CatalogCopy:
     def __init__(self, db: AsyncDatabase, collection: str = "catalog"):
         self.collection = db[collection]
+        self.cache = config_cache(db.name)
+        self._name = collection
 
     async def get(self, service_id: str | None, session: AsyncClientSession | None = None
                   ) -> ServiceDefinition | None:
         if not service_id:
             return None
-        doc = await self.collection.find_one({"_id": service_id}, session=session)
-        return ServiceDefinition.model_validate(doc["definition"]) if doc else None
+
+        async def load() -> ServiceDefinition | None:
+            doc = await self.collection.find_one({"_id": service_id})
+            return ServiceDefinition.model_validate(doc["definition"]) if doc else None
+
+        # a service definition is frozen: the cached one is shared as it is
+        return await self.cache.get((self._name, service_id), load)
 
     async def upsert(self, service: ServiceDefinition, revision: int,
                      session: AsyncClientSession | None = None) -> bool:
@@ -36,6 +45,7 @@ class CatalogCopy:
              "definition": service.model_dump(mode="json", by_alias=True)},
             upsert=True, session=session,
         )
+        self.cache.forget((self._name, service.id))
         return True
 
     async def all(self, *, active_only: bool = True) -> list[ServiceDefinition]:

@@ -182,7 +182,10 @@ class Consumer:
         self.spec = spec
         self.handlers = handlers
         self.queue_name = runtime.topology.queue(spec)
-        self._locks = KeyedLocks()
+        # one set of locks per process, shared by all its queues: events of one card are
+        # handled one at a time even when they arrive on different queues (their
+        # transactions would otherwise conflict on the card and retry each other)
+        self._locks = runtime.card_locks
         self._stopping = False
         self.subscriber = subscribe(runtime.bus.broker, runtime.bus, spec,
                                     prefetch=runtime.settings.prefetch, consume=self.consume)

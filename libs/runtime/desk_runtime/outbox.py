@@ -37,6 +37,8 @@ COMMITTER_LEASE = timedelta(seconds=10)
 SENT_RETENTION = timedelta(days=7)
 IDLE_POLL_MAX = 10.0
 GAUGE_SECONDS = 5.0
+MARK_DELAY = 0.2
+MARK_BATCH = 100
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -81,6 +83,8 @@ class OutboxRelay:
         self._fresh: asyncio.Queue[Envelope] = asyncio.Queue()
         self._wake = asyncio.Event()
         self._gauges_at = 0.0
+        self._to_mark: list[str] = []
+        self._mark_due = 0.0
         self.supervised = None  # set by the runtime: reports a healthy round
 
     def committed(self, envelopes: list[Envelope]) -> None:
@@ -92,26 +96,37 @@ class OutboxRelay:
     async def run(self) -> None:
         """The relay loop (supervised by the runtime: it survives store and broker outages)."""
         idle = self.poll_seconds
+        look_at = 0.0  # when the fallback looks for leftovers next
         while True:
             try:
-                sent = await self._publish_fresh()
+                await self._publish_fresh()
+                if self._to_mark and time.monotonic() >= self._mark_due:
+                    await self._flush_marks()
                 if not self._fresh.empty():
                     continue
-                sent += await self.relay_once()
+                if time.monotonic() >= look_at:
+                    # the fallback runs on its own clock (not after every commit), looking
+                    # less and less often while it finds nothing
+                    found = await self.relay_once()
+                    idle = self.poll_seconds if found else min(idle * 2, IDLE_POLL_MAX)
+                    look_at = time.monotonic() + idle
                 if time.monotonic() >= self._gauges_at:
                     await self._update_gauges()
                 if self.supervised is not None:
                     self.supervised.ok()
-                idle = self.poll_seconds if sent else min(idle * 2, IDLE_POLL_MAX)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # broker or store away: entries stay, retried later
                 log.warning("outbox.relay_failed", error=repr(exc)[:300])
                 self._drop_fresh()  # they are in the store; the fallback takes them
                 idle = min(max(idle * 2, 1.0), IDLE_POLL_MAX)
+                look_at = time.monotonic() + idle
             if self._fresh.empty():
+                wait = max(0.0, look_at - time.monotonic())
+                if self._to_mark:
+                    wait = max(0.0, min(wait, self._mark_due - time.monotonic()))
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=idle)
+                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
             self._wake.clear()
 
     def _drop_fresh(self) -> None:
@@ -127,18 +142,42 @@ class OutboxRelay:
         await self._publish_and_mark(envelopes)
         return len(envelopes)
 
-    async def _publish_and_mark(self, envelopes: list[Envelope]) -> None:
+    async def _publish_and_mark(self, envelopes: list[Envelope], *, defer: bool = True) -> None:
         for envelope in envelopes:
             await self.bus.publish(envelope)
         done = datetime.now(UTC)
-        await self.db[COLLECTION].update_many(
-            {"_id": {"$in": [str(e.event_id) for e in envelopes]}},
-            {"$set": {"sent_at": done, "sent_expires_at": done + SENT_RETENTION,
-                      "claimed_until": None}},
-        )
         for envelope in envelopes:
             OUTBOX_PUBLISH_SECONDS.labels(self.service).observe(
                 max(0.0, (done - envelope.occurred_at).total_seconds()))
+        # Marking sent is one write for many entries: what was published in the last
+        # MARK_DELAY seconds is marked together. Until then the committer's (or the
+        # claim's) lease keeps other relays off them; a crash in between re-publishes
+        # them, which consumers deduplicate.
+        if not self._to_mark:
+            self._mark_due = time.monotonic() + MARK_DELAY
+        self._to_mark.extend(str(e.event_id) for e in envelopes)
+        if len(self._to_mark) >= MARK_BATCH or not defer:
+            await self._flush_marks()
+
+    async def flush(self) -> None:
+        """Mark what was published (a graceful stop)."""
+        with contextlib.suppress(Exception):
+            await self._flush_marks()
+
+    async def _flush_marks(self) -> None:
+        if not self._to_mark:
+            return
+        ids, self._to_mark = self._to_mark, []
+        done = datetime.now(UTC)
+        try:
+            await self.db[COLLECTION].update_many(
+                {"_id": {"$in": ids}},
+                {"$set": {"sent_at": done, "sent_expires_at": done + SENT_RETENTION,
+                          "claimed_until": None}},
+            )
+        except Exception:
+            self._to_mark = ids + self._to_mark  # the store is away: mark them later
+            raise
 
     async def relay_once(self, batch: int = 200) -> int:
         """Claim, publish and mark sent entries whose lease ran out; returns how many."""
@@ -158,7 +197,8 @@ class OutboxRelay:
         docs.sort(key=lambda d: d["seq"])
         if docs:
             log.info("outbox.relaying_leftovers", count=len(docs))
-            await self._publish_and_mark([Envelope.model_validate(d["envelope"]) for d in docs])
+            await self._publish_and_mark([Envelope.model_validate(d["envelope"]) for d in docs],
+                                         defer=False)
         return len(docs)
 
     async def _update_gauges(self) -> None:

@@ -18,6 +18,7 @@ from desk_runtime.consumer import (
     Consumer,
     CorrelationMiddleware,
     Handler,
+    KeyedLocks,
     dead_letter_middleware,
 )
 from desk_runtime.logging import configure_logging, get_logger
@@ -56,6 +57,7 @@ class ServiceRuntime:
         self.relay = OutboxRelay(self.db, self.bus, name, settings.outbox_poll_seconds)
         self.tasks = BackgroundTasks(name)
         self.consumers: list[Consumer] = []
+        self.card_locks = KeyedLocks()
         self._handlers: dict[str, dict[str, Handler]] = {}
         # extra readiness checks a service adds (e.g. intake: its catalog copy is loaded)
         self.readiness: dict[str, Callable[[], Awaitable[bool]]] = {}
@@ -115,6 +117,7 @@ class ServiceRuntime:
             consumer.stopping()
         await self.bus.close()  # FastStream waits for in-flight handlers (graceful timeout)
         await self.tasks.stop()
+        await self.relay.flush()
         self.consumers.clear()
         await self.client.close()
 

@@ -85,10 +85,14 @@ async def create_card_from_request(uow: UnitOfWork, request: RequestReceived, *,
         raise PermanentFailure(f"service {service.id!r} targets missing board")
     column = column_of(board, service.target.column_id)
     now = datetime.now(UTC)
-    number = format_number(prefix, await repo.next_counter(f"card-number:{prefix}", uow.session))
+    # Counters are taken outside the card's transaction: every new card increments the
+    # same counter document, and inside concurrent transactions that one document made
+    # them conflict and retry each other. A retried transaction may leave a gap in the
+    # numbers (SD-41, SD-43); a number is never given twice.
+    number = format_number(prefix, await repo.next_counter(f"card-number:{prefix}"))
     assignee = None
     if service.assignment.kind != "none":
-        turn = await repo.next_counter(f"round-robin:{service.id}", uow.session) - 1
+        turn = await repo.next_counter(f"round-robin:{service.id}") - 1
         load = await repo.open_load(list(service.assignment.agents), uow.session)
         assignee = choose_assignee(service.assignment, turn=turn, open_load=load)
     parent = None
@@ -140,7 +144,8 @@ async def create_card_from_request(uow: UnitOfWork, request: RequestReceived, *,
         card["history"].append(history_entry(now, "system", "assignee_id", None, assignee))
     card["search_terms"] = search_terms(card)
     await repo.cards.insert_one(card, session=uow.session)
-    await repo.note_card_time(card["sort_key"], uow.session)
+    # outside the transaction too (a hot document); a span wider than the cards is harmless
+    await repo.note_card_time(card["sort_key"])
     CARD_CHANGES.labels("created").inc()
     await uow.emit(CardCreated(card=snapshot(card, service), follow_up_of=request.follow_up_of))
     if parent is not None:

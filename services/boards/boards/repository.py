@@ -9,6 +9,7 @@ from typing import Any
 from desk_contracts.catalog import ServiceDefinition
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
+from desk_runtime.config_cache import config_cache
 from pymongo.asynchronous.database import AsyncDatabase
 
 from boards.domain.cards import matches_filters, search_terms, sort_key, sort_key_time, time_key
@@ -125,8 +126,12 @@ class BoardsRepository:
 
     async def get_service(self, service_id: str, session: AsyncClientSession | None = None
                           ) -> ServiceDefinition | None:
-        doc = await self.services.find_one({"_id": service_id}, session=session)
-        return ServiceDefinition.model_validate(doc["definition"]) if doc else None
+        async def load() -> ServiceDefinition | None:
+            doc = await self.services.find_one({"_id": service_id})
+            return ServiceDefinition.model_validate(doc["definition"]) if doc else None
+
+        # read-mostly: kept a few seconds per process, dropped here when saved
+        return await config_cache(self.db.name).get(("services", service_id), load)
 
     async def list_services(self) -> list[tuple[ServiceDefinition, int]]:
         return [
@@ -141,15 +146,18 @@ class BoardsRepository:
              "$inc": {"revision": 1}},
             upsert=True, return_document=ReturnDocument.AFTER, session=session,
         )
+        config_cache(self.db.name).forget(("services", service.id))
         return int(doc["revision"])
 
     async def get_board(self, board_id: str, session: AsyncClientSession | None = None
                         ) -> dict[str, Any] | None:
-        return await self.boards.find_one({"_id": board_id}, session=session)
+        return await config_cache(self.db.name).get(
+            ("boards", board_id), lambda: self.boards.find_one({"_id": board_id}), copy=True)
 
     async def save_board(self, board: dict[str, Any], session: AsyncClientSession | None = None
                          ) -> None:
         await self.boards.replace_one({"_id": board["_id"]}, board, upsert=True, session=session)
+        config_cache(self.db.name).forget(("boards", board["_id"]))
 
     async def card_by_request(self, request_id: str, session: AsyncClientSession | None = None
                               ) -> dict[str, Any] | None:

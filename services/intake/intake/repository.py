@@ -7,6 +7,7 @@ from typing import Any
 from desk_contracts.access import AddressSet
 from desk_contracts.catalog import ServiceDefinition
 from desk_runtime.catalog_copy import CatalogCopy
+from desk_runtime.config_cache import config_cache
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -74,9 +75,13 @@ class IntakeRepository:
 
     async def customer_groups(self) -> dict[str, AddressSet]:
         """Intake's copy of the portal's customer groups (empty until the first event)."""
-        doc = await self.customer_groups_copy.find_one({"_id": "groups"})
-        return {k: AddressSet.model_validate(v) for k, v in ((doc or {}).get("groups") or {})
-                .items()}
+        async def load() -> dict[str, AddressSet]:
+            doc = await self.customer_groups_copy.find_one({"_id": "groups"})
+            return {k: AddressSet.model_validate(v)
+                    for k, v in ((doc or {}).get("groups") or {}).items()}
+
+        # read for every request; changed by the portal's admin now and then
+        return await config_cache(self.db.name).get(("customer_groups",), load, copy=True)
 
     async def customer_groups_revision(self) -> int:
         doc = await self.customer_groups_copy.find_one({"_id": "groups"}, {"revision": 1})
@@ -94,3 +99,4 @@ class IntakeRepository:
             {"_id": "groups", "revision": revision,
              "groups": {k: v.model_dump(mode="json") for k, v in groups.items()}},
             upsert=True, session=session)
+        config_cache(self.db.name).forget(("customer_groups",))

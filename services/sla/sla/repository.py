@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from desk_contracts.catalog import ServiceDefinition
 from desk_runtime.catalog_copy import CatalogCopy
+from desk_runtime.config_cache import config_cache
 from pymongo import ASCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
@@ -26,7 +27,7 @@ from sla.domain.policy import SlaPolicy
 FREE = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-COUNT_SHARDS = 8
+COUNT_SHARDS = 256  # 16 messages in flight per replica: few ever meet on one shard
 
 
 Faces = dict[str, tuple[str, datetime | None]]
@@ -83,25 +84,34 @@ class SlaRepository:
 
     async def policy(self, name: str, session: AsyncClientSession | None = None
                      ) -> SlaPolicy | None:
-        doc = await self.policies.find_one({"_id": name}, session=session)
-        return SlaPolicy.model_validate(doc["policy"]) if doc else None
+        async def load() -> SlaPolicy | None:
+            doc = await self.policies.find_one({"_id": name})
+            return SlaPolicy.model_validate(doc["policy"]) if doc else None
+
+        # read for every card event; edited by an admin now and then (kept a few seconds)
+        return await config_cache(self.db.name).get(("policies", name), load, copy=True)
 
     async def save_policy(self, policy: SlaPolicy) -> None:
         await self.policies.replace_one(
             {"_id": policy.name}, {"_id": policy.name, "policy": policy.model_dump(mode="json")},
             upsert=True)
+        config_cache(self.db.name).forget(("policies", policy.name))
 
     async def calendar(self, name: str, session: AsyncClientSession | None = None
                        ) -> BusinessCalendar | None:
         if name == "24x7":
             return BusinessCalendar.always()
-        doc = await self.calendars.find_one({"_id": name}, session=session)
-        return BusinessCalendar.from_doc(doc["calendar"]) if doc else None
+        async def load() -> BusinessCalendar | None:
+            doc = await self.calendars.find_one({"_id": name})
+            return BusinessCalendar.from_doc(doc["calendar"]) if doc else None
+
+        return await config_cache(self.db.name).get(("calendars", name), load, copy=True)
 
     async def save_calendar(self, doc: dict) -> None:
         BusinessCalendar.from_doc(doc)  # refuse what cannot be used
         await self.calendars.replace_one({"_id": doc["name"]}, {"_id": doc["name"],
                                                                  "calendar": doc}, upsert=True)
+        config_cache(self.db.name).forget(("calendars", doc["name"]))
 
     # -- records -------------------------------------------------------------------------
 
