@@ -27,6 +27,26 @@ from sla.domain.policy import SlaPolicy
 FREE = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+class DueHints:
+    """The earliest deadline this process wrote since the scheduler last looked.
+
+    After a commit the scheduler asks it whether a deadline nearer than its planned wake-up
+    was set; only then does it look at the store (most new deadlines are hours away).
+    """
+
+    def __init__(self) -> None:
+        self.earliest: datetime | None = None
+
+    def note(self, at: datetime) -> None:
+        if self.earliest is None or at < self.earliest:
+            self.earliest = at
+
+    def take(self) -> datetime | None:
+        at, self.earliest = self.earliest, None
+        return at
+
+
+DUE_HINTS = DueHints()
 COUNT_SHARDS = 256  # 16 messages in flight per replica: few ever meet on one shard
 
 
@@ -140,6 +160,8 @@ class SlaRepository:
             "lease_owner": None,
         }
         before = _clock_state(self.loaded_clocks.get(sla.card_id)) if version else None
+        if next_due_at is not None:
+            DUE_HINTS.note(next_due_at)
         await self._count(before, state, session)
         self.loaded_clocks[sla.card_id] = faces
         if version == 0:

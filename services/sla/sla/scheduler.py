@@ -19,7 +19,7 @@ from desk_runtime.service import ServiceRuntime
 
 from sla.commands import Engine
 from sla.metrics import CLOCKS
-from sla.repository import SlaRepository, StaleRecord
+from sla.repository import DUE_HINTS, SlaRepository, StaleRecord
 from sla.settings import SlaSettings
 
 log = get_logger(__name__)
@@ -36,12 +36,18 @@ class Scheduler:
 
     def start(self) -> None:
         self._wake = asyncio.Event()
+        self._wake_at: datetime | None = None
         # a card event committed here may have set a nearer deadline: look again now
-        self.runtime.on_commit(self._wake.set)
+        self.runtime.on_commit(self._after_commit)
         tasks = self.runtime.tasks
         tasks.spawn("sla-scheduler", self._run)
         tasks.spawn("sla-gauges", self._gauges, critical=False)
         tasks.spawn("sla-reprice", self._reprice_jobs)
+
+    def _after_commit(self) -> None:
+        hint = DUE_HINTS.take()
+        if hint is not None and (self._wake_at is None or hint < self._wake_at):
+            self._wake.set()
 
     async def stop(self) -> None:
         await self.runtime.tasks.stop({"sla-scheduler", "sla-gauges", "sla-reprice"})
@@ -107,8 +113,11 @@ class Scheduler:
                 failures = 0
                 if fired:
                     continue
+                sleep = await self._idle_seconds()
+                self._wake_at = datetime.now(UTC) + timedelta(seconds=sleep)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), await self._idle_seconds())
+                    await asyncio.wait_for(self._wake.wait(), sleep)
+                self._wake_at = None
             except asyncio.CancelledError:
                 raise
             except Exception:
