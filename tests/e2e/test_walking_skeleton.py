@@ -113,8 +113,10 @@ def test_idempotency_key_makes_one_request(stack):
                        headers={"Idempotency-Key": key})
     second = httpx.post(f"{stack['intake'].url}/v1/requests", json=body,
                         headers={"Idempotency-Key": key})
-    assert first.status_code == 202 and second.status_code == 200
+    # the repeat gets the first answer, marked as a replay
+    assert first.status_code == 202 and second.status_code == 202
     assert first.json()["request_id"] == second.json()["request_id"]
+    assert second.headers["Idempotent-Replayed"] == "true"
 
 
 async def _publish(amqp_url: str, namespace: str, body: bytes, routing_key: str) -> None:

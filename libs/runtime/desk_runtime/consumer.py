@@ -21,8 +21,10 @@ handler, written once here:
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +35,7 @@ from faststream import BaseMiddleware
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
+import pymongo
 from pydantic import ValidationError
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
@@ -72,6 +75,8 @@ def is_transient(exc: BaseException) -> bool:
     """Infrastructure away (store or broker), not a fault of the message."""
     if isinstance(exc, ConnectionFailure):  # AutoReconnect, NetworkTimeout, selection timeout
         return True
+    if isinstance(exc, PyMongoError) and exc.timeout:  # our bound on a transaction ran out
+        return True
     if isinstance(exc, PyMongoError) and (
             exc.has_error_label("TransientTransactionError")
             or exc.has_error_label("RetryableWriteError")
@@ -84,42 +89,82 @@ def is_transient(exc: BaseException) -> bool:
                       | aiormq_errors.ChannelInvalidStateError)
 
 
-def partition_key(envelope: Envelope) -> str:
+def partition_key(payload: dict[str, Any], event_id: str) -> str:
     """What orders events: the card (or the request it becomes); else nothing."""
-    payload = envelope.payload
     card = payload.get("card")
     if isinstance(card, dict) and card.get("card_id"):
         return str(card["card_id"])
     for key in ("card_id", "request_id", "parent_id"):
         if payload.get(key):
             return str(payload[key])
-    return str(envelope.event_id)
+    return event_id
+
+
+class Turn:
+    """A message's place in its card's line: it waits for the message before it."""
+
+    __slots__ = ("_locks", "key", "_before", "_mine")
+
+    def __init__(self, locks: KeyedLocks, key: str, before: asyncio.Future | None,
+                 mine: asyncio.Future):
+        self._locks, self.key, self._before, self._mine = locks, key, before, mine
+
+    async def wait(self) -> None:
+        if self._before is not None and not self._before.done():
+            await asyncio.shield(self._before)
+
+    def release(self) -> None:
+        if not self._mine.done():
+            self._mine.set_result(None)
+        if self._locks.tails.get(self.key) is self._mine:
+            del self._locks.tails[self.key]
 
 
 class KeyedLocks:
-    """One asyncio lock per partition key, dropped when nobody holds or waits for it.
+    """Per-card lines: a message takes its place when it is received, in delivery order.
 
-    asyncio.Lock wakes waiters in FIFO order, and aio-pika starts message tasks in
-    delivery order, so events of one key are handled in the order they were delivered.
+    The place is reserved synchronously as the message arrives (a middleware's
+    `on_receive`), before anything can suspend, so the order of the line is the order
+    the broker delivered in; the handler then waits for the message before it.
     """
 
     def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self.tails: dict[str, asyncio.Future] = {}
 
-    async def __call__(self, key: str, work: Callable[[], Awaitable[Any]]) -> Any:
-        lock, users = self._locks.get(key, (None, 0))
-        if lock is None:
-            lock = asyncio.Lock()
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                return await work()
-        finally:
-            lock_, users = self._locks[key]
-            if users <= 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock_, users - 1)
+    def reserve(self, key: str) -> Turn:
+        mine = asyncio.get_running_loop().create_future()
+        before = self.tails.get(key)
+        self.tails[key] = mine
+        return Turn(self, key, before, mine)
+
+
+_TURN: ContextVar[Turn | None] = ContextVar("desk_turn", default=None)
+
+
+def ordering_middleware(runtime) -> type[BaseMiddleware]:
+    """Reserves each message's place in its card's line as it is received."""
+
+    class OrderingMiddleware(BaseMiddleware):
+        async def on_receive(self) -> None:
+            _TURN.set(None)
+            raw = self.msg
+            queue = getattr(self.context.get("handler_"), "queue", None)
+            if getattr(queue, "name", None) not in runtime.ordered_queues:
+                return
+            try:
+                body = json.loads(raw.body)
+                key = partition_key(body.get("payload") or {}, str(body.get("event_id")))
+            except (ValueError, AttributeError, TypeError):
+                return  # not an envelope: the dead-letter middleware deals with it
+            _TURN.set(runtime.card_locks.reserve(key))
+
+        async def after_processed(self, exc_type=None, exc_val=None, exc_tb=None) -> bool:
+            turn = _TURN.get()
+            if turn is not None:
+                turn.release()
+            return False
+
+    return OrderingMiddleware
 
 
 class CorrelationMiddleware(BaseMiddleware):
@@ -182,10 +227,10 @@ class Consumer:
         self.spec = spec
         self.handlers = handlers
         self.queue_name = runtime.topology.queue(spec)
-        # one set of locks per process, shared by all its queues: events of one card are
+        # one line per card per process, shared by all its queues: events of one card are
         # handled one at a time even when they arrive on different queues (their
         # transactions would otherwise conflict on the card and retry each other)
-        self._locks = runtime.card_locks
+        runtime.ordered_queues.add(self.queue_name)
         self._stopping = False
         self.subscriber = subscribe(runtime.bus.broker, runtime.bus, spec,
                                     prefetch=runtime.settings.prefetch, consume=self.consume)
@@ -203,8 +248,14 @@ class Consumer:
     async def consume(self, envelope: Envelope, message: RabbitMessage) -> None:
         with bound_contextvars(correlation_id=envelope.correlation_id,
                                event_id=str(envelope.event_id), event_type=envelope.type):
-            await self._locks(partition_key(envelope),
-                              lambda: self.handle(envelope, message))
+            turn = _TURN.get()
+            if turn is not None:
+                await turn.wait()  # the card's earlier events first
+            try:
+                await self.handle(envelope, message)
+            finally:
+                if turn is not None:
+                    turn.release()
 
     async def handle(self, envelope: Envelope, message) -> None:
         service = self.runtime.name
@@ -273,8 +324,9 @@ class Consumer:
             await handler(uow, payload)
 
         try:
-            async with runtime.client.start_session() as session:
-                await session.with_transaction(work)
+            with pymongo.timeout(runtime.settings.consumer_transaction_timeout_seconds):
+                async with runtime.client.start_session() as session:
+                    await session.with_transaction(work)
         except DuplicateKeyError:
             if await runtime.db[PROCESSED].find_one({"_id": record_id}, {"_id": 1}):
                 return True

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.routing import Match
 
-from pymongo.errors import ConnectionFailure
+from pymongo.errors import ConnectionFailure, PyMongoError
 
 from desk_runtime.logging import bound_contextvars, get_logger
 from desk_runtime.metrics import HTTP_REQUESTS, HTTP_SECONDS
@@ -138,9 +138,12 @@ def create_service_app(
             body["details"] = exc.details
         return JSONResponse(body, status_code=exc.status_code)
 
-    @app.exception_handler(ConnectionFailure)
-    async def store_unavailable(request: Request, exc: ConnectionFailure) -> JSONResponse:
-        """The store is away: tell the caller to come back, nothing was accepted."""
+    @app.exception_handler(PyMongoError)
+    async def store_unavailable(request: Request, exc: PyMongoError) -> JSONResponse:
+        """The store is away (or too slow to answer in time): tell the caller to come
+        back; nothing was accepted. Any other store error is a bug: a 500."""
+        if not (isinstance(exc, ConnectionFailure) or exc.timeout):
+            raise exc
         log.warning("http.store_unavailable", path=request.url.path, error=repr(exc)[:200])
         return JSONResponse({"error": "unavailable",
                              "message": "the service's store is unavailable; retry shortly"},

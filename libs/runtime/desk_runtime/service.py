@@ -8,6 +8,7 @@ from typing import TypeVar
 
 from desk_contracts import Envelope
 from desk_contracts.topology import Topology, queue_spec
+import pymongo
 from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
 from prometheus_client import REGISTRY
 from pymongo.asynchronous.database import AsyncDatabase
@@ -20,6 +21,7 @@ from desk_runtime.consumer import (
     Handler,
     KeyedLocks,
     dead_letter_middleware,
+    ordering_middleware,
 )
 from desk_runtime.logging import configure_logging, get_logger
 from desk_runtime.metrics import STORE_TRANSACTIONS
@@ -52,12 +54,14 @@ class ServiceRuntime:
         self.client = create_client(settings.mongo_url, app_name=f"desk-{name}")
         self.db: AsyncDatabase = self.client[settings.database_name(name)]
         self.bus = Bus(settings.amqp_url, self.topology, name, middlewares=(
-            faststream_metrics(), CorrelationMiddleware, dead_letter_middleware(self)),
+            ordering_middleware(self), faststream_metrics(), CorrelationMiddleware,
+            dead_letter_middleware(self)),
             logger=get_logger("faststream"))
         self.relay = OutboxRelay(self.db, self.bus, name, settings.outbox_poll_seconds)
         self.tasks = BackgroundTasks(name)
         self.consumers: list[Consumer] = []
         self.card_locks = KeyedLocks()
+        self.ordered_queues: set[str] = set()
         self._handlers: dict[str, dict[str, Handler]] = {}
         # extra readiness checks a service adds (e.g. intake: its catalog copy is loaded)
         self.readiness: dict[str, Callable[[], Awaitable[bool]]] = {}
@@ -163,8 +167,11 @@ class ServiceRuntime:
             last[:] = [uow]
             return await work(uow)
 
-        async with self.client.start_session() as session:
-            result = await session.with_transaction(run)
+        # bounded: with the store gone, the driver would retry a transaction for two
+        # minutes; the caller (an HTTP request, a consumer's backoff) decides instead
+        with pymongo.timeout(self.settings.transaction_timeout_seconds):
+            async with self.client.start_session() as session:
+                result = await session.with_transaction(run)
         STORE_TRANSACTIONS.labels(self.name, kind).inc()
         self.committed(last[0].emitted if last else [])
         return result

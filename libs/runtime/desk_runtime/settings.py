@@ -31,6 +31,11 @@ class ServiceSettings(BaseSettings):
     outbox_poll_seconds: float = 0.5
     prefetch: int = Field(16, description="messages in flight per queue and process; events "
                           "of one card are still handled one at a time")
+    transaction_timeout_seconds: float = Field(10.0, description="longest a command's "
+                                               "transaction may take, retries included (the "
+                                               "store away: an HTTP caller gets 503, not a hang)")
+    consumer_transaction_timeout_seconds: float = Field(
+        60.0, description="the same bound for a consumer's transaction (then it backs off)")
     bus_start_wait_seconds: float = Field(10.0, description="how long start-up waits for the "
                                           "broker before serving (not ready) without it")
     public_url: str = ""

@@ -35,6 +35,7 @@ class Supervised:
 
     @property
     def healthy(self) -> bool:
+        """Running and not backing off after a failure (a loop that finished is not)."""
         return self.task is not None and not self.task.done() and self.failures == 0
 
     def start(self) -> None:
@@ -53,8 +54,9 @@ class Supervised:
         while True:
             try:
                 await self.run()
-                log.warning("task.returned", task=self.name)  # loops should not end
-                self.failures += 1
+                log.info("task.finished", task=self.name)  # e.g. a worker told to stop
+                TASK_UP.labels(self.service, self.name).set(0)
+                return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 (any failure: log, back off, restart)
