@@ -17,6 +17,7 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 from desk_runtime.logging import bound_contextvars, get_logger
 from desk_runtime.metrics import HTTP_REQUESTS, HTTP_SECONDS
 from desk_runtime.service import ServiceRuntime
+from desk_runtime.tracing import tag_correlation
 
 log = get_logger(__name__)
 RETRY_AFTER_SECONDS = 5
@@ -115,11 +116,13 @@ def create_service_app(
 
     app = FastAPI(title=title, lifespan=lifespan, version="1.0.0")
     app.state.runtime = runtime
+    runtime.tracing.instrument(app)  # HTTP server spans, when tracing is on
 
     @app.middleware("http")
     async def observe(request: Request, call_next):
         correlation_id = request.headers.get("x-correlation-id") or str(uuid.uuid4())
         request.state.correlation_id = correlation_id
+        tag_correlation(correlation_id)  # on the HTTP server span, when tracing is on
         started = time.perf_counter()
         with bound_contextvars(correlation_id=correlation_id):
             response = await call_next(request)

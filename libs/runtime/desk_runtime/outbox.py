@@ -9,6 +9,10 @@ out: one indexed query (`sent_at: null, claimed_until < now`), claimed with a ne
 published, marked sent. The fallback backs off while it finds nothing, so an idle desk
 costs a query every few seconds, not a storm. A crash anywhere re-publishes (the same
 `event_id`, which consumers deduplicate) and never drops.
+
+Each entry keeps the trace context it was written in (`trace`, W3C headers; only when
+tracing is on), and is published under it, so a trace crosses the outbox
+(`desk_runtime.tracing`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from desk_contracts import Envelope
+from opentelemetry.context import Context
 from pymongo import ASCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
@@ -28,6 +33,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from desk_runtime.bus import Bus
 from desk_runtime.logging import get_logger
 from desk_runtime.metrics import OUTBOX_LAG, OUTBOX_PENDING, OUTBOX_PUBLISH_SECONDS
+from desk_runtime.tracing import attached, context_from, current_context, trace_carrier
 
 log = get_logger(__name__)
 
@@ -56,6 +62,7 @@ async def ensure_outbox_indexes(db: AsyncDatabase) -> None:
 async def add_to_outbox(db: AsyncDatabase, session: AsyncClientSession, envelope: Envelope) -> None:
     """Record an event in the caller's transaction; the committer publishes it after commit."""
     now = datetime.now(UTC)
+    carrier = trace_carrier()  # the trace it is published under, by whichever relay
     await db[COLLECTION].insert_one(
         {
             "_id": str(envelope.event_id),
@@ -68,6 +75,7 @@ async def add_to_outbox(db: AsyncDatabase, session: AsyncClientSession, envelope
             # the committing process publishes it; others only after this runs out
             "claimed_until": now + COMMITTER_LEASE,
             "attempts": 0,
+            **({"trace": carrier} if carrier else {}),
         },
         session=session,
     )
@@ -80,7 +88,9 @@ class OutboxRelay:
         self.service = service
         self.poll_seconds = poll_seconds
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
-        self._fresh: asyncio.Queue[Envelope] = asyncio.Queue()
+        # with the trace context of the commit that wrote them (the same one the entries
+        # store: the commit runs in the request's or consumer's own context)
+        self._fresh: asyncio.Queue[tuple[Envelope, Context | None]] = asyncio.Queue()
         self._wake = asyncio.Event()
         self._gauges_at = 0.0
         self._to_mark: list[str] = []
@@ -89,8 +99,9 @@ class OutboxRelay:
 
     def committed(self, envelopes: list[Envelope]) -> None:
         """Called after a commit that wrote outbox entries: publish them now."""
+        ctx = current_context()
         for envelope in envelopes:
-            self._fresh.put_nowait(envelope)
+            self._fresh.put_nowait((envelope, ctx))
         self._wake.set()
 
     async def run(self) -> None:
@@ -134,7 +145,7 @@ class OutboxRelay:
             self._fresh.get_nowait()
 
     async def _publish_fresh(self, batch: int = 200) -> int:
-        envelopes: list[Envelope] = []
+        envelopes: list[tuple[Envelope, Context | None]] = []
         while not self._fresh.empty() and len(envelopes) < batch:
             envelopes.append(self._fresh.get_nowait())
         if not envelopes:
@@ -142,10 +153,13 @@ class OutboxRelay:
         await self._publish_and_mark(envelopes)
         return len(envelopes)
 
-    async def _publish_and_mark(self, envelopes: list[Envelope], *, defer: bool = True) -> None:
-        for envelope in envelopes:
-            await self.bus.publish(envelope)
+    async def _publish_and_mark(self, entries: list[tuple[Envelope, Context | None]], *,
+                                defer: bool = True) -> None:
+        for envelope, ctx in entries:
+            with attached(ctx):  # the publish span continues the trace that wrote it
+                await self.bus.publish(envelope)
         done = datetime.now(UTC)
+        envelopes = [envelope for envelope, _ in entries]
         for envelope in envelopes:
             OUTBOX_PUBLISH_SECONDS.labels(self.service).observe(
                 max(0.0, (done - envelope.occurred_at).total_seconds()))
@@ -197,8 +211,9 @@ class OutboxRelay:
         docs.sort(key=lambda d: d["seq"])
         if docs:
             log.info("outbox.relaying_leftovers", count=len(docs))
-            await self._publish_and_mark([Envelope.model_validate(d["envelope"]) for d in docs],
-                                         defer=False)
+            await self._publish_and_mark(
+                [(Envelope.model_validate(d["envelope"]), context_from(d.get("trace")))
+                 for d in docs], defer=False)
         return len(docs)
 
     async def _update_gauges(self) -> None:

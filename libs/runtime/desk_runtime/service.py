@@ -10,6 +10,7 @@ from desk_contracts import Envelope
 from desk_contracts.topology import Topology, queue_spec
 import pymongo
 from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
+from opentelemetry.trace import TracerProvider
 from prometheus_client import REGISTRY
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -29,6 +30,7 @@ from desk_runtime.mongo import create_client, ping
 from desk_runtime.outbox import OutboxRelay, ensure_outbox_indexes
 from desk_runtime.settings import ServiceSettings
 from desk_runtime.tasks import BackgroundTasks
+from desk_runtime.tracing import Tracing
 from desk_runtime.unit_of_work import UnitOfWork
 
 T = TypeVar("T")
@@ -47,14 +49,18 @@ def faststream_metrics() -> RabbitPrometheusMiddleware:
 
 
 class ServiceRuntime:
-    def __init__(self, name: str, settings: ServiceSettings):
+    def __init__(self, name: str, settings: ServiceSettings, *,
+                 tracer_provider: TracerProvider | None = None):
         self.name = name
         self.settings = settings
+        # traces: off unless an OTLP endpoint is set or a provider handed in (tests)
+        self.tracing = Tracing(name, settings, tracer_provider)
         self.topology = Topology(settings.bus_namespace)
         self.client = create_client(settings.mongo_url, app_name=f"desk-{name}")
         self.db: AsyncDatabase = self.client[settings.database_name(name)]
         self.bus = Bus(settings.amqp_url, self.topology, name, middlewares=(
-            ordering_middleware(self), faststream_metrics(), CorrelationMiddleware,
+            ordering_middleware(self), *self.tracing.broker_middlewares(),
+            faststream_metrics(), CorrelationMiddleware,
             dead_letter_middleware(self)),
             logger=get_logger("faststream"))
         self.relay = OutboxRelay(self.db, self.bus, name, settings.outbox_poll_seconds)
@@ -124,6 +130,7 @@ class ServiceRuntime:
         await self.relay.flush()
         self.consumers.clear()
         await self.client.close()
+        await self.tracing.shutdown()
 
     async def ready(self) -> dict[str, bool]:
         """What /readyz reports; every check answers within READY_TIMEOUT."""

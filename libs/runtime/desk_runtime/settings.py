@@ -41,6 +41,9 @@ class ServiceSettings(BaseSettings):
     public_url: str = ""
     admin_token: str = Field("", description="Bearer token for this service's admin endpoints; "
                              "empty disables them")
+    otel_endpoint: str = Field("", description="OTLP/HTTP collector URL for traces (e.g. "
+                               "http://otel-collector:4318); empty: no traces unless "
+                               "OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT is set")
 
     def database_name(self, service: str) -> str:
         return self.mongo_db or f"desk_{service}"
