@@ -56,7 +56,7 @@ def stack(mongo_url, amqp_url, tmp_path):
     # Notify is not needed here; SMTP port 9 refuses, which is fine for this test.
     s = Stack(mongo_url, amqp_url, tmp_path, smtp_port=9)
     s.extra["boards"] = {"BOARDS_OUTBOX_RELAY": "false"}
-    s.start(("intake", "boards"))
+    s.start(("boards",))
     yield s
     s.stop()
     cleanup(mongo_url, amqp_url, s.namespace)
@@ -93,7 +93,8 @@ def test_kill_after_commit_before_publish_publishes_once_after_restart(stack, am
     stack["boards"].kill()
     stack["boards"].start({"BOARDS_OUTBOX_RELAY": "true"})
 
-    events = wait_until(tap.drain, timeout=20)
+    # the new process publishes it once the dead committer's lease (10 s) has run out
+    events = wait_until(tap.drain, timeout=60)
     time.sleep(1.5)
     events += tap.drain()
     created = [e for e in events if e["payload"]["card"]["card_id"] == card["id"]]
