@@ -41,6 +41,7 @@ from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
 from desk_runtime.bus import CORRELATION_HEADER, Bus, event_queue
 from desk_runtime.logging import bound_contextvars, get_logger
+from desk_runtime.mongo import StoreUnavailable, store_unavailable_stops_retries
 from desk_runtime.metrics import (
     BUS_IN,
     CONSUMER_LAG,
@@ -73,7 +74,7 @@ class DeadLetter(Exception):
 
 def is_transient(exc: BaseException) -> bool:
     """Infrastructure away (store or broker), not a fault of the message."""
-    if isinstance(exc, ConnectionFailure):  # AutoReconnect, NetworkTimeout, selection timeout
+    if isinstance(exc, ConnectionFailure | StoreUnavailable):  # store unreachable
         return True
     if isinstance(exc, PyMongoError) and exc.timeout:  # our bound on a transaction ran out
         return True
@@ -321,7 +322,8 @@ class Consumer:
             uow = UnitOfWork(runtime.db, session, runtime.settings.account_id,
                              correlation_id=envelope.correlation_id, causation=envelope)
             uow_ref.append(uow)
-            await handler(uow, payload)
+            with store_unavailable_stops_retries():
+                await handler(uow, payload)
 
         try:
             with pymongo.timeout(runtime.settings.consumer_transaction_timeout_seconds):

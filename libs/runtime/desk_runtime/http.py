@@ -15,6 +15,7 @@ from starlette.routing import Match
 from pymongo.errors import ConnectionFailure, PyMongoError
 
 from desk_runtime.logging import bound_contextvars, get_logger
+from desk_runtime.mongo import StoreUnavailable
 from desk_runtime.metrics import HTTP_REQUESTS, HTTP_SECONDS
 from desk_runtime.service import ServiceRuntime
 from desk_runtime.tracing import tag_correlation
@@ -141,11 +142,13 @@ def create_service_app(
             body["details"] = exc.details
         return JSONResponse(body, status_code=exc.status_code)
 
+    @app.exception_handler(StoreUnavailable)
     @app.exception_handler(PyMongoError)
-    async def store_unavailable(request: Request, exc: PyMongoError) -> JSONResponse:
+    async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
         """The store is away (or too slow to answer in time): tell the caller to come
         back; nothing was accepted. Any other store error is a bug: a 500."""
-        if not (isinstance(exc, ConnectionFailure) or exc.timeout):
+        if not (isinstance(exc, ConnectionFailure | StoreUnavailable)
+                or getattr(exc, "timeout", False)):
             raise exc
         log.warning("http.store_unavailable", path=request.url.path, error=repr(exc)[:200])
         return JSONResponse({"error": "unavailable",

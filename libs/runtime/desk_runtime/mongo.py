@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from pymongo import AsyncMongoClient
+from pymongo.errors import ConnectionFailure
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 T = TypeVar("T")
@@ -20,6 +22,25 @@ def create_client(url: str, *, app_name: str) -> AsyncMongoClient:
     # A short server-selection timeout: with the store away, an HTTP request answers 503
     # within seconds and a consumer backs off, instead of each hanging for half a minute.
     return AsyncMongoClient(url, tz_aware=True, appname=app_name, serverSelectionTimeoutMS=3000)
+
+
+class StoreUnavailable(Exception):
+    """The store could not be reached during a transaction (not a write conflict)."""
+
+
+@contextmanager
+def store_unavailable_stops_retries() -> Iterator[None]:
+    """Inside a transaction callback: an unreachable store ends the transaction at once.
+
+    The driver retries a transaction whose statement hit a network error, for up to two
+    minutes; a caller waiting on it (an HTTP request) would hang that long. Re-raised as
+    `StoreUnavailable` (no retry label), the transaction aborts and the caller answers
+    503 or backs off; write conflicts are still retried by the driver.
+    """
+    try:
+        yield
+    except ConnectionFailure as exc:
+        raise StoreUnavailable(str(exc)) from exc
 
 
 async def in_transaction(

@@ -26,7 +26,7 @@ from desk_runtime.consumer import (
 )
 from desk_runtime.logging import configure_logging, get_logger
 from desk_runtime.metrics import STORE_TRANSACTIONS
-from desk_runtime.mongo import create_client, ping
+from desk_runtime.mongo import create_client, ping, store_unavailable_stops_retries
 from desk_runtime.outbox import OutboxRelay, ensure_outbox_indexes
 from desk_runtime.settings import ServiceSettings
 from desk_runtime.tasks import BackgroundTasks
@@ -172,7 +172,8 @@ class ServiceRuntime:
             uow = UnitOfWork(self.db, session, self.settings.account_id,
                              correlation_id=correlation_id, causation=causation)
             last[:] = [uow]
-            return await work(uow)
+            with store_unavailable_stops_retries():
+                return await work(uow)
 
         # bounded: with the store gone, the driver would retry a transaction for two
         # minutes; the caller (an HTTP request, a consumer's backoff) decides instead

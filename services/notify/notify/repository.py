@@ -3,6 +3,9 @@ the delivery log (one entry per notification, keyed by its deterministic id)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -100,6 +103,15 @@ class NotifyRepository:
         if not request_id:
             return None
         return await self.requests.find_one({"_id": request_id}, session=session)
+
+    async def wait_for_request(self, request_id: str, seconds: float) -> dict[str, Any] | None:
+        """The request, once another handler has committed it (None after `seconds`)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            doc = await self.requests.find_one({"_id": request_id})
+            if doc is not None or time.monotonic() >= deadline:
+                return doc
+            await asyncio.sleep(0.05)
 
     # --- customers: preferences and bounced addresses -----------------------------------
     async def preferences_for(self, email: str | None, session: Session = None

@@ -154,6 +154,10 @@ class Planner:
         return CardSnapshot.model_validate(doc["snapshot"]), doc.get("thread") or {}
 
 
+# how long an e-mail card waits for its request.received (see on_card_created)
+REQUEST_WAIT_SECONDS = 2.0
+
+
 def register(runtime: ServiceRuntime, settings: NotifySettings,
              wake: Callable[[str], None] = lambda channel: None) -> Planner:
     planner = Planner(settings, wake)
@@ -199,6 +203,11 @@ def register(runtime: ServiceRuntime, settings: NotifySettings,
         repo = NotifyRepository(uow.db)
         card = event.card
         request = await repo.request(card.request_id, uow.session)
+        if request is None and card.channel == "email" and card.request_id:
+            # The request's own event (its Message-ID, for threading the acknowledgment)
+            # travels apart from the card's and may be handled in parallel a moment later:
+            # give it a moment (committed data, read outside this transaction).
+            request = await repo.wait_for_request(card.request_id, REQUEST_WAIT_SECONDS)
         cause = str(uow.causation.event_id)
         thread: dict[str, Any] = {"references": []}
         if request and request.get("channel_ref"):
