@@ -33,7 +33,8 @@ class ConfigCache:
             value = entry[1]
         else:
             value = await load()
-            self._entries[key] = (time.monotonic() + self.ttl, value)
+            if value is not None:  # something just created must be seen at once
+                self._entries[key] = (time.monotonic() + self.ttl, value)
         return copying.deepcopy(value) if copy else value
 
     def forget(self, key: tuple | None = None) -> None:

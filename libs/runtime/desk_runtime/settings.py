@@ -31,7 +31,7 @@ class ServiceSettings(BaseSettings):
     outbox_poll_seconds: float = 0.5
     prefetch: int = Field(16, description="messages in flight per queue and process; events "
                           "of one card are still handled one at a time")
-    transaction_timeout_seconds: float = Field(10.0, description="longest a command's "
+    transaction_timeout_seconds: float = Field(5.0, description="longest a command's "
                                                "transaction may take, retries included (the "
                                                "store away: an HTTP caller gets 503, not a hang)")
     consumer_transaction_timeout_seconds: float = Field(

@@ -111,6 +111,10 @@ class SlaRepository:
         # read for every card event; edited by an admin now and then (kept a few seconds)
         return await config_cache(self.db.name).get(("policies", name), load, copy=True)
 
+    def forget_policy(self, name: str) -> None:
+        """Drop this process's cached copy (it re-reads the stored policy next time)."""
+        config_cache(self.db.name).forget(("policies", name))
+
     async def save_policy(self, policy: SlaPolicy) -> None:
         await self.policies.replace_one(
             {"_id": policy.name}, {"_id": policy.name, "policy": policy.model_dump(mode="json")},

@@ -75,6 +75,8 @@ class Scheduler:
                     # jobs are rare (an admin edits a policy): look every few seconds
                     await asyncio.sleep(REPRICE_POLL_SECONDS)
                     continue
+                # the edit may have been made on another replica: price with what is stored
+                self.repo.forget_policy(job["_id"])
                 after = job.get("after", "")
                 while True:
                     ids = await self.repo.open_cards_of_policy(job["_id"], after)
