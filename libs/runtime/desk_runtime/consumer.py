@@ -275,7 +275,8 @@ class Consumer:
         waited = 0
         while True:
             try:
-                duplicate = await self._process(envelope, payload, handler)
+                duplicate = await self._process(envelope, payload, handler,
+                                                attempt=delivery_count(message))
                 break
             except PermanentFailure as exc:
                 raise DeadLetter("refused", str(exc)[:500], envelope.type) from None
@@ -304,7 +305,8 @@ class Consumer:
         BUS_IN.labels(service, self.queue_name, envelope.type, outcome).inc()
         log.debug("consumer.handled", queue=self.queue_name, outcome=outcome)
 
-    async def _process(self, envelope: Envelope, payload: EventPayload, handler: Handler) -> bool:
+    async def _process(self, envelope: Envelope, payload: EventPayload, handler: Handler,
+                       *, attempt: int = 0) -> bool:
         """Apply the handler once; returns True when the event had been processed before."""
         runtime = self.runtime
         record_id = f"{self.spec.name}:{envelope.event_id}"
@@ -320,7 +322,8 @@ class Consumer:
                 {"_id": record_id, "type": envelope.type, "at": datetime.now(UTC)},
                 session=session)
             uow = UnitOfWork(runtime.db, session, runtime.settings.account_id,
-                             correlation_id=envelope.correlation_id, causation=envelope)
+                             correlation_id=envelope.correlation_id, causation=envelope,
+                             attempt=attempt)
             uow_ref.append(uow)
             with store_unavailable_stops_retries():
                 await handler(uow, payload)
@@ -338,7 +341,7 @@ class Consumer:
         return False
 
     async def _retry_or_dead_letter(self, message, envelope: Envelope, exc: Exception) -> None:
-        count = int((message.raw_message.headers or {}).get("x-delivery-count") or 0)
+        count = delivery_count(message)
         if count + 1 >= DELIVERY_LIMIT:
             raise DeadLetter("handler kept failing", repr(exc)[:500], envelope.type)
         log.warning("consumer.retry", queue=self.queue_name, attempt=count + 1, error=repr(exc))
@@ -346,6 +349,11 @@ class Consumer:
         # Back off before handing it back so a failing handler is not spun.
         await asyncio.sleep(min(0.2 * 2 ** count, 5.0))
         await message.nack(requeue=True)
+
+
+def delivery_count(message) -> int:
+    """Earlier deliveries of this message (the quorum queue's `x-delivery-count`)."""
+    return int((message.raw_message.headers or {}).get("x-delivery-count") or 0)
 
 
 def subscribe(broker: RabbitBroker, bus: Bus | None, spec: QueueSpec, *, prefetch: int,

@@ -19,6 +19,8 @@ class UnitOfWork:
     account_id: str
     correlation_id: str | None = None
     causation: Envelope | None = None
+    # how many times the message being handled was delivered before (0: the first time)
+    attempt: int = 0
     emitted: list[Envelope] = field(default_factory=list)
 
     async def emit(self, payload: EventPayload, *, event_id: uuid.UUID | None = None) -> Envelope:

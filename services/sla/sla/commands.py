@@ -38,6 +38,13 @@ class MissingPolicy(Exception):
     """The policy or calendar a card needs is not configured (retried, then dead-lettered)."""
 
 
+SERVICE_WAIT_ATTEMPTS = 3
+
+
+class ServiceNotYetKnown(Exception):
+    """A card of a service whose catalog event has not been handled here yet (retried)."""
+
+
 class Engine:
     """Loads a record with its policy and calendar, changes it, saves it, emits signals."""
 
@@ -61,6 +68,13 @@ class Engine:
         return policy, cal, service.auto_close_after_days if service else None
 
     async def open_from(self, card: CardSnapshot, at: datetime) -> CardSla:
+        if (card.service_id and self.uow.causation is not None  # handling an event
+                and self.uow.attempt < SERVICE_WAIT_ATTEMPTS
+                and await self.repo.service(card.service_id, self.uow.session) is None):
+            # a new service's catalog event travels apart from its first card (another
+            # replica, or in parallel here): wait for it rather than price the card by the
+            # default policy; after a few tries the default applies
+            raise ServiceNotYetKnown(f"service {card.service_id!r} not in sla's catalog yet")
         policy, cal, auto_close = await self.policy_for(card.service_id)
         return CardSla.open(
             card_id=card.card_id, number=card.number, service_id=card.service_id,
