@@ -40,15 +40,11 @@ def documentation_broker(topology: Topology | None = None) -> RabbitBroker:
     topology = topology or Topology()
     broker = make_broker("amqp://guest:guest@localhost:5672/", "asyncapi")
 
-    class _Doc:
-        def __init__(self, topology: Topology):
-            self.topology = topology
-
     for spec in QUEUES:
         async def consume(envelope: Envelope, message: RabbitMessage) -> None:
             """Documentation only."""
 
-        subscribe(broker, _Doc(topology), spec, prefetch=16, consume=consume)
+        subscribe(broker, topology, spec, prefetch=16, consume=consume)
     declare_publishers(broker, topology)
     return broker
 

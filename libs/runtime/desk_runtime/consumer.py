@@ -28,18 +28,20 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+import aio_pika.exceptions as amqp_errors
+import aiormq.exceptions as aiormq_errors
+import pymongo
 from desk_contracts import Envelope, EventPayload
 from desk_contracts.events import UnknownEvent, event_class
-from desk_contracts.topology import DELIVERY_LIMIT, QueueSpec
+from desk_contracts.topology import DELIVERY_LIMIT, QueueSpec, Topology
 from faststream import BaseMiddleware
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
-import pymongo
 from pydantic import ValidationError
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
-from desk_runtime.bus import CORRELATION_HEADER, Bus, event_queue
+from desk_runtime.bus import CORRELATION_HEADER, event_queue
 from desk_runtime.logging import bound_contextvars, get_logger
 from desk_runtime.mongo import StoreUnavailable, store_unavailable_stops_retries
 from desk_runtime.metrics import (
@@ -83,8 +85,6 @@ def is_transient(exc: BaseException) -> bool:
             or exc.has_error_label("RetryableWriteError")
             or exc.has_error_label("UnknownTransactionCommitResult")):
         return True
-    import aio_pika.exceptions as amqp_errors
-    import aiormq.exceptions as aiormq_errors
     return isinstance(exc, ConnectionError | amqp_errors.AMQPConnectionError
                       | amqp_errors.ChannelInvalidStateError
                       | aiormq_errors.ChannelInvalidStateError)
@@ -233,7 +233,7 @@ class Consumer:
         # transactions would otherwise conflict on the card and retry each other)
         runtime.ordered_queues.add(self.queue_name)
         self._stopping = False
-        self.subscriber = subscribe(runtime.bus.broker, runtime.bus, spec,
+        self.subscriber = subscribe(runtime.bus.broker, runtime.topology, spec,
                                     prefetch=runtime.settings.prefetch, consume=self.consume)
 
     @property
@@ -356,10 +356,9 @@ def delivery_count(message) -> int:
     return int((message.raw_message.headers or {}).get("x-delivery-count") or 0)
 
 
-def subscribe(broker: RabbitBroker, bus: Bus | None, spec: QueueSpec, *, prefetch: int,
+def subscribe(broker: RabbitBroker, topology: Topology, spec: QueueSpec, *, prefetch: int,
               consume: Callable[..., Awaitable[None]]):
     """Register `consume` as the FastStream subscriber of `spec`'s queue (manual ack)."""
-    topology = bus.topology if bus is not None else None
     subscriber = broker.subscriber(
         event_queue(topology, spec),
         channel=Channel(prefetch_count=prefetch),
