@@ -70,6 +70,11 @@ TASK_RESTARTS = Counter(
     "Background tasks (relays, dispatchers, schedulers, pollers) restarted after a failure.",
     ["service", "task"],
 )
+WORKER_ROUNDS = Counter(
+    "desk_worker_rounds_total",
+    "Rounds of background workers, by outcome (worked: found work; idle: nothing due; failed).",
+    ["service", "worker", "outcome"],
+)
 TASK_UP = Gauge(
     "desk_background_task_up",
     "1 while a background task runs without failing, 0 while it backs off after a failure.",

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from desk_runtime.logging import get_logger
 from desk_runtime.metrics import TASK_RESTARTS, TASK_UP
+from desk_runtime.worker import Round, Worker
 
 log = get_logger(__name__)
 
@@ -83,6 +84,13 @@ class BackgroundTasks:
         self.tasks.append(task)
         task.start()
         return task
+
+    def worker(self, name: str, round_fn: Round, *, idle_start: float = 0.5, idle_max: float = 15.0,
+               critical: bool = True) -> Worker:
+        """Start a supervised `desk_runtime.worker.Worker` running `round_fn` (see there)."""
+        worker = Worker(self.service, name, round_fn, idle_start=idle_start, idle_max=idle_max)
+        worker.supervised = self.spawn(name, worker.run, critical=critical)
+        return worker
 
     def health(self) -> dict[str, bool]:
         return {t.name: t.healthy for t in self.tasks if t.critical}
