@@ -91,54 +91,51 @@ class OutboxRelay:
         # with the trace context of the commit that wrote them (the same one the entries
         # store: the commit runs in the request's or consumer's own context)
         self._fresh: asyncio.Queue[tuple[Envelope, Context | None]] = asyncio.Queue()
-        self._wake = asyncio.Event()
+        self.worker = None  # the Worker running `round` (set by the runtime); woken on commit
         self._gauges_at = 0.0
+        self._idle = poll_seconds
+        self._look_at = 0.0  # when the fallback looks for leftovers next
         self._to_mark: list[str] = []
         self._mark_due = 0.0
-        self.supervised = None  # set by the runtime: reports a healthy round
 
     def committed(self, envelopes: list[Envelope]) -> None:
         """Called after a commit that wrote outbox entries: publish them now."""
         ctx = current_context()
         for envelope in envelopes:
             self._fresh.put_nowait((envelope, ctx))
-        self._wake.set()
+        if self.worker is not None:
+            self.worker.wake()
 
-    async def run(self) -> None:
-        """The relay loop (supervised by the runtime: it survives store and broker outages)."""
-        idle = self.poll_seconds
-        look_at = 0.0  # when the fallback looks for leftovers next
-        while True:
-            try:
-                await self._publish_fresh()
-                if self._to_mark and time.monotonic() >= self._mark_due:
-                    await self._flush_marks()
-                if not self._fresh.empty():
-                    continue
-                if time.monotonic() >= look_at:
-                    # the fallback runs on its own clock (not after every commit), looking
-                    # less and less often while it finds nothing
-                    found = await self.relay_once()
-                    idle = self.poll_seconds if found else min(idle * 2, IDLE_POLL_MAX)
-                    look_at = time.monotonic() + idle
-                if time.monotonic() >= self._gauges_at:
-                    await self._update_gauges()
-                if self.supervised is not None:
-                    self.supervised.ok()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # broker or store away: entries stay, retried later
-                log.warning("outbox.relay_failed", error=repr(exc)[:300])
-                self._drop_fresh()  # they are in the store; the fallback takes them
-                idle = min(max(idle * 2, 1.0), IDLE_POLL_MAX)
-                look_at = time.monotonic() + idle
-            if self._fresh.empty():
-                wait = max(0.0, look_at - time.monotonic())
-                if self._to_mark:
-                    wait = max(0.0, min(wait, self._mark_due - time.monotonic()))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
-            self._wake.clear()
+    async def round(self) -> float:
+        """One round of the relay (run by a `desk_runtime.worker.Worker`): publish what was
+        just committed, mark what was published, look for leftovers on the fallback's own
+        clock; returns how long nothing is due. A store or broker outage is not a failure of
+        the relay: the entries stay in the store and the fallback retries, backing off."""
+        try:
+            await self._publish_fresh()
+            if self._to_mark and time.monotonic() >= self._mark_due:
+                await self._flush_marks()
+            if not self._fresh.empty():
+                return 0
+            if time.monotonic() >= self._look_at:
+                # the fallback runs on its own clock (not after every commit), looking
+                # less and less often while it finds nothing
+                found = await self.relay_once()
+                self._idle = self.poll_seconds if found else min(self._idle * 2, IDLE_POLL_MAX)
+                self._look_at = time.monotonic() + self._idle
+            if time.monotonic() >= self._gauges_at:
+                await self._update_gauges()
+        except Exception as exc:  # broker or store away: entries stay, retried later
+            log.warning("outbox.relay_failed", error=repr(exc)[:300])
+            self._drop_fresh()  # they are in the store; the fallback takes them
+            self._idle = min(max(self._idle * 2, 1.0), IDLE_POLL_MAX)
+            self._look_at = time.monotonic() + self._idle
+        if not self._fresh.empty():
+            return 0
+        wait = self._look_at - time.monotonic()
+        if self._to_mark:
+            wait = min(wait, self._mark_due - time.monotonic())
+        return max(wait, 0.0)
 
     def _drop_fresh(self) -> None:
         while not self._fresh.empty():

@@ -27,7 +27,7 @@ from desk_runtime.consumer import (
 from desk_runtime.logging import configure_logging, get_logger
 from desk_runtime.metrics import STORE_TRANSACTIONS
 from desk_runtime.mongo import create_client, ping, store_unavailable_stops_retries
-from desk_runtime.outbox import OutboxRelay, ensure_outbox_indexes
+from desk_runtime.outbox import IDLE_POLL_MAX, OutboxRelay, ensure_outbox_indexes
 from desk_runtime.settings import ServiceSettings
 from desk_runtime.tasks import BackgroundTasks
 from desk_runtime.tracing import Tracing
@@ -97,7 +97,8 @@ class ServiceRuntime:
         await self.db[PROCESSED].create_index("at", expireAfterSeconds=30 * 24 * 3600)
         self.tasks.spawn("bus", self._connect_bus)
         if self.settings.outbox_relay:
-            self.relay.supervised = self.tasks.spawn("outbox-relay", self.relay.run)
+            self.relay.worker = self.tasks.worker("outbox-relay", self.relay.round,
+                                                  idle_max=IDLE_POLL_MAX)
         try:  # usually the broker answers at once; if not, we start and say "not ready"
             await asyncio.wait_for(self._bus_started.wait(), self.settings.bus_start_wait_seconds)
         except TimeoutError:
