@@ -19,9 +19,9 @@ from desk_contracts.events import (
 from desk_runtime.service import ServiceRuntime
 from desk_runtime.unit_of_work import UnitOfWork
 from prometheus_client import Counter
-from pymongo.errors import DuplicateKeyError
 
-from portal.repository import PortalRepository
+from portal.domain.access import AccessChange
+from portal.repository import AccessAlreadySeeded, PortalRepository
 
 SUBMITTED = Counter("desk_portal_submissions_total",
                     "What customers sent from the portal", ["kind"])
@@ -45,9 +45,9 @@ async def submit_request(runtime: ServiceRuntime, *, email: str, service_id: str
     )
 
     async def work(uow: UnitOfWork) -> None:
-        await PortalRepository(uow.db).submissions.insert_one({
-            "_id": request_id, "email": email, "service_id": service_id, "subject": subject,
-            "follow_up_of": follow_up_of, "created_at": now}, session=uow.session)
+        await PortalRepository(uow.db).record_request_submission(
+            request_id, email=email, service_id=service_id, subject=subject,
+            follow_up_of=follow_up_of, now=now, session=uow.session)
         await uow.emit(event)
 
     await runtime.transact(work, correlation_id=correlation_id)
@@ -67,10 +67,9 @@ async def submit_reply(runtime: ServiceRuntime, *, email: str, card_id: str, tex
                           threading_reason="portal")
 
     async def work(uow: UnitOfWork) -> None:
-        await PortalRepository(uow.db).submissions.insert_one({
-            "_id": reply_id, "email": email, "card_id": card_id, "kind": "reply", "text": text,
-            "attachments": [a.model_dump(mode="json") for a in attachments],
-            "created_at": now}, session=uow.session)
+        await PortalRepository(uow.db).record_reply_submission(
+            reply_id, email=email, card_id=card_id, text=text, attachments=attachments,
+            now=now, session=uow.session)
         await uow.emit(event)
 
     await runtime.transact(work, correlation_id=correlation_id)
@@ -98,9 +97,7 @@ async def save_preferences(runtime: ServiceRuntime, *, email: str,
     now = datetime.now(UTC)
 
     async def work(uow: UnitOfWork) -> None:
-        await PortalRepository(uow.db).preferences.replace_one(
-            {"_id": email}, {"_id": email, "channels": {k: list(v) for k, v in channels.items()},
-                             "changed_at": now}, upsert=True, session=uow.session)
+        await PortalRepository(uow.db).save_preferences(email, channels, now, uow.session)
         await uow.emit(CustomerPreferencesChanged(email=email, channels=channels,
                                                   changed_at=now))
 
@@ -134,21 +131,21 @@ async def seed_access(runtime: ServiceRuntime, allow: AddressSet,
 
     try:
         await runtime.transact(work)
-    except DuplicateKeyError:  # another replica seeded it first
+    except AccessAlreadySeeded:  # another replica seeded it first
         pass
 
 
-async def change_access(runtime: ServiceRuntime, *, revision: int, changes: dict[str, Any],
-                        groups_changed: bool, correlation_id: str | None = None) -> dict:
+async def change_access(runtime: ServiceRuntime, *, revision: int, change: AccessChange,
+                        correlation_id: str | None = None) -> dict:
     """Apply an admin's change to stored revision `revision`; a change to the groups is
     published in the same transaction, so intake's copy cannot miss it."""
     now = datetime.now(UTC)
 
     async def work(uow: UnitOfWork) -> dict:
-        doc = await PortalRepository(uow.db).change_access(revision, changes, now, uow.session)
+        doc = await PortalRepository(uow.db).change_access(revision, change, now, uow.session)
         if doc is None:
             raise AccessChangedMeanwhile()
-        if groups_changed:
+        if change.touches_groups:
             await uow.emit(_groups_event(doc, now))
         return doc
 

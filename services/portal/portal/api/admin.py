@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from portal import commands
 from portal.api.web import access_config_of, portal_of
+from portal.domain.access import AccessChange
 
 router = APIRouter(prefix="/v1/access", tags=["admin"], dependencies=[Depends(require_admin)])
 
@@ -35,12 +36,12 @@ def _out(doc: dict) -> AccessOut:
     return AccessOut(revision=config.revision, allow=config.allow, groups=dict(config.groups))
 
 
-async def _change(request: Request, changes: dict, *, groups_changed: bool) -> AccessOut:
+async def _change(request: Request, change: AccessChange) -> AccessOut:
     portal = portal_of(request)
     doc = await _current(request)
     try:
         doc = await commands.change_access(portal.runtime, revision=doc["revision"],
-                                           changes=changes, groups_changed=groups_changed,
+                                           change=change,
                                            correlation_id=request.state.correlation_id)
     except commands.AccessChangedMeanwhile:
         raise Conflict("the configuration changed meanwhile; read it and try again") from None
@@ -57,8 +58,7 @@ async def read_access(request: Request) -> AccessOut:
 @router.put("/allow", response_model=AccessOut)
 async def set_allowlist(body: AddressSet, request: Request) -> AccessOut:
     """Who may ask for a sign-in code (exact domains, `*.domain`, exact addresses)."""
-    return await _change(request, {"$set": {"allow": body.model_dump(mode="json")}},
-                         groups_changed=False)
+    return await _change(request, AccessChange(allow=body))
 
 
 @router.put("/groups/{name}", response_model=AccessOut)
@@ -66,12 +66,11 @@ async def set_group(name: str, body: AddressSet, request: Request) -> AccessOut:
     """Create or replace a customer group; intake learns it from `customer.groups_changed`."""
     if not GROUP_NAME.match(name):
         raise Invalid("a group name is 1-64 of a-z, 0-9, _ - (starting with a letter or digit)")
-    return await _change(request, {"$set": {f"groups.{name}": body.model_dump(mode="json")}},
-                         groups_changed=True)
+    return await _change(request, AccessChange(group=name, members=body))
 
 
 @router.delete("/groups/{name}", response_model=AccessOut)
 async def delete_group(name: str, request: Request) -> AccessOut:
     if name not in ((await _current(request)).get("groups") or {}):
         raise NotFound(f"no group {name!r}")
-    return await _change(request, {"$unset": {f"groups.{name}": ""}}, groups_changed=True)
+    return await _change(request, AccessChange(group=name))

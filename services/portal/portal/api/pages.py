@@ -51,7 +51,6 @@ from portal.domain.login import bound_token, tokens_equal
 router = APIRouter()
 
 CLOSED = StatusCategory.DONE.value
-OPEN_CATEGORIES = [c.value for c in StatusCategory if c != StatusCategory.DONE]
 
 
 def status_label(doc: dict, services: dict[str, ServiceDefinition], lang: str) -> str:
@@ -76,29 +75,14 @@ async def visible_services(customer: Customer, services: dict[str, ServiceDefini
 
 async def list_requests(portal: Portal, customer: Customer, *, closed: bool, page: int,
                         limit: int) -> tuple[list[dict], bool]:
-    # flat filters with $in (not $and/$ne) so the store walks the
-    # (requester_email, status_category, last_activity_at) index instead of scanning
-    query = requests_filter(customer.email, portal.settings) | {
-        "status_category": CLOSED if closed else {"$in": OPEN_CATEGORIES}}
-    cursor = portal.repo.requests.find(
-        query, {"number": 1, "title": 1, "service_id": 1, "status_category": 1,
-                "customer_status": 1, "last_activity_at": 1, "requester_email": 1},
-    ).sort("last_activity_at", -1).skip(page * limit).limit(limit + 1)
-    docs = [d async for d in cursor]
-    return docs[:limit], len(docs) > limit
+    return await portal.repo.requests_of_customer(
+        requests_filter(customer.email, portal.settings), closed=closed, page=page, limit=limit)
 
 
 async def pending_submissions(portal: Portal, customer: Customer) -> list[dict]:
     """Requests sent in the last day whose card has not arrived in the read model yet."""
-    since = datetime.now(UTC) - timedelta(days=1)
-    sent = [d async for d in portal.repo.submissions.find(
-        {"email": customer.email, "created_at": {"$gt": since}, "kind": {"$ne": "reply"}}
-    ).sort("created_at", -1).limit(50)]
-    if not sent:
-        return []
-    arrived = {d["request_id"] async for d in portal.repo.requests.find(
-        {"request_id": {"$in": [s["_id"] for s in sent]}}, {"request_id": 1})}
-    return [s for s in sent if s["_id"] not in arrived]
+    return await portal.repo.submissions_awaiting_card(
+        customer.email, since=datetime.now(UTC) - timedelta(days=1))
 
 
 def _page(request: Request, name: str) -> int:
@@ -263,7 +247,7 @@ async def submit_request(request: Request, service_id: str) -> Response:
 async def _visible_request(portal: Portal, customer: Customer, card_id: str) -> dict | None:
     if len(card_id) > 100:
         return None
-    doc = await portal.repo.requests.find_one({"_id": card_id})
+    doc = await portal.repo.request_by_card(card_id)
     if doc is None or not may_see_request(customer.email, doc, portal.settings):
         return None
     return doc
@@ -275,12 +259,10 @@ async def _request_page(request: Request, customer: Customer, doc: dict, *, stat
     lang = language(request)
     services = await portal.catalog()
     service = services.get(doc.get("service_id") or "")
-    messages = [m async for m in portal.repo.messages.find({"card_id": doc["_id"]})
-                .sort("created_at", 1).limit(500)]
+    messages = await portal.repo.conversation(doc["_id"])
     echoed = {m.get("reply_id") for m in messages if m.get("reply_id")}
-    pending = [s async for s in portal.repo.submissions.find(
-        {"card_id": doc["_id"], "kind": "reply"}).sort("created_at", 1).limit(50)
-        if s["_id"] not in echoed]
+    pending = [s for s in await portal.repo.replies_sent_to(doc["_id"])
+               if s["_id"] not in echoed]
     for m in messages:
         for a in m.get("attachments") or []:
             if (a.get("url") or "").startswith("/"):  # intake without a public URL of its own
@@ -306,10 +288,9 @@ async def _request_page(request: Request, customer: Customer, doc: dict, *, stat
     parent = None
     if doc.get("parent_id"):
         parent = await _visible_request(portal, customer, doc["parent_id"])
-    children = [c async for c in portal.repo.requests.find(
-        requests_filter(customer.email, portal.settings) | {"parent_id": doc["_id"]},
-        {"number": 1, "title": 1}).limit(20)]
-    rating = await portal.repo.ratings.find_one({"_id": doc["_id"]})
+    children = await portal.repo.follow_ups_of(
+        doc["_id"], requests_filter(customer.email, portal.settings))
+    rating = await portal.repo.rating_of(doc["_id"])
     return render(request, "request.html", status, customer=customer, req=doc,
                   status_text=status_label(doc, services, lang),
                   service_name=service.name.get(lang) if service else "",
@@ -447,7 +428,7 @@ async def _rate_link_target(request: Request, card_id: str, token: str) -> dict 
         return None
     if not verify_link("rate", card_id, token, portal.secret):
         return None
-    return await portal.repo.requests.find_one({"_id": card_id})
+    return await portal.repo.request_by_card(card_id)
 
 
 @router.get("/requests/{card_id}/rate")
@@ -496,8 +477,9 @@ async def settings_page(request: Request) -> Response:
     customer = await portal.customer(request)
     if customer is None:
         return to_login(request)
-    saved = await portal.repo.preferences.find_one({"_id": customer.email})
-    channels = saved["channels"] if saved else {k: ["email"] for k in commands.NOTIFICATION_KINDS}
+    saved = await portal.repo.preferences_of(customer.email)
+    channels = saved if saved is not None else {
+        k: ["email"] for k in commands.NOTIFICATION_KINDS}
     return render(request, "settings.html", customer=customer, kinds=commands.NOTIFICATION_KINDS,
                   channels=channels, saved=request.query_params.get("saved") == "1")
 

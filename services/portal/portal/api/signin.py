@@ -17,7 +17,6 @@ from desk_runtime.mail import send_mail
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from prometheus_client import Counter
-from pymongo import ReturnDocument
 
 from portal.api.web import (
     cookie_name,
@@ -148,12 +147,11 @@ async def request_code(request: Request) -> Response:
     settings = portal.settings
     now = datetime.now(UTC)
     code = new_code() if may_sign_in(email, await portal.access()) else None
-    await portal.repo.attempts.insert_one({
-        "_id": attempt_id, "email": email,
-        "code_hash": code_hash(attempt_id, code, portal.secret) if code else None,
-        "guesses": 0, "used": False, "next": next_path, "created_at": now,
-        "expires_at": now + timedelta(minutes=settings.login_code_minutes),
-    })
+    await portal.repo.record_login_code(
+        attempt_id, email=email,
+        code_hash=code_hash(attempt_id, code, portal.secret) if code else None,
+        next_path=next_path, now=now,
+        expires_at=now + timedelta(minutes=settings.login_code_minutes))
     if code is not None:
         CODES.labels("sent").inc()
         link = f"{portal.public_base()}/login/code?c={code}"
@@ -195,7 +193,7 @@ async def _attempt(request: Request) -> tuple[str, dict] | None:
     token = _attempt_token(request)
     if not token or len(token) > 200:
         return None
-    doc = await portal_of(request).repo.attempts.find_one({"_id": token_hash(token)})
+    doc = await portal_of(request).repo.login_attempt(token_hash(token))
     return (token, doc) if doc is not None else None
 
 
@@ -230,10 +228,8 @@ async def verify_code(request: Request) -> Response:
     if not tokens_equal(bound_token("code", token, portal.secret), form.get("csrf")):
         return csrf_failed(request, "login_code")
     now = datetime.now(UTC)
-    counted = await portal.repo.attempts.find_one_and_update(
-        {"_id": attempt["_id"], "used": False, "expires_at": {"$gt": now},
-         "guesses": {"$lt": settings.login_code_max_guesses}},
-        {"$inc": {"guesses": 1}}, return_document=ReturnDocument.AFTER)
+    counted = await portal.repo.count_guess(attempt["_id"], now,
+                                            settings.login_code_max_guesses)
     if counted is None:
         SIGN_INS.labels("dead").inc()
         return _code_page(request, token, attempt, 400, error="login.dead")
@@ -246,18 +242,14 @@ async def verify_code(request: Request) -> Response:
         spent = counted["guesses"] >= settings.login_code_max_guesses
         return _code_page(request, token, attempt, 400,
                           error="login.dead" if spent else "login.wrong")
-    claimed = await portal.repo.attempts.find_one_and_update(
-        {"_id": counted["_id"], "used": False}, {"$set": {"used": True, "used_at": now}})
-    if claimed is None:  # a parallel post used it first: codes work once
+    if not await portal.repo.consume_login_code(counted["_id"], now):  # a parallel post won
         SIGN_INS.labels("dead").inc()
         return _code_page(request, token, attempt, 400, error="login.dead")
     SIGN_INS.labels("success").inc()
     session_token = new_token()
-    await portal.repo.sessions.insert_one({
-        "_id": token_hash(session_token), "email": counted["email"], "csrf": new_token(),
-        "created_at": now, "expires_at": session_expiry(settings),
-        "client": portal.client_address(request),
-    })
+    await portal.repo.open_session(
+        token_hash(session_token), email=counted["email"], csrf=new_token(), now=now,
+        expires_at=session_expiry(settings), client=portal.client_address(request))
     response = RedirectResponse(local_path(counted.get("next")), status_code=303)
     portal.set_cookie(response, "session", session_token,
                       max_age=int(settings.session_hours * 3600))
@@ -280,7 +272,7 @@ async def sign_out(request: Request) -> Response:
         return RedirectResponse("/login", status_code=303)
     if not tokens_equal(customer.csrf, form.get("csrf")):
         return csrf_failed(request, "logout", customer)
-    await portal.repo.sessions.delete_one({"_id": customer.session_id})
+    await portal.repo.close_session(customer.session_id)
     response = RedirectResponse("/login", status_code=303)
     portal.clear_cookie(response, "session")
     return response

@@ -12,7 +12,6 @@ from urllib.parse import urlsplit
 from desk_contracts.access import AddressSet
 from desk_contracts.catalog import ServiceDefinition
 from desk_runtime.service import ServiceRuntime
-from desk_runtime.sessions import live_session
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -64,7 +63,7 @@ class Portal:
         at, services = self._catalog
         if time.monotonic() - at < 1.0:
             return services
-        services = {s.id: s for s in await self.repo.catalog_copy.all(active_only=False)}
+        services = await self.repo.services()
         self._catalog = (time.monotonic(), services)
         return services
 
@@ -87,8 +86,8 @@ class Portal:
                               request.headers.get("x-forwarded-for"), self.trusted_proxies)
 
     async def customer(self, request: Request) -> Customer | None:
-        doc = await live_session(self.repo.sessions,
-                                 request.cookies.get(cookie_name(self.settings, "session")))
+        doc = await self.repo.live_session(
+            request.cookies.get(cookie_name(self.settings, "session")))
         if doc is None:
             return None
         return Customer(email=doc["email"], session_id=doc["_id"], csrf=doc["csrf"])

@@ -35,6 +35,21 @@ class AccessConfig:
                    revision=1)
 
 
+@dataclass(frozen=True)
+class AccessChange:
+    """One admin edit of the access configuration: a new sign-in allowlist, or one customer
+    group created/replaced (`members` given) or deleted (`members` None)."""
+
+    allow: AddressSet | None = None
+    group: str | None = None
+    members: AddressSet | None = None
+
+    @property
+    def touches_groups(self) -> bool:
+        """Intake keeps a copy of the groups: such a change is published with it."""
+        return self.group is not None
+
+
 def normalise_email(raw: str) -> str | None:
     """The address lower-cased, or None when it is not one valid addr-spec."""
     address = raw.strip().lower()
