@@ -15,9 +15,18 @@ from desk_contracts.events import Person, RequestReceived
 from desk_contracts.topology import DELIVERY_LIMIT, Topology
 from desk_runtime.bus import delete_topology
 from desk_runtime.deadletters import list_dead, replay
+from desk_runtime.metrics import BUS_IN
 from desk_runtime.outbox import COLLECTION, COMMITTER_LEASE
 from desk_runtime.service import ServiceRuntime
 from desk_runtime.settings import ServiceSettings
+
+
+def taken(service: str, event_type: str) -> float:
+    """Deliveries this process settled (processed or duplicate), from its own metrics."""
+    return sum(sample.value for metric in BUS_IN.collect() for sample in metric.samples
+               if sample.name.endswith("_total") and sample.labels.get("service") == service
+               and sample.labels.get("event_type") == event_type
+               and sample.labels.get("outcome") in ("processed", "duplicate"))
 
 
 def request(i: int = 0) -> RequestReceived:
@@ -144,11 +153,11 @@ async def test_failed_handler_rolls_back_retries_then_dead_letters_and_queue_flo
     good = make_envelope(request().model_copy(update={"subject": "fine"}), account_id="a")
     await rt.bus.publish(bad)
     await rt.bus.publish(good)
-    for _ in range(200):
-        if attempts.get("fine") and attempts.get("poison", 0) >= DELIVERY_LIMIT:
+    # the positive signal that the poison message's attempts are over: it is parked
+    for _ in range(300):
+        if attempts.get("fine") and await list_dead(amqp_url, Topology(ns), "boards.requests", 10):
             break
         await asyncio.sleep(0.1)
-    await asyncio.sleep(0.3)
     assert attempts["poison"] == DELIVERY_LIMIT
     assert attempts["fine"] == 1
     # the failing attempts left no effect behind; the good one did
@@ -185,12 +194,15 @@ async def test_duplicate_delivery_has_one_effect(env):
 
     await rt.start()
     env_ = make_envelope(request(), account_id="a")
+    before = taken("boards", "request.received")
     for _ in range(3):
         await rt.bus.publish(env_)
-    for _ in range(50):
-        if seen:
+    # the positive signal: all three deliveries were taken and settled (processed or
+    # recognised as duplicates), so nothing more can come of them
+    for _ in range(100):
+        if taken("boards", "request.received") - before >= 3:
             break
         await asyncio.sleep(0.1)
-    await asyncio.sleep(0.5)
+    assert taken("boards", "request.received") - before == 3
     assert len(seen) == 1
     assert await rt.db["effects"].count_documents({}) == 1
