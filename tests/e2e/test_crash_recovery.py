@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from datetime import UTC, datetime
 
@@ -14,7 +13,7 @@ from desk_contracts import make_envelope
 from desk_contracts.events import Person, RequestReceived
 from desk_contracts.topology import Topology
 
-from tests.support.stack import Stack, cards_for_request, cleanup, wait_until
+from tests.support.stack import Stack, cards_for_request, cleanup, mongo_find, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -49,6 +48,13 @@ class Tap:
                     out.append(json.loads(m.body))
                 return out
         return asyncio.run(run())
+
+
+def created_entries(stack: Stack, card_id: str) -> list[dict]:
+    """boards' outbox entries of one card's card.created, read from its store."""
+    return mongo_find(stack.mongo_url, f"{stack.namespace}_boards", "outbox",
+                      {"routing_key": "card.created.v1",
+                       "envelope.payload.card.card_id": card_id})
 
 
 @pytest.fixture
@@ -87,15 +93,21 @@ def test_kill_after_commit_before_publish_publishes_once_after_restart(stack, am
     tap.declare()
     [request_id] = publish_requests(amqp_url, stack.namespace, 1)
     [card] = wait_until(lambda: cards_for_request(stack, request_id))
-    time.sleep(1.0)
-    assert tap.drain() == []  # committed with its outbox entry, but not yet published
+    # the positive signal: its card.created is committed in the outbox, unsent (this
+    # process has no relay), so nothing can have reached the bus
+    [entry] = wait_until(lambda: created_entries(stack, card["id"]))
+    assert entry["sent_at"] is None
+    assert tap.drain() == []
 
     stack["boards"].kill()
     stack["boards"].start({"BOARDS_OUTBOX_RELAY": "true"})
 
     # the new process publishes it once the dead committer's lease (10 s) has run out
     events = wait_until(tap.drain, timeout=60)
-    time.sleep(1.5)
+    # once the entry is marked sent nothing publishes it again; publisher confirms put
+    # every copy published before that in the tap already
+    wait_until(lambda: [e for e in created_entries(stack, card["id"]) if e["sent_at"]],
+               timeout=30)
     events += tap.drain()
     created = [e for e in events if e["payload"]["card"]["card_id"] == card["id"]]
     assert len(created) == 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from datetime import UTC, datetime
 
@@ -142,12 +141,13 @@ def test_same_request_received_twice_yields_one_card(stack, amqp_url):
     asyncio.run(_publish(amqp_url, stack.namespace, body, key))
     asyncio.run(_publish(amqp_url, stack.namespace, body, key))
     card = card_for(stack, request_id)
-    time.sleep(1.0)  # give the duplicate every chance to (wrongly) make a second card
+    # the positive signal: boards has taken the second copy and recognised it
+    wait_until(lambda: sample_sum(stack["boards"].url, "desk_bus_messages_consumed_total",
+                                  queue=f"{stack.namespace}.boards.requests",
+                                  outcome="duplicate") >= 1)
     r = httpx.get(f"{stack['boards'].url}/v1/cards", params={"request_id": request_id},
                   headers=auth(stack))
     assert [c["number"] for c in r.json()["items"]] == [card["number"]]
-    assert sample_sum(stack["boards"].url, "desk_bus_messages_consumed_total",
-                      queue=f"{stack.namespace}.boards.requests", outcome="duplicate") >= 1
 
 
 def test_malformed_message_is_dead_lettered_counted_and_queue_keeps_flowing(stack, amqp_url):

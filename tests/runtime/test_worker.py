@@ -24,13 +24,29 @@ async def test_a_woken_worker_runs_at_once_and_an_idle_one_backs_off():
         rounds.append(asyncio.get_running_loop().time())
         return None  # idle
 
-    worker = tasks.worker("idle", round_fn, idle_start=5.0, idle_max=10.0)
-    await _until(lambda: len(rounds) == 1)
-    await asyncio.sleep(0.2)
-    assert len(rounds) == 1  # idle: waits idle_start before looking again
+    worker = tasks.worker("idle", round_fn, idle_start=5.0, idle_max=8.0)
+    await _until(lambda: worker.waiting == 5.0)  # idle: waits idle_start before looking again
+    assert len(rounds) == 1
     worker.wake()
     await _until(lambda: len(rounds) == 2)  # the wake-up cut the wait short
+    await _until(lambda: worker.waiting == 5.0)  # a wake-up resets the back-off
     assert tasks.health() == {"idle": True}
+    await tasks.stop()
+
+
+@pytest.mark.asyncio
+async def test_idle_waits_double_up_to_the_cap():
+    tasks = BackgroundTasks("test")
+    waits: list[float | None] = []
+    worker = None
+
+    async def round_fn():
+        waits.append(worker.waiting if worker else None)
+        return None
+
+    worker = tasks.worker("doubling", round_fn, idle_start=0.05, idle_max=0.2)
+    await _until(lambda: len(waits) >= 5)
+    assert waits[1:5] == [0.05, 0.1, 0.2, 0.2]
     await tasks.stop()
 
 

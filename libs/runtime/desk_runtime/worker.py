@@ -42,6 +42,7 @@ class Worker:
         self.idle_max = idle_max
         self.supervised = None  # set by BackgroundTasks.worker(): a good round clears failures
         self.last_round_at: float | None = None  # monotonic time of the last finished round
+        self.waiting: float | None = None  # the last wait between rounds (what an idle worker sleeps)
         self._wake = asyncio.Event()
         self._stopping = False
         self._idle = idle_start
@@ -88,6 +89,7 @@ class Worker:
             if self._stopping:
                 break
             if wait > 0:
+                self.waiting = wait
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=wait)
             else:
