@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from desk_contracts.catalog import ServiceDefinition
-from portal.api.web import local_path
+from portal.api.web import choose_language, local_path
 from portal.domain.access import (
     AccessConfig,
     may_see_request,
@@ -12,7 +12,7 @@ from portal.domain.access import (
     normalise_email,
     requests_filter,
 )
-from portal.domain.i18n import TEXT, choose_language, field_error, translate
+from portal.domain.i18n import TEXT, field_error, translate
 from portal.domain.login import clean_code, code_hash, new_code
 from portal.settings import AddressRule, PortalSettings
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from desk_contracts.access import AddressSet
+from desk_contracts.channels import PORTAL
 from desk_contracts.events import (
     AttachmentRef,
     CustomerGroupsChanged,
@@ -21,6 +22,7 @@ from desk_runtime.unit_of_work import UnitOfWork
 from prometheus_client import Counter
 
 from portal.domain.access import AccessChange
+from portal.domain.i18n import LANGUAGES
 from portal.repository import AccessAlreadySeeded, PortalRepository
 
 SUBMITTED = Counter("desk_portal_submissions_total",
@@ -38,10 +40,10 @@ async def submit_request(runtime: ServiceRuntime, *, email: str, service_id: str
     request_id = f"portal-{uuid.uuid4()}"
     now = datetime.now(UTC)
     event = RequestReceived(
-        request_id=request_id, channel="portal", service_id=service_id,
+        request_id=request_id, channel=PORTAL, service_id=service_id,
         requester=Person(email=email), subject=subject, text=text, fields=fields,
         attachments=tuple(attachments), received_at=now, follow_up_of=follow_up_of,
-        due_date=due_date, language=language if language in ("en", "ru") else None,
+        due_date=due_date, language=language if language in LANGUAGES else None,
     )
 
     async def work(uow: UnitOfWork) -> None:
@@ -61,7 +63,7 @@ async def submit_reply(runtime: ServiceRuntime, *, email: str, card_id: str, tex
     """Publish `request.reply_received`; shown as "sending" until boards echoes the comment."""
     reply_id = f"portal-{uuid.uuid4()}"
     now = datetime.now(UTC)
-    event = ReplyReceived(reply_id=reply_id, card_id=card_id, channel="portal",
+    event = ReplyReceived(reply_id=reply_id, card_id=card_id, channel=PORTAL,
                           author=Person(email=email), text=text,
                           attachments=tuple(attachments), received_at=now,
                           threading_reason="portal")

@@ -10,7 +10,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from portal import commands
 from portal.api import admin, pages, signin
-from portal.api.web import PACKAGE, Portal, not_found, portal_of, render, security_headers
+from portal.api.web import (
+    PACKAGE,
+    Portal,
+    current_customer,
+    not_found,
+    render,
+    security_headers,
+)
 from portal.consumers import cards
 from portal.domain.access import AccessConfig
 from portal.repository import PortalRepository
@@ -43,7 +50,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        customer = await portal_of(request).customer(request)
+        customer = await current_customer(request)
         if exc.status_code == 404:
             return not_found(request, customer)
         return render(request, "error.html", exc.status_code, customer=customer,

@@ -16,12 +16,17 @@ from desk_contracts.catalog import (
     StatusCategory,
     validate_fields,
 )
+from desk_contracts.channels import EMAIL, customer_channels
+from desk_contracts.channels import label as channel_label
 from desk_contracts.signed_link import verify_link
+from desk_runtime.web import bound_token, tokens_equal
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from portal import commands
 from portal.api.web import (
+    PACKAGE,
+    CurrentCustomer,
     Customer,
     Portal,
     csrf_failed,
@@ -45,8 +50,7 @@ from portal.domain.access import (
     organisation_of,
     requests_filter,
 )
-from portal.domain.i18n import field_error, translate
-from portal.domain.login import bound_token, tokens_equal
+from portal.domain.i18n import TEXT, field_error, translate
 
 router = APIRouter()
 
@@ -93,9 +97,8 @@ def _page(request: Request, name: str) -> int:
 
 
 @router.get("/")
-async def home(request: Request) -> Response:
+async def home(request: Request, customer: CurrentCustomer) -> Response:
     portal = portal_of(request)
-    customer = await portal.customer(request)
     if customer is None:
         return to_login(request)
     lang = language(request)
@@ -175,9 +178,9 @@ async def _service_for(portal: Portal, customer: Customer, service_id: str
 
 
 @router.get("/services/{service_id}/new")
-async def new_request_form(request: Request, service_id: str) -> Response:
+async def new_request_form(request: Request, service_id: str, customer: CurrentCustomer
+                           ) -> Response:
     portal = portal_of(request)
-    customer = await portal.customer(request)
     if customer is None:
         return to_login(request)
     service = await _service_for(portal, customer, service_id)
@@ -187,9 +190,9 @@ async def new_request_form(request: Request, service_id: str) -> Response:
 
 
 @router.post("/services/{service_id}/new")
-async def submit_request(request: Request, service_id: str) -> Response:
+async def submit_request(request: Request, service_id: str, customer: CurrentCustomer
+                         ) -> Response:
     portal = portal_of(request)
-    customer = await portal.customer(request)
     if customer is None:
         return to_login(request)
     service = await _service_for(portal, customer, service_id)
@@ -300,9 +303,8 @@ async def _request_page(request: Request, customer: Customer, doc: dict, *, stat
 
 
 @router.get("/requests/{card_id}")
-async def request_page(request: Request, card_id: str) -> Response:
+async def request_page(request: Request, card_id: str, customer: CurrentCustomer) -> Response:
     portal = portal_of(request)
-    customer = await portal.customer(request)
     if customer is None:
         return to_login(request)
     doc = await _visible_request(portal, customer, card_id)
@@ -313,11 +315,10 @@ async def request_page(request: Request, card_id: str) -> Response:
     return await _request_page(request, customer, doc, notice=notice)
 
 
-async def _posted(request: Request, card_id: str, form_name: str, *, files: bool = False
-                  ) -> tuple[Customer, dict, Any] | Response:
+async def _posted(request: Request, customer: Customer | None, card_id: str, form_name: str,
+                  *, files: bool = False) -> tuple[Customer, dict, Any] | Response:
     """The common checks of a post about one request: signed in, allowed to see it, CSRF."""
     portal = portal_of(request)
-    customer = await portal.customer(request)
     if customer is None:
         return to_login(request)
     doc = await _visible_request(portal, customer, card_id)
@@ -335,8 +336,8 @@ async def _posted(request: Request, card_id: str, form_name: str, *, files: bool
 
 
 @router.post("/requests/{card_id}/reply")
-async def reply(request: Request, card_id: str) -> Response:
-    checked = await _posted(request, card_id, "reply", files=True)
+async def reply(request: Request, card_id: str, customer: CurrentCustomer) -> Response:
+    checked = await _posted(request, customer, card_id, "reply", files=True)
     if isinstance(checked, Response):
         return checked
     customer, doc, form = checked
@@ -371,8 +372,9 @@ def _score(raw: Any) -> int | None:
 
 
 @router.post("/requests/{card_id}/rating")
-async def rate_signed_in(request: Request, card_id: str) -> Response:
-    checked = await _posted(request, card_id, "rating")
+async def rate_signed_in(request: Request, card_id: str, customer: CurrentCustomer
+                         ) -> Response:
+    checked = await _posted(request, customer, card_id, "rating")
     if isinstance(checked, Response):
         return checked
     customer, doc, form = checked
@@ -389,8 +391,8 @@ async def rate_signed_in(request: Request, card_id: str) -> Response:
 
 
 @router.post("/requests/{card_id}/follow-up")
-async def follow_up(request: Request, card_id: str) -> Response:
-    checked = await _posted(request, card_id, "follow_up", files=True)
+async def follow_up(request: Request, card_id: str, customer: CurrentCustomer) -> Response:
+    checked = await _posted(request, customer, card_id, "follow_up", files=True)
     if isinstance(checked, Response):
         return checked
     customer, doc, form = checked
@@ -432,25 +434,25 @@ async def _rate_link_target(request: Request, card_id: str, token: str) -> dict 
 
 
 @router.get("/requests/{card_id}/rate")
-async def rate_link_form(request: Request, card_id: str, t: str = "", score: str = ""
-                         ) -> Response:
+async def rate_link_form(request: Request, card_id: str, customer: CurrentCustomer,
+                         t: str = "", score: str = "") -> Response:
     """Shows what the click would do; a GET never votes (mail scanners open every link)."""
     portal = portal_of(request)
     doc = await _rate_link_target(request, card_id, t)
     if doc is None:
-        return not_found(request, await portal.customer(request))
+        return not_found(request, customer)
     # a page of its own (no session needed, none shown): the signed link is the permission
     return render(request, "rate.html", req=doc, score=_score(score), token=t, done=False,
                   csrf=bound_token("rate", f"{card_id}\n{t}", portal.secret))
 
 
 @router.post("/requests/{card_id}/rate")
-async def rate_link_submit(request: Request, card_id: str) -> Response:
+async def rate_link_submit(request: Request, card_id: str, customer: CurrentCustomer
+                           ) -> Response:
     portal = portal_of(request)
     form = await request.form()
     token = str(form.get("t") or "")
     doc = await _rate_link_target(request, card_id, token)
-    customer = await portal.customer(request)
     if doc is None:
         return not_found(request, customer)
     csrf = bound_token("rate", f"{card_id}\n{token}", portal.secret)
@@ -471,23 +473,29 @@ async def rate_link_submit(request: Request, card_id: str) -> Response:
 
 # ---- notification settings ---------------------------------------------------------------
 
+def _channel_choices(lang: str) -> list[tuple[str, str]]:
+    """The channels a customer may choose (those notify delivers by) with their names: the
+    portal's own wording where it has one, else the registry's label."""
+    return [(name, translate(f"settings.{name}", lang) if f"settings.{name}" in TEXT
+             else channel_label(name, lang)) for name in customer_channels()]
+
+
 @router.get("/settings/notifications")
-async def settings_page(request: Request) -> Response:
+async def settings_page(request: Request, customer: CurrentCustomer) -> Response:
     portal = portal_of(request)
-    customer = await portal.customer(request)
     if customer is None:
         return to_login(request)
     saved = await portal.repo.preferences_of(customer.email)
     channels = saved if saved is not None else {
-        k: ["email"] for k in commands.NOTIFICATION_KINDS}
+        k: [EMAIL] for k in commands.NOTIFICATION_KINDS}
     return render(request, "settings.html", customer=customer, kinds=commands.NOTIFICATION_KINDS,
-                  channels=channels, saved=request.query_params.get("saved") == "1")
+                  choices=_channel_choices(language(request)), channels=channels,
+                  saved=request.query_params.get("saved") == "1")
 
 
 @router.post("/settings/notifications")
-async def save_settings(request: Request) -> Response:
+async def save_settings(request: Request, customer: CurrentCustomer) -> Response:
     portal = portal_of(request)
-    customer = await portal.customer(request)
     if customer is None:
         return to_login(request)
     form = await request.form()
@@ -495,7 +503,7 @@ async def save_settings(request: Request) -> Response:
         return csrf_failed(request, "settings", customer)
     channels: dict[str, tuple[str, ...]] = {}
     for kind in commands.NOTIFICATION_KINDS:
-        channels[kind] = tuple(c for c in ("email", "telegram") if form.get(f"{kind}:{c}"))
+        channels[kind] = tuple(c for c in customer_channels() if form.get(f"{kind}:{c}"))
     await commands.save_preferences(portal.runtime, email=customer.email, channels=channels,
                                     correlation_id=request.state.correlation_id)
     return RedirectResponse("/settings/notifications?saved=1", status_code=303)
@@ -504,9 +512,8 @@ async def save_settings(request: Request) -> Response:
 # ---- the embeddable widget ---------------------------------------------------------------
 
 @router.get("/widget")
-async def widget(request: Request) -> Response:
+async def widget(request: Request, customer: CurrentCustomer) -> Response:
     portal = portal_of(request)
-    customer = await portal.customer(request)
     lang = language(request)
     items: list[dict] = []
     if customer is not None:
@@ -522,8 +529,6 @@ async def widget(request: Request) -> Response:
 
 @router.get("/widget.js")
 async def widget_script(request: Request) -> Response:
-    from portal.api.web import PACKAGE
-
     body = (PACKAGE / "static" / "widget.js").read_text()
     return Response(body, media_type="application/javascript",
                     headers={"Cache-Control": "public, max-age=300"})

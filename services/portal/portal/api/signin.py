@@ -10,15 +10,17 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from urllib.parse import quote
 
 from desk_runtime.logging import get_logger
 from desk_runtime.mail import send_mail
+from desk_runtime.sessions import token_hash
+from desk_runtime.web import bound_token, new_token, tokens_equal
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from prometheus_client import Counter
 
 from portal.api.web import (
+    CurrentCustomer,
     cookie_name,
     csrf_failed,
     language,
@@ -28,16 +30,8 @@ from portal.api.web import (
     session_expiry,
 )
 from portal.domain.access import may_sign_in, normalise_email
-from portal.domain.i18n import translate
-from portal.domain.login import (
-    bound_token,
-    clean_code,
-    code_hash,
-    new_code,
-    new_token,
-    token_hash,
-    tokens_equal,
-)
+from portal.domain.i18n import LANGUAGES, translate
+from portal.domain.login import clean_code, code_hash, new_code
 
 log = get_logger(__name__)
 router = APIRouter()
@@ -45,6 +39,9 @@ router = APIRouter()
 CODES = Counter("desk_portal_login_codes_total", "Sign-in code requests by outcome", ["outcome"])
 SIGN_INS = Counter("desk_portal_sign_in_attempts_total", "Codes entered, by outcome", ["outcome"])
 MAIL_FAILED = Counter("desk_portal_login_mail_failures_total", "Sign-in mails SMTP refused")
+
+# attempt, session, CSRF and device tokens are bearer secrets: 256 bits each
+TOKEN_BYTES = 32
 
 _background: set[asyncio.Task] = set()
 
@@ -56,7 +53,7 @@ def _pre_token(request: Request) -> str | None:
 def _login_page(request: Request, status: int = 200, *, error: str | None = None,
                 email: str = "", next_path: str = "/") -> Response:
     portal = portal_of(request)
-    pre = _pre_token(request) or new_token()
+    pre = _pre_token(request) or new_token(TOKEN_BYTES)
     response = render(request, "login.html", status, csrf=bound_token("login", pre,
                                                                       portal.secret),
                       error=error, email=email, next_path=next_path)
@@ -65,9 +62,9 @@ def _login_page(request: Request, status: int = 200, *, error: str | None = None
 
 
 @router.get("/login")
-async def login_form(request: Request, next: str = "/") -> Response:
-    portal = portal_of(request)
-    if await portal.customer(request) is not None:
+async def login_form(request: Request, customer: CurrentCustomer, next: str = "/"
+                     ) -> Response:
+    if customer is not None:
         return RedirectResponse(local_path(next), status_code=303)
     return _login_page(request, next_path=local_path(next))
 
@@ -113,7 +110,7 @@ async def _allowed(request: Request, email: str) -> bool:
         limits = [(f"pair:{client}:{email}", settings.codes_per_address_per_client_per_hour),
                   (f"client:{client}", settings.codes_per_client_per_hour),
                   (f"address:{email}", settings.codes_per_address_per_hour)]
-    mark = new_token()
+    mark = new_token(TOKEN_BYTES)
     taken: list[str] = []
     for key, limit in limits:
         if not await portal.repo.take_slot(key, limit, mark, now, since):
@@ -142,7 +139,7 @@ async def request_code(request: Request) -> Response:
         return _login_page(request, 429, error="login.limited", email=email,
                            next_path=next_path)
 
-    attempt_token = new_token()
+    attempt_token = new_token(TOKEN_BYTES)
     attempt_id = token_hash(attempt_token)
     settings = portal.settings
     now = datetime.now(UTC)
@@ -246,16 +243,16 @@ async def verify_code(request: Request) -> Response:
         SIGN_INS.labels("dead").inc()
         return _code_page(request, token, attempt, 400, error="login.dead")
     SIGN_INS.labels("success").inc()
-    session_token = new_token()
+    session_token = new_token(TOKEN_BYTES)
     await portal.repo.open_session(
-        token_hash(session_token), email=counted["email"], csrf=new_token(), now=now,
-        expires_at=session_expiry(settings), client=portal.client_address(request))
+        token_hash(session_token), email=counted["email"], csrf=new_token(TOKEN_BYTES),
+        now=now, expires_at=session_expiry(settings), client=portal.client_address(request))
     response = RedirectResponse(local_path(counted.get("next")), status_code=303)
     portal.set_cookie(response, "session", session_token,
                       max_age=int(settings.session_hours * 3600))
     # this browser has proved it reads the address's mail: it keeps its own code allowance
     device_id = (request.cookies.get(cookie_name(settings, "device")) or "").partition(".")[0]
-    device_id = device_id if 20 <= len(device_id) <= 64 else new_token()
+    device_id = device_id if 20 <= len(device_id) <= 64 else new_token(TOKEN_BYTES)
     portal.set_cookie(response, "device",
                       f"{device_id}.{_device_proof(device_id, counted['email'], portal.secret)}",
                       max_age=settings.device_days * 24 * 3600, path="/login")
@@ -264,9 +261,8 @@ async def verify_code(request: Request) -> Response:
 
 
 @router.post("/logout")
-async def sign_out(request: Request) -> Response:
+async def sign_out(request: Request, customer: CurrentCustomer) -> Response:
     portal = portal_of(request)
-    customer = await portal.customer(request)
     form = await request.form()
     if customer is None:
         return RedirectResponse("/login", status_code=303)
@@ -283,11 +279,6 @@ async def switch_language(request: Request, code: str, next: str = "/") -> Respo
     portal = portal_of(request)
     target = local_path(next)
     response = RedirectResponse(target, status_code=303)
-    if code in ("en", "ru"):
-        response.set_cookie(cookie_name(portal.settings, "lang"), code, max_age=365 * 24 * 3600,
-                            secure=portal.settings.cookie_secure, httponly=True, samesite="lax")
+    if code in LANGUAGES:
+        portal.set_cookie(response, "lang", code, max_age=365 * 24 * 3600)
     return response
-
-
-def login_redirect(target: str) -> RedirectResponse:
-    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)

@@ -6,27 +6,31 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
 
 from desk_contracts.access import AddressSet
 from desk_contracts.catalog import ServiceDefinition
 from desk_runtime.service import ServiceRuntime
-from fastapi import Request
+from desk_runtime.web import (
+    clear_cookie,
+    negotiate_language,
+    session_dependency,
+    set_cookie,
+    template_environment,
+    tokens_equal,
+)
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from prometheus_client import Counter
 
 from portal.domain.access import AccessConfig
-from portal.domain.i18n import choose_language, translate
-from portal.domain.login import tokens_equal
+from portal.domain.i18n import LANGUAGES, translate
 from portal.domain.proxies import client_address, networks
 from portal.repository import PortalRepository
 from portal.settings import PortalSettings
 
 PACKAGE = Path(__file__).resolve().parents[1]
-TEMPLATES = Environment(loader=FileSystemLoader(PACKAGE / "templates"),
-                        autoescape=select_autoescape(("html",)), auto_reload=False)
 
 CSRF_REJECTED = Counter("desk_portal_csrf_rejected_total",
                         "Portal form posts refused for a missing or wrong CSRF token", ["form"])
@@ -85,9 +89,9 @@ class Portal:
         return client_address(request.client.host if request.client else None,
                               request.headers.get("x-forwarded-for"), self.trusted_proxies)
 
-    async def customer(self, request: Request) -> Customer | None:
-        doc = await self.repo.live_session(
-            request.cookies.get(cookie_name(self.settings, "session")))
+    async def customer(self, session_token: str) -> Customer | None:
+        """Who a session cookie's token signs in, unless it is unknown or expired."""
+        doc = await self.repo.live_session(session_token)
         if doc is None:
             return None
         return Customer(email=doc["email"], session_id=doc["_id"], csrf=doc["csrf"])
@@ -97,15 +101,17 @@ class Portal:
         X-Forwarded-* (a forged header would otherwise mail a victim an attacker's link)."""
         return self.settings.public_base()
 
+    # Lax, not the desk's Strict default: the sign-in link in the code mail and the links
+    # in notifications are top-level navigations from another site, which must arrive
+    # signed in (forms are guarded by CSRF tokens instead).
     def set_cookie(self, response: Response, name: str, value: str, *, max_age: int,
                    path: str = "/") -> None:
-        response.set_cookie(cookie_name(self.settings, name), value, max_age=max_age, path=path,
-                            secure=self.settings.cookie_secure, httponly=True, samesite="lax")
+        set_cookie(response, cookie_name(self.settings, name), value, max_age=max_age,
+                   path=path, secure=self.settings.cookie_secure, samesite="lax")
 
     def clear_cookie(self, response: Response, name: str, path: str = "/") -> None:
-        response.delete_cookie(cookie_name(self.settings, name), path=path,
-                               secure=self.settings.cookie_secure, httponly=True,
-                               samesite="lax")
+        clear_cookie(response, cookie_name(self.settings, name), path=path,
+                     secure=self.settings.cookie_secure, samesite="lax")
 
 
 def access_config_of(doc: dict) -> AccessConfig:
@@ -117,6 +123,22 @@ def access_config_of(doc: dict) -> AccessConfig:
 
 def portal_of(request: Request) -> Portal:
     return request.app.state.portal
+
+
+async def _customer_of_session(request: Request, token: str) -> Customer | None:
+    return await portal_of(request).customer(token)
+
+
+# the signed-in customer of a request (None when signed out), as a route's dependency
+current_customer = session_dependency(
+    _customer_of_session,
+    cookie=lambda request: cookie_name(request.app.state.settings, "session"))
+CurrentCustomer = Annotated[Customer | None, Depends(current_customer)]
+
+
+def choose_language(cookie: str | None, accept_language: str | None) -> str:
+    """The cookie (set by the switcher) wins; then the best of Accept-Language; then English."""
+    return negotiate_language(LANGUAGES, cookie=cookie, accept_language=accept_language)
 
 
 def language(request: Request) -> str:
@@ -148,7 +170,7 @@ def render(request: Request, template: str, status_code: int = 200,
     html = TEMPLATES.get_template(template).render(
         t=t, lang=lang, customer=customer, csrf=csrf or (customer.csrf if customer else ""),
         path=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
-        desk_name=settings.desk_name, fmt_time=fmt_time, **context)
+        desk_name=settings.desk_name, **context)
     return HTMLResponse(html, status_code=status_code)
 
 
@@ -159,6 +181,9 @@ def fmt_time(value: datetime | None) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+TEMPLATES = template_environment(PACKAGE / "templates", fmt_time=fmt_time)
 
 
 def not_found(request: Request, customer: Customer | None = None) -> HTMLResponse:
@@ -177,8 +202,6 @@ def csrf_ok(customer: Customer, submitted: Any) -> bool:
 
 
 def to_login(request: Request) -> RedirectResponse:
-    from urllib.parse import quote
-
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if request.method != "GET":  # a form posted after the session ended: start over at home
         target = "/"

@@ -1,4 +1,4 @@
-"""The portal's UI text in English and Russian, and how a visitor's language is chosen."""
+"""The portal's UI text in English and Russian, the languages it speaks."""
 
 from __future__ import annotations
 
@@ -211,25 +211,3 @@ def field_error(message: str, language: str) -> str:
         if message.startswith(en):
             return ru + message[len(en):].replace(" characters", " символов")
     return message
-
-
-def choose_language(cookie: str | None, accept_language: str | None) -> str:
-    """The cookie (set by the switcher) wins; then the best of Accept-Language; then English."""
-    if cookie in LANGUAGES:
-        return cookie
-    best, best_q = "en", -1.0
-    for part in (accept_language or "").split(","):
-        piece = part.strip()
-        if not piece:
-            continue
-        tag, _, params = piece.partition(";")
-        q = 1.0
-        if params.strip().startswith("q="):
-            try:
-                q = float(params.strip()[2:])
-            except ValueError:
-                q = 0.0
-        primary = tag.strip().lower().split("-")[0]
-        if primary in LANGUAGES and q > best_q:
-            best, best_q = primary, q
-    return best
