@@ -87,7 +87,7 @@ async def run(args: argparse.Namespace) -> None:
             "PORTAL_COOKIE_SECURE": "false", "PORTAL_ENV": "development",
         })
         from boards.demo import demo_services
-        from portal.domain.login import token_hash
+        from desk_runtime.sessions import token_hash
         from portal.main import create_app
         from portal.settings import PortalSettings
 
@@ -130,7 +130,7 @@ async def run(args: argparse.Namespace) -> None:
 
 async def report(http: httpx.AsyncClient, db, mine: list[dict], args: argparse.Namespace
                  ) -> None:
-    from portal.domain.login import token_hash
+    from desk_runtime.sessions import token_hash
 
     rnd = random.Random(1)
     session_id = token_hash("bench-session")
