@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import random
 import socket
@@ -17,9 +18,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
+from desk_contracts.channels import EMAIL
 from desk_contracts.events import NotificationFailed, NotificationSent
 from desk_runtime.logging import bound_contextvars, get_logger
 from desk_runtime.service import ServiceRuntime
+from desk_runtime.worker import Worker
 
 from notify.domain.templates import MessageTemplate, Rendered, default_template, render
 from notify.metrics import (
@@ -31,7 +34,7 @@ from notify.metrics import (
 )
 from notify.ratelimit import RateLimiter
 from notify.repository import NotifyRepository
-from notify.senders import EmailSender, RateLimited, SendError, SlackSender, TelegramSender
+from notify.senders import SENDERS, RateLimited, Sender, SendError
 from notify.settings import NotifySettings
 
 log = get_logger(__name__)
@@ -41,9 +44,23 @@ MAX_DEFERRALS = 50
 # Pacing delays shorter than this are slept in the worker; longer ones defer the delivery.
 SLEEP_BELOW_SECONDS = 0.05
 TEMPLATE_CACHE_SECONDS = 5.0
-CHANNELS = ("email", "telegram", "slack")
 IDLE_MAX_SECONDS = 10.0
 GAUGE_SECONDS = 15.0
+
+
+class ChannelWorkers:
+    """One channel's workers. A wake-up goes to one idle worker, not to all at once; when
+    all are in a round, each is told to look again (a round that just found nothing might
+    otherwise sleep past the delivery that woke it)."""
+
+    def __init__(self) -> None:
+        self.workers: list[Worker] = []
+        self.busy: set[int] = set()
+
+    def wake(self) -> None:
+        idle = [w for i, w in enumerate(self.workers) if i not in self.busy]
+        for worker in idle[:1] or self.workers:
+            worker.wake()
 
 
 class Dispatcher:
@@ -53,17 +70,16 @@ class Dispatcher:
         self.repo = NotifyRepository(runtime.db)
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.http = httpx.AsyncClient()
-        self.senders = {"email": EmailSender(settings),
-                        "telegram": TelegramSender(settings, self.http),
-                        "slack": SlackSender(settings, self.http)}
-        self.limiters = {
-            "telegram": RateLimiter(settings.telegram.per_chat_per_second),
-            "slack": RateLimiter(settings.slack.per_target_per_second),
-        }
-        self.telegram_global = RateLimiter(settings.telegram.global_per_second)
-        self._workers = {"email": settings.email_workers, "telegram": settings.telegram_workers,
-                         "slack": settings.slack_workers}
-        self._wakeups: dict[str, asyncio.Queue] = {}
+        self.senders: dict[str, Sender] = {
+            channel: sender(settings, self.http) for channel, sender in SENDERS.items()}
+        pacing = {channel: sender.pacing(settings) for channel, sender in SENDERS.items()}
+        # per chat/webhook, and a channel's overall limit
+        self.limiters = {channel: RateLimiter(p.per_key)
+                         for channel, p in pacing.items() if p.per_key is not None}
+        self.overall = {channel: RateLimiter(p.overall)
+                        for channel, p in pacing.items() if p.overall is not None}
+        self._channels = {channel: ChannelWorkers() for channel in self.senders}
+        self._gauge: Worker | None = None
         self._stopping = False
         self._to_wake: set[str] = set()
         self._in_flight: set[str] = set()
@@ -75,18 +91,24 @@ class Dispatcher:
     def start(self) -> None:
         tasks = self.runtime.tasks
         self.runtime.on_commit(self._after_commit)
-        for channel in CHANNELS:
-            # one wake-up per channel: whichever idle worker takes it claims; a busy worker
-            # claims again by itself when it finishes
-            self._wakeups[channel] = asyncio.Queue(maxsize=1)
-            for i in range(max(1, self._workers[channel])):
-                tasks.spawn(f"notify-{channel}-{i}", lambda c=channel: self._run(c))
-        tasks.spawn("notify-queue-gauge", self._gauge, critical=False)
+        poll = min(self.settings.dispatch_poll_seconds, IDLE_MAX_SECONDS)
+        for channel, pool in self._channels.items():
+            for i in range(max(1, SENDERS[channel].workers(self.settings))):
+                pool.workers.append(tasks.worker(
+                    f"notify-{channel}-{i}", functools.partial(self._round, channel, i),
+                    idle_start=poll, idle_max=IDLE_MAX_SECONDS))
+        self._gauge = tasks.worker("notify-queue-gauge", self._gauge_round, critical=False,
+                                   idle_max=GAUGE_SECONDS)
 
     async def stop(self) -> None:
         """Graceful: no new claims; a send in flight finishes and is recorded, so nothing is
         sent twice; whatever cannot finish in time is handed back untried."""
         self._stopping = True
+        for pool in self._channels.values():
+            for worker in pool.workers:
+                worker.stop()
+        if self._gauge is not None:
+            self._gauge.stop()
         if self._in_flight:
             log.info("dispatch.draining", in_flight=len(self._in_flight))
             with contextlib.suppress(TimeoutError):
@@ -95,13 +117,13 @@ class Dispatcher:
         await self.runtime.tasks.stop(names)
         for delivery_id in list(self._in_flight):
             with contextlib.suppress(Exception):
-                await self.repo.release(delivery_id)
+                await self.repo.release_delivery(delivery_id)
         await self.http.aclose()
 
     def wake(self, channel: str | None = None) -> None:
         """A delivery was recorded: once its transaction commits, one worker of its channel
         looks (and keeps claiming while it finds work), instead of every worker at once."""
-        for name in self._wakeups:
+        for name in self._channels:
             if channel is None or name == channel:
                 self._to_wake.add(name)
 
@@ -112,72 +134,69 @@ class Dispatcher:
 
     def _after_commit(self) -> None:
         for name in self._to_wake:
-            with contextlib.suppress(asyncio.QueueFull):  # a wake-up is pending already
-                self._wakeups[name].put_nowait(None)
+            self._channels[name].wake()
         self._to_wake.clear()
 
     def templates_changed(self) -> None:
         self._templates.clear()
 
-    # --- the loop -----------------------------------------------------------------------
-    async def _run(self, channel: str) -> None:
-        wakeup = self._wakeups[channel]
-        idle = self.settings.dispatch_poll_seconds
-        while not self._stopping:
-            try:
-                delivery = await self.repo.claim_due(self.worker, LEASE, channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 (store hiccup: log, back off, poll again)
-                log.warning("dispatch.claim_failed", error=str(exc))
-                delivery = None
-                idle = min(max(idle * 2, 1.0), IDLE_MAX_SECONDS)
-            if delivery is None:
-                if self._stopping:
-                    break
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wakeup.get(), await self._idle_wait(channel, idle))
-                idle = min(idle * 2, IDLE_MAX_SECONDS)
-                continue
-            idle = self.settings.dispatch_poll_seconds
-            self._in_flight.add(delivery["_id"])
-            self._drained.clear()
-            with bound_contextvars(correlation_id=delivery.get("correlation_id"),
-                                   notification_id=delivery["_id"]):
-                try:
-                    await self.deliver(delivery)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:  # the lease expires and another attempt follows
-                    log.exception("dispatch.unexpected_error")
-                finally:
-                    self._in_flight.discard(delivery["_id"])
-                    if not self._in_flight:
-                        self._drained.set()
+    # --- one worker round ---------------------------------------------------------------
+    async def _round(self, channel: str, index: int) -> float | None:
+        busy = self._channels[channel].busy
+        busy.add(index)
+        try:
+            return await self._claim_and_deliver(channel)
+        finally:
+            busy.discard(index)
 
-    async def _idle_wait(self, channel: str, idle: float) -> float:
+    async def _claim_and_deliver(self, channel: str) -> float | None:
+        """Send one due delivery of `channel` (0: look again at once), or say how long
+        nothing falls due (None: nothing waits at all; the worker backs off)."""
+        if self._stopping:
+            return None
+        try:
+            delivery = await self.repo.claim_due_delivery(self.worker, LEASE, channel)
+        except Exception as exc:  # noqa: BLE001 (store hiccup: log, back off, poll again)
+            log.warning("dispatch.claim_failed", error=str(exc))
+            return None
+        if delivery is None:
+            return await self._until_due(channel)
+        self._in_flight.add(delivery["_id"])
+        self._drained.clear()
+        with bound_contextvars(correlation_id=delivery.get("correlation_id"),
+                               notification_id=delivery["_id"]):
+            try:
+                await self.deliver(delivery)
+            except Exception:  # the lease expires and another attempt follows
+                log.exception("dispatch.unexpected_error")
+            finally:
+                self._in_flight.discard(delivery["_id"])
+                if not self._in_flight:
+                    self._drained.set()
+        return 0
+
+    async def _until_due(self, channel: str) -> float | None:
         """Nothing due: sleep until the next delivery falls due, or longer and longer while
         nothing waits at all (a recorded delivery wakes the worker at once)."""
         try:
-            due = await self.repo.next_due(channel)
+            due = await self.repo.next_due_at(channel)
         except Exception:  # noqa: BLE001
-            return idle
+            return None
         if due is None:
-            return idle
-        return max(0.01, min(idle, (due - datetime.now(UTC)).total_seconds()))
+            return None
+        return max(0.01, (due - datetime.now(UTC)).total_seconds())
 
-    async def _gauge(self) -> None:
-        while True:
-            with contextlib.suppress(Exception):
-                counts = await self.repo.pending_by_channel()
-                for channel in CHANNELS:
-                    PENDING.labels(channel).set(counts.get(channel, 0))
-            await asyncio.sleep(GAUGE_SECONDS)
+    async def _gauge_round(self) -> float:
+        with contextlib.suppress(Exception):
+            counts = await self.repo.pending_by_channel()
+            for channel in self.senders:
+                PENDING.labels(channel).set(counts.get(channel, 0))
+        return GAUGE_SECONDS
 
     # --- one delivery -------------------------------------------------------------------
     async def deliver(self, delivery: dict) -> None:
         channel, kind = delivery["channel"], delivery["kind"]
-        if channel == "email" and delivery.get("audience") == "customer" and \
+        if channel == EMAIL and delivery.get("audience") == "customer" and \
                 await self.repo.suppressed(delivery["recipient"]):
             await self._finish(delivery, "suppressed", "address bounced; suppressed")
             return
@@ -217,7 +236,7 @@ class Dispatcher:
                 (datetime.now(UTC) - datetime.fromisoformat(received)).total_seconds(), 0.0))
 
     async def _pace(self, delivery: dict, key: str) -> bool:
-        """Take a send slot for this chat/webhook (and Telegram's global one) or defer."""
+        """Take a send slot for this chat/webhook (and the channel's overall one) or defer."""
         channel = delivery["channel"]
         limiter = self.limiters[channel]
         while (delay := limiter.reserve(key)) > 0:
@@ -225,9 +244,10 @@ class Dispatcher:
                 await self._defer(delivery, delay, f"paced: {key.split(':')[0]}")
                 return False
             await asyncio.sleep(delay)  # a few ms: cheaper than putting it back
-        if channel == "telegram":
-            # Telegram's overall limit (~30/s) only ever costs a few milliseconds of waiting.
-            while (delay := self.telegram_global.reserve("global")) > 0:
+        overall = self.overall.get(channel)
+        if overall is not None:
+            # a channel's overall limit only ever costs a few milliseconds of waiting
+            while (delay := overall.reserve("global")) > 0:
                 await asyncio.sleep(delay)
         return True
 
@@ -236,8 +256,8 @@ class Dispatcher:
         if delivery.get("deferrals", 0) >= MAX_DEFERRALS:
             await self._failed(delivery, SendError(f"kept being rate limited: {reason}"))
             return
-        await self.repo.defer(delivery["_id"], datetime.now(UTC) + timedelta(seconds=seconds),
-                              reason)
+        await self.repo.defer_delivery(
+            delivery["_id"], datetime.now(UTC) + timedelta(seconds=seconds), reason)
 
     async def render(self, delivery: dict) -> Rendered:
         key = (delivery["kind"], delivery.get("language") or "en")
@@ -254,12 +274,7 @@ class Dispatcher:
         now = datetime.now(UTC)
 
         async def mark(uow) -> None:
-            await self.repo.deliveries.update_one(
-                {"_id": delivery["_id"]},
-                {"$set": {"status": "sent", "sent_at": now, "message_id": message_id,
-                          "claimed_until": None}, "$unset": {"due_at": ""}},
-                session=uow.session,
-            )
+            await self.repo.mark_sent(delivery["_id"], message_id, now, uow.session)
             await uow.emit(NotificationSent(
                 notification_id=delivery["_id"], cause_event_id=delivery["cause_event_id"],
                 channel=delivery["channel"], recipient=delivery["recipient"],
@@ -271,10 +286,7 @@ class Dispatcher:
         log.info("notification.sent", kind=delivery["kind"], channel=delivery["channel"])
 
     async def _finish(self, delivery: dict, status: str, reason: str) -> None:
-        await self.repo.deliveries.update_one(
-            {"_id": delivery["_id"]},
-            {"$set": {"status": status, "last_error": reason, "claimed_until": None},
-             "$unset": {"due_at": ""}})
+        await self.repo.mark_settled(delivery["_id"], status, reason)
         NOTIFICATIONS.labels(delivery["channel"], delivery["kind"], status).inc()
 
     async def _failed(self, delivery: dict, exc: Exception) -> None:
@@ -284,23 +296,14 @@ class Dispatcher:
         if not permanent and attempts < self.settings.max_attempts:
             delay = min(self.settings.retry_base_seconds * 2 ** (attempts - 1),
                         self.settings.retry_max_seconds) * random.uniform(0.9, 1.1)
-            await self.repo.deliveries.update_one(
-                {"_id": delivery["_id"]},
-                {"$set": {"status": "retrying", "last_error": error, "claimed_until": None,
-                          "next_attempt_at": datetime.now(UTC) + timedelta(seconds=delay),
-                          "due_at": datetime.now(UTC) + timedelta(seconds=delay)}},
-            )
+            await self.repo.schedule_retry(delivery["_id"], error,
+                                           datetime.now(UTC) + timedelta(seconds=delay))
             NOTIFICATIONS.labels(delivery["channel"], delivery["kind"], "retried").inc()
             log.warning("notification.retry", error=error, attempts=attempts, delay=delay)
             return
 
         async def mark(uow) -> None:
-            await self.repo.deliveries.update_one(
-                {"_id": delivery["_id"]},
-                {"$set": {"status": "failed", "last_error": error, "claimed_until": None,
-                          "failed_at": datetime.now(UTC)}, "$unset": {"due_at": ""}},
-                session=uow.session,
-            )
+            await self.repo.mark_failed(delivery["_id"], error, datetime.now(UTC), uow.session)
             await uow.emit(NotificationFailed(
                 notification_id=delivery["_id"], cause_event_id=delivery["cause_event_id"],
                 channel=delivery["channel"], recipient=delivery["recipient"],

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from desk_runtime.http import create_service_app
 from desk_runtime.service import ServiceRuntime
 from fastapi import FastAPI
 
 from notify.api import admin
 from notify.consumers import events
+from notify.consumers.planner import Planner
 from notify.dispatcher import Dispatcher
 from notify.repository import NotifyRepository
 from notify.settings import NotifySettings
@@ -17,7 +20,10 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
     settings = settings or NotifySettings()
     runtime = ServiceRuntime("notify", settings)
     dispatcher = Dispatcher(runtime, settings)
-    planner = events.register(runtime, settings, wake=dispatcher.wake)
+    planner = Planner(settings, wake=dispatcher.wake)
+    context = events.Context(settings=settings, planner=planner)
+    for purpose, event_type, handler in events.HANDLERS:
+        runtime.on(purpose, event_type)(partial(handler, ctx=context))
 
     async def on_start() -> None:
         await NotifyRepository(runtime.db).ensure_indexes()

@@ -22,6 +22,7 @@ from notify.domain.templates import MessageTemplate
 Session = AsyncClientSession | None
 ACTIVE = ("pending", "retrying")
 DELIVERY_LOG_DAYS = 90
+REQUEST_POLL_SECONDS = 0.05
 
 
 class NotifyRepository:
@@ -107,11 +108,11 @@ class NotifyRepository:
     async def wait_for_request(self, request_id: str, seconds: float) -> dict[str, Any] | None:
         """The request, once another handler has committed it (None after `seconds`)."""
         deadline = time.monotonic() + seconds
-        while True:
+        doc = await self.requests.find_one({"_id": request_id})
+        while doc is None and time.monotonic() < deadline:
+            await asyncio.sleep(REQUEST_POLL_SECONDS)
             doc = await self.requests.find_one({"_id": request_id})
-            if doc is not None or time.monotonic() >= deadline:
-                return doc
-            await asyncio.sleep(0.05)
+        return doc
 
     # --- customers: preferences and bounced addresses -----------------------------------
     async def preferences_for(self, email: str | None, session: Session = None
@@ -209,7 +210,7 @@ class NotifyRepository:
         return result.deleted_count == 1
 
     # --- deliveries ---------------------------------------------------------------------
-    async def enqueue(self, delivery: dict[str, Any], session: AsyncClientSession) -> bool:
+    async def record_delivery(self, delivery: dict[str, Any], session: AsyncClientSession) -> bool:
         """Record a notification to send; False when this very notification exists already."""
         result = await self.deliveries.update_one(
             {"_id": delivery["_id"]}, {"$setOnInsert": delivery}, upsert=True, session=session
@@ -225,7 +226,7 @@ class NotifyRepository:
                                   datetime(1970, 1, 1, tzinfo=UTC)) if d is not None)
             await self.deliveries.update_one({"_id": doc["_id"]}, {"$set": {"due_at": due}})
 
-    async def claim_due(self, worker: str, lease: timedelta, channel: str
+    async def claim_due_delivery(self, worker: str, lease: timedelta, channel: str
                         ) -> dict[str, Any] | None:
         """Take the most overdue delivery of `channel` for `lease` (one indexed range)."""
         now = datetime.now(UTC)
@@ -237,27 +238,57 @@ class NotifyRepository:
             return_document=ReturnDocument.AFTER,
         )
 
-    async def next_due(self, channel: str) -> datetime | None:
+    async def next_due_at(self, channel: str) -> datetime | None:
         """When the next delivery of `channel` falls due (None: nothing waits)."""
         doc = await self.deliveries.find_one({"channel": channel, "due_at": {"$ne": None}},
                                              {"due_at": 1},
                                              sort=[("channel", ASCENDING), ("due_at", ASCENDING)])
         return doc["due_at"] if doc else None
 
-    async def release(self, delivery_id: str) -> None:
+    async def release_delivery(self, delivery_id: str) -> None:
         """Hand a claimed delivery back untried (a graceful stop): due now, no attempt spent."""
         await self.deliveries.update_one(
             {"_id": delivery_id, "status": {"$in": list(ACTIVE)}},
             {"$set": {"due_at": datetime.now(UTC), "claimed_until": None},
              "$inc": {"attempts": -1}})
 
-    async def defer(self, delivery_id: str, until: datetime, reason: str) -> None:
+    async def defer_delivery(self, delivery_id: str, until: datetime, reason: str) -> None:
         """Put a claimed delivery back without spending an attempt (rate limit, not failure)."""
         await self.deliveries.update_one(
             {"_id": delivery_id},
             {"$set": {"next_attempt_at": until, "due_at": until, "claimed_until": None,
                       "deferred_by": reason},
              "$inc": {"attempts": -1, "deferrals": 1}})
+
+    async def mark_sent(self, delivery_id: str, message_id: str, at: datetime,
+                        session: AsyncClientSession) -> None:
+        await self.deliveries.update_one(
+            {"_id": delivery_id},
+            {"$set": {"status": "sent", "sent_at": at, "message_id": message_id,
+                      "claimed_until": None}, "$unset": {"due_at": ""}},
+            session=session)
+
+    async def mark_settled(self, delivery_id: str, status: str, reason: str) -> None:
+        """Close a delivery that was not sent and needs no event (e.g. a suppressed address)."""
+        await self.deliveries.update_one(
+            {"_id": delivery_id},
+            {"$set": {"status": status, "last_error": reason, "claimed_until": None},
+             "$unset": {"due_at": ""}})
+
+    async def schedule_retry(self, delivery_id: str, error: str, at: datetime) -> None:
+        """A transient failure: try again at `at` (the attempt is spent)."""
+        await self.deliveries.update_one(
+            {"_id": delivery_id},
+            {"$set": {"status": "retrying", "last_error": error, "claimed_until": None,
+                      "next_attempt_at": at, "due_at": at}})
+
+    async def mark_failed(self, delivery_id: str, error: str, at: datetime,
+                          session: AsyncClientSession) -> None:
+        await self.deliveries.update_one(
+            {"_id": delivery_id},
+            {"$set": {"status": "failed", "last_error": error, "claimed_until": None,
+                      "failed_at": at}, "$unset": {"due_at": ""}},
+            session=session)
 
     async def pending_by_channel(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -278,7 +309,7 @@ class NotifyRepository:
             "created_at", DESCENDING).limit(limit)
         return [d async for d in cursor]
 
-    async def retry(self, delivery_id: str) -> bool:
+    async def retry_failed_delivery(self, delivery_id: str) -> bool:
         """Give a failed delivery another round of attempts (an admin fixed the cause)."""
         result = await self.deliveries.update_one(
             {"_id": delivery_id, "status": "failed"},

@@ -3,18 +3,23 @@
 Each sender turns a rendered message into one channel call and classifies what went
 wrong: `RateLimited` (the channel said wait; not an attempt), `SendError(permanent=True)`
 (retrying cannot help: unknown chat, revoked webhook, refused address) or any other
-exception (transient; retried with backoff).
+exception (transient; retried with backoff). `SENDERS` is the registry the dispatcher
+builds its workers from: a new channel is one sender class added there (customer channels
+are named in `desk_contracts.channels`, agent-only ones in `notify.domain.routes`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import httpx
+from desk_contracts.channels import EMAIL, TELEGRAM
 from desk_contracts.reply_token import reply_address
 from desk_runtime.mail import MailRefused, send_mail
 
 from notify.domain.messages import build_email
+from notify.domain.routes import SLACK
 from notify.domain.templates import Rendered
 from notify.settings import NotifySettings
 
@@ -33,6 +38,30 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
+@dataclass(frozen=True)
+class Pacing:
+    """Sends per second a channel accepts: to one chat/webhook, and overall (None: unpaced)."""
+
+    per_key: float | None = None
+    overall: float | None = None
+
+
+class Sender(Protocol):
+    channel: str
+
+    def __init__(self, settings: NotifySettings, client: httpx.AsyncClient) -> None: ...
+
+    @staticmethod
+    def workers(settings: NotifySettings) -> int: ...
+
+    @staticmethod
+    def pacing(settings: NotifySettings) -> Pacing: ...
+
+    def rate_key(self, delivery: dict) -> str | None: ...
+
+    async def send(self, delivery: dict, rendered: Rendered) -> str: ...
+
+
 def _retry_after(value: Any, default: float = 1.0) -> float:
     try:
         return max(float(value), 0.0)
@@ -41,8 +70,18 @@ def _retry_after(value: Any, default: float = 1.0) -> float:
 
 
 class EmailSender:
-    def __init__(self, settings: NotifySettings):
+    channel = EMAIL
+
+    def __init__(self, settings: NotifySettings, client: httpx.AsyncClient | None = None):
         self.settings = settings
+
+    @staticmethod
+    def workers(settings: NotifySettings) -> int:
+        return settings.email_workers
+
+    @staticmethod
+    def pacing(settings: NotifySettings) -> Pacing:
+        return Pacing()
 
     def rate_key(self, delivery: dict) -> str | None:
         return None  # the SMTP relay paces us itself (4xx answers are retried)
@@ -78,9 +117,21 @@ class EmailSender:
 
 
 class TelegramSender:
+    channel = TELEGRAM
+
     def __init__(self, settings: NotifySettings, client: httpx.AsyncClient):
         self.config = settings.telegram
         self.client = client
+
+    @staticmethod
+    def workers(settings: NotifySettings) -> int:
+        return settings.telegram_workers
+
+    @staticmethod
+    def pacing(settings: NotifySettings) -> Pacing:
+        # the overall limit (~30/s) only ever costs a few milliseconds of waiting
+        return Pacing(per_key=settings.telegram.per_chat_per_second,
+                      overall=settings.telegram.global_per_second)
 
     def rate_key(self, delivery: dict) -> str | None:
         return f"chat:{delivery['target'].get('chat_id')}"
@@ -120,9 +171,19 @@ def slack_escape(text: str) -> str:
 
 
 class SlackSender:
+    channel = SLACK
+
     def __init__(self, settings: NotifySettings, client: httpx.AsyncClient):
         self.config = settings.slack
         self.client = client
+
+    @staticmethod
+    def workers(settings: NotifySettings) -> int:
+        return settings.slack_workers
+
+    @staticmethod
+    def pacing(settings: NotifySettings) -> Pacing:
+        return Pacing(per_key=settings.slack.per_target_per_second)
 
     def rate_key(self, delivery: dict) -> str | None:
         target = delivery["target"]
@@ -173,3 +234,7 @@ class SlackSender:
                                   "request_timeout")
             raise SendError(f"Slack API: {error}", permanent=not transient)
         return f"slack:{data.get('channel', channel)}:{data.get('ts', '')}"
+
+
+SENDERS: dict[str, type[Sender]] = {
+    sender.channel: sender for sender in (EmailSender, TelegramSender, SlackSender)}

@@ -140,7 +140,7 @@ async def list_deliveries(request: Request, state: State | None = None,
 
 @router.post("/deliveries/{delivery_id}/retry", status_code=202)
 async def retry_delivery(delivery_id: str, request: Request) -> dict[str, Any]:
-    if not await _repo(request).retry(delivery_id):
+    if not await _repo(request).retry_failed_delivery(delivery_id):
         raise NotFound(f"no failed delivery {delivery_id!r}")
     request.app.state.dispatcher.wake_now()
     return {"id": delivery_id, "state": "retrying"}

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from desk_contracts.catalog import ServiceDefinition, StatusCategory
+from desk_contracts.channels import CHANNELS, EMAIL, TELEGRAM
 from desk_contracts.events import AttachmentRef, CardSnapshot, Person
 from desk_contracts.signed_link import sign_link
 
@@ -45,16 +46,19 @@ def customer_targets(kind: str, requester: Person | None, card_channel: str,
         chat_id = preferences.get("telegram_chat_id")
     chosen = (preferences or {}).get("channels", {}).get(kind)
     if chosen is None:
-        if card_channel == "telegram" and chat_id is not None:
-            chosen = ["telegram"]
+        if card_channel == TELEGRAM and chat_id is not None:
+            chosen = [TELEGRAM]
         else:
-            chosen = ["email"] if requester.email else (["telegram"] if chat_id else [])
+            chosen = [EMAIL] if requester.email else ([TELEGRAM] if chat_id else [])
+    # how the customer is reached, by each channel's kind of address
+    addresses = {"email": requester.email.lower() if requester.email else None,
+                 "chat_id": str(chat_id) if chat_id is not None else None}
     out: list[tuple[str, str]] = []
     for channel in chosen:
-        if channel == "email" and requester.email:
-            out.append(("email", requester.email.lower()))
-        elif channel == "telegram" and chat_id is not None:
-            out.append(("telegram", str(chat_id)))
+        spec = CHANNELS.get(channel)
+        address = addresses.get(spec.address_kind) if spec and spec.notify else None
+        if address is not None:
+            out.append((channel, address))
     return out
 
 
@@ -144,3 +148,12 @@ def rating_keyboard(card_id: str) -> dict[str, Any]:
 def excerpt(text: str, limit: int = 500) -> str:
     text = text.strip()
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def follow_up_thread(thread: dict[str, Any]) -> dict[str, Any]:
+    """Mail headers that thread a later message under the card's first one (the
+    customer's own Message-ID, then the acknowledgment's)."""
+    refs = list(thread.get("references") or [])
+    if thread.get("root"):
+        refs.append(thread["root"])
+    return {"in_reply_to": refs[-1] if refs else None, "references": refs}

@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import Literal
 
 from desk_contracts.catalog import SLUG
+from desk_contracts.channels import EMAIL
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# Slack reaches agents only (never a customer), so it is notify's own delivery channel
+# rather than one of the customer channels in desk_contracts.channels.
+SLACK = "slack"
 AgentKind = Literal["new_request", "customer_reply", "escalation", "sla_warning",
                     "sla_breached", "column_reached"]
 
@@ -39,7 +43,7 @@ class AgentRoute(BaseModel):
             raise ValueError("a slack_webhook route needs webhook_url")
         if self.channel == "slack_bot" and not self.slack_channel:
             raise ValueError("a slack_bot route needs slack_channel")
-        if self.channel == "email":
+        if self.channel == EMAIL:
             if not self.emails:
                 raise ValueError("an email route needs emails")
             bad = [e for e in self.emails if "@" not in e or any(c.isspace() for c in e)]
@@ -59,7 +63,7 @@ class AgentRoute(BaseModel):
     def targets(self) -> list[tuple[str, str, dict]]:
         """(channel, recipient, target) for each place this route delivers to."""
         if self.channel == "slack_webhook":
-            return [("slack", f"slack:{self.id}", {"webhook_url": self.webhook_url})]
+            return [(SLACK, f"slack:{self.id}", {"webhook_url": self.webhook_url})]
         if self.channel == "slack_bot":
-            return [("slack", f"slack:{self.id}", {"channel": self.slack_channel})]
-        return [("email", e.lower(), {}) for e in self.emails]
+            return [(SLACK, f"slack:{self.id}", {"channel": self.slack_channel})]
+        return [(EMAIL, e.lower(), {}) for e in self.emails]

@@ -1,0 +1,137 @@
+"""Records the deliveries one event causes, in the consumer's transaction (never sends).
+
+Each delivery's id is derived from (cause event, kind, recipient), so a redelivered or
+duplicated event finds its deliveries already there and nothing is sent twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from desk_contracts.catalog import ServiceDefinition
+from desk_contracts.channels import EMAIL, TELEGRAM
+from desk_contracts.events import CardSnapshot
+from desk_runtime.unit_of_work import UnitOfWork
+
+from notify.domain import planning
+from notify.domain.messages import notification_id
+from notify.domain.routes import AgentRoute
+from notify.metrics import NOTIFICATIONS, SKIPPED
+from notify.repository import NotifyRepository
+from notify.settings import NotifySettings
+
+ROUTE_CACHE_SECONDS = 5.0
+
+
+class CardNotKnownYet(Exception):
+    """An event about a card whose card.created has not reached notify: retried, then
+    dead-lettered (kept with its reason) if the card never shows up."""
+
+
+class Planner:
+    """Records the deliveries one event causes."""
+
+    def __init__(self, settings: NotifySettings,
+                 wake: Callable[[str], None] = lambda channel: None):
+        self.settings = settings
+        self.wake = wake
+        self._routes: dict[str, tuple[float, list[AgentRoute]]] = {}
+
+    def routes_changed(self) -> None:
+        self._routes.clear()
+
+    async def routes_for(self, uow: UnitOfWork, board_id: str) -> list[AgentRoute]:
+        """Routes are configuration: cached briefly (changes made through this process's
+        admin API apply at once, those made through another replica within seconds)."""
+        cached = self._routes.get(board_id)
+        if cached is None or cached[0] < time.monotonic():
+            routes = await NotifyRepository(uow.db).routes_for_board(board_id)
+            cached = (time.monotonic() + ROUTE_CACHE_SECONDS, routes)
+            self._routes[board_id] = cached
+        return cached[1]
+
+    # --- recording ----------------------------------------------------------------------
+    async def record(self, uow: UnitOfWork, *, kind: str, channel: str, recipient: str,
+                     card_id: str | None, context: dict[str, Any], language: str,
+                     audience: str, target: dict[str, Any] | None = None,
+                     thread: dict[str, Any] | None = None, status: str = "pending") -> str:
+        cause = str(uow.causation.event_id)
+        now = datetime.now(UTC)
+        delivery_id = notification_id(cause, kind, recipient)
+        inserted = await NotifyRepository(uow.db).record_delivery({
+            "_id": delivery_id, "kind": kind, "channel": channel, "recipient": recipient,
+            "audience": audience, "card_id": card_id, "cause_event_id": cause,
+            "cause_type": uow.causation.type, "event_at": uow.causation.occurred_at,
+            "correlation_id": uow.correlation_id, "language": language,
+            "context": context | {"channel": channel}, "target": target or {},
+            "thread": thread or {}, "status": status, "attempts": 0,
+            "next_attempt_at": now, "claimed_until": None, "created_at": now,
+            **({"due_at": now} if status == "pending" else {}),
+        }, uow.session)
+        NOTIFICATIONS.labels(channel, kind, "queued" if inserted and status == "pending"
+                             else status if inserted else "duplicate").inc()
+        if inserted and status == "pending":
+            self.wake(channel)
+        return delivery_id
+
+    async def to_customer(self, uow: UnitOfWork, kind: str, card: CardSnapshot,
+                          service: ServiceDefinition | None, extra: dict[str, Any],
+                          thread: dict[str, Any] | None, skip_channels: frozenset[str] = frozenset()
+                          ) -> set[str]:
+        """Record a customer notification on each of their channels; returns the channels."""
+        repo = NotifyRepository(uow.db)
+        requester = card.requester
+        prefs = await repo.preferences_for(requester.email if requester else None, uow.session)
+        targets = [(c, r) for c, r in planning.customer_targets(kind, requester, card.channel,
+                                                                prefs) if c not in skip_channels]
+        if not targets:
+            NOTIFICATIONS.labels("none", kind, "muted").inc()
+            return set()
+        language = planning.customer_language(card, service)
+        context = planning.card_context(card, service, language=language,
+                                        portal_url=self.settings.portal_url,
+                                        boards_url=self.settings.boards_url) | extra
+        for channel, recipient in targets:
+            status = "pending"
+            if channel == EMAIL and await repo.suppressed(recipient, uow.session):
+                status = "suppressed"
+            target = {"chat_id": int(recipient)} if channel == TELEGRAM else {}
+            if channel == TELEGRAM and kind == "rating_request":
+                target["reply_markup"] = planning.rating_keyboard(card.card_id)
+            await self.record(uow, kind=kind, channel=channel, recipient=recipient,
+                              card_id=card.card_id, context=context, language=language,
+                              audience="customer", target=target,
+                              thread=thread if channel == EMAIL else None, status=status)
+        return {channel for channel, _ in targets}
+
+    async def to_agents(self, uow: UnitOfWork, kind: str, card: CardSnapshot,
+                        service: ServiceDefinition | None, extra: dict[str, Any],
+                        lane_id: str | None = None, column_id: str | None = None) -> None:
+        routes = await self.routes_for(uow, card.board_id)
+        requester = card.requester
+        who = (requester.email or requester.name or "") if requester else ""
+        for route in routes:
+            if not route.matches(kind, card.board_id, lane_id or card.lane_id,
+                                 column_id or card.column_id):
+                continue
+            context = planning.card_context(card, service, language=route.language,
+                                            portal_url=self.settings.portal_url,
+                                            boards_url=self.settings.boards_url)
+            context |= {"requester": who} | extra
+            for channel, recipient, target in route.targets():
+                await self.record(uow, kind=kind, channel=channel, recipient=recipient,
+                                  card_id=card.card_id, context=context,
+                                  language=route.language, audience="agent",
+                                  target=target | {"route": route.id})
+
+    # --- helpers ------------------------------------------------------------------------
+    async def known_card(self, uow: UnitOfWork, card_id: str
+                         ) -> tuple[CardSnapshot, dict[str, Any]]:
+        doc = await NotifyRepository(uow.db).card(card_id, uow.session)
+        if doc is None:
+            SKIPPED.labels("unknown_card").inc()
+            raise CardNotKnownYet(f"card {card_id} is not known to notify yet")
+        return CardSnapshot.model_validate(doc["snapshot"]), doc.get("thread") or {}
