@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from desk_runtime.http import create_service_app
 from desk_runtime.service import ServiceRuntime
 from fastapi import FastAPI
@@ -18,7 +20,9 @@ from sla.settings import SlaSettings
 def create_app(settings: SlaSettings | None = None) -> FastAPI:
     settings = settings or SlaSettings()
     runtime = ServiceRuntime("sla", settings)
-    cards.register(runtime, settings)
+    context = cards.Context(settings)
+    for purpose, event_type, handler in cards.HANDLERS:
+        runtime.on(purpose, event_type)(partial(handler, ctx=context))
     scheduler = Scheduler(runtime, settings)
 
     async def on_start() -> None:
@@ -43,8 +47,6 @@ def create_app(settings: SlaSettings | None = None) -> FastAPI:
 async def seed_demo(repo: SlaRepository) -> None:
     """Demo calendars and policies, unless an admin has configured them already."""
     for cal in DEMO_CALENDARS:
-        if await repo.calendars.find_one({"_id": cal["name"]}) is None:
-            await repo.save_calendar(cal)
+        await repo.seed_calendar(cal)
     for doc in DEMO_POLICIES:
-        if await repo.policies.find_one({"_id": doc["name"]}) is None:
-            await repo.save_policy(SlaPolicy.model_validate(doc))
+        await repo.seed_policy(SlaPolicy.model_validate(doc))

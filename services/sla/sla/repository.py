@@ -80,6 +80,7 @@ class SlaRepository:
         self.calendars = db["calendars"]
         self.cards = db["card_sla"]
         self.counts = db["clock_counts"]
+        self.reprice_jobs = db["reprice_jobs"]
         # what each loaded (or last saved) record's clocks showed: which ones a change
         # touched, and how the running/paused counts move
         self.loaded_clocks: dict[str, Faces] = {}
@@ -121,6 +122,17 @@ class SlaRepository:
             upsert=True)
         config_cache(self.db.name).forget(("policies", policy.name))
 
+    async def all_policies(self) -> list[dict]:
+        """Every stored policy as the admin wrote it, by name."""
+        return [d["policy"] async for d in self.policies.find().sort("_id", ASCENDING)]
+
+    async def seed_policy(self, policy: SlaPolicy) -> bool:
+        """Store `policy` unless one of its name exists (an admin's edit is kept)."""
+        if await self.policies.find_one({"_id": policy.name}, {"_id": 1}) is not None:
+            return False
+        await self.save_policy(policy)
+        return True
+
     async def calendar(self, name: str, session: AsyncClientSession | None = None
                        ) -> BusinessCalendar | None:
         if name == "24x7":
@@ -136,6 +148,17 @@ class SlaRepository:
         await self.calendars.replace_one({"_id": doc["name"]}, {"_id": doc["name"],
                                                                  "calendar": doc}, upsert=True)
         config_cache(self.db.name).forget(("calendars", doc["name"]))
+
+    async def all_calendars(self) -> list[dict]:
+        """Every stored business calendar as the admin wrote it, by name."""
+        return [d["calendar"] async for d in self.calendars.find().sort("_id", ASCENDING)]
+
+    async def seed_calendar(self, doc: dict) -> bool:
+        """Store calendar `doc` unless one of its name exists (an admin's edit is kept)."""
+        if await self.calendars.find_one({"_id": doc["name"]}, {"_id": 1}) is not None:
+            return False
+        await self.save_calendar(doc)
+        return True
 
     # -- records -------------------------------------------------------------------------
 
@@ -214,30 +237,30 @@ class SlaRepository:
 
     async def request_reprice(self, policy: str) -> None:
         """A durable job: re-price every open clock of `policy` (any replica may run it)."""
-        await self.db["reprice_jobs"].update_one(
+        await self.reprice_jobs.update_one(
             {"_id": policy},
             {"$set": {"requested_at": datetime.now(UTC), "after": "", "lease_until": FREE}},
             upsert=True)
 
     async def claim_reprice_job(self, owner: str, lease_until: datetime) -> dict | None:
         now = datetime.now(UTC)
-        job = await self.db["reprice_jobs"].find_one({"lease_until": {"$lt": now}})
+        job = await self.reprice_jobs.find_one({"lease_until": {"$lt": now}})
         if job is None:
             return None
-        result = await self.db["reprice_jobs"].update_one(
+        result = await self.reprice_jobs.update_one(
             {"_id": job["_id"], "lease_until": job["lease_until"]},
             {"$set": {"lease_until": lease_until, "owner": owner}})
         return job if result.modified_count == 1 else None
 
     async def advance_reprice_job(self, job: dict, after: str, lease_until: datetime) -> bool:
         """Record progress; False when the job was requested again meanwhile (restart it)."""
-        result = await self.db["reprice_jobs"].update_one(
+        result = await self.reprice_jobs.update_one(
             {"_id": job["_id"], "requested_at": job["requested_at"]},
             {"$set": {"after": after, "lease_until": lease_until}})
         return result.modified_count == 1
 
     async def finish_reprice_job(self, job: dict) -> None:
-        await self.db["reprice_jobs"].delete_one({"_id": job["_id"],
+        await self.reprice_jobs.delete_one({"_id": job["_id"],
                                                   "requested_at": job["requested_at"]})
 
     async def _count(self, before: str | None, after: str | None,

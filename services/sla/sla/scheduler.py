@@ -10,12 +10,12 @@ replica that loses a race aborts its transaction, so a signal is published once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from datetime import UTC, datetime, timedelta
 
 from desk_runtime.logging import get_logger
 from desk_runtime.service import ServiceRuntime
+from desk_runtime.worker import Worker
 
 from sla.commands import Engine
 from sla.metrics import CLOCKS
@@ -24,6 +24,7 @@ from sla.settings import SlaSettings
 
 log = get_logger(__name__)
 REPRICE_POLL_SECONDS = 5.0
+FAILURE_BACKOFF_MAX_SECONDS = 30.0
 
 
 class Scheduler:
@@ -32,68 +33,66 @@ class Scheduler:
         self.settings = settings
         self.repo = SlaRepository(runtime.db)
         self.owner = f"sla-{uuid.uuid4().hex[:12]}"
-        self._wake = asyncio.Event()
+        self._firing: Worker | None = None
+        self._wake_at: datetime | None = None
+        self._failures = 0
 
     def start(self) -> None:
-        self._wake = asyncio.Event()
-        self._wake_at: datetime | None = None
+        s = self.settings
+        poll = min(s.scheduler_poll_seconds, s.scheduler_idle_max_seconds)
+        self._wake_at = None
+        self._firing = self.runtime.tasks.worker(
+            "sla-scheduler", self._fire_round, idle_start=poll,
+            idle_max=max(s.scheduler_idle_max_seconds, FAILURE_BACKOFF_MAX_SECONDS))
+        self.runtime.tasks.worker("sla-gauges", self._gauge_round, critical=False,
+                                  idle_max=max(s.gauge_refresh_seconds, 0.5))
+        self.runtime.tasks.worker("sla-reprice", self._reprice_round,
+                                  idle_max=max(REPRICE_POLL_SECONDS, s.scheduler_poll_seconds))
         # a card event committed here may have set a nearer deadline: look again now
         self.runtime.on_commit(self._after_commit)
-        tasks = self.runtime.tasks
-        tasks.spawn("sla-scheduler", self._run)
-        tasks.spawn("sla-gauges", self._gauges, critical=False)
-        tasks.spawn("sla-reprice", self._reprice_jobs)
 
     def _after_commit(self) -> None:
         hint = DUE_HINTS.take()
-        if hint is not None and (self._wake_at is None or hint < self._wake_at):
-            self._wake.set()
+        if self._firing is not None and hint is not None and (
+                self._wake_at is None or hint < self._wake_at):
+            self._firing.wake()
 
     async def stop(self) -> None:
         await self.runtime.tasks.stop({"sla-scheduler", "sla-gauges", "sla-reprice"})
 
-    async def _gauges(self) -> None:
+    async def _gauge_round(self) -> float:
         """Clock counts for Prometheus, apart from the firing loop so they never delay it."""
-        while True:
-            try:
-                for state, n in (await self.repo.count_clocks()).items():
-                    CLOCKS.labels(state).set(n)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("sla.gauge_error")
-            await asyncio.sleep(self.settings.gauge_refresh_seconds)
+        try:
+            for state, n in (await self.repo.count_clocks()).items():
+                CLOCKS.labels(state).set(n)
+        except Exception:
+            log.exception("sla.gauge_error")
+        return self.settings.gauge_refresh_seconds
 
-    async def _reprice_jobs(self) -> None:
+    async def _reprice_round(self) -> float:
         """Re-price open clocks of edited policies, in batches, resumable after a crash."""
-        while True:
-            try:
-                lease = lambda: datetime.now(UTC) + timedelta(  # noqa: E731
-                    seconds=self.settings.lease_seconds)
-                job = await self.repo.claim_reprice_job(self.owner, lease())
-                if job is None:
-                    # jobs are rare (an admin edits a policy): look every few seconds
-                    await asyncio.sleep(REPRICE_POLL_SECONDS)
-                    continue
-                # the edit may have been made on another replica: price with what is stored
-                self.repo.forget_policy(job["_id"])
-                after = job.get("after", "")
-                while True:
-                    ids = await self.repo.open_cards_of_policy(job["_id"], after)
-                    if not ids:
-                        await self.repo.finish_reprice_job(job)
-                        log.info("sla.policy_repriced", policy=job["_id"])
-                        break
-                    for card_id in ids:
-                        await self._reprice_one(card_id)
-                    after = ids[-1]
-                    if not await self.repo.advance_reprice_job(job, after, lease()):
-                        break  # edited again: the job starts over with the newest policy
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("sla.reprice_error")
-                await asyncio.sleep(self.settings.scheduler_poll_seconds)
+        try:
+            lease = lambda: datetime.now(UTC) + timedelta(  # noqa: E731
+                seconds=self.settings.lease_seconds)
+            job = await self.repo.claim_reprice_job(self.owner, lease())
+            if job is None:
+                # jobs are rare (an admin edits a policy): look every few seconds
+                return REPRICE_POLL_SECONDS
+            # the edit may have been made on another replica: price with what is stored
+            self.repo.forget_policy(job["_id"])
+            after = job.get("after", "")
+            while ids := await self.repo.open_cards_of_policy(job["_id"], after):
+                for card_id in ids:
+                    await self._reprice_one(card_id)
+                after = ids[-1]
+                if not await self.repo.advance_reprice_job(job, after, lease()):
+                    return 0  # edited again: the job starts over with the newest policy
+            await self.repo.finish_reprice_job(job)
+            log.info("sla.policy_repriced", policy=job["_id"])
+            return 0
+        except Exception:
+            log.exception("sla.reprice_error")
+            return self.settings.scheduler_poll_seconds
 
     async def _reprice_one(self, card_id: str) -> None:
         for _ in range(5):
@@ -106,27 +105,24 @@ class Scheduler:
             except StaleRecord:
                 await asyncio.sleep(0.05)
 
-    async def _run(self) -> None:
-        failures = 0
-        while True:
-            try:
-                self._wake.clear()
-                fired = await self.tick()
-                failures = 0
-                if fired:
-                    continue
-                sleep = await self._idle_seconds()
-                self._wake_at = datetime.now(UTC) + timedelta(seconds=sleep)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), sleep)
-                self._wake_at = None
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                failures += 1
-                log.exception("sla.scheduler_error")
-                await asyncio.sleep(min(self.settings.scheduler_poll_seconds * 2 ** failures,
-                                        30.0))
+    async def _fire_round(self) -> float:
+        """Fire what is due, then say how long nothing will be (the worker sleeps that long
+        unless a nearer deadline is committed here meanwhile)."""
+        self._wake_at = None
+        try:
+            fired = await self.tick()
+            self._failures = 0
+            if fired:
+                return 0
+            sleep = await self._idle_seconds()
+        except Exception:
+            # the store may be away: keep the scheduler alive and look again soon
+            self._failures += 1
+            log.exception("sla.scheduler_error")
+            return min(self.settings.scheduler_poll_seconds * 2 ** self._failures,
+                       FAILURE_BACKOFF_MAX_SECONDS)
+        self._wake_at = datetime.now(UTC) + timedelta(seconds=sleep)
+        return sleep
 
     async def _idle_seconds(self) -> float:
         """Sleep until the earliest deadline, at most `scheduler_idle_max_seconds`.

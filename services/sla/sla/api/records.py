@@ -88,8 +88,7 @@ def _iso(value: Any) -> str:
 
 @router.get("/policies", dependencies=read, summary="SLA policies")
 async def list_policies(request: Request) -> dict:
-    docs = [d["policy"] async for d in _repo(request).policies.find().sort("_id", 1)]
-    return {"items": docs}
+    return {"items": await _repo(request).all_policies()}
 
 
 @router.put("/policies/{name}", dependencies=[Depends(require_admin)],
@@ -113,8 +112,7 @@ async def put_policy(name: str, body: dict, request: Request) -> dict:
 
 @router.get("/calendars", dependencies=read, summary="Business calendars")
 async def list_calendars(request: Request) -> dict:
-    docs = [d["calendar"] async for d in _repo(request).calendars.find().sort("_id", 1)]
-    return {"items": [{"name": "24x7"}, *docs]}
+    return {"items": [{"name": "24x7"}, *await _repo(request).all_calendars()]}
 
 
 @router.put("/calendars/{name}", dependencies=[Depends(require_admin)],
