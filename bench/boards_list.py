@@ -150,7 +150,7 @@ async def run(args: argparse.Namespace) -> None:
             "BOARDS_BUS_NAMESPACE": namespace, "BOARDS_DEMO_CATALOG": "true",
             "BOARDS_BOOTSTRAP_ADMIN_TOKEN": "bench-admin", "BOARDS_LOG_LEVEL": "WARNING",
         })
-        from boards.api.auth import hash_token
+        from boards.auth import hash_token
         from boards.main import create_app
         from boards.settings import BoardsSettings
 
@@ -172,9 +172,9 @@ async def run(args: argparse.Namespace) -> None:
                 for i in range(0, len(cards), 1000):
                     await db["cards"].insert_many(cards[i:i + 1000])
                 load_s = time.perf_counter() - t
-                from boards.repository import BoardsRepository
+                from boards.repository import CardRepository
                 for key in (min(c["sort_key"] for c in cards), max(c["sort_key"] for c in cards)):
-                    await BoardsRepository(db).note_card_time(key)
+                    await CardRepository(db).note_card_time(key)
                 print(f"loaded {len(cards):,} cards in {load_s:.1f}s "
                       f"({len(cards) / load_s:,.0f}/s); indexes: "
                       f"{len(await db['cards'].index_information())}")
@@ -191,9 +191,9 @@ async def run(args: argparse.Namespace) -> None:
 
 
 async def report(http: httpx.AsyncClient, db, args: argparse.Namespace) -> None:
-    from boards.repository import BoardsRepository
+    from boards.repository import CardRepository
 
-    repo = BoardsRepository(db)
+    repo = CardRepository(db)
     limit = args.limit
     print(f"\nGET /v1/cards?...&limit={limit} as an agent of board 'support': API "
           f"({args.requests} sequential, then {args.requests} over {args.concurrency} "

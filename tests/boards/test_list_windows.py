@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from boards.domain.cards import search_terms, sort_key
-from boards.repository import UNASSIGNED, BoardsRepository, CardListSpec
+from boards.repository import UNASSIGNED, CardListSpec, CardRepository
 from pymongo import AsyncMongoClient
 
 
@@ -16,7 +16,7 @@ from pymongo import AsyncMongoClient
 async def repo(mongo_url):
     client = AsyncMongoClient(mongo_url, tz_aware=True)
     name = f"boardslist{uuid.uuid4().hex[:8]}"
-    repo = BoardsRepository(client[name])
+    repo = CardRepository(client[name])
     await repo.ensure_indexes()
     yield repo
     await client.drop_database(name)
@@ -37,20 +37,23 @@ def cards(n: int) -> list[dict]:
                 "board_id": rnd.choice(["a", "b"]), "lane_id": rnd.choice(["l1", "l2"]),
                 "priority": rnd.choice(["low", "high"]),
                 "assignee_id": rnd.choice(["ann", "bob", None]),
-                "created_at": at, "sort_key": sort_key(at, card_id)}
+                "created_at": at, "sort_key": sort_key(at, card_id),
+                # what every stored card has besides (the list reads whole cards)
+                "version": 1, "column_id": "queue", "status_category": "queued",
+                "channel": "email", "updated_at": at}
         card["search_terms"] = search_terms(card)
         out.append(card)
     return out
 
 
-async def walk(repo: BoardsRepository, limit: int, **kw) -> list[str]:
+async def walk(repo: CardRepository, limit: int, **kw) -> list[str]:
     seen, after = [], None
     while True:
         page = await repo.list_cards(CardListSpec.build(after=after, **kw), limit + 1)
-        seen += [c["_id"] for c in page[:limit]]
+        seen += [c.id for c in page[:limit]]
         if len(page) <= limit:
             return seen
-        after = page[limit - 1]["sort_key"]
+        after = page[limit - 1].sort_key
 
 
 async def test_window_walk_equals_plain_query(repo):

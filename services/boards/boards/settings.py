@@ -24,3 +24,8 @@ class BoardsSettings(ServiceSettings):
     intake_url: str = "http://127.0.0.1:8001"
     link_secret: str = ""
     max_attachment_bytes: int = 25 * 1024 * 1024
+    # statistics (boards.stats): how often the open-requests gauge is recomputed, the
+    # period a query covers when it names no `from`, and the longest period it may ask for
+    stats_gauge_refresh_seconds: float = 15.0
+    stats_default_period_days: int = 30
+    stats_max_period_days: int = 400

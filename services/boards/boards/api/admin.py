@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import secrets
 import uuid
 
 from desk_contracts.catalog import ServiceDefinition
 from desk_runtime.http import Conflict, Invalid, NotFound
+from desk_runtime.web import new_token
 from fastapi import APIRouter, Depends, Query, Request
-from pymongo import ReturnDocument
 
 from boards.api import schemas
-from boards.api.auth import Agent, current_admin, current_agent, hash_token
-from boards.commands import publish_service
-from boards.repository import BoardsRepository
+from boards.application.catalog import publish_service, reshape_board
+from boards.auth import Agent, current_admin, current_agent, hash_token
+from boards.repository import Repositories
 
 router = APIRouter(prefix="/v1", tags=["admin"])
 
 
-def _repo(request: Request) -> BoardsRepository:
-    return BoardsRepository(request.app.state.runtime.db)
+def _repos(request: Request) -> Repositories:
+    return Repositories.of(request.app.state.runtime.db)
 
 
 async def _transact(request: Request, work):
@@ -34,7 +33,7 @@ async def list_services(request: Request, agent: Agent = Depends(current_agent))
     """Agents see the services of their boards (to file a request); admins see all."""
     return {"items": [
         {"revision": rev, "service": s.model_dump(mode="json", by_alias=True)}
-        for s, rev in await _repo(request).list_services()
+        for s, rev in await _repos(request).catalog.list_services()
         if agent.can_see_board(s.target.board_id)
     ]}
 
@@ -52,7 +51,7 @@ async def put_service(service_id: str, service: ServiceDefinition, request: Requ
             # Left out of the body: a new service answers customers in their language;
             # an existing one keeps its choice (a client that predates the option does
             # not switch it off by saving).
-            existing = await _repo(request).get_service(service.id, uow.session)
+            existing = await _repos(request).catalog.service(service.id, uow.session)
             saved = service.model_copy(update={"answer_in_customer_language": (
                 existing.answer_in_customer_language if existing else True)})
         try:
@@ -65,28 +64,28 @@ async def put_service(service_id: str, service: ServiceDefinition, request: Requ
 
 # --- boards ----------------------------------------------------------------------------------
 
-async def _board_view(repo: BoardsRepository, board: dict) -> dict:
+async def _board_view(repos: Repositories, board: dict) -> dict:
     out = {k: v for k, v in board.items() if k != "_id"}
     out["id"] = board["_id"]
-    out["members"] = await repo.board_members(board["_id"])
+    out["members"] = await repos.agents.board_members(board["_id"])
     return out
 
 
 @router.get("/boards", response_model=schemas.BoardList)
 async def list_boards(request: Request, agent: Agent = Depends(current_agent)) -> dict:
-    repo = _repo(request)
-    return {"items": [await _board_view(repo, b) for b in await repo.list_boards()
+    repos = _repos(request)
+    return {"items": [await _board_view(repos, b) for b in await repos.catalog.list_boards()
                       if agent.can_see_board(b["_id"])]}
 
 
 @router.get("/boards/{board_id}", response_model=schemas.Board)
 async def get_board(board_id: str, request: Request, agent: Agent = Depends(current_agent)
                     ) -> dict:
-    repo = _repo(request)
-    board = await repo.get_board(board_id)
+    repos = _repos(request)
+    board = await repos.catalog.board(board_id)
     if board is None or not agent.can_see_board(board_id):
         raise NotFound("no such board")
-    return await _board_view(repo, board)
+    return await _board_view(repos, board)
 
 
 @router.put("/boards/{board_id}", response_model=schemas.Board)
@@ -97,44 +96,10 @@ async def put_board(board_id: str, body: schemas.BoardIn, request: Request,
         ids = [i.id for i in items]
         if len(ids) != len(set(ids)):
             raise Invalid(f"duplicate {kind} ids")
-    repo = _repo(request)
-
-    async def work(uow):
-        existing = await repo.get_board(board_id, uow.session)
-        if existing is not None:
-            kept_cols = {c.id for c in body.columns}
-            kept_lanes = {lane.id for lane in body.lanes}
-            was = {c["id"]: c["category"] for c in existing["columns"]}
-            for column in body.columns:
-                if column.id in was and was[column.id] != column.category:
-                    held = await repo.cards.find_one(
-                        {"board_id": board_id, "column_id": column.id}, {"number": 1},
-                        session=uow.session)
-                    if held:
-                        raise Conflict(f"column {column.id!r} holds cards (e.g. "
-                                       f"{held['number']}); move them before changing what "
-                                       "the column means")
-            for field, kept in (("column_id", kept_cols), ("lane_id", kept_lanes)):
-                left = await repo.cards.find_one(
-                    {"board_id": board_id, field: {"$nin": sorted(kept)}}, {"number": 1},
-                    session=uow.session)
-                if left:
-                    raise Conflict(f"card {left['number']} is still in a {field[:-3]} "
-                                   "this change removes")
-            for service, _rev in await repo.list_services():
-                t = service.target
-                if t.board_id == board_id and (t.column_id not in kept_cols
-                                               or t.lane_id not in kept_lanes):
-                    raise Conflict(f"service {service.id!r} still routes to a removed "
-                                   "column or lane")
-        board = body.model_dump(mode="json", exclude={"members"})
-        board["_id"] = board_id
-        await repo.save_board(board, uow.session)
-        if body.members is not None:
-            await repo.set_board_members(board_id, body.members, uow.session)
-        return board
-    board = await _transact(request, work)
-    return await _board_view(repo, board)
+    board = body.model_dump(mode="json", exclude={"members"})
+    board["_id"] = board_id
+    saved = await _transact(request, lambda uow: reshape_board(uow, board, body.members))
+    return await _board_view(_repos(request), saved)
 
 
 # --- agents ----------------------------------------------------------------------------------
@@ -149,44 +114,42 @@ def _agent_view(doc: dict) -> dict:
 async def create_agent(body: schemas.NewAgent, request: Request,
                        _: Agent = Depends(current_admin)) -> dict:
     """Create an agent and hand out their API token (shown only in this response)."""
-    repo = _repo(request)
+    repos = _repos(request)
     for board_id in body.boards:
-        if await repo.get_board(board_id) is None:
+        if await repos.catalog.board(board_id) is None:
             raise Invalid(f"no board {board_id!r}")
-    token = secrets.token_urlsafe(32)
+    token = new_token(32)
     doc = {"_id": body.id or str(uuid.uuid4()), "name": body.name, "email": body.email,
            "role": body.role, "boards": sorted(set(body.boards)), "active": True,
            "token_hashes": [hash_token(token)]}
 
     async def work(uow):
-        if await repo.agents.find_one({"_id": doc["_id"]}, session=uow.session):
+        if await repos.agents.agent_exists(doc["_id"], uow.session):
             raise Conflict(f"agent {doc['_id']!r} exists already")
-        await repo.agents.insert_one(doc, session=uow.session)
+        await repos.agents.add_agent(doc, uow.session)
     await _transact(request, work)
     return _agent_view(doc) | {"token": token}
 
 
 @router.get("/agents", response_model=schemas.AgentList)
 async def list_agents(request: Request, _: Agent = Depends(current_admin)) -> dict:
-    return {"items": [_agent_view(a) async for a in _repo(request).agents.find({}).sort("_id")]}
+    return {"items": [_agent_view(a) for a in await _repos(request).agents.all_agents()]}
 
 
 @router.patch("/agents/{agent_id}", response_model=schemas.AgentOut)
 async def change_agent(agent_id: str, body: schemas.AgentChange, request: Request,
                        _: Agent = Depends(current_admin)) -> dict:
     """Change an agent's role or boards, or deactivate them (their token stops working)."""
-    repo = _repo(request)
+    repos = _repos(request)
     changes = body.model_dump(exclude_unset=True)
     for board_id in changes.get("boards") or []:
-        if await repo.get_board(board_id) is None:
+        if await repos.catalog.board(board_id) is None:
             raise Invalid(f"no board {board_id!r}")
     if "boards" in changes:
         changes["boards"] = sorted(set(changes["boards"]))
 
     async def work(uow):
-        doc = await repo.agents.find_one_and_update(
-            {"_id": agent_id}, {"$set": changes} if changes else {"$set": {}},
-            return_document=ReturnDocument.AFTER, session=uow.session)
+        doc = await repos.agents.change_agent(agent_id, changes, uow.session)
         if doc is None:
             raise NotFound("no such agent")
         return doc
@@ -199,21 +162,17 @@ async def change_agent(agent_id: str, body: schemas.AgentChange, request: Reques
 async def list_canned(request: Request, service: str | None = Query(None),
                       _: Agent = Depends(current_agent)) -> dict:
     """Account-wide answers plus, with `service`, that service's own."""
-    scope = [None] + ([service] if service else [])
-    rows = _repo(request).canned.find({"service_id": {"$in": scope}}).sort("title")
+    rows = await _repos(request).catalog.canned_for(service)
     return {"items": [{**{k: v for k, v in r.items() if k != "_id"}, "id": r["_id"]}
-                      async for r in rows]}
+                      for r in rows]}
 
 
 @router.post("/canned-responses", response_model=schemas.CannedResponse, status_code=201)
 async def create_canned(body: schemas.NewCannedResponse, request: Request,
                         _: Agent = Depends(current_admin)) -> dict:
-    repo = _repo(request)
-    if body.service_id and await repo.get_service(body.service_id) is None:
+    catalog = _repos(request).catalog
+    if body.service_id and await catalog.service(body.service_id) is None:
         raise Invalid(f"no service {body.service_id!r}")
     doc = body.model_dump() | {"_id": str(uuid.uuid4())}
-    await repo.canned.insert_one(doc)
+    await catalog.add_canned(doc)
     return {**body.model_dump(), "id": doc["_id"]}
-
-
-

@@ -8,7 +8,7 @@ from desk_contracts.events import ReplyReceived, RequestRated, RequestReceived
 from desk_runtime.service import ServiceRuntime
 from desk_runtime.unit_of_work import UnitOfWork
 
-from boards.commands import add_customer_reply, create_card_from_request, record_rating
+from boards.application import cards
 from boards.metrics import REQUEST_TO_CARD
 from boards.settings import BoardsSettings
 
@@ -17,8 +17,8 @@ def register(runtime: ServiceRuntime, settings: BoardsSettings) -> None:
     @runtime.on("requests", "request.received")
     async def on_request(uow: UnitOfWork, request: RequestReceived) -> None:
         started = datetime.now(UTC)
-        card = await create_card_from_request(uow, request, prefix=settings.card_prefix)
-        created, received = card.get("created_at"), request.received_at
+        card = await cards.create_from_request(uow, request, prefix=settings.card_prefix)
+        created, received = card.created_at, request.received_at
         # only a card made now: a request carded before (re-emitted) is not a new delay
         if isinstance(created, datetime) and created.tzinfo and created >= started:
             received = received if received.tzinfo else received.replace(tzinfo=UTC)
@@ -27,8 +27,8 @@ def register(runtime: ServiceRuntime, settings: BoardsSettings) -> None:
 
     @runtime.on("requests", "request.reply_received")
     async def on_reply(uow: UnitOfWork, reply: ReplyReceived) -> None:
-        await add_customer_reply(uow, reply)
+        await cards.customer_reply(uow, reply)
 
     @runtime.on("requests", "request.rated")
     async def on_rated(uow: UnitOfWork, rated: RequestRated) -> None:
-        await record_rating(uow, rated)
+        await cards.rate(uow, rated)

@@ -6,26 +6,26 @@ from desk_contracts.events import SlaAutoClose, SlaBreached, SlaClockChanged, Sl
 from desk_runtime.service import ServiceRuntime
 from desk_runtime.unit_of_work import UnitOfWork
 
-from boards.commands import auto_close, record_sla_clock, record_sla_signal
+from boards.application import cards
 
 
 def register(runtime: ServiceRuntime) -> None:
     @runtime.on("sla", "sla.warning")
     async def on_warning(uow: UnitOfWork, event: SlaWarning) -> None:
-        await record_sla_signal(uow, event, "warning")
+        await cards.show_sla_signal(uow, event, "warning")
 
     @runtime.on("sla", "sla.breached")
     async def on_breached(uow: UnitOfWork, event: SlaBreached) -> None:
-        await record_sla_signal(uow, event, "breached")
+        await cards.show_sla_signal(uow, event, "breached")
 
     @runtime.on("sla", "sla.met")
     async def on_met(uow: UnitOfWork, event: SlaMet) -> None:
-        await record_sla_signal(uow, event, "met")
+        await cards.show_sla_signal(uow, event, "met")
 
     @runtime.on("sla", "sla.clock_changed")
     async def on_clock(uow: UnitOfWork, event: SlaClockChanged) -> None:
-        await record_sla_clock(uow, event)
+        await cards.show_sla_clock(uow, event)
 
     @runtime.on("sla", "sla.auto_close")
     async def on_auto_close(uow: UnitOfWork, event: SlaAutoClose) -> None:
-        await auto_close(uow, event)
+        await cards.auto_close(uow, event)

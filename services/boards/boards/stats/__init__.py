@@ -1,29 +1,33 @@
 """Statistics for the team lead and for Prometheus, built from the event stream.
 
-`register(runtime)` wires the `boards.stats` consumers; `install(app)` adds the
-JSON/CSV API, the /stats page and the open-requests gauge refresher.
+`register(runtime)` wires the `boards.stats` consumers; `install(app)` adds the JSON/CSV
+API and the /stats page; `start(runtime, settings)` (the app's start hook) prepares the
+read model's indexes and starts the open-requests gauge's worker, which the runtime
+stops with its other tasks.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
-from desk_runtime.logging import get_logger
 from desk_runtime.service import ServiceRuntime
+from desk_runtime.worker import Worker
 from fastapi import FastAPI
 
+from boards.settings import BoardsSettings
 from boards.stats import api, consumers, metrics, page
 from boards.stats.repository import StatsRepository
-from boards.stats.settings import StatsSettings
 
-log = get_logger(__name__)
+GAUGE_WORKER = "stats-open-gauge"
 
 
 def register(runtime: ServiceRuntime) -> None:
     consumers.register(runtime)
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(api.router)
+    app.include_router(page.router)
 
 
 async def refresh_open_gauge(repo: StatsRepository) -> None:
@@ -37,38 +41,16 @@ async def refresh_open_gauge(repo: StatsRepository) -> None:
             metrics.OPEN_REQUESTS.labels(*key).set(0)
 
 
-async def _gauge_loop(runtime: ServiceRuntime, every: float) -> None:
+async def start(runtime: ServiceRuntime, settings: BoardsSettings) -> Worker:
     repo = StatsRepository(runtime.db)
-    with contextlib.suppress(Exception):
+    with contextlib.suppress(Exception):  # indexes only speed the queries up
         await repo.ensure_indexes()
-    while True:
-        try:
-            await refresh_open_gauge(repo)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # the store may be briefly away; the next round retries
-            log.warning("stats.gauge_refresh_failed", exc_info=True)
-        await asyncio.sleep(every)
+    every = settings.stats_gauge_refresh_seconds
 
+    async def refresh() -> float:
+        await refresh_open_gauge(repo)
+        return every
 
-def install(app: FastAPI) -> None:
-    settings = StatsSettings()
-    app.state.stats_settings = settings
-    app.include_router(api.router)
-    app.include_router(page.router)
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(a: FastAPI) -> AsyncIterator[None]:
-        async with inner(a):
-            task = asyncio.create_task(_gauge_loop(a.state.runtime,
-                                                   settings.gauge_refresh_seconds),
-                                       name="stats-open-gauge")
-            try:
-                yield
-            finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-
-    app.router.lifespan_context = lifespan
+    # not critical: a stale gauge does not make boards unready (the store check does)
+    return runtime.tasks.worker(GAUGE_WORKER, refresh, idle_start=every, idle_max=every,
+                                critical=False)

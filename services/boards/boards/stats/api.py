@@ -11,11 +11,11 @@ from desk_runtime.http import Invalid
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from boards.api.auth import Agent, current_agent
+from boards.auth import Agent, current_agent
 from boards.stats import domain, query
 from boards.stats.domain import Period
 from boards.stats.repository import CardFilter, StatsRepository
-from boards.stats.settings import StatsSettings
+from boards.settings import BoardsSettings
 
 router = APIRouter(prefix="/v1/stats", tags=["stats"])
 
@@ -39,15 +39,15 @@ def parse_instant(value: str | None, *, end: bool = False) -> datetime | None:
     return at.astimezone(UTC)
 
 
-def period_of(start: str | None, end: str | None, settings: StatsSettings) -> Period:
+def period_of(start: str | None, end: str | None, settings: BoardsSettings) -> Period:
     """`from`/`to` inclusive dates or instants; default: the last N days up to now."""
     now = datetime.now(UTC)
     hi = parse_instant(end, end=True) or now
-    lo = parse_instant(start) or (hi - timedelta(days=settings.default_period_days))
+    lo = parse_instant(start) or (hi - timedelta(days=settings.stats_default_period_days))
     if lo >= hi:
         raise Invalid("`from` must be before `to`")
-    if hi - lo > timedelta(days=settings.max_period_days):
-        raise Invalid(f"a period is at most {settings.max_period_days} days")
+    if hi - lo > timedelta(days=settings.stats_max_period_days):
+        raise Invalid(f"a period is at most {settings.stats_max_period_days} days")
     return Period(lo, hi)
 
 
@@ -67,9 +67,8 @@ class StatsQuery:
         channel: str | None = None,
         board: str | None = None,
     ):
-        settings = getattr(request.app.state, "stats_settings", None) or StatsSettings()
         self.agent = agent
-        self.period = period_of(start, end, settings)
+        self.period = period_of(start, end, request.app.state.settings)
         self.filter = CardFilter(
             account=account, service=service, lane=lane,
             agent=(agent.id if agent_id == "me" else agent_id), channel=channel, board=board,

@@ -1,21 +1,19 @@
 """The agent workspace in the browser: sign-in sessions, pages, static assets, live updates.
 
-`install(app)` adds the routers, serves `static/` at /assets and starts this replica's
-live-update feed (boards.web.live), a subscriber of the runtime's broker.
+`install(app)` adds the routers, serves `static/` at /assets and subscribes this
+replica's live-update feed (boards.web.live) to the runtime's broker; `start(app)` and
+`stop(app)` are the app's start/stop hooks for what needs a running loop.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-from desk_runtime.logging import get_logger
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-log = get_logger(__name__)
+from boards.repository import AgentRepository
 
 
 def install(app: FastAPI) -> None:
@@ -29,19 +27,14 @@ def install(app: FastAPI) -> None:
     hub = live.LiveHub(app.state.runtime)
     hub.subscribe()
     app.state.live_hub = hub
-    inner = app.router.lifespan_context
 
-    @asynccontextmanager
-    async def lifespan(a: FastAPI) -> AsyncIterator[None]:
-        async with inner(a):
-            runtime = a.state.runtime
-            with contextlib.suppress(Exception):  # an index is an optimisation here
-                await session.ensure_indexes(runtime.db)
-            with contextlib.suppress(ValueError):  # signals can only be set on the main thread
-                hub.watch_shutdown()
-            try:
-                yield
-            finally:
-                await hub.stop()
 
-    app.router.lifespan_context = lifespan
+async def start(app: FastAPI) -> None:
+    with contextlib.suppress(Exception):  # an index is an optimisation here
+        await AgentRepository(app.state.runtime.db).ensure_session_indexes()
+    with contextlib.suppress(ValueError):  # signals can only be set on the main thread
+        app.state.live_hub.watch_shutdown()
+
+
+async def stop(app: FastAPI) -> None:
+    await app.state.live_hub.stop()  # the browsers reconnect

@@ -15,7 +15,7 @@ from desk_runtime.http import DomainError, Invalid, TooLarge
 from desk_runtime.logging import get_logger
 from fastapi import APIRouter, Depends, File, Request, UploadFile
 
-from boards.api.auth import Agent, current_agent
+from boards.auth import Agent, current_agent
 from boards.web.metrics import UPLOADS
 
 log = get_logger(__name__)

@@ -6,6 +6,7 @@ the browser's Accept-Language; English otherwise.
 
 from __future__ import annotations
 
+from desk_runtime.web import negotiate_language
 from fastapi import Request
 
 LANGS = ("en", "ru")
@@ -154,26 +155,9 @@ TEXT: dict[str, dict[str, str]] = {
 
 
 def pick_language(request: Request) -> str:
-    asked = request.query_params.get("lang")
-    if asked in LANGS:
-        return asked
-    cookie = request.cookies.get(LANG_COOKIE)
-    if cookie in LANGS:
-        return cookie
-    header = request.headers.get("accept-language", "")
-    best, best_q = "en", -1.0
-    for part in header.split(","):
-        tag, _, params = part.strip().partition(";")
-        q = 1.0
-        if params.strip().startswith("q="):
-            try:
-                q = float(params.strip()[2:])
-            except ValueError:
-                q = 0.0
-        lang = tag.split("-")[0].lower()
-        if lang in LANGS and q > best_q:
-            best, best_q = lang, q
-    return best
+    return negotiate_language(LANGS, query=request.query_params.get("lang"),
+                              cookie=request.cookies.get(LANG_COOKIE),
+                              accept_language=request.headers.get("accept-language"))
 
 
 def texts(lang: str) -> dict[str, str]:

@@ -26,7 +26,8 @@ from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, RabbitQueue
 from faststream.rabbit.annotations import RabbitMessage
 
-from boards.api.auth import Agent, current_agent
+from boards.auth import Agent, current_agent
+from boards.repository import CardRepository
 from boards.web.metrics import LIVE_CLIENTS, LIVE_EVENTS
 
 log = get_logger(__name__)
@@ -55,6 +56,7 @@ class Client:
 class LiveHub:
     def __init__(self, runtime: ServiceRuntime):
         self.runtime = runtime
+        self.cards = CardRepository(runtime.db)
         self.clients: set[Client] = set()
         self._tasks: set[asyncio.Task] = set()
         self._queue: RabbitQueue | None = None
@@ -120,8 +122,7 @@ class LiveHub:
         card_id = payload.get("card_id") or payload.get("child_id")
         if not card_id:
             return None
-        doc = await self.runtime.db["cards"].find_one({"_id": card_id}, {"board_id": 1})
-        return doc["board_id"] if doc else None
+        return await self.cards.board_of_card(card_id)
 
     async def _on_message(self, message: RabbitMessage) -> None:
         try:
@@ -151,19 +152,18 @@ class LiveHub:
     async def _after_sla_stored(self, kind: str, payload: dict) -> None:
         state = kind.split(".", 1)[1]
         card_id, target = payload.get("card_id"), payload.get("target")
-        doc = None
+        found = None
         for _ in range(SLA_SETTLE_TRIES):
-            doc = await self.runtime.db["cards"].find_one({"_id": card_id},
-                                                          {"board_id": 1, "sla": 1})
-            shown = (doc.get("sla") or {}).get(target) or {} if doc else {}
-            if doc and (shown.get("clock") == payload.get("clock") if state == "clock_changed"
-                        else shown.get("state") == state):
+            found = await self.cards.sla_shown(card_id)
+            shown = found[1].get(target) or {} if found else {}
+            if found and (shown.get("clock") == payload.get("clock") if state == "clock_changed"
+                          else shown.get("state") == state):
                 break
             await asyncio.sleep(0.25)
-        if doc:
-            self.publish(doc["board_id"], {"type": kind, "card_id": card_id,
-                                           "board_id": doc["board_id"], "version": None,
-                                           "by": None, "parent_id": None})
+        if found:
+            board = found[0]
+            self.publish(board, {"type": kind, "card_id": card_id, "board_id": board,
+                                 "version": None, "by": None, "parent_id": None})
 
     def publish(self, board: str | None, data: dict) -> None:
         for client in list(self.clients):

@@ -9,9 +9,7 @@ same agents' API (`/v1/...`) with the session cookie and its CSRF token.
 
 from __future__ import annotations
 
-import hmac
 import json
-import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,24 +18,25 @@ from urllib.parse import quote
 import httpx
 from desk_runtime.http import Unauthorized
 from fastapi import APIRouter, Form, Request
+from desk_runtime.web import clear_cookie, new_token, set_cookie, template_environment, tokens_equal
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from boards.api.auth import Agent
 from boards.api.cards import card_view
+from boards.auth import Agent, close_session, csrf_ok, open_session, session_of
+from boards.domain.card import Card
 from boards.domain.cards import query_terms
-from boards.repository import UNASSIGNED, BoardsRepository, CardListSpec
+from boards.repository import UNASSIGNED, CardListSpec, Repositories
 from boards.web import i18n
 from boards.web.metrics import SLA_FETCH_FAILED
-from boards.web.session import close_session, csrf_ok, open_session, session_of
 
 HERE = Path(__file__).parent
 BOARD_CARD_LIMIT = 2000  # newest cards drawn on one board page
 LOGIN_CSRF_COOKIE = "desk_login_csrf"
 
 router = APIRouter(include_in_schema=False)
-env = Environment(loader=FileSystemLoader(HERE / "templates"),
-                  autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+env = template_environment(HERE / "templates")
+# the workspace's templates are written for block tags on lines of their own
+env.trim_blocks = env.lstrip_blocks = True
 
 
 def _json_default(value: Any) -> Any:
@@ -55,6 +54,8 @@ def to_json(data: Any) -> str:
 
 
 env.filters["tojson_safe"] = to_json
+
+
 def _duration(seconds: Any) -> str:
     try:
         total = int(float(seconds))
@@ -71,8 +72,8 @@ env.filters["dur"] = _duration
 env.filters["dt"] = lambda v: (_json_default(v)[:16].replace("T", " ") if v else "")
 
 
-def _repo(request: Request) -> BoardsRepository:
-    return BoardsRepository(request.app.state.runtime.db)
+def _repos(request: Request) -> Repositories:
+    return Repositories.of(request.app.state.runtime.db)
 
 
 def render(request: Request, template: str, lang: str, status: int = 200, **ctx: Any
@@ -81,8 +82,9 @@ def render(request: Request, template: str, lang: str, status: int = 200, **ctx:
     html = env.get_template(template).render(request=request, lang=lang, t=t, **ctx)
     response = HTMLResponse(html, status_code=status)
     if request.query_params.get("lang") in i18n.LANGS:
-        response.set_cookie(i18n.LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax",
-                            path="/")
+        # read by nothing but the server's next page: neither secret nor strict
+        set_cookie(response, i18n.LANG_COOKIE, lang, max_age=365 * 86400, secure=False,
+                   samesite="lax", httponly=False)
     # the pages draw only from this origin; no inline script runs (data is JSON)
     response.headers["Content-Security-Policy"] = (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -109,7 +111,8 @@ def _safe_next(value: str | None) -> str:
 
 
 async def _page_base(request: Request, agent: Agent, csrf: str, lang: str) -> dict:
-    boards = [b for b in await _repo(request).list_boards() if agent.can_see_board(b["_id"])]
+    boards = [b for b in await _repos(request).catalog.list_boards()
+              if agent.can_see_board(b["_id"])]
     return {"agent": agent, "csrf": csrf, "boards": boards,
             "nav_boards": [{"id": b["_id"], "name": b["name"]} for b in boards]}
 
@@ -119,21 +122,19 @@ async def _page_base(request: Request, agent: Agent, csrf: str, lang: str) -> di
 @router.get("/login")
 async def login_page(request: Request, next: str | None = None, failed: int = 0) -> Response:
     lang = i18n.pick_language(request)
-    token = secrets.token_urlsafe(24)
+    token = new_token(24)
     response = render(request, "login.html", lang, status=401 if failed else 200,
                       next=_safe_next(next), failed=bool(failed), login_csrf=token)
     # double-submit: a form posted from another site cannot know this cookie's value
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True,
-                        samesite="strict", secure=request.app.state.settings.cookie_secure,
-                        path="/login")
+    set_cookie(response, LOGIN_CSRF_COOKIE, token, max_age=3600,
+               secure=request.app.state.settings.cookie_secure, path="/login")
     return response
 
 
 @router.post("/login")
 async def login(request: Request, token: str = Form(...), csrf: str = Form(""),
                 next: str = Form("/board")) -> Response:
-    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    if not expected or not hmac.compare_digest(expected, csrf):
+    if not tokens_equal(request.cookies.get(LOGIN_CSRF_COOKIE), csrf):
         return RedirectResponse("/login?failed=1", status_code=303)
     response = RedirectResponse(_safe_next(next), status_code=303)
     try:
@@ -141,7 +142,8 @@ async def login(request: Request, token: str = Form(...), csrf: str = Form(""),
     except Unauthorized:
         return RedirectResponse(f"/login?failed=1&next={quote(_safe_next(next))}",
                                 status_code=303)
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    clear_cookie(response, LOGIN_CSRF_COOKIE, secure=request.app.state.settings.cookie_secure,
+                 path="/login")
     return response
 
 
@@ -162,22 +164,17 @@ async def home() -> Response:
 
 # --- the board -------------------------------------------------------------------------------
 
-def _card_brief(card: dict) -> dict:
+def _card_brief(card: Card) -> dict:
     """What a card tile needs (the board page embeds hundreds of these)."""
-    req = card.get("requester") or {}
-    return {"id": card["_id"], "number": card["number"], "title": card["title"],
-            "version": card["version"], "service_id": card.get("service_id"),
-            "column_id": card["column_id"], "lane_id": card["lane_id"],
-            "priority": card.get("priority"), "assignee_id": card.get("assignee_id"),
+    req = card.requester or {}
+    return {"id": card.id, "number": card.number, "title": card.title,
+            "version": card.version, "service_id": card.service_id,
+            "column_id": card.column_id, "lane_id": card.lane_id,
+            "priority": card.priority, "assignee_id": card.assignee_id,
             "requester": req.get("name") or req.get("email"),
-            "unread": bool(card.get("unread_customer_reply")),
-            "sla": card.get("sla") or {}, "sla_state": card.get("sla_state"),
-            "entered": card.get("column_entered_at") or card["created_at"]}
-
-
-async def _names(request: Request) -> dict[str, str]:
-    return {a["_id"]: a.get("name") or a["_id"]
-            async for a in _repo(request).agents.find({}, {"name": 1})}
+            "unread": bool(card.unread_customer_reply),
+            "sla": card.sla, "sla_state": card.sla_state,
+            "entered": card.time_in_column_from}
 
 
 def _service_names(services: list, lang: str) -> dict[str, str]:
@@ -190,7 +187,8 @@ async def board_home(request: Request) -> Response:
     if found is None:
         return _to_login(request)
     agent, _ = found
-    boards = [b for b in await _repo(request).list_boards() if agent.can_see_board(b["_id"])]
+    boards = [b for b in await _repos(request).catalog.list_boards()
+              if agent.can_see_board(b["_id"])]
     if not boards:
         lang = i18n.pick_language(request)
         return render(request, "empty.html", lang, **await _page_base(request, agent,
@@ -206,8 +204,8 @@ async def board_page(request: Request, board_id: str) -> Response:
         return _to_login(request)
     agent, session = found
     lang = i18n.pick_language(request)
-    repo = _repo(request)
-    board = await repo.get_board(board_id)
+    repos = _repos(request)
+    board = await repos.catalog.board(board_id)
     if board is None or not agent.can_see_board(board_id):
         return render(request, "empty.html", lang, status=404,
                       **await _page_base(request, agent, session["csrf"], lang))
@@ -222,10 +220,11 @@ async def board_page(request: Request, board_id: str) -> Response:
         priority=filters["priority"] if filters["priority"] in
         ("low", "medium", "high", "critical") else None,
         sla_state=filters["sla"] if filters["sla"] in ("warning", "breached") else None)
-    cards = await repo.list_cards(spec, BOARD_CARD_LIMIT)
-    services = [s for s in await repo.list_services() if agent.can_see_board(s[0].target.board_id)]
-    everyone = await _names(request)
-    names = {a: everyone.get(a, a) for a in await repo.board_members(board_id)}
+    cards = await repos.cards.list_cards(spec, BOARD_CARD_LIMIT)
+    services = [s for s in await repos.catalog.list_services()
+                if agent.can_see_board(s[0].target.board_id)]
+    everyone = await repos.agents.agent_names()
+    names = {a: everyone.get(a, a) for a in await repos.agents.board_members(board_id)}
     data = {
         "board": {"id": board["_id"], "name": board["name"], "columns": board["columns"],
                   "lanes": board["lanes"]},
@@ -246,16 +245,17 @@ async def my_cards(request: Request) -> Response:
         return _to_login(request)
     agent, session = found
     lang = i18n.pick_language(request)
-    repo = _repo(request)
+    repos = _repos(request)
     base = await _page_base(request, agent, session["csrf"], lang)
     scope = [b["_id"] for b in base["boards"]]
-    cards = await repo.list_cards(CardListSpec.build(boards=scope, assignee_id=agent.id), 500)
+    cards = await repos.cards.list_cards(CardListSpec.build(boards=scope, assignee_id=agent.id),
+                                         500)
     columns = {(b["_id"], c["id"]): c["name"] for b in base["boards"] for c in b["columns"]}
-    services = _service_names(await repo.list_services(), lang)
-    rows = [{**_card_brief(c), "board_id": c["board_id"],
-             "column": columns.get((c["board_id"], c["column_id"]), c["column_id"]),
-             "service": services.get(c.get("service_id") or "", c.get("service_id") or ""),
-             "done": c.get("status_category") == "done"} for c in cards]
+    services = _service_names(await repos.catalog.list_services(), lang)
+    rows = [{**_card_brief(c), "board_id": c.board_id,
+             "column": columns.get((c.board_id, c.column_id), c.column_id),
+             "service": services.get(c.service_id or "", c.service_id or ""),
+             "done": c.status_category == "done"} for c in cards]
     return render(request, "my.html", lang, rows=rows,
                   data={"now": datetime.now(UTC), "lang": lang, "t": i18n.texts(lang)}, **base)
 
@@ -287,37 +287,36 @@ async def card_page(request: Request, card_ref: str) -> Response:
         return _to_login(request)
     agent, session = found
     lang = i18n.pick_language(request)
-    repo = _repo(request)
+    repos = _repos(request)
     base = await _page_base(request, agent, session["csrf"], lang)
-    card = await repo.get_card(card_ref)
-    if card is None or not agent.can_see_board(card["board_id"]):
+    card = await repos.cards.card(card_ref)
+    if card is None or not agent.can_see_board(card.board_id):
         return render(request, "empty.html", lang, status=404, **base)
-    board = await repo.get_board(card["board_id"])
-    service = await repo.get_service(card["service_id"]) if card.get("service_id") else None
-    comments = await repo.comments_of(card["_id"])
-    scope = [None] + ([card["service_id"]] if card.get("service_id") else [])
+    board = await repos.catalog.board(card.board_id)
+    service = await repos.catalog.service(card.service_id) if card.service_id else None
+    comments = await repos.cards.comments_of(card.id)
     canned = [{**{k: v for k, v in r.items() if k != "_id"}, "id": r["_id"]}
-              async for r in repo.canned.find({"service_id": {"$in": scope}}).sort("title")]
+              for r in await repos.catalog.canned_for(card.service_id)]
     form = {f.key: f for f in service.fields} if service else {}
     fields = [{"key": k, "label": form[k].label.get(lang) if k in form else k, "value": v,
                "customer": form[k].show_to_customer if k in form else False}
-              for k, v in (card.get("fields") or {}).items()]
+              for k, v in card.fields.items()]
     view = card_view(card, with_history=True)
-    names = await _names(request)
+    names = await repos.agents.agent_names()
     columns = {c["id"]: c for c in board["columns"]} if board else {}
     lanes = {lane["id"]: lane["name"] for lane in board["lanes"]} if board else {}
-    data = {"card": {"id": card["_id"], "number": card["number"], "version": card["version"],
-                     "checklist": card.get("checklist") or [], "board_id": card["board_id"],
-                     "title": card["title"], "requester": card.get("requester") or {},
-                     "tags": card.get("tags") or [], "due_date": card.get("due_date")},
+    data = {"card": {"id": card.id, "number": card.number, "version": card.version,
+                     "checklist": card.checklist, "board_id": card.board_id,
+                     "title": card.title, "requester": card.requester or {},
+                     "tags": card.tags, "due_date": card.due_date},
             "agent_name": agent.name,
             "canned": canned, "reply_default": service.reply_default if service else "public",
             "lang": lang, "t": i18n.texts(lang), "now": datetime.now(UTC), "me": agent.id}
-    members = await repo.board_members(card["board_id"])
+    members = await repos.agents.board_members(card.board_id)
     return render(request, "card.html", lang, card=view, members=members, service=service,
                   board=board,
                   columns=columns, lanes=lanes, comments=comments, fields=fields,
-                  sla=await sla_record(request, card["_id"]), names=names, data=data,
+                  sla=await sla_record(request, card.id), names=names, data=data,
                   reply_default=data["reply_default"], canned=canned, **base)
 
 
@@ -330,7 +329,7 @@ async def new_card_page(request: Request) -> Response:
         return _to_login(request)
     agent, session = found
     lang = i18n.pick_language(request)
-    services = [s for s, _ in await _repo(request).list_services()
+    services = [s for s, _ in await _repos(request).catalog.list_services()
                 if s.active and agent.can_see_board(s.target.board_id)]
     data = {"services": [s.model_dump(mode="json", by_alias=True) for s in services],
             "lang": lang, "t": i18n.texts(lang)}
@@ -350,16 +349,17 @@ async def admin_page(request: Request, service: str | None = None) -> Response:
     base = await _page_base(request, agent, session["csrf"], lang)
     if agent.role != "admin":
         return render(request, "empty.html", lang, status=403, forbidden=True, **base)
-    repo = _repo(request)
-    services = await repo.list_services()
+    repos = _repos(request)
+    services = await repos.catalog.list_services()
     agents = [{"id": a["_id"], "name": a.get("name"), "email": a.get("email"),
                "role": a.get("role", "agent"), "boards": a.get("boards", []),
-               "active": a.get("active", True)} async for a in repo.agents.find({}).sort("_id")]
+               "active": a.get("active", True)} for a in await repos.agents.all_agents()]
     editing = next((s for s, _ in services if s.id == service), None)
     data = {"services": {s.id: s.model_dump(mode="json", by_alias=True) for s, _ in services},
             "boards": [{"id": b["_id"], "name": b["name"], "space": b.get("space"),
                         "columns": b["columns"], "lanes": b["lanes"],
-                        "members": await repo.board_members(b["_id"])} for b in base["boards"]],
+                        "members": await repos.agents.board_members(b["_id"])}
+                       for b in base["boards"]],
             "editing": editing.model_dump(mode="json", by_alias=True) if editing else None,
             "lang": lang, "t": i18n.texts(lang)}
     return render(request, "admin.html", lang, services=services, agents=agents, data=data,

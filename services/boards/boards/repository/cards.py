@@ -1,17 +1,16 @@
-"""Boards' store: cards, comments, boards, the service catalog, counters."""
+"""The cards aggregate's store: cards, their comments, card numbers and the list walk."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from desk_contracts.catalog import ServiceDefinition
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
-from desk_runtime.config_cache import config_cache
 from pymongo.asynchronous.database import AsyncDatabase
 
+from boards.domain.card import Card, CardChange
 from boards.domain.cards import matches_filters, search_terms, sort_key, sort_key_time, time_key
 
 # Card fields an agent can filter a list by; each has its own (board, field, sort_key) index.
@@ -82,16 +81,17 @@ def card_list_query(*, boards: str | list[str], after: str | None = None,
     return query
 
 
-class BoardsRepository:
+
+Session = AsyncClientSession | None
+
+
+class CardRepository:
+    """Cards (as `Card`), their comments and the counters that number them."""
+
     def __init__(self, db: AsyncDatabase):
-        self.db = db
-        self.cards = db["cards"]
-        self.comments = db["comments"]
-        self.boards = db["boards"]
-        self.services = db["services"]
-        self.counters = db["counters"]
-        self.agents = db["agents"]
-        self.canned = db["canned_responses"]
+        self.cards = db.cards
+        self.comments = db.comments
+        self.counters = db.counters
 
     async def ensure_indexes(self) -> None:
         await self.cards.create_index("number", unique=True)
@@ -113,64 +113,100 @@ class BoardsRepository:
         await self.cards.create_index("parent_id", sparse=True)
         await self.comments.create_index([("card_id", ASCENDING), ("created_at", ASCENDING)])
         await self.comments.create_index("reply_id", sparse=True)
-        await self.agents.create_index("token_hashes")
-        await self.agents.create_index("boards")
-        await self.canned.create_index([("service_id", ASCENDING), ("title", ASCENDING)])
 
-    async def next_counter(self, key: str, session: AsyncClientSession | None = None) -> int:
+    # --- numbering --------------------------------------------------------------------------
+
+    async def next_counter(self, key: str, session: Session = None) -> int:
         doc = await self.counters.find_one_and_update(
             {"_id": key}, {"$inc": {"n": 1}}, upsert=True,
             return_document=ReturnDocument.AFTER, session=session,
         )
         return int(doc["n"])
 
-    async def get_service(self, service_id: str, session: AsyncClientSession | None = None
-                          ) -> ServiceDefinition | None:
-        async def load() -> ServiceDefinition | None:
-            doc = await self.services.find_one({"_id": service_id})
-            return ServiceDefinition.model_validate(doc["definition"]) if doc else None
+    # --- one card ---------------------------------------------------------------------------
 
-        # read-mostly: kept a few seconds per process, dropped here when saved
-        return await config_cache(self.db.name).get(("services", service_id), load)
+    async def card(self, ref: str, session: Session = None) -> Card | None:
+        """A card by id or by number (`sd-12` finds SD-12)."""
+        doc = await self.cards.find_one({"$or": [{"_id": ref}, {"number": ref.upper()}]},
+                                        session=session)
+        return Card.from_document(doc) if doc else None
 
-    async def list_services(self) -> list[tuple[ServiceDefinition, int]]:
-        return [
-            (ServiceDefinition.model_validate(d["definition"]), d["revision"])
-            async for d in self.services.find({}).sort("_id", ASCENDING)
-        ]
+    async def card_by_request(self, request_id: str, session: Session = None) -> Card | None:
+        doc = await self.cards.find_one({"request_id": request_id}, session=session)
+        return Card.from_document(doc) if doc else None
 
-    async def save_service(self, service: ServiceDefinition, session: AsyncClientSession) -> int:
-        doc = await self.services.find_one_and_update(
-            {"_id": service.id},
-            {"$set": {"definition": service.model_dump(mode="json", by_alias=True)},
-             "$inc": {"revision": 1}},
-            upsert=True, return_document=ReturnDocument.AFTER, session=session,
-        )
-        config_cache(self.db.name).forget(("services", service.id))
-        return int(doc["revision"])
+    async def board_of_card(self, card_id: str) -> str | None:
+        doc = await self.cards.find_one({"_id": card_id}, {"board_id": 1})
+        return doc["board_id"] if doc else None
 
-    async def get_board(self, board_id: str, session: AsyncClientSession | None = None
-                        ) -> dict[str, Any] | None:
-        return await config_cache(self.db.name).get(
-            ("boards", board_id), lambda: self.boards.find_one({"_id": board_id}), copy=True)
+    async def sla_shown(self, card_id: str) -> tuple[str, dict[str, Any]] | None:
+        """The card's board and the SLA signals it shows, or None for no such card."""
+        doc = await self.cards.find_one({"_id": card_id}, {"board_id": 1, "sla": 1})
+        return (doc["board_id"], doc.get("sla") or {}) if doc else None
 
-    async def save_board(self, board: dict[str, Any], session: AsyncClientSession | None = None
-                         ) -> None:
-        await self.boards.replace_one({"_id": board["_id"]}, board, upsert=True, session=session)
-        config_cache(self.db.name).forget(("boards", board["_id"]))
+    async def add_card(self, card: Card, session: Session = None) -> None:
+        await self.cards.insert_one(card.to_document(), session=session)
 
-    async def card_by_request(self, request_id: str, session: AsyncClientSession | None = None
-                              ) -> dict[str, Any] | None:
-        return await self.cards.find_one({"request_id": request_id}, session=session)
+    async def save_change(self, card: Card, change: CardChange, now: datetime,
+                          session: Session = None) -> Card | None:
+        """Apply `change` only if the stored card is still at `card.version`; the card after
+        it, or None when another writer got there first."""
+        update: dict[str, Any] = {"$set": {**change.sets, **card.derived(change, now)},
+                                  "$inc": {"version": 1}}
+        pushes: dict[str, Any] = {k: {"$each": v} for k, v in change.pushes.items()}
+        if change.history:
+            pushes["history"] = {"$each": change.history}
+        if pushes:
+            update["$push"] = pushes
+        if change.add_to_set:
+            update["$addToSet"] = dict(change.add_to_set)
+        doc = await self.cards.find_one_and_update(
+            {"_id": card.id, "version": card.version}, update,
+            return_document=ReturnDocument.AFTER, session=session)
+        return Card.from_document(doc) if doc else None
 
-    async def get_card(self, card_id: str, session: AsyncClientSession | None = None
-                       ) -> dict[str, Any] | None:
-        return await self.cards.find_one(
-            {"$or": [{"_id": card_id}, {"number": card_id.upper()}]}, session=session
-        )
+    async def show(self, card_id: str, change: CardChange, session: Session = None) -> None:
+        """A display-only change (no version, no history): SLA clocks."""
+        await self.cards.update_one({"_id": card_id}, {"$set": dict(change.sets)},
+                                    session=session)
 
-    async def open_load(self, agents: list[str], session: AsyncClientSession | None = None
-                        ) -> dict[str, int]:
+    async def current_version(self, card_id: str, session: Session = None) -> int | None:
+        doc = await self.cards.find_one({"_id": card_id}, {"version": 1}, session=session)
+        return doc["version"] if doc else None
+
+    async def ancestors(self, card_id: str, session: Session = None,
+                        depth: int = 50) -> list[str]:
+        """Ids above a card via parent links (bounded, so a corrupt loop cannot hang us)."""
+        found: list[str] = []
+        current = await self.cards.find_one({"_id": card_id}, {"parent_id": 1}, session=session)
+        while current and current.get("parent_id") and len(found) < depth:
+            found.append(current["parent_id"])
+            current = await self.cards.find_one({"_id": current["parent_id"]}, {"parent_id": 1},
+                                                session=session)
+        return found
+
+    # --- cards by place ---------------------------------------------------------------------
+
+    async def count_in_column(self, board_id: str, column_id: str, session: Session = None
+                              ) -> int:
+        return await self.cards.count_documents({"board_id": board_id, "column_id": column_id},
+                                                session=session)
+
+    async def a_card_in_column(self, board_id: str, column_id: str, session: Session = None
+                               ) -> str | None:
+        """The number of some card in the column (None: it is empty)."""
+        doc = await self.cards.find_one({"board_id": board_id, "column_id": column_id},
+                                        {"number": 1}, session=session)
+        return doc["number"] if doc else None
+
+    async def a_card_outside(self, board_id: str, field_name: str, kept: set[str],
+                             session: Session = None) -> str | None:
+        """The number of some card of the board whose column/lane (`field_name`) is not kept."""
+        doc = await self.cards.find_one({"board_id": board_id, field_name: {"$nin": sorted(kept)}},
+                                        {"number": 1}, session=session)
+        return doc["number"] if doc else None
+
+    async def open_load(self, agents: list[str], session: Session = None) -> dict[str, int]:
         load = {a: 0 for a in agents}
         async for row in await self.cards.aggregate(
             [{"$match": {"assignee_id": {"$in": agents}, "status_category": {"$ne": "done"}}},
@@ -180,23 +216,25 @@ class BoardsRepository:
             load[row["_id"]] = row["n"]
         return load
 
-    async def list_boards(self) -> list[dict[str, Any]]:
-        return [b async for b in self.boards.find({}).sort("_id", ASCENDING)]
+    # --- comments ---------------------------------------------------------------------------
 
-    async def board_members(self, board_id: str) -> list[str]:
-        return [a["_id"] async for a in self.agents.find({"boards": board_id}, {"_id": 1})]
+    async def add_comment(self, comment: dict[str, Any], session: Session = None) -> None:
+        await self.comments.insert_one(comment, session=session)
 
-    async def set_board_members(self, board_id: str, members: list[str],
-                                session: AsyncClientSession) -> None:
-        """Membership lives on the agent (what auth reads); a board's list is derived."""
-        await self.agents.update_many({"boards": board_id, "_id": {"$nin": members}},
-                                      {"$pull": {"boards": board_id}}, session=session)
-        await self.agents.update_many({"_id": {"$in": members}},
-                                      {"$addToSet": {"boards": board_id}}, session=session)
+    async def reply_recorded(self, reply_id: str, session: Session = None) -> bool:
+        return await self.comments.find_one({"reply_id": reply_id}, {"_id": 1},
+                                            session=session) is not None
+
+    async def comments_of(self, card_id: str) -> list[dict[str, Any]]:
+        return [c async for c in self.comments.find({"card_id": card_id})
+                .sort([("created_at", ASCENDING), ("_id", ASCENDING)])]
+
+    # --- lists ------------------------------------------------------------------------------
 
     async def list_cards(self, spec: CardListSpec, limit: int,
-                         trace: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-        """Up to `limit` cards after the cursor, newest first (keyset pagination).
+                         trace: list[dict[str, Any]] | None = None) -> list[Card]:
+        """Up to `limit` cards after the cursor, newest first (keyset pagination), without
+        their history.
 
         Each board is walked back in time windows over an index (board, filter, sort_key),
         doubling the window while the page is short. A store that cannot stop an index walk
@@ -207,17 +245,18 @@ class BoardsRepository:
         if "request_id" in spec.equal:
             found = [c async for c in self.cards.find({"request_id": spec.equal["request_id"]},
                                                       {"history": 0})]
-            return [c for c in found if c["board_id"] in spec.boards
+            rows = [c for c in found if c["board_id"] in spec.boards
                     and matches_filters(c, spec.equal, list(spec.terms))
                     and (not spec.after or c["sort_key"] < spec.after)][:limit]
+            return [Card.from_document(c) for c in rows]
         span = await self.card_span()
         if span is None:
             return []
-        rows: list[dict[str, Any]] = []
+        rows = []
         for board in spec.boards:
             rows += await self._walk_board(spec, board, limit, *span, trace=trace)
         rows.sort(key=lambda c: c["sort_key"], reverse=True)
-        return rows[:limit]
+        return [Card.from_document(c) for c in rows[:limit]]
 
     async def _walk_board(self, spec: CardListSpec, board: str, limit: int, epoch: str,
                           newest: str, trace: list[dict[str, Any]] | None = None
@@ -250,8 +289,7 @@ class BoardsRepository:
         doc = await self.counters.find_one({"_id": SPAN_KEY})
         return (doc["oldest"], doc["newest"]) if doc else None
 
-    async def note_card_time(self, key: str, session: AsyncClientSession | None = None
-                             ) -> None:
+    async def note_card_time(self, key: str, session: Session = None) -> None:
         await self.counters.update_one(
             {"_id": SPAN_KEY}, {"$min": {"oldest": key[:20]}, "$max": {"newest": key[:20]}},
             upsert=True, session=session)
@@ -270,18 +308,3 @@ class BoardsRepository:
             async for card in self.cards.find({}, {"sort_key": 1}):
                 await self.note_card_time(card["sort_key"])
         return n
-
-    async def comments_of(self, card_id: str) -> list[dict[str, Any]]:
-        return [c async for c in self.comments.find({"card_id": card_id})
-                .sort([("created_at", ASCENDING), ("_id", ASCENDING)])]
-
-    async def ancestors(self, card_id: str, session: AsyncClientSession | None = None,
-                        depth: int = 50) -> list[str]:
-        """Ids above a card via parent links (bounded, so a corrupt loop cannot hang us)."""
-        found: list[str] = []
-        current = await self.cards.find_one({"_id": card_id}, {"parent_id": 1}, session=session)
-        while current and current.get("parent_id") and len(found) < depth:
-            found.append(current["parent_id"])
-            current = await self.cards.find_one({"_id": current["parent_id"]}, {"parent_id": 1},
-                                                session=session)
-        return found

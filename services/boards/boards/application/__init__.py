@@ -1,0 +1,1 @@
+"""Boards' use cases: card operations (`cards`) and admins' configuration (`catalog`)."""

@@ -1,0 +1,477 @@
+"""Every operation on cards, by operation: each runs inside one unit of work.
+
+A card's state and the events it causes commit together (`uow.emit` writes to the
+outbox). The rules live on the `Card` aggregate (boards.domain.card); this module looks
+up what they need, asks the card for its change, stores it through the repository (only
+while the card is at the version it was read at) and says what happened on the bus. The
+agents' API, the workspace pages and the bus consumers all come here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from desk_contracts.access import address_allowed
+from desk_contracts.catalog import FieldErrors, ServiceDefinition, validate_fields
+from desk_contracts.channels import AGENT
+from desk_contracts.events import (
+    AttachmentRef,
+    Author,
+    CardAssigned,
+    CardCreated,
+    CardLinked,
+    CardMoved,
+    CardUpdated,
+    CommentAdded,
+    Person,
+    ReplyReceived,
+    RequestRated,
+    RequestReceived,
+    SlaAutoClose,
+    SlaClockChanged,
+)
+from desk_runtime.consumer import PermanentFailure
+from desk_runtime.http import Invalid, NotFound
+from desk_runtime.language import detect_language
+from desk_runtime.logging import get_logger
+from desk_runtime.unit_of_work import UnitOfWork
+
+from boards.domain.agent import Agent
+from boards.domain.card import Card, CardChange, StaleVersion, WipLimitReached
+from boards.domain.cards import (
+    choose_assignee,
+    column_of,
+    format_number,
+    history_entry,
+    render_canned,
+    search_terms,
+    sort_key,
+)
+from boards.metrics import ACCESS_DENIED, CARD_CHANGES, STALE_VERSIONS, WIP_REFUSED
+from boards.repository import Repositories
+
+log = get_logger(__name__)
+
+
+def _repos(uow: UnitOfWork) -> Repositories:
+    return Repositories.of(uow.db)
+
+
+# --- reading a card for an agent ----------------------------------------------------------
+
+async def visible_card(repos: Repositories, ref: str, agent: Agent, session=None) -> Card:
+    """The card if the agent may see its board; otherwise 404, as if it did not exist."""
+    card = await repos.cards.card(ref, session)
+    if card is None:
+        raise NotFound("no such card")
+    if not agent.can_see_board(card.board_id):
+        ACCESS_DENIED.labels("other_board").inc()
+        raise NotFound("no such card")
+    return card
+
+
+# --- the one write path -------------------------------------------------------------------
+
+def _require_version(card: Card, expected_version: int | None) -> None:
+    try:
+        card.require_version(expected_version)
+    except StaleVersion:
+        STALE_VERSIONS.inc()
+        raise
+
+
+async def _commit(uow: UnitOfWork, card: Card, change: CardChange, *,
+                  expected_version: int | None = None) -> Card:
+    """Store `change` if the card is still at the version the caller saw (409 otherwise).
+
+    The version filter plus the transaction make concurrent writers safe: two agents
+    moving the same card at version 3 — one commits version 4, the other gets 409.
+    """
+    _require_version(card, expected_version)
+    cards = _repos(uow).cards
+    updated = await cards.save_change(card, change, datetime.now(UTC), uow.session)
+    if updated is None:
+        STALE_VERSIONS.inc()
+        raise card.changed_meanwhile(await cards.current_version(card.id, uow.session))
+    return updated
+
+
+async def _service_of(uow: UnitOfWork, card: Card) -> ServiceDefinition | None:
+    if not card.service_id:
+        return None
+    return await _repos(uow).catalog.service(card.service_id, uow.session)
+
+
+async def _updated(uow: UnitOfWork, card: Card, changed: tuple[str, ...]) -> None:
+    await uow.emit(CardUpdated(card=card.snapshot(await _service_of(uow, card)),
+                               changed=changed))
+
+
+# --- create -------------------------------------------------------------------------------
+
+async def create_from_request(uow: UnitOfWork, request: RequestReceived, *, prefix: str,
+                              by: str = "system") -> Card:
+    """Route a new request to its service's board/column/lane as a numbered card.
+
+    The customer's text becomes the card's first public comment, authored by the
+    customer (also when an agent typed it in for a customer who phoned: `by`).
+    A follow-up of a closed request becomes a child of it, linked both ways.
+    """
+    repos = _repos(uow)
+    existing = await repos.cards.card_by_request(request.request_id, uow.session)
+    if existing is not None:
+        return existing  # the same request delivered again: one card
+    service = await repos.catalog.service(request.service_id, uow.session)
+    if service is None:
+        raise PermanentFailure(f"unknown service {request.service_id!r}")
+    board = await repos.catalog.board(service.target.board_id, uow.session)
+    if board is None:
+        raise PermanentFailure(f"service {service.id!r} targets missing board")
+    column = column_of(board, service.target.column_id)
+    now = datetime.now(UTC)
+    # Counters are taken outside the card's transaction: every new card increments the
+    # same counter document, and inside concurrent transactions that one document made
+    # them conflict and retry each other. A retried transaction may leave a gap in the
+    # numbers (SD-41, SD-43); a number is never given twice.
+    number = format_number(prefix, await repos.cards.next_counter(f"card-number:{prefix}"))
+    assignee = None
+    if service.assignment.kind != "none":
+        turn = await repos.cards.next_counter(f"round-robin:{service.id}") - 1
+        load = await repos.cards.open_load(list(service.assignment.agents), uow.session)
+        assignee = choose_assignee(service.assignment, turn=turn, open_load=load)
+    parent = None
+    if request.follow_up_of:
+        parent = await repos.cards.card(request.follow_up_of, uow.session)
+        if parent is None:
+            log.warning("card.follow_up_of_unknown", follow_up_of=request.follow_up_of)
+    card_id = str(uuid.uuid4())
+    history = [history_entry(now, by, "created", None,
+                             f"{board['_id']}/{column['id']}/{service.target.lane_id}")]
+    if assignee:
+        history.append(history_entry(now, "system", "assignee_id", None, assignee))
+    card = Card(
+        id=card_id, number=number, version=1, title=request.subject, type="request",
+        service_id=service.id, board_id=board["_id"], column_id=column["id"],
+        lane_id=service.target.lane_id, status_category=column["category"],
+        priority=str(request.priority or service.default_priority),
+        requester=request.requester.model_dump(mode="json"), channel=request.channel,
+        request_id=request.request_id, fields=dict(request.fields),
+        attachments=[a.model_dump(mode="json") for a in request.attachments],
+        due_date=request.due_date, assignee_id=assignee,
+        members=[assignee] if assignee else [], tags=[], checklist=[],
+        parent_id=parent.id if parent else None,
+        links=[parent.link_entry("parent")] if parent else [],
+        unread_customer_reply=False, sla={}, sla_state=None, rating=None, created_by=by,
+        created_at=now, updated_at=now, column_entered_at=now, sort_key=sort_key(now, card_id),
+        history=history,
+        # The customer's language, never the service's: notify decides what to answer in.
+        # Channels that do not say (the web API, agents' own cards) are judged by the text.
+        language=request.language or detect_language(f"{request.subject}\n{request.text}"),
+    )
+    card.search_terms = search_terms(card.to_document())
+    await repos.cards.add_card(card, uow.session)
+    # outside the transaction too (a hot document); a span wider than the cards is harmless
+    await repos.cards.note_card_time(card.sort_key)
+    CARD_CHANGES.labels("created").inc()
+    await uow.emit(CardCreated(card=card.snapshot(service), follow_up_of=request.follow_up_of))
+    if parent is not None:
+        await _commit(uow, parent, parent.child_added(card, by=by, now=now))
+        await uow.emit(CardLinked(parent_id=parent.id, child_id=card_id,
+                                  parent_number=parent.number, child_number=number))
+    comment = {
+        "_id": str(uuid.uuid4()),
+        "card_id": card.id,
+        "visibility": "public",
+        "author": {"kind": "customer", "id": request.requester.email, "name":
+                   request.requester.name},
+        "text": request.text,
+        "attachments": card.attachments,
+        "created_at": now,
+        "request_id": request.request_id,
+        "entered_by": by if by != "system" else None,
+    }
+    await repos.cards.add_comment(comment, uow.session)
+    await uow.emit(CommentAdded(
+        comment_id=comment["_id"], card_id=card.id, number=number, visibility="public",
+        author=Author(**comment["author"]), text=request.text, attachments=request.attachments,
+        created_at=now,
+    ))
+    return card
+
+
+async def create_for_customer(uow: UnitOfWork, *, agent_id: str, service_id: str,
+                              requester: Person, title: str, text: str, priority: str | None,
+                              fields: dict[str, Any], due_date: str | None, prefix: str
+                              ) -> Card:
+    """A customer phoned: the agent files the request for them, the customer is its author."""
+    service = await _repos(uow).catalog.service(service_id, uow.session)
+    if service is None or not service.active:
+        raise Invalid(f"no active service {service_id!r}")
+    access = service.access
+    if (access.domains or access.addresses) and not address_allowed(
+            requester.email or "", list(access.domains), list(access.addresses)):
+        raise Invalid(f"{requester.email or 'this customer'} may not use service {service.id!r}",
+                      details={"requester": "not allowed by the service's access rule"})
+    try:
+        cleaned = validate_fields(service, fields)
+    except FieldErrors as exc:
+        raise Invalid("some fields are invalid", details={"fields": exc.errors}) from None
+    request = RequestReceived(
+        request_id=f"agent-{uuid.uuid4()}", channel=AGENT, service_id=service.id,
+        requester=requester, subject=title, text=text, fields=cleaned,
+        received_at=datetime.now(UTC), priority=priority, due_date=due_date,
+        created_by_agent=agent_id,
+    )
+    return await create_from_request(uow, request, prefix=prefix, by=agent_id)
+
+
+# --- move ---------------------------------------------------------------------------------
+
+async def move(uow: UnitOfWork, card: Card, column_id: str, lane_id: str, *, by: str,
+               expected_version: int | None = None, board: Mapping[str, Any] | None = None
+               ) -> Card:
+    """Move a card to another column/lane (WIP limit, history, version, card.moved)."""
+    repos = _repos(uow)
+    board = board or await repos.catalog.board(card.board_id, uow.session)
+    held = (await repos.cards.count_in_column(card.board_id, column_id, uow.session)
+            if card.wip_applies(board, column_id) else None)
+    try:
+        change = card.move(board, column_id, lane_id, by=by, now=datetime.now(UTC),
+                           held_in_column=held)
+    except WipLimitReached:
+        WIP_REFUSED.inc()
+        raise
+    if change is None:
+        _require_version(card, expected_version)
+        return card
+    updated = await _commit(uow, card, change, expected_version=expected_version)
+    CARD_CHANGES.labels("moved").inc()
+    await uow.emit(CardMoved(card=updated.snapshot(await _service_of(uow, updated)),
+                             from_column_id=card.column_id, from_lane_id=card.lane_id,
+                             from_category=card.status_category, moved_by=by))
+    return updated
+
+
+async def move_for_agent(uow: UnitOfWork, ref: str, agent: Agent, column_id: str,
+                         lane_id: str | None, expected_version: int) -> Card:
+    """An agent's move: the card and the target must exist on a board they see."""
+    repos = _repos(uow)
+    card = await visible_card(repos, ref, agent, uow.session)
+    board = await repos.catalog.board(card.board_id, uow.session)
+    if not any(c["id"] == column_id for c in board["columns"]):
+        raise Invalid(f"board {board['_id']!r} has no column {column_id!r}")
+    lane = lane_id or card.lane_id
+    if not any(x["id"] == lane for x in board["lanes"]):
+        raise Invalid(f"board {board['_id']!r} has no lane {lane!r}")
+    return await move(uow, card, column_id, lane, by=agent.id,
+                      expected_version=expected_version, board=board)
+
+
+async def auto_close(uow: UnitOfWork, event: SlaAutoClose) -> None:
+    """The customer never answered: move the card to the board's first done column."""
+    repos = _repos(uow)
+    card = await repos.cards.card(event.card_id, uow.session)
+    if card is None:
+        raise PermanentFailure(f"auto-close of unknown card {event.card_id!r}")
+    if not card.waiting_for_customer:
+        # The customer answered (or an agent moved it) after sla decided: keep it open.
+        log.info("card.auto_close_skipped", card_id=card.id, category=card.status_category)
+        return
+    done = card.closing_column(await repos.catalog.board(card.board_id, uow.session))
+    if done is None:
+        raise PermanentFailure(f"board {card.board_id!r} has no done column")
+    await move(uow, card, done["id"], card.lane_id, by="system")
+
+
+# --- assign -------------------------------------------------------------------------------
+
+async def assign(uow: UnitOfWork, card: Card, assignee_id: str | None, *, by: str,
+                 expected_version: int | None) -> Card:
+    if card.assignee_id == assignee_id:
+        return card
+    agent = (await _repos(uow).agents.active_agent(assignee_id, uow.session)
+             if assignee_id is not None else None)
+    change = card.assign(assignee_id, agent, by=by, now=datetime.now(UTC))
+    if change is None:
+        return card
+    updated = await _commit(uow, card, change, expected_version=expected_version)
+    CARD_CHANGES.labels("assigned").inc()
+    await uow.emit(CardAssigned(card=updated.snapshot(await _service_of(uow, updated)),
+                                previous_assignee_id=card.assignee_id))
+    return updated
+
+
+# --- edit fields --------------------------------------------------------------------------
+
+async def edit(uow: UnitOfWork, card: Card, changes: dict[str, Any], *, by: str,
+               expected_version: int, can_see_board: Callable[[str], bool]) -> Card:
+    """Set title, priority, service, due date, tags, checklist, type or custom fields.
+
+    `can_see_board` is the acting agent's board membership: a card may only be given a
+    service whose board the agent belongs to, as creating a card there would require.
+    """
+    catalog = _repos(uow).catalog
+    if "service_id" in changes and changes["service_id"] != card.service_id:
+        service = await catalog.service(changes["service_id"], uow.session)
+        # the same answer for "no such service" and "not on your boards": nothing is revealed
+        if service is None or not can_see_board(service.target.board_id):
+            raise Invalid(f"no service {changes['service_id']!r} on your boards")
+    if "fields" in changes:
+        service_id = changes.get("service_id") or card.service_id
+        service = await catalog.service(service_id, uow.session) if service_id else None
+        merged = card.merged_fields(changes["fields"])
+        if service is not None:
+            try:
+                merged = validate_fields(service, merged)
+            except FieldErrors as exc:
+                raise Invalid("some fields are invalid", details={"fields": exc.errors}) from None
+        changes = {**changes, "fields": merged}
+    change = card.edit(changes, by=by, now=datetime.now(UTC))
+    if change is None:
+        _require_version(card, expected_version)
+        return card
+    updated = await _commit(uow, card, change, expected_version=expected_version)
+    CARD_CHANGES.labels("updated").inc()
+    await _updated(uow, updated, tuple(sorted(change.sets)))
+    return updated
+
+
+# --- comment ------------------------------------------------------------------------------
+
+async def comment(uow: UnitOfWork, card: Card, *, agent_id: str, agent_name: str,
+                  text: str | None, visibility: str, canned_response_id: str | None,
+                  attachments: tuple[AttachmentRef, ...] = ()) -> dict:
+    """An agent's public answer (reaches the customer) or internal note (never leaves boards)."""
+    repos = _repos(uow)
+    if canned_response_id:
+        canned = await repos.catalog.canned_response(canned_response_id, uow.session)
+        if canned is None or canned.get("service_id") not in (None, card.service_id):
+            raise NotFound(f"no canned response {canned_response_id!r} for this card's service")
+        filled = render_canned(canned["text"], card.to_document(), agent_name)
+        text = f"{filled}\n\n{text}" if text else filled
+    if not text or not text.strip():
+        raise Invalid("a comment needs text or a canned response")
+    now = datetime.now(UTC)
+    added = {
+        "_id": str(uuid.uuid4()),
+        "card_id": card.id,
+        "visibility": visibility,
+        "author": {"kind": "agent", "id": agent_id, "name": agent_name},
+        "text": text,
+        "attachments": [a.model_dump(mode="json") for a in attachments],
+        "created_at": now,
+        "canned_response_id": canned_response_id,
+    }
+    await repos.cards.add_comment(added, uow.session)
+    await _commit(uow, card, card.commented(by=agent_id, visibility=visibility,
+                                            comment_id=added["_id"], now=now))
+    CARD_CHANGES.labels(f"comment_{visibility}").inc()
+    await uow.emit(CommentAdded(
+        comment_id=added["_id"], card_id=card.id, number=card.number,
+        visibility=visibility, author=Author(**added["author"]),
+        text=text if visibility == "public" else None,
+        attachments=attachments if visibility == "public" else (), created_at=now,
+    ))
+    return added
+
+
+async def customer_reply(uow: UnitOfWork, reply: ReplyReceived) -> None:
+    """A customer wrote on an existing request: a public comment and the unread signal."""
+    repos = _repos(uow)
+    card = await repos.cards.card(reply.card_id, uow.session)
+    if card is None:
+        raise PermanentFailure(f"reply to unknown card {reply.card_id!r}")
+    if await repos.cards.reply_recorded(reply.reply_id, uow.session):
+        return
+    now = datetime.now(UTC)
+    added = {
+        "_id": str(uuid.uuid4()),
+        "card_id": card.id,
+        "visibility": "public",
+        "author": {"kind": "customer", "id": reply.author.email or
+                   (str(reply.author.telegram_user_id) if reply.author.telegram_user_id else None),
+                   "name": reply.author.name},
+        "text": reply.text,
+        "attachments": [a.model_dump(mode="json") for a in reply.attachments],
+        "created_at": now,
+        "reply_id": reply.reply_id,
+        "channel": reply.channel,
+    }
+    await repos.cards.add_comment(added, uow.session)
+    await _commit(uow, card, card.customer_replied(now))
+    await uow.emit(CommentAdded(
+        comment_id=added["_id"], card_id=card.id, number=card.number,
+        visibility="public", author=Author(**added["author"]), text=reply.text,
+        attachments=reply.attachments, created_at=now, reply_id=reply.reply_id,
+    ))
+
+
+async def mark_read(uow: UnitOfWork, card: Card, *, by: str) -> Card:
+    change = card.mark_read(by=by, now=datetime.now(UTC))
+    if change is None:
+        return card
+    updated = await _commit(uow, card, change)
+    await _updated(uow, updated, ("unread_customer_reply",))
+    return updated
+
+
+# --- link follow-ups ----------------------------------------------------------------------
+
+async def link(uow: UnitOfWork, parent: Card, child: Card, *, by: str) -> Card:
+    """Make `child` a child of `parent` (also across boards); both cards list the link."""
+    ancestors = await _repos(uow).cards.ancestors(parent.id, uow.session)
+    changes = parent.adopt(child, by=by, now=datetime.now(UTC), ancestors=ancestors)
+    if changes is None:
+        return parent
+    child_change, parent_change = changes
+    await _commit(uow, child, child_change)
+    updated = await _commit(uow, parent, parent_change)
+    CARD_CHANGES.labels("linked").inc()
+    await uow.emit(CardLinked(parent_id=parent.id, child_id=child.id,
+                              parent_number=parent.number, child_number=child.number))
+    return updated
+
+
+# --- rate ---------------------------------------------------------------------------------
+
+async def rate(uow: UnitOfWork, rated: RequestRated) -> None:
+    """Keep the customer's rating (and comment) on the card; a later rating replaces it."""
+    card = await _repos(uow).cards.card(rated.card_id, uow.session)
+    if card is None:
+        raise PermanentFailure(f"rating for unknown card {rated.card_id!r}")
+    change = card.rate(score=rated.rating, comment=rated.comment, rated_at=rated.rated_at,
+                       rated_by=rated.rated_by, now=datetime.now(UTC))
+    if change is None:
+        return  # an older rating arriving late changes nothing
+    await _updated(uow, await _commit(uow, card, change), ("rating",))
+
+
+# --- SLA display --------------------------------------------------------------------------
+
+async def show_sla_signal(uow: UnitOfWork, event, state: str) -> None:
+    """Show an sla.warning/breached/met on the card (per target), filterable by `sla=`.
+
+    No card event is emitted: the signal already is an event on the bus, and echoing it
+    back as card.updated would feed sla its own output.
+    """
+    card = await _repos(uow).cards.card(event.card_id, uow.session)
+    if card is None:
+        raise PermanentFailure(f"SLA signal for unknown card {event.card_id!r}")
+    change = card.sla_signal(event.target, state, event.deadline, event.at, event.policy,
+                             now=datetime.now(UTC))
+    if change is not None:
+        await _commit(uow, card, change)
+
+
+async def show_sla_clock(uow: UnitOfWork, event: SlaClockChanged) -> None:
+    """Keep the card's SLA deadlines current so the board shows time left from the start."""
+    cards = _repos(uow).cards
+    card = await cards.card(event.card_id, uow.session)
+    if card is None:
+        raise PermanentFailure(f"SLA clock for unknown card {event.card_id!r}")
+    change = card.sla_clock(event.target, event.clock, event.deadline, event.at, event.policy)
+    if change is not None:
+        await cards.show(card.id, change, uow.session)
