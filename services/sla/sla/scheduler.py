@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from desk_runtime.logging import get_logger
 from desk_runtime.service import ServiceRuntime
+from desk_runtime.unit_of_work import UnitOfWork
 from desk_runtime.worker import Worker
 
 from sla.commands import Engine
@@ -36,6 +37,10 @@ class Scheduler:
         self._firing: Worker | None = None
         self._wake_at: datetime | None = None
         self._failures = 0
+
+    def _engine(self, uow: UnitOfWork) -> Engine:
+        return Engine(uow, default_policy=self.settings.default_policy,
+                      warn_share=self.settings.warn_share)
 
     def start(self) -> None:
         s = self.settings
@@ -98,9 +103,7 @@ class Scheduler:
         for _ in range(5):
             try:
                 await self.runtime.transact(
-                    lambda uow: Engine(uow, default_policy=self.settings.default_policy,
-                                       warn_share=self.settings.warn_share
-                                       ).policy_edited(card_id, datetime.now(UTC)))
+                    lambda uow: self._engine(uow).policy_edited(card_id, datetime.now(UTC)))
                 return
             except StaleRecord:
                 await asyncio.sleep(0.05)
@@ -161,9 +164,7 @@ class Scheduler:
     async def _fire(self, card_id: str, now: datetime) -> None:
         try:
             await self.runtime.transact(
-                lambda uow: Engine(uow, default_policy=self.settings.default_policy,
-                                   warn_share=self.settings.warn_share
-                                   ).fire_due(card_id, now, self.owner))
+                lambda uow: self._engine(uow).fire_due(card_id, now, self.owner))
         except StaleRecord:
             # a card event or another replica changed it first; it will be due again
             log.info("sla.fire_raced", card_id=card_id)
