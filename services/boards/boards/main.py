@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from desk_runtime.http import create_service_app
 from desk_runtime.service import ServiceRuntime
 from fastapi import FastAPI
@@ -9,7 +11,7 @@ from fastapi import FastAPI
 from boards import demo, stats, web
 from boards.api import admin, cards
 from boards.application.catalog import publish_service
-from boards.consumers import requests, sla
+from boards.consumers import HANDLERS
 from boards.repository import Repositories
 from boards.settings import BoardsSettings
 
@@ -17,9 +19,8 @@ from boards.settings import BoardsSettings
 def create_app(settings: BoardsSettings | None = None) -> FastAPI:
     settings = settings or BoardsSettings()
     runtime = ServiceRuntime("boards", settings)
-    requests.register(runtime, settings)
-    sla.register(runtime)
-    stats.register(runtime)
+    for purpose, event_type, handler in HANDLERS:
+        runtime.on(purpose, event_type)(partial(handler, settings=settings))
     app: FastAPI
 
     async def on_start() -> None:

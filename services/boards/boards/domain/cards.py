@@ -1,4 +1,8 @@
-"""Card rules that need no I/O: numbering, customer-facing status, snapshots, assignment."""
+"""Card rules over plain values and stored documents, without I/O.
+
+Numbering, customer-facing status, assignment, search words, cursors and SLA signals;
+the `Card` aggregate (boards.domain.card) builds on these.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from desk_contracts.catalog import AssignmentRule, ServiceDefinition, StatusCategory
-from desk_contracts.events import CardSnapshot
 
 
 def format_number(prefix: str, n: int) -> str:
@@ -42,31 +45,6 @@ def customer_fields(service: ServiceDefinition | None, values: Mapping[str, Any]
         return {}
     shown = {f.key for f in service.fields if f.show_to_customer}
     return {k: v for k, v in values.items() if k in shown}
-
-
-def snapshot(card: Mapping[str, Any], service: ServiceDefinition | None) -> CardSnapshot:
-    return CardSnapshot(
-        card_id=card["_id"],
-        number=card["number"],
-        version=card["version"],
-        title=card["title"],
-        service_id=card.get("service_id"),
-        board_id=card["board_id"],
-        column_id=card["column_id"],
-        lane_id=card["lane_id"],
-        status_category=card["status_category"],
-        customer_status=customer_status(service, card["status_category"]),
-        priority=card["priority"],
-        requester=card.get("requester"),
-        channel=card["channel"],
-        assignee_id=card.get("assignee_id"),
-        request_id=card.get("request_id"),
-        parent_id=card.get("parent_id"),
-        customer_fields=customer_fields(service, card.get("fields", {})),
-        created_at=card["created_at"],
-        updated_at=card["updated_at"],
-        language=card.get("language"),
-    )
 
 
 def choose_assignee(rule: AssignmentRule, *, turn: int, open_load: Mapping[str, int]

@@ -1,9 +1,9 @@
 """Statistics for the team lead and for Prometheus, built from the event stream.
 
-`register(runtime)` wires the `boards.stats` consumers; `install(app)` adds the JSON/CSV
-API and the /stats page; `start(runtime, settings)` (the app's start hook) prepares the
-read model's indexes and starts the open-requests gauge's worker, which the runtime
-stops with its other tasks.
+Its consumers (`consumers.HANDLERS`, the `boards.stats` queue) are in boards' handler
+table; `install(app)` adds the JSON/CSV API and the /stats page; `start(runtime,
+settings)`, called from the app's start hook, prepares the read model's indexes and
+starts the open-requests gauge's worker, which the runtime stops with its other tasks.
 """
 
 from __future__ import annotations
@@ -15,14 +15,10 @@ from desk_runtime.worker import Worker
 from fastapi import FastAPI
 
 from boards.settings import BoardsSettings
-from boards.stats import api, consumers, metrics, page
+from boards.stats import api, metrics, page
 from boards.stats.repository import StatsRepository
 
 GAUGE_WORKER = "stats-open-gauge"
-
-
-def register(runtime: ServiceRuntime) -> None:
-    consumers.register(runtime)
 
 
 def install(app: FastAPI) -> None:

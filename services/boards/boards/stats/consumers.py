@@ -23,9 +23,9 @@ from desk_contracts.events import (
     SlaMet,
     SlaTargetCompleted,
 )
-from desk_runtime.service import ServiceRuntime
 from desk_runtime.unit_of_work import UnitOfWork
 
+from boards.settings import BoardsSettings
 from boards.stats import metrics
 from boards.stats.repository import StatsRepository
 
@@ -47,86 +47,101 @@ async def apply_card(uow: UnitOfWork, card: CardSnapshot, event_type: str,
     metrics.EVENTS_APPLIED.labels(event_type, "applied" if change else "stale").inc()
 
 
-def register(runtime: ServiceRuntime) -> None:
-    on = runtime.on
+def _repo(uow: UnitOfWork) -> StatsRepository:
+    return StatsRepository(uow.db, uow.session)
 
-    @on(PURPOSE, "card.created")
-    async def on_created(uow: UnitOfWork, event: CardCreated) -> None:
-        if event.follow_up_of:
-            await StatsRepository(uow.db, uow.session).mark_follow_up(event.card.card_id,
-                                                                      event.follow_up_of)
-        await apply_card(uow, event.card, CardCreated.TYPE, at=event.card.created_at)
 
-    @on(PURPOSE, "card.moved")
-    async def on_moved(uow: UnitOfWork, event: CardMoved) -> None:
-        await apply_card(uow, event.card, CardMoved.TYPE)
+async def on_created(uow: UnitOfWork, event: CardCreated, settings: BoardsSettings) -> None:
+    if event.follow_up_of:
+        await _repo(uow).mark_follow_up(event.card.card_id, event.follow_up_of)
+    await apply_card(uow, event.card, CardCreated.TYPE, at=event.card.created_at)
 
-    @on(PURPOSE, "card.assigned")
-    async def on_assigned(uow: UnitOfWork, event: CardAssigned) -> None:
-        await apply_card(uow, event.card, CardAssigned.TYPE)
 
-    @on(PURPOSE, "card.updated")
-    async def on_updated(uow: UnitOfWork, event: CardUpdated) -> None:
-        await apply_card(uow, event.card, CardUpdated.TYPE)
+async def on_moved(uow: UnitOfWork, event: CardMoved, settings: BoardsSettings) -> None:
+    await apply_card(uow, event.card, CardMoved.TYPE)
 
-    @on(PURPOSE, "card.linked")
-    async def on_linked(uow: UnitOfWork, event: CardLinked) -> None:
-        await StatsRepository(uow.db, uow.session).add_link(event.parent_id, event.child_id)
-        metrics.EVENTS_APPLIED.labels(CardLinked.TYPE, "applied").inc()
 
-    @on(PURPOSE, "comment.added")
-    async def on_comment(uow: UnitOfWork, event: CommentAdded) -> None:
-        await StatsRepository(uow.db, uow.session).add_comment({
-            "_id": event.comment_id, "card_id": event.card_id,
-            "visibility": event.visibility, "author_kind": event.author.kind,
-            "author_id": event.author.id, "created_at": event.created_at})
-        metrics.EVENTS_APPLIED.labels(CommentAdded.TYPE, "applied").inc()
+async def on_assigned(uow: UnitOfWork, event: CardAssigned, settings: BoardsSettings) -> None:
+    await apply_card(uow, event.card, CardAssigned.TYPE)
 
-    @on(PURPOSE, "request.rated")
-    async def on_rated(uow: UnitOfWork, event: RequestRated) -> None:
-        repo = StatsRepository(uow.db, uow.session)
-        known = await repo.card_known(event.card_id)
-        new = await repo.add_rating({
-            "_id": f"{event.card_id}:{event.rated_at.isoformat()}", "card_id": event.card_id,
-            "rating": event.rating, "comment": event.comment, "rated_at": event.rated_at,
-            "rated_by": event.rated_by, "observed": known})
-        if new and known:
-            service = await repo.service_of(event.card_id) or "none"
-            metrics.CSAT.labels(service).observe(event.rating)
-        metrics.EVENTS_APPLIED.labels(RequestRated.TYPE, "applied" if new else "stale").inc()
 
-    @on(PURPOSE, "sla.target_completed")
-    async def on_target(uow: UnitOfWork, event: SlaTargetCompleted) -> None:
-        doc = {"_id": f"{event.card_id}:{event.target}:{event.cycle}",
-               **event.model_dump(mode="python")}
-        new = await StatsRepository(uow.db, uow.session).put_target(doc)
-        if new:
-            service = event.service_id or "none"
-            if event.target == "first_response" and event.cycle == 1:
-                metrics.FIRST_RESPONSE.labels(service).observe(event.spent_seconds)
-            elif event.target == "resolution":
-                metrics.RESOLUTION.labels(service).observe(event.spent_seconds)
-            if event.met:
-                metrics.SLA_MET.labels(service, event.target).inc()
-        metrics.EVENTS_APPLIED.labels(SlaTargetCompleted.TYPE,
-                                      "applied" if new else "stale").inc()
+async def on_updated(uow: UnitOfWork, event: CardUpdated, settings: BoardsSettings) -> None:
+    await apply_card(uow, event.card, CardUpdated.TYPE)
 
-    async def signal(uow: UnitOfWork, event: SlaBreached | SlaMet, kind: str) -> None:
-        # Natural key: the same decision republished under another event id is one signal.
-        when = (event.deadline or event.at).isoformat()
-        key = f"{event.card_id}:{event.target}:{kind}:{when}"
-        new = await StatsRepository(uow.db, uow.session).add_signal({
-            "_id": key, "kind": kind, "card_id": event.card_id, "target": event.target,
-            "at": event.at, "deadline": event.deadline, "policy": event.policy,
-            "service_id": event.service_id})
-        if new and kind == "breached":
-            metrics.SLA_BREACHES.labels(event.service_id or "none", event.target).inc()
-        metrics.EVENTS_APPLIED.labels(f"sla.{kind}", "applied" if new else "stale").inc()
 
-    @on(PURPOSE, "sla.breached")
-    async def on_breached(uow: UnitOfWork, event: SlaBreached) -> None:
-        await signal(uow, event, "breached")
+async def on_linked(uow: UnitOfWork, event: CardLinked, settings: BoardsSettings) -> None:
+    await _repo(uow).add_link(event.parent_id, event.child_id)
+    metrics.EVENTS_APPLIED.labels(CardLinked.TYPE, "applied").inc()
 
-    @on(PURPOSE, "sla.met")
-    async def on_met(uow: UnitOfWork, event: SlaMet) -> None:
-        await signal(uow, event, "met")
+
+async def on_comment(uow: UnitOfWork, event: CommentAdded, settings: BoardsSettings) -> None:
+    await _repo(uow).add_comment({
+        "_id": event.comment_id, "card_id": event.card_id,
+        "visibility": event.visibility, "author_kind": event.author.kind,
+        "author_id": event.author.id, "created_at": event.created_at})
+    metrics.EVENTS_APPLIED.labels(CommentAdded.TYPE, "applied").inc()
+
+
+async def on_rated(uow: UnitOfWork, event: RequestRated, settings: BoardsSettings) -> None:
+    repo = _repo(uow)
+    known = await repo.card_known(event.card_id)
+    new = await repo.add_rating({
+        "_id": f"{event.card_id}:{event.rated_at.isoformat()}", "card_id": event.card_id,
+        "rating": event.rating, "comment": event.comment, "rated_at": event.rated_at,
+        "rated_by": event.rated_by, "observed": known})
+    if new and known:
+        service = await repo.service_of(event.card_id) or "none"
+        metrics.CSAT.labels(service).observe(event.rating)
+    metrics.EVENTS_APPLIED.labels(RequestRated.TYPE, "applied" if new else "stale").inc()
+
+
+async def on_target(uow: UnitOfWork, event: SlaTargetCompleted, settings: BoardsSettings
+                    ) -> None:
+    doc = {"_id": f"{event.card_id}:{event.target}:{event.cycle}",
+           **event.model_dump(mode="python")}
+    new = await _repo(uow).put_target(doc)
+    if new:
+        service = event.service_id or "none"
+        if event.target == "first_response" and event.cycle == 1:
+            metrics.FIRST_RESPONSE.labels(service).observe(event.spent_seconds)
+        elif event.target == "resolution":
+            metrics.RESOLUTION.labels(service).observe(event.spent_seconds)
+        if event.met:
+            metrics.SLA_MET.labels(service, event.target).inc()
+    metrics.EVENTS_APPLIED.labels(SlaTargetCompleted.TYPE, "applied" if new else "stale").inc()
+
+
+async def _signal(uow: UnitOfWork, event: SlaBreached | SlaMet, kind: str) -> None:
+    # Natural key: the same decision republished under another event id is one signal.
+    when = (event.deadline or event.at).isoformat()
+    key = f"{event.card_id}:{event.target}:{kind}:{when}"
+    new = await _repo(uow).add_signal({
+        "_id": key, "kind": kind, "card_id": event.card_id, "target": event.target,
+        "at": event.at, "deadline": event.deadline, "policy": event.policy,
+        "service_id": event.service_id})
+    if new and kind == "breached":
+        metrics.SLA_BREACHES.labels(event.service_id or "none", event.target).inc()
+    metrics.EVENTS_APPLIED.labels(f"sla.{kind}", "applied" if new else "stale").inc()
+
+
+async def on_breached(uow: UnitOfWork, event: SlaBreached, settings: BoardsSettings) -> None:
+    await _signal(uow, event, "breached")
+
+
+async def on_met(uow: UnitOfWork, event: SlaMet, settings: BoardsSettings) -> None:
+    await _signal(uow, event, "met")
+
+
+# (queue purpose, event type, handler): the `boards.stats` queue
+HANDLERS = [
+    (PURPOSE, "card.created", on_created),
+    (PURPOSE, "card.moved", on_moved),
+    (PURPOSE, "card.assigned", on_assigned),
+    (PURPOSE, "card.updated", on_updated),
+    (PURPOSE, "card.linked", on_linked),
+    (PURPOSE, "comment.added", on_comment),
+    (PURPOSE, "request.rated", on_rated),
+    (PURPOSE, "sla.target_completed", on_target),
+    (PURPOSE, "sla.breached", on_breached),
+    (PURPOSE, "sla.met", on_met),
+]
