@@ -139,14 +139,14 @@ class Engine:
     # -- card events ---------------------------------------------------------------------
 
     async def card_created(self, card: CardSnapshot) -> None:
-        sla, _ = await self.repo.load(card.card_id, self.uow.session)
+        sla, _ = await self.repo.record_for_card(card.card_id, self.uow.session)
         if sla is not None:
             return  # created already (redelivery, or a later event bootstrapped it)
         sla = await self.open_from(card, card.created_at)
         await self.save(sla, 0, [])
 
     async def card_moved(self, card: CardSnapshot) -> None:
-        sla, version = await self.repo.load(card.card_id, self.uow.session)
+        sla, version = await self.repo.record_for_card(card.card_id, self.uow.session)
         if sla is None:
             sla = await self.open_from(card, card.created_at)
         elif card.version <= sla.card_version:
@@ -158,7 +158,7 @@ class Engine:
         await self.save(sla, version, signals, policy=policy)
 
     async def card_updated(self, card: CardSnapshot, changed: tuple[str, ...]) -> None:
-        sla, version = await self.repo.load(card.card_id, self.uow.session)
+        sla, version = await self.repo.record_for_card(card.card_id, self.uow.session)
         if sla is None:
             await self.save(await self.open_from(card, card.created_at), 0, [])
             return
@@ -176,7 +176,7 @@ class Engine:
     async def public_comment(self, card_id: str, author_kind: str, at: datetime,
                              is_reply: bool) -> bool:
         """False when the card is not known yet (the caller retries later)."""
-        sla, version = await self.repo.load(card_id, self.uow.session)
+        sla, version = await self.repo.record_for_card(card_id, self.uow.session)
         if sla is None:
             return False
         policy, cal, _ = await self.policy_for(None, sla.policy)
@@ -192,7 +192,7 @@ class Engine:
 
     async def policy_edited(self, card_id: str, at: datetime) -> bool:
         """An admin changed the card's policy (or its calendar): re-price its open targets."""
-        sla, version = await self.repo.load(card_id, self.uow.session)
+        sla, version = await self.repo.record_for_card(card_id, self.uow.session)
         if sla is None or sla.closed_at is not None:
             return False
         old_cal = await self.repo.calendar(sla.calendar, self.uow.session) or cal_24x7()
@@ -205,7 +205,7 @@ class Engine:
 
     async def fire_due(self, card_id: str, now: datetime, owner: str) -> list[Signal]:
         """Raise what is due on one claimed record; the lease owner check makes it once."""
-        sla, version = await self.repo.load(card_id, self.uow.session)
+        sla, version = await self.repo.record_for_card(card_id, self.uow.session)
         if sla is None:
             return []
         policy = await self.repo.policy(sla.policy, self.uow.session)

@@ -162,8 +162,8 @@ class SlaRepository:
 
     # -- records -------------------------------------------------------------------------
 
-    async def load(self, card_id: str, session: AsyncClientSession | None = None
-                   ) -> tuple[CardSla | None, int]:
+    async def record_for_card(self, card_id: str, session: AsyncClientSession | None = None
+                              ) -> tuple[CardSla | None, int]:
         doc = await self.cards.find_one({"_id": card_id}, session=session)
         if doc is None:
             return None, 0
@@ -203,8 +203,8 @@ class SlaRepository:
         if result.matched_count != 1:
             raise StaleRecord(f"SLA record of {sla.card_id} changed concurrently")
 
-    async def claim_due(self, now: datetime, owner: str, lease_until: datetime,
-                        scan: int = 20) -> str | None:
+    async def claim_due_record(self, now: datetime, owner: str, lease_until: datetime,
+                               scan: int = 20) -> str | None:
         """Take one due record for `owner` until `lease_until`; any replica may claim it.
 
         Read the earliest due candidates through the `next_due_at` index, then claim one

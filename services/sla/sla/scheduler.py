@@ -151,7 +151,7 @@ class Scheduler:
             lease = now_ + timedelta(seconds=self.settings.lease_seconds)
             batch: list[str] = []
             while len(batch) < self.settings.fire_concurrency:
-                card_id = await self.repo.claim_due(now_, self.owner, lease)
+                card_id = await self.repo.claim_due_record(now_, self.owner, lease)
                 if card_id is None:
                     break
                 batch.append(card_id)

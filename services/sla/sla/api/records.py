@@ -46,7 +46,7 @@ def _repo(request: Request) -> SlaRepository:
 
 async def _record(request: Request, card_id: str) -> dict:
     repo = _repo(request)
-    sla, _ = await repo.load(card_id)
+    sla, _ = await repo.record_for_card(card_id)
     if sla is None:
         raise NotFound("no SLA record for this card")
     cal = await repo.calendar(sla.calendar) or BusinessCalendar.always()
