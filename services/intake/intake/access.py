@@ -15,7 +15,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
-from desk_contracts.access import is_restricted, rule_admits
+from desk_contracts.access import rule_admits
 from desk_contracts.catalog import ServiceDefinition
 from fastapi import Request
 
@@ -38,11 +38,6 @@ async def refusal(repo: IntakeRepository, service: ServiceDefinition, address: s
                        f"service {service.id!r} is only for some customers, and this channel "
                        "cannot tell who is asking (sign in to the portal, or write by e-mail)")
     return Refusal("sender_not_allowed", f"{address} may not use service {service.id!r}")
-
-
-def offered_without_identity(service: ServiceDefinition) -> bool:
-    """What a channel that cannot tell who is asking (Telegram) may offer at all."""
-    return service.active and not is_restricted(service.access)
 
 
 def portal_caller(request: Request) -> bool:

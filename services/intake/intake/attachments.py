@@ -14,11 +14,10 @@ import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from bson import Binary
 from desk_contracts.events import AttachmentRef
 from desk_contracts.signed_link import sign_link
-from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+
+from intake.repository import IntakeRepository
 
 CHUNK = 4 * 1024 * 1024
 LINK_VALIDITY = timedelta(days=365)
@@ -105,51 +104,33 @@ class AttachmentTooLarge(Exception):
 
 
 class BlobStore:
-    """Content-addressed bytes in `blobs` (metadata) and `blob_chunks`."""
+    """Content-addressed bytes, kept in chunks (intake.repository.attachments)."""
 
-    def __init__(self, db: AsyncDatabase):
-        self.blobs = db["blobs"]
-        self.chunks = db["blob_chunks"]
+    def __init__(self, repo: IntakeRepository):
+        self.repo = repo
 
     async def put(self, data: bytes) -> str:
         sha = hashlib.sha256(data).hexdigest()
-        if await self.blobs.find_one({"_id": sha, "complete": True}, {"_id": 1}):
+        if await self.repo.blob_complete(sha):
             return sha
         for n, start in enumerate(range(0, max(len(data), 1), CHUNK)):
-            await self.chunks.replace_one(
-                {"_id": f"{sha}:{n}"},
-                {"_id": f"{sha}:{n}", "sha": sha, "n": n,
-                 "data": Binary(data[start:start + CHUNK])},
-                upsert=True,
-            )
+            await self.repo.put_blob_chunk(sha, n, data[start:start + CHUNK])
         # Marked complete only after every chunk is written: a crash leaves no half blob.
-        await self.blobs.update_one(
-            {"_id": sha},
-            {"$set": {"size": len(data), "complete": True},
-             "$setOnInsert": {"created_at": datetime.now(UTC)}},
-            upsert=True,
-        )
+        await self.repo.complete_blob(sha, len(data), datetime.now(UTC))
         return sha
 
     async def get(self, sha: str) -> bytes | None:
-        meta = await self.blobs.find_one({"_id": sha, "complete": True})
-        if meta is None:
-            return None
-        parts = [bytes(c["data"]) async for c in self.chunks.find({"sha": sha}).sort("n", 1)]
-        return b"".join(parts)
+        return await self.repo.blob(sha)
 
 
 class AttachmentStore:
-    def __init__(self, db: AsyncDatabase, *, link_secret: str, public_url: str,
+    def __init__(self, repo: IntakeRepository, *, link_secret: str, public_url: str,
                  max_bytes: int):
-        self.refs = db["attachments"]
-        self.blobs = BlobStore(db)
+        self.repo = repo
+        self.blobs = BlobStore(repo)
         self.link_secret = link_secret
         self.public_url = public_url.rstrip("/")
         self.max_bytes = max_bytes
-
-    async def ensure_indexes(self) -> None:
-        await self.blobs.chunks.create_index([("sha", 1), ("n", 1)])
 
     def url_for(self, attachment_id: str) -> str:
         token = sign_link("attachment", attachment_id, self.link_secret.encode(),
@@ -174,11 +155,7 @@ class AttachmentStore:
         doc = {"_id": ref_id, "filename": name, "content_type": sniff_content_type(data, name),
                "declared_type": declared_type, "size": len(data), "sha256": sha,
                "source": source, "created_at": datetime.now(UTC)}
-        try:
-            await self.refs.insert_one(doc)
-        except DuplicateKeyError:
-            doc = await self.refs.find_one({"_id": ref_id})
-        return self.ref(doc)
+        return self.ref(await self.repo.record_attachment(doc))
 
     def ref(self, doc: dict) -> AttachmentRef:
         return AttachmentRef(id=doc["_id"], filename=doc["filename"],
@@ -186,7 +163,7 @@ class AttachmentStore:
                              sha256=doc["sha256"], url=self.url_for(doc["_id"]))
 
     async def load(self, attachment_id: str) -> tuple[dict, bytes] | None:
-        doc = await self.refs.find_one({"_id": attachment_id})
+        doc = await self.repo.attachment(attachment_id)
         if doc is None:
             return None
         data = await self.blobs.get(doc["sha256"])

@@ -1,7 +1,8 @@
-"""Intake: the app factory and its lifespan (HTTP API, SMTP listener, IMAP poller, bot)."""
+"""Intake: the app factory and its lifespan (the channels' doors, the admin and file APIs)."""
 
 from __future__ import annotations
 
+from desk_contracts.channels import API
 from desk_runtime.http import create_service_app
 from desk_runtime.metrics import REJECTED_INPUT
 from desk_runtime.service import ServiceRuntime
@@ -9,15 +10,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from intake.api import access, attachments, mail, requests
+from intake.api import access, attachments
 from intake.attachments import AttachmentStore
+from intake.channels import ADAPTERS
 from intake.consumers import cards, customers
-from intake.mail.imap import ImapPoller
-from intake.mail.ingest import MailIngest
-from intake.mail.smtp import SmtpListener
 from intake.repository import IntakeRepository
 from intake.settings import IntakeSettings
-from intake.telegram import bot as telegram_bot
 
 
 def create_app(settings: IntakeSettings | None = None) -> FastAPI:
@@ -25,36 +23,27 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime("intake", settings)
     cards.register(runtime)
     customers.register(runtime)
+    repo = IntakeRepository(runtime.db)
     public_url = settings.public_url or f"http://{settings.http_host}:{settings.http_port}"
-    store = AttachmentStore(runtime.db, link_secret=settings.link_secret, public_url=public_url,
+    store = AttachmentStore(repo, link_secret=settings.link_secret, public_url=public_url,
                             max_bytes=settings.max_attachment_bytes)
-    ingest = MailIngest(runtime, settings, store)
-    smtp = SmtpListener(ingest, host=settings.smtp_host, port=settings.smtp_port,
-                        domain=settings.inbound_domain, max_bytes=settings.max_message_bytes)
-    imap = ImapPoller(ingest, settings.imap_poll_seconds, settings.link_secret)
-    bot = telegram_bot.TelegramBot(runtime, settings, store)
+    channels = [adapter(runtime, settings, store) for adapter in ADAPTERS]
 
     async def catalog_loaded() -> bool:
         # requests for a service intake has not heard of yet would get 404: not ready
         # until boards' catalog has arrived (at least one service known)
-        return await IntakeRepository(runtime.db).has_catalog()
+        return await repo.has_catalog()
 
     runtime.readiness["catalog"] = catalog_loaded
 
     async def on_start() -> None:
-        await IntakeRepository(runtime.db).ensure_indexes()
-        await store.ensure_indexes()
-        ingest.start()
-        if settings.smtp_port:
-            await smtp.start()
-        imap.start(runtime.tasks)
-        await bot.start()
+        await repo.ensure_indexes()
+        for channel in channels:
+            await channel.start()
 
     async def on_stop() -> None:
-        await bot.stop()
-        await imap.stop()
-        await smtp.stop()
-        await ingest.stop()
+        for channel in reversed(channels):
+            await channel.stop()
 
     app = create_service_app(runtime, title="Service desk — intake", on_start=on_start,
                              on_stop=on_stop)
@@ -67,18 +56,15 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         for err in exc.errors():
             loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "header")]
             fields.setdefault(".".join(loc) or "body", str(err.get("msg", "is invalid")))
-        REJECTED_INPUT.labels("intake", "api", "invalid_body").inc()
+        REJECTED_INPUT.labels("intake", API, "invalid_body").inc()
         return JSONResponse({"error": "invalid", "message": "some fields are invalid",
                              "details": {"fields": fields}}, status_code=422)
 
     app.state.attachments = store
-    app.state.ingest = ingest
-    app.state.imap = imap
-    app.state.telegram = bot
-    app.include_router(requests.router)
+    app.state.channels = {channel.name: channel for channel in channels}
+    for channel in channels:
+        for router in channel.routers():
+            app.include_router(router)
     app.include_router(attachments.router)
-    app.include_router(mail.router)
-    app.include_router(mail.admin)
     app.include_router(access.router)
-    app.include_router(telegram_bot.router)
     return app

@@ -9,8 +9,15 @@ from desk_runtime.unit_of_work import UnitOfWork
 from intake.repository import IntakeRepository
 
 
+async def on_groups(uow: UnitOfWork, event: CustomerGroupsChanged) -> None:
+    await IntakeRepository(uow.db).replace_customer_groups(dict(event.groups),
+                                                           event.revision, uow.session)
+
+
+# the `intake.customers` queue: event type -> handler
+HANDLERS = {"customer.groups_changed": on_groups}
+
+
 def register(runtime: ServiceRuntime) -> None:
-    @runtime.on("customers", "customer.groups_changed")
-    async def on_groups(uow: UnitOfWork, event: CustomerGroupsChanged) -> None:
-        await IntakeRepository(uow.db).replace_customer_groups(dict(event.groups),
-                                                               event.revision, uow.session)
+    for event_type, handler in HANDLERS.items():
+        runtime.on("customers", event_type)(handler)

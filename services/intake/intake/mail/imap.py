@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from desk_runtime.logging import get_logger
 from desk_runtime.secretbox import SecretBox
+from desk_runtime.tasks import BackgroundTasks
 
 from intake.mail.ingest import MailIngest, Recipient
 from intake.metrics import IMAP_POLLS
@@ -96,42 +97,40 @@ class ImapPoller:
         self.secrets = SecretBox(secret, "imap")
         self.repo: IntakeRepository = ingest.repo
         self.interval = interval
-        self._tasks = None
+        self._tasks: BackgroundTasks | None = None
         self._locks: dict[str, asyncio.Lock] = {}
 
-    def start(self, tasks) -> None:
-        tasks.spawn("imap-poller", self._run)
+    def start(self, tasks: BackgroundTasks) -> None:
+        tasks.worker("imap-poller", self._round, idle_start=self.interval,
+                     idle_max=self.interval)
         self._tasks = tasks
 
     async def stop(self) -> None:
         if self._tasks is not None:
             await self._tasks.stop({"imap-poller"})
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                async for box in self.repo.mailboxes.find({"enabled": True}):
-                    await self.poll(box)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 (store away: the next round retries)
-                log.warning("imap.round_failed", error=repr(exc)[:300])
-            await asyncio.sleep(self.interval)
+    async def _round(self) -> float:
+        """Every enabled mailbox once, then wait for the interval."""
+        try:
+            for box in await self.repo.mailboxes(enabled_only=True):
+                await self.poll(box)
+        except Exception as exc:  # noqa: BLE001 (store away: the next round retries)
+            log.warning("imap.round_failed", error=repr(exc)[:300])
+        return self.interval
 
     async def poll(self, box: dict) -> dict:
         lock = self._locks.setdefault(box["_id"], asyncio.Lock())
         async with lock:
             # re-read under the lock: another poll may have moved last_uid on
-            box = await self.repo.mailboxes.find_one({"_id": box["_id"]}) or box
+            box = await self.repo.mailbox(box["_id"]) or box
             try:
                 # the password is stored sealed; it is opened only for the login
                 result = await self._poll({**box, "password": self.secrets.open(box["password"])})
             except Exception as exc:
                 IMAP_POLLS.labels("error").inc()
                 log.warning("imap.poll_failed", mailbox=box["_id"], error=str(exc))
-                await self.repo.mailboxes.update_one(
-                    {"_id": box["_id"]},
-                    {"$set": {"last_error": str(exc)[:500], "last_poll_at": datetime.now(UTC)}})
+                await self.repo.mailbox_polled(box["_id"], datetime.now(UTC),
+                                               error=str(exc)[:500])
                 return {"fetched": 0, "error": str(exc)[:500]}
             IMAP_POLLS.labels("ok").inc()
             return result
@@ -143,8 +142,7 @@ class ImapPoller:
         accepted = duplicates = fetched = 0
         try:
             if box.get("uidvalidity") != uidvalidity:
-                await self.repo.mailboxes.update_one(
-                    {"_id": box["_id"]}, {"$set": {"uidvalidity": uidvalidity, "last_uid": 0}})
+                await self.repo.restart_mailbox(box["_id"], uidvalidity)
             for uid in uids:
                 raw = await asyncio.to_thread(_fetch, conn, uid)
                 if raw is not None:
@@ -155,11 +153,8 @@ class ImapPoller:
                         duplicates += dup
                         accepted += not dup
                     await asyncio.to_thread(_mark_done, conn, box, uid)
-                await self.repo.mailboxes.update_one({"_id": box["_id"]},
-                                                     {"$set": {"last_uid": uid}})
+                await self.repo.advance_mailbox(box["_id"], uid)
         finally:
             await asyncio.to_thread(_close, conn)
-        await self.repo.mailboxes.update_one(
-            {"_id": box["_id"]},
-            {"$set": {"last_poll_at": datetime.now(UTC), "last_error": None}})
+        await self.repo.mailbox_polled(box["_id"], datetime.now(UTC))
         return {"fetched": fetched, "accepted": accepted, "duplicates": duplicates}

@@ -23,23 +23,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from desk_contracts.catalog import ServiceDefinition
-from desk_contracts.events import (
-    AddressBounced,
-    AttachmentRef,
-    Person,
-    ReplyReceived,
-    RequestReceived,
-    clean_name,
-)
-from desk_contracts.reply_token import verify_reply_token
+from desk_contracts.channels import EMAIL
+from desk_contracts.events import AddressBounced, AttachmentRef, Person, ReplyReceived, clean_name
 from desk_runtime.logging import get_logger
 from desk_runtime.metrics import REJECTED_INPUT
 from desk_runtime.service import ServiceRuntime
-from pymongo.errors import DuplicateKeyError
+from desk_runtime.worker import Worker
 
-from intake.access import Refusal, refusal
+from intake.application import AccessRefused, UnknownService, accept_request
 from intake.attachments import AttachmentStore, AttachmentTooLarge
+from intake.domain import threading
+from intake.domain.requests import RequestDraft
 from intake.mail.parse import ParsedMail, Unparseable, parse_mail
 from intake.mail.trim import strip_signature, trim_reply
 from intake.mail.trust import SenderTrust, hold_reason, is_participant
@@ -50,7 +44,6 @@ from intake.settings import IntakeSettings
 log = get_logger(__name__)
 SWEEP_IDLE_MAX = 60.0
 
-_SUBJECT_TOKEN = re.compile(r"\[([A-Za-z]{1,10}-\d{1,12})\]")
 _LOCAL = re.compile(r"^([a-z0-9][a-z0-9-]{0,62})(?:\+([a-z0-9-]{1,60}))?$")
 MAX_ATTEMPTS = 5
 
@@ -102,7 +95,8 @@ class MailIngest:
         self.trust = SenderTrust.from_settings(settings)
         # (record id, record, raw bytes): fresh mail is processed without re-reading it
         self._queue: asyncio.Queue[tuple[str, dict | None, bytes | None]] = asyncio.Queue()
-        self._tasks: list[asyncio.Task] = []
+        self._workers: list[Worker] = []
+        self._retry_soon = False
 
     # -- acceptance -------------------------------------------------------------------------
 
@@ -125,16 +119,13 @@ class MailIngest:
                    "envelope_sender": envelope_sender, "raw_sha256": sha, "size": len(raw),
                    "message_id": message_id, "received_at": datetime.now(UTC),
                    "accepted_epoch": time.time(), "status": "pending", "attempts": 0}
-            try:
-                await self.repo.inbound.insert_one(doc)
-            except DuplicateKeyError:
-                existing = await self.repo.inbound.find_one({"dedupe_key": key}, {"_id": 1})
+            record_id, duplicate = await self.repo.record_inbound(doc)
+            out.append((record_id, duplicate))
+            if duplicate:
                 MAIL.labels(source, "duplicate").inc()
                 log.info("mail.duplicate", message_id=message_id, service=rcpt.service)
-                out.append((existing["_id"] if existing else "", True))
                 continue
-            out.append((doc["_id"], False))
-            if self._tasks:
+            if self._workers:
                 self._queue.put_nowait((doc["_id"], doc, raw))
         return out
 
@@ -146,25 +137,19 @@ class MailIngest:
 
         if not await self.runtime.transact(run):
             return False
-        if self._tasks:
+        if self._workers:
             self._queue.put_nowait((inbound_id, None, None))
         return True
 
     async def requeue(self, inbound_id: str) -> bool:
         """Move a quarantined mail back to pending (its raw bytes were kept)."""
         async def run(uow) -> bool:
-            result = await self.repo.inbound.update_one(
-                {"_id": inbound_id, "status": "quarantined"},
-                {"$set": {"status": "pending", "attempts": 0, "requeued_at": datetime.now(UTC)},
-                 "$unset": {"reason": "", "detail": ""}}, session=uow.session)
-            if result.modified_count != 1:
-                return False
-            await self.repo.quarantine.delete_one({"_id": inbound_id}, session=uow.session)
-            return True
+            return await self.repo.requeue_quarantined(inbound_id, datetime.now(UTC),
+                                                       uow.session)
 
         if not await self.runtime.transact(run):
             return False
-        if self._tasks:
+        if self._workers:
             self._queue.put_nowait((inbound_id, None, None))
         return True
 
@@ -176,77 +161,67 @@ class MailIngest:
             return
         tasks = self.runtime.tasks
         self._retry_soon = False
+        # a worker's wait is its queue; the worker primitive's idle wait is never reached
         for n in range(workers):
-            self._tasks.append(tasks.spawn(f"mail-worker-{n}", self._work))
-        self._tasks.append(tasks.spawn("mail-sweeper", self._sweep))
+            self._workers.append(tasks.worker(f"mail-worker-{n}", self._work_round))
+        retry = self.settings.mail_retry_seconds
+        self._workers.append(tasks.worker("mail-sweeper", self._sweep_round, idle_start=retry,
+                                          idle_max=max(retry, SWEEP_IDLE_MAX)))
 
     async def stop(self) -> None:
-        await self.runtime.tasks.stop({t.name for t in self._tasks})
-        self._tasks.clear()
+        await self.runtime.tasks.stop({w.name for w in self._workers})
+        self._workers.clear()
 
-    async def _work(self) -> None:
+    async def _work_round(self) -> float:
         # a record taken by a worker that then failed is not lost: it stays pending in the
         # store, where the sweeper finds it
-        while True:
-            inbound_id, doc, raw = await self._queue.get()
-            try:
-                await self.process(inbound_id, doc, raw)
-            except asyncio.CancelledError:
-                raise
-            except Deferred:
-                continue  # stays pending; the sweeper comes back to it
-            except Exception as exc:  # store/broker trouble: the sweeper retries later
-                log.warning("mail.process_failed", inbound_id=inbound_id, error=str(exc))
-                await self._failed(inbound_id, exc)
+        inbound_id, doc, raw = await self._queue.get()
+        try:
+            await self.process(inbound_id, doc, raw)
+        except Deferred:
+            return 0  # stays pending; the sweeper comes back to it
+        except Exception as exc:  # store/broker trouble: the sweeper retries later
+            log.warning("mail.process_failed", inbound_id=inbound_id, error=str(exc))
+            await self._failed(inbound_id, exc)
+        return 0
 
     async def _failed(self, inbound_id: str, exc: Exception) -> None:
         self._retry_soon = True
         with contextlib.suppress(Exception):
-            doc = await self.repo.inbound.find_one_and_update(
-                {"_id": inbound_id, "status": "pending"},
-                {"$inc": {"attempts": 1}, "$set": {"last_error": str(exc)[:1000]}},
-                return_document=True)
+            doc = await self.repo.count_failed_attempt(inbound_id, str(exc)[:1000])
             if doc and doc["attempts"] >= MAX_ATTEMPTS:
                 await self._quarantine(doc, "processing_failed", str(exc)[:1000], None)
 
-    async def _sweep(self) -> None:
+    async def _sweep_round(self) -> float | None:
         """Picks up records left pending by a crash or a failed attempt.
 
         Fresh mail is handed to the workers in memory; the sweep is the fallback, so it
         looks every `mail_retry_seconds` while it finds work and backs off to a minute
         while there is none (an idle desk costs one indexed query a minute here).
         """
-        idle = self.settings.mail_retry_seconds
-        while True:
-            found = 0
-            try:
-                cutoff = datetime.now(UTC) - timedelta(seconds=self.settings.mail_retry_seconds)
-                async for doc in self.repo.inbound.find(
-                        {"status": "pending", "received_at": {"$lt": cutoff}},
-                        {"_id": 1}).limit(200):
-                    found += 1
-                    try:
-                        await self.process(doc["_id"])
-                    except Deferred:
-                        continue
-                    except Exception as exc:
-                        await self._failed(doc["_id"], exc)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 (store away: look again later)
-                log.warning("mail.sweep_failed", error=repr(exc)[:300])
-            idle = self.settings.mail_retry_seconds if found else min(idle * 2, SWEEP_IDLE_MAX)
-            if self._retry_soon:  # a worker just failed on a record: come back soon
-                self._retry_soon = False
-                idle = self.settings.mail_retry_seconds
-            await asyncio.sleep(idle)
+        found = 0
+        try:
+            cutoff = datetime.now(UTC) - timedelta(seconds=self.settings.mail_retry_seconds)
+            for inbound_id in await self.repo.pending_inbound_ids(cutoff, 200):
+                found += 1
+                try:
+                    await self.process(inbound_id)
+                except Deferred:
+                    continue
+                except Exception as exc:
+                    await self._failed(inbound_id, exc)
+        except Exception as exc:  # noqa: BLE001 (store away: look again later)
+            log.warning("mail.sweep_failed", error=repr(exc)[:300])
+        retry_soon, self._retry_soon = self._retry_soon, False
+        # a worker just failed on a record: come back soon
+        return self.settings.mail_retry_seconds if found or retry_soon else None
 
     # -- processing -------------------------------------------------------------------------
 
     async def process(self, inbound_id: str, doc: dict | None = None,
                       raw: bytes | None = None) -> None:
         if doc is None:
-            doc = await self.repo.inbound.find_one({"_id": inbound_id})
+            doc = await self.repo.inbound(inbound_id)
         if doc is None or doc["status"] != "pending":
             return
         if doc["size"] > self.settings.max_message_bytes:
@@ -271,8 +246,8 @@ class MailIngest:
             return
 
     async def _route(self, doc: dict, mail: ParsedMail, raw: bytes) -> None:
-        if mail.desk_origin or (mail.message_id and await self.repo.threads.find_one(
-                {"sent_ids": mail.message_id}, {"_id": 1})):
+        if mail.desk_origin or (mail.message_id and await self.repo.sent_by_us(
+                [mail.message_id])):
             return await self._finish(doc, mail, "ignored", reason="own_mail")
         if mail.bounces is not None:
             return await self._bounce(doc, mail)
@@ -297,37 +272,16 @@ class MailIngest:
         return await self._new_request(doc, mail, threading_reason, refs, notes)
 
     async def _thread(self, doc: dict, mail: ParsedMail) -> tuple[dict | None, str]:
-        """Find the request a message belongs to, in layers; say why."""
-        secret = self.settings.reply_token_secret.encode()
+        """Find the request a message belongs to (intake.domain.threading); say why."""
         tokens = [doc.get("token")] + [
             r.token for r in (split_recipient(a, self.settings.inbound_domain)
                               for a in mail.recipients) if r is not None]
-        bad_token = False
-        for token in filter(None, tokens):
-            number = verify_reply_token(token, secret)
-            if number is None:
-                bad_token = True
-                continue
-            thread = await self.repo.thread_by_number(number)
-            if thread is not None:
-                return thread, "reply_token"
-        ids = [i for i in mail.in_reply_to + mail.references if i]
-        if ids:
-            thread = await self.repo.threads.find_one({"message_ids": {"$in": ids}})
-            if thread is not None:
-                return thread, "references"
-        for number in _SUBJECT_TOKEN.findall(mail.subject):
-            thread = await self.repo.thread_by_number(number)
-            if thread is None:
-                continue
-            if mail.sender in thread.get("participants", []):
-                return thread, "subject_token"
-            return None, f"new:subject_token_not_participant ({number.upper()})"
-        if bad_token:
-            return None, "new:invalid_reply_token"
-        if ids:
-            return None, "new:unknown_references"
-        return None, "new"
+        clues = threading.clues(tokens, self.settings.reply_token_secret.encode(),
+                                mail.in_reply_to, mail.references, mail.subject, mail.sender)
+        lookups = threading.Lookups(
+            by_number=await self.repo.threads_by_number(clues.numbers),
+            by_message_id=await self.repo.thread_for_message_ids(list(clues.message_ids)))
+        return threading.choose_thread(clues, lookups)
 
     async def _store_attachments(self, doc: dict, mail: ParsedMail
                                  ) -> tuple[list[AttachmentRef], list[str]]:
@@ -337,9 +291,9 @@ class MailIngest:
             try:
                 refs.append(await self.attachments.store(
                     att.data, att.filename or f"attachment-{n + 1}", att.content_type,
-                    source="email", attachment_id=f"{doc['_id']}-{n}"))
+                    source=EMAIL, attachment_id=f"{doc['_id']}-{n}"))
             except AttachmentTooLarge:
-                REJECTED_INPUT.labels("intake", "email", "attachment_too_large").inc()
+                REJECTED_INPUT.labels("intake", EMAIL, "attachment_too_large").inc()
                 notes.append(f"[{att.filename or 'attachment'} ({len(att.data)} bytes) is over "
                              f"the attachment limit; it is kept in the original message]")
         return refs, notes
@@ -369,7 +323,7 @@ class MailIngest:
                      refs: list[AttachmentRef], notes: list[str]) -> None:
         text = "\n\n".join([trim_reply(mail.text), *notes]).strip()
         event = ReplyReceived(
-            reply_id=doc["_id"], card_id=thread["_id"], channel="email",
+            reply_id=doc["_id"], card_id=thread["_id"], channel=EMAIL,
             author=self._person(mail), text=text[:100_000], attachments=tuple(refs),
             received_at=doc["received_at"], channel_ref=mail.message_id,
             threading_reason=reason,
@@ -380,11 +334,7 @@ class MailIngest:
             people = [mail.sender, *self._others(mail)]
             if doc.get("accepted_by") and not doc.get("trust_sender"):
                 people = [p for p in people if p in thread.get("participants", [])]
-            update: dict[str, Any] = {"$addToSet": {"participants": {"$each": people}}}
-            if mail.message_id:
-                update["$addToSet"]["message_ids"] = mail.message_id
-            await self.repo.threads.update_one({"_id": thread["_id"]}, update,
-                                               session=uow.session)
+            await self.repo.add_to_thread(thread["_id"], people, mail.message_id, uow.session)
             await uow.emit(event)
 
         await self._finish(doc, mail, "reply", reason=reason, card_id=thread["_id"],
@@ -393,50 +343,35 @@ class MailIngest:
     async def _new_request(self, doc: dict, mail: ParsedMail, reason: str,
                            refs: list[AttachmentRef], notes: list[str]) -> None:
         service_id = doc.get("service")
-        service = await self.repo.service(service_id) if service_id else None
-        if service is None or not service.active:
-            return await self._quarantine(
-                doc, "unknown_service",
-                f"no active service {service_id!r} to open a request in", mail)
-        refused = await self._access_refusal(service, mail)
-        if refused is not None:
-            return await self._quarantine(doc, refused.reason, refused.message, mail)
         text = "\n\n".join([strip_signature(mail.text), *notes]).strip()
         title = mail.subject or (text.split("\n", 1)[0][:120] if text else "") or "(no subject)"
         request_id = doc["_id"]
-        event = RequestReceived(
-            request_id=request_id, channel="email", service_id=service.id,
+        draft = RequestDraft(
+            request_id=request_id, channel=EMAIL, service_id=service_id or "",
             requester=self._person(mail), subject=title[:500], text=text[:100_000],
             attachments=tuple(refs), received_at=doc["received_at"],
-            channel_ref=mail.message_id,
-            language=mail.language,
-        )
-
-        async def extra(uow) -> None:
-            await self.repo.requests.insert_one(
-                {"_id": request_id, "idempotency_key": None, "channel": "email",
-                 "service_id": service.id, "received_at": doc["received_at"],
-                 "message_id": mail.message_id, "requester": {"email": mail.sender},
-                 # copied on the first mail: participants who may answer on the request
-                 "cc": self._others(mail)},
-                session=uow.session)
-            await uow.emit(event)
-
-        await self._finish(doc, mail, "request", reason=reason, request_id=request_id,
-                           text=text, refs=refs, title=title, work=extra)
-
-    async def _access_refusal(self, service: ServiceDefinition, mail: ParsedMail
-                              ) -> Refusal | None:
-        """The service's access rule (domains, addresses, groups) for the mail's sender:
-        the same rule as the portal's and the web API's (intake.access)."""
-        return await refusal(self.repo, service, mail.sender)
+            channel_ref=mail.message_id, language=mail.language,
+            # the service's access rule for the sender, as the portal and web API apply it
+            access_address=mail.sender, message_id=mail.message_id,
+            cc=tuple(self._others(mail)))
+        outcome = self._outcome(mail, "request", reason=reason, request_id=request_id,
+                                text=text, refs=refs, title=title)
+        try:
+            await accept_request(self.runtime, draft,
+                                 also=self._finishing(doc, outcome))
+        except UnknownService:
+            return await self._quarantine(
+                doc, "unknown_service",
+                f"no active service {service_id!r} to open a request in", mail)
+        except AccessRefused as refused:
+            return await self._quarantine(doc, refused.reason, refused.refusal.message, mail)
+        self._finished(doc, mail, outcome)
 
     async def _bounce(self, doc: dict, mail: ParsedMail) -> None:
         bounces = mail.bounces or []
         # Only a report about mail we really sent counts: otherwise anybody could mail a
         # forged DSN and stop a customer's notifications. Our Message-IDs are unguessable.
-        ours = bool(mail.bounced_ids) and await self.repo.threads.find_one(
-            {"sent_ids": {"$in": mail.bounced_ids}}, {"_id": 1}) is not None
+        ours = await self.repo.sent_by_us(list(mail.bounced_ids))
         domain = "@" + self.settings.inbound_domain.lower()
         age = (datetime.now(UTC) - doc["received_at"]).total_seconds()
         if not ours and any(i.lower().endswith(domain) for i in mail.bounced_ids) \
@@ -456,8 +391,8 @@ class MailIngest:
             reason += " (not about mail we sent: the address is not marked)"
         await self._finish(doc, mail, "bounce", reason=reason[:1000], work=extra)
 
-    async def _finish(self, doc: dict, mail: ParsedMail, status: str, *, reason: str,
-                      work=None, **fields: Any) -> None:
+    def _outcome(self, mail: ParsedMail, status: str, *, reason: str, **fields: Any) -> dict:
+        """What the inbound record says once the message is decided."""
         refs = fields.pop("refs", None)
         record = {"status": status, "reason": reason, "processed_at": datetime.now(UTC),
                   "sender": mail.sender, "subject": mail.subject,
@@ -466,52 +401,54 @@ class MailIngest:
             record["threading_reason"] = reason
         if refs is not None:
             record["attachments"] = [r.model_dump(mode="json") for r in refs]
+        return record
 
+    def _finishing(self, doc: dict, outcome: dict, work=None):
+        """The transaction's part that records the outcome (once: AlreadyDone if another
+        worker got there first), then does `work` (its events)."""
         async def run(uow) -> None:
-            result = await self.repo.inbound.update_one(
-                {"_id": doc["_id"], "status": "pending"}, {"$set": record},
-                session=uow.session)
-            if result.modified_count != 1:
+            if not await self.repo.finish_inbound(doc["_id"], outcome, uow.session):
                 raise AlreadyDone()
             if work is not None:
                 await work(uow)
 
-        await self.runtime.transact(run)
-        MAIL.labels(doc["source"], status).inc()
+        return run
+
+    def _finished(self, doc: dict, mail: ParsedMail, outcome: dict) -> None:
+        MAIL.labels(doc["source"], outcome["status"]).inc()
         MAIL_SECONDS.observe(max(0.0, time.time() - doc.get("accepted_epoch", time.time())))
-        log.info("mail.processed", inbound_id=doc["_id"], status=status, reason=reason,
-                 message_id=mail.message_id)
+        log.info("mail.processed", inbound_id=doc["_id"], status=outcome["status"],
+                 reason=outcome["reason"], message_id=mail.message_id)
+
+    async def _finish(self, doc: dict, mail: ParsedMail, status: str, *, reason: str,
+                      work=None, **fields: Any) -> None:
+        outcome = self._outcome(mail, status, reason=reason, **fields)
+        await self.runtime.transact(self._finishing(doc, outcome, work))
+        self._finished(doc, mail, outcome)
 
     async def _quarantine(self, doc: dict, reason: str, detail: str,
                           mail: ParsedMail | None, **fields: Any) -> None:
-        qid = doc["_id"]
+        now = datetime.now(UTC)
+        outcome = {"reason": reason, "detail": detail, "processed_at": now,
+                   "sender": mail.sender if mail else None,
+                   "subject": mail.subject if mail else None}
+        item = {"inbound_id": doc["_id"], "channel": EMAIL, "source": doc["source"],
+                "reason": reason, "detail": detail, "service": doc.get("service"),
+                "raw_sha256": doc["raw_sha256"], "size": doc["size"],
+                "message_id": doc.get("message_id"),
+                "sender": mail.sender if mail else doc.get("envelope_sender"),
+                "subject": mail.subject if mail else None, "at": now, **fields}
 
         async def run(uow) -> None:
-            result = await self.repo.inbound.update_one(
-                {"_id": doc["_id"], "status": "pending"},
-                {"$set": {"status": "quarantined", "reason": reason, "detail": detail,
-                          "processed_at": datetime.now(UTC),
-                          "sender": mail.sender if mail else None,
-                          "subject": mail.subject if mail else None}},
-                session=uow.session)
-            if result.modified_count != 1:
+            if not await self.repo.quarantine_inbound(doc["_id"], outcome, item, uow.session):
                 raise AlreadyDone()
-            await self.repo.quarantine.insert_one(
-                {"_id": qid, "inbound_id": doc["_id"], "channel": "email",
-                 "source": doc["source"], "reason": reason, "detail": detail,
-                 "service": doc.get("service"), "raw_sha256": doc["raw_sha256"],
-                 "size": doc["size"], "message_id": doc.get("message_id"),
-                 "sender": mail.sender if mail else doc.get("envelope_sender"),
-                 "subject": mail.subject if mail else None, "at": datetime.now(UTC),
-                 **fields},
-                session=uow.session)
 
         try:
             await self.runtime.transact(run)
         except AlreadyDone:
             return
         QUARANTINED.labels(reason).inc()
-        REJECTED_INPUT.labels("intake", "email", reason).inc()
+        REJECTED_INPUT.labels("intake", EMAIL, reason).inc()
         MAIL.labels(doc["source"], "quarantined").inc()
         log.warning("mail.quarantined", inbound_id=doc["_id"], reason=reason, detail=detail)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from desk_contracts.channels import EMAIL
 from desk_runtime.logging import get_logger
 from desk_runtime.metrics import REJECTED_INPUT
 
@@ -32,12 +33,12 @@ class InboundHandler:
                           address: str, rcpt_options: list[str]) -> str:
         rcpt = split_recipient(address, self.domain)
         if rcpt is None:
-            REJECTED_INPUT.labels("intake", "email", "foreign_recipient").inc()
+            REJECTED_INPUT.labels("intake", EMAIL, "foreign_recipient").inc()
             return f"550 5.7.1 <{address}>: relaying denied, not a mailbox of this service desk"
         if rcpt.token is None and rcpt.service not in self.reply_only:
             service = await self.repo.service(rcpt.service)
             if service is None or not service.active:
-                REJECTED_INPUT.labels("intake", "email", "unknown_service").inc()
+                REJECTED_INPUT.labels("intake", EMAIL, "unknown_service").inc()
                 return f"550 5.1.1 <{address}>: no such service mailbox"
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)

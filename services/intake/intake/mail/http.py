@@ -15,6 +15,7 @@ import hmac
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from desk_contracts.channels import EMAIL
 from desk_runtime.http import (
     DomainError,
     Forbidden,
@@ -38,20 +39,24 @@ router = APIRouter(prefix="/v1", tags=["e-mail"])
 admin = APIRouter(prefix="/v1", tags=["admin"], dependencies=[Depends(require_admin)])
 
 
+def _channel(request: Request):
+    return request.app.state.channels[EMAIL]
+
+
 def _ingest(request: Request) -> MailIngest:
-    return request.app.state.ingest
+    return _channel(request).ingest
 
 
 def require_mta(request: Request) -> None:
     """FastAPI dependency: the MTA's Bearer token (INTAKE_MTA_TOKEN), in constant time."""
     expected = request.app.state.settings.mta_token
     if not expected:
-        REJECTED_INPUT.labels("intake", "email", "pipe_closed").inc()
+        REJECTED_INPUT.labels("intake", EMAIL, "pipe_closed").inc()
         raise Forbidden("the mail pipe is closed (no INTAKE_MTA_TOKEN configured)")
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(presented.encode(),
                                                              expected.encode()):
-        REJECTED_INPUT.labels("intake", "email", "bad_mta_token").inc()
+        REJECTED_INPUT.labels("intake", EMAIL, "bad_mta_token").inc()
         raise Unauthorized("the MTA's Bearer token is required")
 
 
@@ -62,25 +67,25 @@ async def inbound_email(request: Request, recipient: str | None = None,
     settings = request.app.state.settings
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "message/rfc822":
-        REJECTED_INPUT.labels("intake", "email", "wrong_content_type").inc()
+        REJECTED_INPUT.labels("intake", EMAIL, "wrong_content_type").inc()
         raise DomainError("send the raw message with Content-Type: message/rfc822")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > settings.max_message_bytes:
-            REJECTED_INPUT.labels("intake", "email", "too_large").inc()
+            REJECTED_INPUT.labels("intake", EMAIL, "too_large").inc()
             raise TooLarge(f"the message is larger than {settings.max_message_bytes} bytes")
         chunks.append(chunk)
     raw = b"".join(chunks)
     if not raw.strip():
-        REJECTED_INPUT.labels("intake", "email", "empty").inc()
+        REJECTED_INPUT.labels("intake", EMAIL, "empty").inc()
         raise Invalid("the message is empty")
     domain = settings.inbound_domain
     if recipient:
         rcpt = split_recipient(recipient, domain)
         if rcpt is None:
-            REJECTED_INPUT.labels("intake", "email", "foreign_recipient").inc()
+            REJECTED_INPUT.labels("intake", EMAIL, "foreign_recipient").inc()
             raise Invalid(f"{recipient} is not an address of this service desk ({domain})")
         recipients = [rcpt]
     else:
@@ -115,34 +120,24 @@ async def inbound_messages(request: Request, message_id: str | None = None,
                            ) -> dict:
     """What happened to each inbound mail: status, reason, threading_reason, card/request."""
     repo = IntakeRepository(request.app.state.runtime.db)
-    query: dict[str, Any] = {}
-    if message_id:
-        query["message_id"] = message_id.strip().strip("<>")
-    if status:
-        query["status"] = status
-    if raw_sha256:
-        query["raw_sha256"] = raw_sha256.lower()
-    if mailbox:
-        query["mailbox"] = mailbox
-    items = [_public(d) async for d in
-             repo.inbound.find(query).sort("received_at", -1).limit(limit)]
-    return {"items": items}
+    found = await repo.inbound_messages(
+        message_id=message_id.strip().strip("<>") if message_id else None, status=status,
+        raw_sha256=raw_sha256.lower() if raw_sha256 else None, mailbox=mailbox, limit=limit)
+    return {"items": [_public(d) for d in found]}
 
 
 @admin.get("/quarantine")
 async def quarantine(request: Request, reason: str | None = None,
                      limit: int = Query(100, ge=1, le=1000)) -> dict:
     repo = IntakeRepository(request.app.state.runtime.db)
-    query = {"reason": reason} if reason else {}
-    items = [_public(d) async for d in repo.quarantine.find(query).sort("at", -1).limit(limit)]
-    return {"items": items}
+    return {"items": [_public(d) for d in await repo.quarantined(reason, limit)]}
 
 
 @admin.get("/quarantine/{item_id}/raw")
 async def quarantine_raw(item_id: str, request: Request) -> Response:
     """The exact bytes that arrived (e.g. to fix and re-post them)."""
     repo = IntakeRepository(request.app.state.runtime.db)
-    item = await repo.quarantine.find_one({"_id": item_id})
+    item = await repo.quarantined_item(item_id)
     if item is None or not item.get("raw_sha256"):
         raise NotFound("no such quarantined message")
     raw = await request.app.state.attachments.blobs.get(item["raw_sha256"])
@@ -201,7 +196,7 @@ async def put_mailbox(service_id: str, body: MailboxConfig, request: Request) ->
     repo = IntakeRepository(request.app.state.runtime.db)
     if await repo.service(service_id) is None:
         raise NotFound(f"no service {service_id!r}")
-    current = await repo.mailboxes.find_one({"_id": service_id}) or {}
+    current = await repo.mailbox(service_id) or {}
     same_box = (current.get("host"), current.get("username"), current.get("folder")) == (
         body.host, body.username, body.folder)
     fields = body.model_dump()
@@ -212,20 +207,20 @@ async def put_mailbox(service_id: str, body: MailboxConfig, request: Request) ->
            # another mailbox starts from its first message
            "uidvalidity": current.get("uidvalidity") if same_box else None,
            "last_uid": current.get("last_uid", 0) if same_box else 0}
-    await repo.mailboxes.replace_one({"_id": service_id}, doc, upsert=True)
+    await repo.save_mailbox(doc)
     return _mailbox_public(doc)
 
 
 @admin.get("/mailboxes")
 async def list_mailboxes(request: Request) -> dict:
     repo = IntakeRepository(request.app.state.runtime.db)
-    return {"items": [_mailbox_public(d) async for d in repo.mailboxes.find({})]}
+    return {"items": [_mailbox_public(d) for d in await repo.mailboxes()]}
 
 
 @admin.delete("/mailboxes/{service_id}", status_code=204)
 async def delete_mailbox(service_id: str, request: Request) -> Response:
     repo = IntakeRepository(request.app.state.runtime.db)
-    await repo.mailboxes.delete_one({"_id": service_id})
+    await repo.delete_mailbox(service_id)
     return Response(status_code=204)
 
 
@@ -233,7 +228,7 @@ async def delete_mailbox(service_id: str, request: Request) -> Response:
 async def poll_mailbox(service_id: str, request: Request) -> dict:
     """Poll now instead of at the next interval; answers what was fetched."""
     repo = IntakeRepository(request.app.state.runtime.db)
-    mailbox = await repo.mailboxes.find_one({"_id": service_id})
+    mailbox = await repo.mailbox(service_id)
     if mailbox is None:
         raise NotFound(f"no mailbox for {service_id!r}")
-    return await request.app.state.imap.poll(mailbox)
+    return await _channel(request).imap.poll(mailbox)

@@ -6,16 +6,17 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from desk_contracts.catalog import FieldErrors, validate_fields
-from desk_contracts.events import Person, PersonName, RequestReceived
+from desk_contracts.channels import API
+from desk_contracts.events import Person, PersonName
 from desk_runtime.http import Forbidden, Invalid, NotFound, require_admin
 from desk_runtime.metrics import REJECTED_INPUT
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
-from pymongo.errors import DuplicateKeyError
 
-from intake.access import portal_caller, refusal
+from intake.access import portal_caller
+from intake.application import AccessRefused, InvalidFields, UnknownService, accept_request
+from intake.domain.requests import RequestDraft
 from intake.repository import IntakeRepository
 
 router = APIRouter(prefix="/v1", tags=["requests"])
@@ -38,7 +39,7 @@ class NewRequest(BaseModel):
 
 
 def _reject(reason: str, exc: Exception) -> Exception:
-    REJECTED_INPUT.labels("intake", "api", reason).inc()
+    REJECTED_INPUT.labels("intake", API, reason).inc()
     return exc
 
 
@@ -48,51 +49,27 @@ async def submit_request(
     request: Request,
     idempotency_key: str | None = Header(None, max_length=200),
 ) -> JSONResponse:
-    runtime = request.app.state.runtime
-    repo = IntakeRepository(runtime.db)
-    if idempotency_key:
-        previous = await repo.request_by_key(idempotency_key)
-        if previous is not None:
-            return _accepted(previous["_id"], replayed=True)
-    service = await repo.service(body.service)
-    if service is None or not service.active:
-        raise _reject("unknown_service", NotFound(f"no service {body.service!r}"))
     email = str(body.requester.email).lower()
-    # only the portal's credential makes the requester address more than a claim
-    refused = await refusal(repo, service, email if portal_caller(request) else None)
-    if refused is not None:
-        raise _reject(refused.reason, Forbidden(refused.message,
-                                                details={"reason": refused.reason}))
+    draft = RequestDraft(
+        request_id=str(uuid.uuid4()), channel=API, service_id=body.service,
+        requester=Person(email=email, name=body.requester.name),
+        subject=body.subject.strip(), text=body.text, fields=body.fields,
+        received_at=datetime.now(UTC), due_date=body.due_date,
+        # only the portal's credential makes the requester address more than a claim
+        access_address=email if portal_caller(request) else None)
     try:
-        fields = validate_fields(service, body.fields)
-    except FieldErrors as exc:
+        accepted = await accept_request(request.app.state.runtime, draft,
+                                        idempotency_key=idempotency_key,
+                                        correlation_id=request.state.correlation_id)
+    except UnknownService:
+        raise _reject("unknown_service", NotFound(f"no service {body.service!r}")) from None
+    except AccessRefused as exc:
+        raise _reject(exc.reason, Forbidden(exc.refusal.message,
+                                            details={"reason": exc.reason})) from None
+    except InvalidFields as exc:
         raise _reject("invalid_fields", Invalid("some fields are invalid",
                                                 details={"fields": exc.errors})) from None
-    request_id = str(uuid.uuid4())
-    event = RequestReceived(
-        request_id=request_id, channel="api", service_id=service.id,
-        requester=Person(email=email, name=body.requester.name),
-        subject=body.subject.strip(), text=body.text, fields=fields,
-        received_at=datetime.now(UTC), due_date=body.due_date,
-    )
-
-    async def accept(uow) -> None:
-        await repo.requests.insert_one(
-            {"_id": request_id, "idempotency_key": idempotency_key, "channel": "api",
-             "service_id": service.id, "received_at": event.received_at},
-            session=uow.session,
-        )
-        await uow.emit(event)
-
-    try:
-        await runtime.transact(accept, correlation_id=request.state.correlation_id)
-    except DuplicateKeyError:
-        # a concurrent call with the same key committed first: answer what it answered
-        previous = await repo.request_by_key(idempotency_key) if idempotency_key else None
-        if previous is None:
-            raise
-        return _accepted(previous["_id"], replayed=True)
-    return _accepted(request_id)
+    return _accepted(accepted.request_id, replayed=accepted.replayed)
 
 
 def _accepted(request_id: str, *, replayed: bool = False) -> JSONResponse:
@@ -106,7 +83,7 @@ async def request_status(request_id: str, request: Request) -> dict:
     """Whether an accepted request has become a card yet, and its number (admin token: a
     card number is not public; the customer learns it from the acknowledgment)."""
     repo = IntakeRepository(request.app.state.runtime.db)
-    accepted = await repo.requests.find_one({"_id": request_id})
+    accepted = await repo.request(request_id)
     if accepted is None:
         raise NotFound("no such request")
     thread = await repo.thread_for_request(request_id)
