@@ -45,10 +45,7 @@ from boards.domain.cards import (
     choose_assignee,
     column_of,
     format_number,
-    history_entry,
     render_canned,
-    search_terms,
-    sort_key,
 )
 from boards.metrics import ACCESS_DENIED, CARD_CHANGES, STALE_VERSIONS, WIP_REFUSED
 from boards.repository import Repositories
@@ -130,7 +127,7 @@ async def create_from_request(uow: UnitOfWork, request: RequestReceived, *, pref
     board = await repos.catalog.board(service.target.board_id, uow.session)
     if board is None:
         raise PermanentFailure(f"service {service.id!r} targets missing board")
-    column = column_of(board, service.target.column_id)
+    column_of(board, service.target.column_id)  # a missing column fails before a number
     now = datetime.now(UTC)
     # Counters are taken outside the card's transaction: every new card increments the
     # same counter document, and inside concurrent transactions that one document made
@@ -148,30 +145,12 @@ async def create_from_request(uow: UnitOfWork, request: RequestReceived, *, pref
         if parent is None:
             log.warning("card.follow_up_of_unknown", follow_up_of=request.follow_up_of)
     card_id = str(uuid.uuid4())
-    history = [history_entry(now, by, "created", None,
-                             f"{board['_id']}/{column['id']}/{service.target.lane_id}")]
-    if assignee:
-        history.append(history_entry(now, "system", "assignee_id", None, assignee))
-    card = Card(
-        id=card_id, number=number, version=1, title=request.subject, type="request",
-        service_id=service.id, board_id=board["_id"], column_id=column["id"],
-        lane_id=service.target.lane_id, status_category=column["category"],
-        priority=str(request.priority or service.default_priority),
-        requester=request.requester.model_dump(mode="json"), channel=request.channel,
-        request_id=request.request_id, fields=dict(request.fields),
-        attachments=[a.model_dump(mode="json") for a in request.attachments],
-        due_date=request.due_date, assignee_id=assignee,
-        members=[assignee] if assignee else [], tags=[], checklist=[],
-        parent_id=parent.id if parent else None,
-        links=[parent.link_entry("parent")] if parent else [],
-        unread_customer_reply=False, sla={}, sla_state=None, rating=None, created_by=by,
-        created_at=now, updated_at=now, column_entered_at=now, sort_key=sort_key(now, card_id),
-        history=history,
+    card = Card.from_request(
+        request, card_id=card_id, number=number, service=service, board=board,
+        assignee=assignee, parent=parent, by=by, now=now,
         # The customer's language, never the service's: notify decides what to answer in.
         # Channels that do not say (the web API, agents' own cards) are judged by the text.
-        language=request.language or detect_language(f"{request.subject}\n{request.text}"),
-    )
-    card.search_terms = search_terms(card.to_document())
+        language=request.language or detect_language(f"{request.subject}\n{request.text}"))
     await repos.cards.add_card(card, uow.session)
     # outside the transaction too (a hot document); a span wider than the cards is harmless
     await repos.cards.note_card_time(card.sort_key)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from desk_contracts.catalog import ServiceDefinition
-from desk_contracts.events import CardSnapshot
+from desk_contracts.events import CardSnapshot, RequestReceived
 from desk_runtime.http import Conflict, Invalid
 
 from boards.domain.cards import (
@@ -29,6 +29,7 @@ from boards.domain.cards import (
     history_entry,
     search_terms,
     sla_state,
+    sort_key,
     would_cycle,
 )
 
@@ -114,6 +115,38 @@ class Card:
     extra: dict[str, Any] = field(default_factory=dict)
     # which stored fields the document had (a list read leaves out the history)
     present: frozenset[str] = field(default_factory=frozenset, compare=False, repr=False)
+
+    # --- a new card ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_request(cls, request: RequestReceived, *, card_id: str, number: str,
+                     service: ServiceDefinition, board: Mapping[str, Any],
+                     assignee: str | None, parent: Card | None, language: str | None,
+                     by: str, now: datetime) -> Card:
+        """A request's card at version 1 in its service's column and lane: the responsible
+        agent a member, a follow-up linked to its parent, the creation in its history."""
+        column = column_of(board, service.target.column_id)
+        history = [history_entry(now, by, "created", None,
+                                 f"{board['_id']}/{column['id']}/{service.target.lane_id}")]
+        if assignee:
+            history.append(history_entry(now, "system", "assignee_id", None, assignee))
+        card = cls(
+            id=card_id, number=number, version=1, title=request.subject, type="request",
+            service_id=service.id, board_id=board["_id"], column_id=column["id"],
+            lane_id=service.target.lane_id, status_category=column["category"],
+            priority=str(request.priority or service.default_priority),
+            requester=request.requester.model_dump(mode="json"), channel=request.channel,
+            request_id=request.request_id, fields=dict(request.fields),
+            attachments=[a.model_dump(mode="json") for a in request.attachments],
+            due_date=request.due_date, assignee_id=assignee,
+            members=[assignee] if assignee else [], tags=[], checklist=[],
+            parent_id=parent.id if parent else None,
+            links=[parent.link_entry("parent")] if parent else [],
+            unread_customer_reply=False, sla={}, sla_state=None, rating=None, created_by=by,
+            created_at=now, updated_at=now, column_entered_at=now,
+            sort_key=sort_key(now, card_id), history=history, language=language)
+        card.search_terms = search_terms(card.to_document())
+        return card
 
     # --- the stored document ---------------------------------------------------------------
 
