@@ -70,9 +70,6 @@ class CardChange:
         return self
 
 
-_FIELDS: tuple[str, ...] = ()  # filled below from the dataclass
-
-
 @dataclass
 class Card:
     """A card as stored (one document); `extra` keeps fields this code does not know."""
@@ -362,8 +359,9 @@ class Card:
             f"sla.{target}", signals[target]).set("sla_state", sla_state(signals))
 
 
-_FIELDS = tuple(f.name for f in dataclasses.fields(Card) if f.name not in ("id", "extra",
-                                                                             "present"))
+# The stored fields a Card has an attribute for (`_id` is `id`).
+_FIELDS = tuple(f.name for f in dataclasses.fields(Card)
+                if f.name not in ("id", "extra", "present"))
 
 
 def _aware(value: datetime) -> datetime:
