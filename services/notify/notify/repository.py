@@ -27,49 +27,48 @@ REQUEST_POLL_SECONDS = 0.05
 
 class NotifyRepository:
     def __init__(self, db: AsyncDatabase):
-        self.db = db
-        self.catalog_copy = CatalogCopy(db)
-        self.deliveries = db["deliveries"]
-        self.cards = db["cards"]
-        self.requests = db["requests"]
-        self.preferences = db["preferences"]
-        self.suppressions = db["suppressions"]
-        self.routes = db["routes"]
-        self.templates = db["templates"]
+        self._catalog_copy = CatalogCopy(db)
+        self._deliveries = db["deliveries"]
+        self._cards = db["cards"]
+        self._requests = db["requests"]
+        self._preferences = db["preferences"]
+        self._suppressions = db["suppressions"]
+        self._routes = db["routes"]
+        self._templates = db["templates"]
 
     async def ensure_indexes(self) -> None:
         # the dispatcher's claim: one range on one index (`due_at` is set only while a
         # delivery waits to be tried: its next attempt, or its claim's lease end)
-        await self.deliveries.create_index([("channel", ASCENDING), ("due_at", ASCENDING)],
+        await self._deliveries.create_index([("channel", ASCENDING), ("due_at", ASCENDING)],
                                            name="due_by_channel")
         await self._backfill_due_at()
-        await self.deliveries.create_index([("status", ASCENDING), ("created_at", DESCENDING)])
-        await self.deliveries.create_index("card_id")
+        await self._deliveries.create_index([("status", ASCENDING), ("created_at", DESCENDING)])
+        await self._deliveries.create_index("card_id")
         # Sent entries are kept well past the processed-event records (30 days) that also
         # stop a redelivered cause; failed ones stay until an admin deals with them.
-        await self.deliveries.create_index("sent_at", expireAfterSeconds=DELIVERY_LOG_DAYS
+        await self._deliveries.create_index("sent_at", expireAfterSeconds=DELIVERY_LOG_DAYS
                                            * 24 * 3600)
-        await self.routes.create_index("board_id")
+        await self._routes.create_index("board_id")
 
     # --- catalog copy -------------------------------------------------------------------
     async def service(self, service_id: str | None, session: Session = None
                       ) -> ServiceDefinition | None:
-        return await self.catalog_copy.get(service_id, session)
+        return await self._catalog_copy.get(service_id, session)
 
     async def upsert_service(self, service: ServiceDefinition, revision: int,
                              session: AsyncClientSession) -> None:
-        await self.catalog_copy.upsert(service, revision, session)
+        await self._catalog_copy.upsert(service, revision, session)
 
     # --- card copy (who asked, where it is, how its mail thread looks) --------------------
     async def card(self, card_id: str, session: Session = None) -> dict[str, Any] | None:
-        return await self.cards.find_one({"_id": card_id}, session=session)
+        return await self._cards.find_one({"_id": card_id}, session=session)
 
     async def save_card(self, card: CardSnapshot, session: AsyncClientSession,
                         thread: dict[str, Any] | None = None) -> None:
         """Keep the newest snapshot (events may be redelivered out of order)."""
         snapshot = card.model_dump(mode="json")
         # Usually the card is new here: one upsert does it; otherwise compare versions.
-        inserted = await self.cards.update_one(
+        inserted = await self._cards.update_one(
             {"_id": card.card_id},
             {"$setOnInsert": {"snapshot": snapshot, "version": card.version,
                               "thread": thread}},
@@ -77,7 +76,7 @@ class NotifyRepository:
         if inserted.upserted_id is not None:
             return
         update: dict[str, Any] = {"$max": {"version": card.version}}
-        current = await self.cards.find_one({"_id": card.card_id}, {"version": 1, "thread": 1},
+        current = await self._cards.find_one({"_id": card.card_id}, {"version": 1, "thread": 1},
                                             session=session) or {}
         sets: dict[str, Any] = {}
         if current.get("version", 0) <= card.version:
@@ -86,14 +85,14 @@ class NotifyRepository:
             sets["thread"] = thread  # card.created arrived after another event of the card
         if sets:
             update["$set"] = sets
-        await self.cards.update_one({"_id": card.card_id}, update, session=session)
+        await self._cards.update_one({"_id": card.card_id}, update, session=session)
 
     async def remember_request(self, request_id: str, channel_ref: str | None, text: str,
                                session: AsyncClientSession,
                                received_at: datetime | None = None) -> None:
         """What the card events lack: the customer's Message-ID (threading), text and
         when the request was received (for the request → acknowledgment delay)."""
-        await self.requests.update_one(
+        await self._requests.update_one(
             {"_id": request_id},
             {"$setOnInsert": {"channel_ref": channel_ref, "text": text,
                               "received_at": received_at, "at": datetime.now(UTC)}},
@@ -103,15 +102,15 @@ class NotifyRepository:
                       ) -> dict[str, Any] | None:
         if not request_id:
             return None
-        return await self.requests.find_one({"_id": request_id}, session=session)
+        return await self._requests.find_one({"_id": request_id}, session=session)
 
     async def wait_for_request(self, request_id: str, seconds: float) -> dict[str, Any] | None:
         """The request, once another handler has committed it (None after `seconds`)."""
         deadline = time.monotonic() + seconds
-        doc = await self.requests.find_one({"_id": request_id})
+        doc = await self._requests.find_one({"_id": request_id})
         while doc is None and time.monotonic() < deadline:
             await asyncio.sleep(REQUEST_POLL_SECONDS)
-            doc = await self.requests.find_one({"_id": request_id})
+            doc = await self._requests.find_one({"_id": request_id})
         return doc
 
     # --- customers: preferences and bounced addresses -----------------------------------
@@ -119,16 +118,16 @@ class NotifyRepository:
                               ) -> dict[str, Any] | None:
         if not email:
             return None
-        return await self.preferences.find_one({"_id": email.lower()}, session=session)
+        return await self._preferences.find_one({"_id": email.lower()}, session=session)
 
     async def save_preferences(self, email: str, channels: dict[str, list[str]],
                                telegram_chat_id: int | None, changed_at: datetime,
                                session: AsyncClientSession) -> bool:
         """Newest wins: an older change redelivered late does not overwrite a newer one."""
-        current = await self.preferences.find_one({"_id": email.lower()}, session=session)
+        current = await self._preferences.find_one({"_id": email.lower()}, session=session)
         if current is not None and current["changed_at"] >= changed_at:
             return False
-        await self.preferences.replace_one(
+        await self._preferences.replace_one(
             {"_id": email.lower()},
             {"_id": email.lower(), "channels": channels, "telegram_chat_id": telegram_chat_id,
              "changed_at": changed_at}, upsert=True, session=session)
@@ -137,34 +136,34 @@ class NotifyRepository:
     async def suppressed(self, email: str | None, session: Session = None) -> bool:
         if not email:
             return False
-        doc = await self.suppressions.find_one({"_id": email.lower()}, session=session)
+        doc = await self._suppressions.find_one({"_id": email.lower()}, session=session)
         return bool(doc and doc.get("active"))
 
     async def suppress(self, email: str, reason: str, at: datetime,
                        session: AsyncClientSession) -> None:
-        current = await self.suppressions.find_one({"_id": email.lower()}, session=session)
+        current = await self._suppressions.find_one({"_id": email.lower()}, session=session)
         if current is not None and current.get("changed_at") and current["changed_at"] > at:
             return  # a newer sign of life already cleared it
-        await self.suppressions.replace_one(
+        await self._suppressions.replace_one(
             {"_id": email.lower()},
             {"_id": email.lower(), "active": True, "reason": reason[:2000], "changed_at": at},
             upsert=True, session=session)
 
     async def unsuppress(self, email: str, at: datetime, why: str,
                          session: AsyncClientSession) -> None:
-        current = await self.suppressions.find_one({"_id": email.lower()}, session=session)
+        current = await self._suppressions.find_one({"_id": email.lower()}, session=session)
         if current is None or current["changed_at"] > at:
             return
-        await self.suppressions.update_one(
+        await self._suppressions.update_one(
             {"_id": email.lower()},
             {"$set": {"active": False, "changed_at": at, "cleared_by": why}}, session=session)
 
     async def active_suppressions(self, limit: int) -> list[dict[str, Any]]:
-        cursor = self.suppressions.find({"active": True}).sort("changed_at", DESCENDING)
+        cursor = self._suppressions.find({"active": True}).sort("changed_at", DESCENDING)
         return [d async for d in cursor.limit(limit)]
 
     async def clear_suppression(self, email: str, by: str) -> bool:
-        result = await self.suppressions.update_one(
+        result = await self._suppressions.update_one(
             {"_id": email.lower(), "active": True},
             {"$set": {"active": False, "changed_at": datetime.now(UTC), "cleared_by": by}})
         return result.modified_count == 1
@@ -172,65 +171,65 @@ class NotifyRepository:
     # --- agent routes -------------------------------------------------------------------
     async def routes_for_board(self, board_id: str, session: Session = None
                                ) -> list[AgentRoute]:
-        docs = self.routes.find({"board_id": board_id}, session=session)
+        docs = self._routes.find({"board_id": board_id}, session=session)
         return [AgentRoute.model_validate(d["route"]) async for d in docs]
 
     async def all_routes(self) -> list[AgentRoute]:
-        return [AgentRoute.model_validate(d["route"]) async for d in self.routes.find().sort("_id")]
+        return [AgentRoute.model_validate(d["route"]) async for d in self._routes.find().sort("_id")]
 
     async def put_route(self, route: AgentRoute) -> None:
-        await self.routes.replace_one(
+        await self._routes.replace_one(
             {"_id": route.id},
             {"_id": route.id, "board_id": route.board_id, "route": route.model_dump(mode="json"),
              "updated_at": datetime.now(UTC)}, upsert=True)
 
     async def delete_route(self, route_id: str) -> bool:
-        return (await self.routes.delete_one({"_id": route_id})).deleted_count == 1
+        return (await self._routes.delete_one({"_id": route_id})).deleted_count == 1
 
     # --- templates ----------------------------------------------------------------------
     async def custom_template(self, kind: str, language: str) -> MessageTemplate | None:
-        doc = await self.templates.find_one({"_id": f"{kind}:{language}"})
+        doc = await self._templates.find_one({"_id": f"{kind}:{language}"})
         if doc is None:
             return None
         return MessageTemplate(subject=doc["subject"], text=doc["text"], html=doc["html"])
 
     async def custom_templates(self) -> dict[str, dict[str, Any]]:
-        return {d["_id"]: d async for d in self.templates.find()}
+        return {d["_id"]: d async for d in self._templates.find()}
 
     async def put_template(self, kind: str, language: str, template: MessageTemplate,
                            by: str) -> None:
-        await self.templates.replace_one(
+        await self._templates.replace_one(
             {"_id": f"{kind}:{language}"},
             {"_id": f"{kind}:{language}", "kind": kind, "language": language,
              "subject": template.subject, "text": template.text, "html": template.html,
              "updated_at": datetime.now(UTC), "updated_by": by}, upsert=True)
 
     async def delete_template(self, kind: str, language: str) -> bool:
-        result = await self.templates.delete_one({"_id": f"{kind}:{language}"})
+        result = await self._templates.delete_one({"_id": f"{kind}:{language}"})
         return result.deleted_count == 1
 
     # --- deliveries ---------------------------------------------------------------------
     async def record_delivery(self, delivery: dict[str, Any], session: AsyncClientSession) -> bool:
         """Record a notification to send; False when this very notification exists already."""
-        result = await self.deliveries.update_one(
+        result = await self._deliveries.update_one(
             {"_id": delivery["_id"]}, {"$setOnInsert": delivery}, upsert=True, session=session
         )
         return result.upserted_id is not None
 
     async def _backfill_due_at(self) -> None:
         """Deliveries recorded before `due_at` existed get one (a one-time, small pass)."""
-        async for doc in self.deliveries.find({"status": {"$in": list(ACTIVE)},
+        async for doc in self._deliveries.find({"status": {"$in": list(ACTIVE)},
                                                "due_at": {"$exists": False}},
                                               {"next_attempt_at": 1, "claimed_until": 1}):
             due = max(d for d in (doc.get("next_attempt_at"), doc.get("claimed_until"),
                                   datetime(1970, 1, 1, tzinfo=UTC)) if d is not None)
-            await self.deliveries.update_one({"_id": doc["_id"]}, {"$set": {"due_at": due}})
+            await self._deliveries.update_one({"_id": doc["_id"]}, {"$set": {"due_at": due}})
 
     async def claim_due_delivery(self, worker: str, lease: timedelta, channel: str
                         ) -> dict[str, Any] | None:
         """Take the most overdue delivery of `channel` for `lease` (one indexed range)."""
         now = datetime.now(UTC)
-        return await self.deliveries.find_one_and_update(
+        return await self._deliveries.find_one_and_update(
             {"channel": channel, "due_at": {"$lte": now}},
             {"$set": {"due_at": now + lease, "claimed_until": now + lease, "claimed_by": worker},
              "$inc": {"attempts": 1}},
@@ -240,21 +239,21 @@ class NotifyRepository:
 
     async def next_due_at(self, channel: str) -> datetime | None:
         """When the next delivery of `channel` falls due (None: nothing waits)."""
-        doc = await self.deliveries.find_one({"channel": channel, "due_at": {"$ne": None}},
+        doc = await self._deliveries.find_one({"channel": channel, "due_at": {"$ne": None}},
                                              {"due_at": 1},
                                              sort=[("channel", ASCENDING), ("due_at", ASCENDING)])
         return doc["due_at"] if doc else None
 
     async def release_delivery(self, delivery_id: str) -> None:
         """Hand a claimed delivery back untried (a graceful stop): due now, no attempt spent."""
-        await self.deliveries.update_one(
+        await self._deliveries.update_one(
             {"_id": delivery_id, "status": {"$in": list(ACTIVE)}},
             {"$set": {"due_at": datetime.now(UTC), "claimed_until": None},
              "$inc": {"attempts": -1}})
 
     async def defer_delivery(self, delivery_id: str, until: datetime, reason: str) -> None:
         """Put a claimed delivery back without spending an attempt (rate limit, not failure)."""
-        await self.deliveries.update_one(
+        await self._deliveries.update_one(
             {"_id": delivery_id},
             {"$set": {"next_attempt_at": until, "due_at": until, "claimed_until": None,
                       "deferred_by": reason},
@@ -262,7 +261,7 @@ class NotifyRepository:
 
     async def mark_sent(self, delivery_id: str, message_id: str, at: datetime,
                         session: AsyncClientSession) -> None:
-        await self.deliveries.update_one(
+        await self._deliveries.update_one(
             {"_id": delivery_id},
             {"$set": {"status": "sent", "sent_at": at, "message_id": message_id,
                       "claimed_until": None}, "$unset": {"due_at": ""}},
@@ -270,21 +269,21 @@ class NotifyRepository:
 
     async def mark_settled(self, delivery_id: str, status: str, reason: str) -> None:
         """Close a delivery that was not sent and needs no event (e.g. a suppressed address)."""
-        await self.deliveries.update_one(
+        await self._deliveries.update_one(
             {"_id": delivery_id},
             {"$set": {"status": status, "last_error": reason, "claimed_until": None},
              "$unset": {"due_at": ""}})
 
     async def schedule_retry(self, delivery_id: str, error: str, at: datetime) -> None:
         """A transient failure: try again at `at` (the attempt is spent)."""
-        await self.deliveries.update_one(
+        await self._deliveries.update_one(
             {"_id": delivery_id},
             {"$set": {"status": "retrying", "last_error": error, "claimed_until": None,
                       "next_attempt_at": at, "due_at": at}})
 
     async def mark_failed(self, delivery_id: str, error: str, at: datetime,
                           session: AsyncClientSession) -> None:
-        await self.deliveries.update_one(
+        await self._deliveries.update_one(
             {"_id": delivery_id},
             {"$set": {"status": "failed", "last_error": error, "claimed_until": None,
                       "failed_at": at}, "$unset": {"due_at": ""}},
@@ -294,7 +293,7 @@ class NotifyRepository:
         counts: dict[str, int] = {}
         pipeline = [{"$match": {"status": {"$in": list(ACTIVE)}}},
                     {"$group": {"_id": "$channel", "n": {"$sum": 1}}}]
-        async for row in await self.deliveries.aggregate(pipeline):
+        async for row in await self._deliveries.aggregate(pipeline):
             counts[row["_id"]] = row["n"]
         return counts
 
@@ -305,13 +304,13 @@ class NotifyRepository:
             query["status"] = state
         if card_id:
             query["card_id"] = card_id
-        cursor = self.deliveries.find(query, {"target": 0, "context": 0}).sort(
+        cursor = self._deliveries.find(query, {"target": 0, "context": 0}).sort(
             "created_at", DESCENDING).limit(limit)
         return [d async for d in cursor]
 
     async def retry_failed_delivery(self, delivery_id: str) -> bool:
         """Give a failed delivery another round of attempts (an admin fixed the cause)."""
-        result = await self.deliveries.update_one(
+        result = await self._deliveries.update_one(
             {"_id": delivery_id, "status": "failed"},
             {"$set": {"status": "retrying", "attempts": 0, "next_attempt_at": datetime.now(UTC),
                       "due_at": datetime.now(UTC), "claimed_until": None}})

@@ -74,61 +74,61 @@ class StaleRecord(Exception):
 
 class SlaRepository:
     def __init__(self, db: AsyncDatabase):
-        self.db = db
-        self.catalog_copy = CatalogCopy(db)
-        self.policies = db["policies"]
-        self.calendars = db["calendars"]
-        self.cards = db["card_sla"]
-        self.counts = db["clock_counts"]
-        self.reprice_jobs = db["reprice_jobs"]
+        self._db = db
+        self._catalog_copy = CatalogCopy(db)
+        self._policies = db["policies"]
+        self._calendars = db["calendars"]
+        self._cards = db["card_sla"]
+        self._counts = db["clock_counts"]
+        self._reprice_jobs = db["reprice_jobs"]
         # what each loaded (or last saved) record's clocks showed: which ones a change
         # touched, and how the running/paused counts move
         self.loaded_clocks: dict[str, Faces] = {}
 
     async def ensure_indexes(self) -> None:
-        await self.cards.create_index([("next_due_at", ASCENDING)], sparse=True)
-        await self.cards.create_index("number")
-        await self.cards.create_index([("open", ASCENDING), ("paused", ASCENDING)])
-        await self.cards.create_index([("policy", ASCENDING), ("open", ASCENDING)])
+        await self._cards.create_index([("next_due_at", ASCENDING)], sparse=True)
+        await self._cards.create_index("number")
+        await self._cards.create_index([("open", ASCENDING), ("paused", ASCENDING)])
+        await self._cards.create_index([("policy", ASCENDING), ("open", ASCENDING)])
 
     # -- catalog copy --------------------------------------------------------------------
 
     async def service(self, service_id: str | None, session: AsyncClientSession | None = None
                       ) -> ServiceDefinition | None:
-        return await self.catalog_copy.get(service_id, session)
+        return await self._catalog_copy.get(service_id, session)
 
     async def upsert_service(self, service: ServiceDefinition, revision: int,
                              session: AsyncClientSession) -> None:
-        await self.catalog_copy.upsert(service, revision, session)
+        await self._catalog_copy.upsert(service, revision, session)
 
     # -- policies and calendars ----------------------------------------------------------
 
     async def policy(self, name: str, session: AsyncClientSession | None = None
                      ) -> SlaPolicy | None:
         async def load() -> SlaPolicy | None:
-            doc = await self.policies.find_one({"_id": name})
+            doc = await self._policies.find_one({"_id": name})
             return SlaPolicy.model_validate(doc["policy"]) if doc else None
 
         # read for every card event; edited by an admin now and then (kept a few seconds)
-        return await config_cache(self.db.name).get(("policies", name), load, copy=True)
+        return await config_cache(self._db.name).get(("policies", name), load, copy=True)
 
     def forget_policy(self, name: str) -> None:
         """Drop this process's cached copy (it re-reads the stored policy next time)."""
-        config_cache(self.db.name).forget(("policies", name))
+        config_cache(self._db.name).forget(("policies", name))
 
     async def save_policy(self, policy: SlaPolicy) -> None:
-        await self.policies.replace_one(
+        await self._policies.replace_one(
             {"_id": policy.name}, {"_id": policy.name, "policy": policy.model_dump(mode="json")},
             upsert=True)
-        config_cache(self.db.name).forget(("policies", policy.name))
+        config_cache(self._db.name).forget(("policies", policy.name))
 
     async def all_policies(self) -> list[dict]:
         """Every stored policy as the admin wrote it, by name."""
-        return [d["policy"] async for d in self.policies.find().sort("_id", ASCENDING)]
+        return [d["policy"] async for d in self._policies.find().sort("_id", ASCENDING)]
 
     async def seed_policy(self, policy: SlaPolicy) -> bool:
         """Store `policy` unless one of its name exists (an admin's edit is kept)."""
-        if await self.policies.find_one({"_id": policy.name}, {"_id": 1}) is not None:
+        if await self._policies.find_one({"_id": policy.name}, {"_id": 1}) is not None:
             return False
         await self.save_policy(policy)
         return True
@@ -138,24 +138,24 @@ class SlaRepository:
         if name == "24x7":
             return BusinessCalendar.always()
         async def load() -> BusinessCalendar | None:
-            doc = await self.calendars.find_one({"_id": name})
+            doc = await self._calendars.find_one({"_id": name})
             return BusinessCalendar.from_doc(doc["calendar"]) if doc else None
 
-        return await config_cache(self.db.name).get(("calendars", name), load, copy=True)
+        return await config_cache(self._db.name).get(("calendars", name), load, copy=True)
 
     async def save_calendar(self, doc: dict) -> None:
         BusinessCalendar.from_doc(doc)  # refuse what cannot be used
-        await self.calendars.replace_one({"_id": doc["name"]}, {"_id": doc["name"],
+        await self._calendars.replace_one({"_id": doc["name"]}, {"_id": doc["name"],
                                                                  "calendar": doc}, upsert=True)
-        config_cache(self.db.name).forget(("calendars", doc["name"]))
+        config_cache(self._db.name).forget(("calendars", doc["name"]))
 
     async def all_calendars(self) -> list[dict]:
         """Every stored business calendar as the admin wrote it, by name."""
-        return [d["calendar"] async for d in self.calendars.find().sort("_id", ASCENDING)]
+        return [d["calendar"] async for d in self._calendars.find().sort("_id", ASCENDING)]
 
     async def seed_calendar(self, doc: dict) -> bool:
         """Store calendar `doc` unless one of its name exists (an admin's edit is kept)."""
-        if await self.calendars.find_one({"_id": doc["name"]}, {"_id": 1}) is not None:
+        if await self._calendars.find_one({"_id": doc["name"]}, {"_id": 1}) is not None:
             return False
         await self.save_calendar(doc)
         return True
@@ -164,7 +164,7 @@ class SlaRepository:
 
     async def record_for_card(self, card_id: str, session: AsyncClientSession | None = None
                               ) -> tuple[CardSla | None, int]:
-        doc = await self.cards.find_one({"_id": card_id}, session=session)
+        doc = await self._cards.find_one({"_id": card_id}, session=session)
         if doc is None:
             return None, 0
         sla = CardSla.model_validate(doc["sla"])
@@ -192,13 +192,13 @@ class SlaRepository:
         await self._count(before, state, session)
         self.loaded_clocks[sla.card_id] = faces
         if version == 0:
-            await self.cards.insert_one({"_id": sla.card_id, "version": 1, **fields},
+            await self._cards.insert_one({"_id": sla.card_id, "version": 1, **fields},
                                         session=session)
             return
         query: dict = {"_id": sla.card_id, "version": version}
         if lease_owner is not None:
             query["lease_owner"] = lease_owner
-        result = await self.cards.update_one(query, {"$set": {**fields, "version": version + 1}},
+        result = await self._cards.update_one(query, {"$set": {**fields, "version": version + 1}},
                                              session=session)
         if result.matched_count != 1:
             raise StaleRecord(f"SLA record of {sla.card_id} changed concurrently")
@@ -210,11 +210,11 @@ class SlaRepository:
         Read the earliest due candidates through the `next_due_at` index, then claim one
         with a conditional update on its id: only one replica's update can match.
         """
-        cursor = self.cards.find(
+        cursor = self._cards.find(
             {"next_due_at": {"$lte": now}, "lease_until": {"$lt": now}},
             projection={"_id": 1}, sort=[("next_due_at", ASCENDING)], limit=scan)
         async for candidate in cursor:
-            result = await self.cards.update_one(
+            result = await self._cards.update_one(
                 {"_id": candidate["_id"], "next_due_at": {"$lte": now},
                  "lease_until": {"$lt": now}},
                 {"$set": {"lease_until": lease_until, "lease_owner": owner}})
@@ -224,43 +224,43 @@ class SlaRepository:
 
     async def earliest_due(self, horizon: datetime) -> datetime | None:
         """The earliest deadline before `horizon` (bounded, so only near records are read)."""
-        doc = await self.cards.find_one({"next_due_at": {"$lte": horizon}},
+        doc = await self._cards.find_one({"next_due_at": {"$lte": horizon}},
                                         sort=[("next_due_at", ASCENDING)],
                                         projection={"next_due_at": 1})
         return doc["next_due_at"] if doc else None
 
     async def open_cards_of_policy(self, name: str, after: str = "", batch: int = 500
                                    ) -> list[str]:
-        cursor = self.cards.find({"policy": name, "open": True, "_id": {"$gt": after}},
+        cursor = self._cards.find({"policy": name, "open": True, "_id": {"$gt": after}},
                                  projection={"_id": 1}, sort=[("_id", ASCENDING)], limit=batch)
         return [d["_id"] async for d in cursor]
 
     async def request_reprice(self, policy: str) -> None:
         """A durable job: re-price every open clock of `policy` (any replica may run it)."""
-        await self.reprice_jobs.update_one(
+        await self._reprice_jobs.update_one(
             {"_id": policy},
             {"$set": {"requested_at": datetime.now(UTC), "after": "", "lease_until": FREE}},
             upsert=True)
 
     async def claim_reprice_job(self, owner: str, lease_until: datetime) -> dict | None:
         now = datetime.now(UTC)
-        job = await self.reprice_jobs.find_one({"lease_until": {"$lt": now}})
+        job = await self._reprice_jobs.find_one({"lease_until": {"$lt": now}})
         if job is None:
             return None
-        result = await self.reprice_jobs.update_one(
+        result = await self._reprice_jobs.update_one(
             {"_id": job["_id"], "lease_until": job["lease_until"]},
             {"$set": {"lease_until": lease_until, "owner": owner}})
         return job if result.modified_count == 1 else None
 
     async def advance_reprice_job(self, job: dict, after: str, lease_until: datetime) -> bool:
         """Record progress; False when the job was requested again meanwhile (restart it)."""
-        result = await self.reprice_jobs.update_one(
+        result = await self._reprice_jobs.update_one(
             {"_id": job["_id"], "requested_at": job["requested_at"]},
             {"$set": {"after": after, "lease_until": lease_until}})
         return result.modified_count == 1
 
     async def finish_reprice_job(self, job: dict) -> None:
-        await self.reprice_jobs.delete_one({"_id": job["_id"],
+        await self._reprice_jobs.delete_one({"_id": job["_id"],
                                                   "requested_at": job["requested_at"]})
 
     async def _count(self, before: str | None, after: str | None,
@@ -278,12 +278,12 @@ class SlaRepository:
         if after:
             inc[after] = 1
         shard = random.randrange(COUNT_SHARDS)
-        await self.counts.update_one({"_id": shard}, {"$inc": inc}, upsert=True,
+        await self._counts.update_one({"_id": shard}, {"$inc": inc}, upsert=True,
                                      session=session)
 
     async def count_clocks(self) -> dict[str, int]:
         totals = {"running": 0, "paused": 0}
-        async for doc in self.counts.find({}):
+        async for doc in self._counts.find({}):
             for state in totals:
                 totals[state] += doc.get(state, 0)
         return totals
