@@ -13,14 +13,19 @@ from pymongo import AsyncMongoClient
 
 
 @pytest.fixture
-async def repo(mongo_url):
+async def db(mongo_url):
     client = AsyncMongoClient(mongo_url, tz_aware=True)
     name = f"boardslist{uuid.uuid4().hex[:8]}"
-    repo = CardRepository(client[name])
-    await repo.ensure_indexes()
-    yield repo
+    yield client[name]
     await client.drop_database(name)
     await client.close()
+
+
+@pytest.fixture
+async def repo(db):
+    repo = CardRepository(db)
+    await repo.ensure_indexes()
+    return repo
 
 
 def cards(n: int) -> list[dict]:
@@ -56,9 +61,9 @@ async def walk(repo: CardRepository, limit: int, **kw) -> list[str]:
         after = page[limit - 1].sort_key
 
 
-async def test_window_walk_equals_plain_query(repo):
+async def test_window_walk_equals_plain_query(repo, db):
     made = cards(300)
-    await repo.cards.insert_many(made)
+    await db.cards.insert_many(made)
     for c in made:
         await repo.note_card_time(c["sort_key"])
     newest_first = sorted(made, key=lambda c: c["sort_key"], reverse=True)

@@ -16,67 +16,67 @@ class AgentRepository:
     """Agents (tokens stored only as hashes, board membership) and browser sessions."""
 
     def __init__(self, db: AsyncDatabase):
-        self.agents = db.agents
-        self.sessions = db.agent_sessions
+        self._agents = db.agents
+        self._sessions = db.agent_sessions
 
     async def ensure_indexes(self) -> None:
-        await self.agents.create_index("token_hashes")
-        await self.agents.create_index("boards")
+        await self._agents.create_index("token_hashes")
+        await self._agents.create_index("boards")
 
     async def ensure_session_indexes(self) -> None:
         # expired sessions disappear by themselves (the expiry check does not rely on it)
-        await self.sessions.create_index("expires_at", expireAfterSeconds=0)
+        await self._sessions.create_index("expires_at", expireAfterSeconds=0)
 
     # --- agents -----------------------------------------------------------------------------
 
     async def agent_by_token(self, token: str) -> dict[str, Any] | None:
         """The active agent holding this API token."""
-        return await self.agents.find_one({"token_hashes": token_hash(token), "active": True})
+        return await self._agents.find_one({"token_hashes": token_hash(token), "active": True})
 
     async def active_agent(self, agent_id: str, session: Session = None
                            ) -> dict[str, Any] | None:
-        return await self.agents.find_one({"_id": agent_id, "active": True}, session=session)
+        return await self._agents.find_one({"_id": agent_id, "active": True}, session=session)
 
     async def agent_exists(self, agent_id: str, session: Session = None) -> bool:
-        return await self.agents.find_one({"_id": agent_id}, {"_id": 1},
+        return await self._agents.find_one({"_id": agent_id}, {"_id": 1},
                                           session=session) is not None
 
     async def add_agent(self, doc: dict[str, Any], session: Session = None) -> None:
-        await self.agents.insert_one(doc, session=session)
+        await self._agents.insert_one(doc, session=session)
 
     async def change_agent(self, agent_id: str, changes: dict[str, Any],
                            session: Session = None) -> dict[str, Any] | None:
         """The agent after the change; None when there is no such agent."""
-        return await self.agents.find_one_and_update(
+        return await self._agents.find_one_and_update(
             {"_id": agent_id}, {"$set": changes}, return_document=ReturnDocument.AFTER,
             session=session)
 
     async def all_agents(self) -> list[dict[str, Any]]:
-        return [a async for a in self.agents.find({}).sort("_id", ASCENDING)]
+        return [a async for a in self._agents.find({}).sort("_id", ASCENDING)]
 
     async def agent_names(self) -> dict[str, str]:
         return {a["_id"]: a.get("name") or a["_id"]
-                async for a in self.agents.find({}, {"name": 1})}
+                async for a in self._agents.find({}, {"name": 1})}
 
     async def board_members(self, board_id: str) -> list[str]:
-        return [a["_id"] async for a in self.agents.find({"boards": board_id}, {"_id": 1})]
+        return [a["_id"] async for a in self._agents.find({"boards": board_id}, {"_id": 1})]
 
     async def set_board_members(self, board_id: str, members: list[str],
                                 session: Session = None) -> None:
         """Membership lives on the agent (what auth reads); a board's list is derived."""
-        await self.agents.update_many({"boards": board_id, "_id": {"$nin": members}},
+        await self._agents.update_many({"boards": board_id, "_id": {"$nin": members}},
                                       {"$pull": {"boards": board_id}}, session=session)
-        await self.agents.update_many({"_id": {"$in": members}},
+        await self._agents.update_many({"_id": {"$in": members}},
                                       {"$addToSet": {"boards": board_id}}, session=session)
 
     # --- browser sessions -------------------------------------------------------------------
 
     async def open_session(self, doc: dict[str, Any]) -> None:
-        await self.sessions.insert_one(doc)
+        await self._sessions.insert_one(doc)
 
     async def live_session(self, raw: str | None) -> dict[str, Any] | None:
         """The session a cookie's value names, unless unknown, malformed or expired."""
-        return await live_session(self.sessions, raw)
+        return await live_session(self._sessions, raw)
 
     async def close_session(self, raw: str) -> None:
-        await self.sessions.delete_one({"_id": token_hash(raw)})
+        await self._sessions.delete_one({"_id": token_hash(raw)})

@@ -89,35 +89,35 @@ class CardRepository:
     """Cards (as `Card`), their comments and the counters that number them."""
 
     def __init__(self, db: AsyncDatabase):
-        self.cards = db.cards
-        self.comments = db.comments
-        self.counters = db.counters
+        self._cards = db.cards
+        self._comments = db.comments
+        self._counters = db.counters
 
     async def ensure_indexes(self) -> None:
-        await self.cards.create_index("number", unique=True)
-        await self.cards.create_index(
+        await self._cards.create_index("number", unique=True)
+        await self._cards.create_index(
             "request_id", unique=True, partialFilterExpression={"request_id": {"$type": "string"}}
         )
         # One compound index per list filter, each ending in the pagination key, so a
         # filtered page is an index range (board is always part of an agent's query).
         # sort_key ascending: SecantusDB 0.7 returns wrong rows for range scans over a
         # descending key part; the walk reads newest-first with a descending sort anyway.
-        await self.cards.create_index([("board_id", ASCENDING), ("sort_key", ASCENDING)],
+        await self._cards.create_index([("board_id", ASCENDING), ("sort_key", ASCENDING)],
                                       name="cards_list_board")
         for name in LIST_FILTER_FIELDS:
-            await self.cards.create_index(
+            await self._cards.create_index(
                 [("board_id", ASCENDING), (name, ASCENDING), ("sort_key", ASCENDING)],
                 name=f"cards_list_{name}",
             )
-        await self.cards.create_index([("assignee_id", ASCENDING), ("status_category", ASCENDING)])
-        await self.cards.create_index("parent_id", sparse=True)
-        await self.comments.create_index([("card_id", ASCENDING), ("created_at", ASCENDING)])
-        await self.comments.create_index("reply_id", sparse=True)
+        await self._cards.create_index([("assignee_id", ASCENDING), ("status_category", ASCENDING)])
+        await self._cards.create_index("parent_id", sparse=True)
+        await self._comments.create_index([("card_id", ASCENDING), ("created_at", ASCENDING)])
+        await self._comments.create_index("reply_id", sparse=True)
 
     # --- numbering --------------------------------------------------------------------------
 
     async def next_counter(self, key: str, session: Session = None) -> int:
-        doc = await self.counters.find_one_and_update(
+        doc = await self._counters.find_one_and_update(
             {"_id": key}, {"$inc": {"n": 1}}, upsert=True,
             return_document=ReturnDocument.AFTER, session=session,
         )
@@ -127,25 +127,25 @@ class CardRepository:
 
     async def card(self, ref: str, session: Session = None) -> Card | None:
         """A card by id or by number (`sd-12` finds SD-12)."""
-        doc = await self.cards.find_one({"$or": [{"_id": ref}, {"number": ref.upper()}]},
+        doc = await self._cards.find_one({"$or": [{"_id": ref}, {"number": ref.upper()}]},
                                         session=session)
         return Card.from_document(doc) if doc else None
 
     async def card_by_request(self, request_id: str, session: Session = None) -> Card | None:
-        doc = await self.cards.find_one({"request_id": request_id}, session=session)
+        doc = await self._cards.find_one({"request_id": request_id}, session=session)
         return Card.from_document(doc) if doc else None
 
     async def board_of_card(self, card_id: str) -> str | None:
-        doc = await self.cards.find_one({"_id": card_id}, {"board_id": 1})
+        doc = await self._cards.find_one({"_id": card_id}, {"board_id": 1})
         return doc["board_id"] if doc else None
 
     async def sla_shown(self, card_id: str) -> tuple[str, dict[str, Any]] | None:
         """The card's board and the SLA signals it shows, or None for no such card."""
-        doc = await self.cards.find_one({"_id": card_id}, {"board_id": 1, "sla": 1})
+        doc = await self._cards.find_one({"_id": card_id}, {"board_id": 1, "sla": 1})
         return (doc["board_id"], doc.get("sla") or {}) if doc else None
 
     async def add_card(self, card: Card, session: Session = None) -> None:
-        await self.cards.insert_one(card.to_document(), session=session)
+        await self._cards.insert_one(card.to_document(), session=session)
 
     async def save_change(self, card: Card, change: CardChange, now: datetime,
                           session: Session = None) -> Card | None:
@@ -160,28 +160,28 @@ class CardRepository:
             update["$push"] = pushes
         if change.add_to_set:
             update["$addToSet"] = dict(change.add_to_set)
-        doc = await self.cards.find_one_and_update(
+        doc = await self._cards.find_one_and_update(
             {"_id": card.id, "version": card.version}, update,
             return_document=ReturnDocument.AFTER, session=session)
         return Card.from_document(doc) if doc else None
 
     async def show(self, card_id: str, change: CardChange, session: Session = None) -> None:
         """A display-only change (no version, no history): SLA clocks."""
-        await self.cards.update_one({"_id": card_id}, {"$set": dict(change.sets)},
+        await self._cards.update_one({"_id": card_id}, {"$set": dict(change.sets)},
                                     session=session)
 
     async def current_version(self, card_id: str, session: Session = None) -> int | None:
-        doc = await self.cards.find_one({"_id": card_id}, {"version": 1}, session=session)
+        doc = await self._cards.find_one({"_id": card_id}, {"version": 1}, session=session)
         return doc["version"] if doc else None
 
     async def ancestors(self, card_id: str, session: Session = None,
                         depth: int = 50) -> list[str]:
         """Ids above a card via parent links (bounded, so a corrupt loop cannot hang us)."""
         found: list[str] = []
-        current = await self.cards.find_one({"_id": card_id}, {"parent_id": 1}, session=session)
+        current = await self._cards.find_one({"_id": card_id}, {"parent_id": 1}, session=session)
         while current and current.get("parent_id") and len(found) < depth:
             found.append(current["parent_id"])
-            current = await self.cards.find_one({"_id": current["parent_id"]}, {"parent_id": 1},
+            current = await self._cards.find_one({"_id": current["parent_id"]}, {"parent_id": 1},
                                                 session=session)
         return found
 
@@ -189,26 +189,26 @@ class CardRepository:
 
     async def count_in_column(self, board_id: str, column_id: str, session: Session = None
                               ) -> int:
-        return await self.cards.count_documents({"board_id": board_id, "column_id": column_id},
+        return await self._cards.count_documents({"board_id": board_id, "column_id": column_id},
                                                 session=session)
 
     async def a_card_in_column(self, board_id: str, column_id: str, session: Session = None
                                ) -> str | None:
         """The number of some card in the column (None: it is empty)."""
-        doc = await self.cards.find_one({"board_id": board_id, "column_id": column_id},
+        doc = await self._cards.find_one({"board_id": board_id, "column_id": column_id},
                                         {"number": 1}, session=session)
         return doc["number"] if doc else None
 
     async def a_card_outside(self, board_id: str, field_name: str, kept: set[str],
                              session: Session = None) -> str | None:
         """The number of some card of the board whose column/lane (`field_name`) is not kept."""
-        doc = await self.cards.find_one({"board_id": board_id, field_name: {"$nin": sorted(kept)}},
+        doc = await self._cards.find_one({"board_id": board_id, field_name: {"$nin": sorted(kept)}},
                                         {"number": 1}, session=session)
         return doc["number"] if doc else None
 
     async def open_load(self, agents: list[str], session: Session = None) -> dict[str, int]:
         load = {a: 0 for a in agents}
-        async for row in await self.cards.aggregate(
+        async for row in await self._cards.aggregate(
             [{"$match": {"assignee_id": {"$in": agents}, "status_category": {"$ne": "done"}}},
              {"$group": {"_id": "$assignee_id", "n": {"$sum": 1}}}],
             session=session,
@@ -219,14 +219,14 @@ class CardRepository:
     # --- comments ---------------------------------------------------------------------------
 
     async def add_comment(self, comment: dict[str, Any], session: Session = None) -> None:
-        await self.comments.insert_one(comment, session=session)
+        await self._comments.insert_one(comment, session=session)
 
     async def reply_recorded(self, reply_id: str, session: Session = None) -> bool:
-        return await self.comments.find_one({"reply_id": reply_id}, {"_id": 1},
+        return await self._comments.find_one({"reply_id": reply_id}, {"_id": 1},
                                             session=session) is not None
 
     async def comments_of(self, card_id: str) -> list[dict[str, Any]]:
-        return [c async for c in self.comments.find({"card_id": card_id})
+        return [c async for c in self._comments.find({"card_id": card_id})
                 .sort([("created_at", ASCENDING), ("_id", ASCENDING)])]
 
     # --- lists ------------------------------------------------------------------------------
@@ -243,7 +243,7 @@ class CardRepository:
         with bounded ranges. A request id is one unique-index lookup.
         """
         if "request_id" in spec.equal:
-            found = [c async for c in self.cards.find({"request_id": spec.equal["request_id"]},
+            found = [c async for c in self._cards.find({"request_id": spec.equal["request_id"]},
                                                       {"history": 0})]
             rows = [c for c in found if c["board_id"] in spec.boards
                     and matches_filters(c, spec.equal, list(spec.terms))
@@ -272,7 +272,7 @@ class CardRepository:
             query = spec.window_query(board, upper, lower)
             if trace is not None:
                 trace.append(query)
-            got = [c async for c in self.cards.find(query, {"history": 0})
+            got = [c async for c in self._cards.find(query, {"history": 0})
                    .sort("sort_key", DESCENDING).limit(batch)]
             found += [c for c in got if matches_filters(c, spec.equal, list(spec.terms))]
             if len(got) == batch:  # more in this window: continue after the last row
@@ -286,25 +286,25 @@ class CardRepository:
 
     async def card_span(self) -> tuple[str, str] | None:
         """Time keys of the oldest and newest card: where list walks stop and start."""
-        doc = await self.counters.find_one({"_id": SPAN_KEY})
+        doc = await self._counters.find_one({"_id": SPAN_KEY})
         return (doc["oldest"], doc["newest"]) if doc else None
 
     async def note_card_time(self, key: str, session: Session = None) -> None:
-        await self.counters.update_one(
+        await self._counters.update_one(
             {"_id": SPAN_KEY}, {"$min": {"oldest": key[:20]}, "$max": {"newest": key[:20]}},
             upsert=True, session=session)
 
     async def backfill_list_fields(self) -> int:
         """Give cards written before list keys existed their sort key and search words."""
         n = 0
-        async for card in self.cards.find({"sort_key": {"$exists": False}}):
+        async for card in self._cards.find({"sort_key": {"$exists": False}}):
             key = sort_key(card["created_at"], card["_id"])
-            await self.cards.update_one({"_id": card["_id"]}, {"$set": {
+            await self._cards.update_one({"_id": card["_id"]}, {"$set": {
                 "sort_key": key, "search_terms": search_terms(card),
                 "sla": card.get("sla") or {}, "sla_state": card.get("sla_state")}})
             await self.note_card_time(key)
             n += 1
         if await self.card_span() is None:  # cards from before the span was kept
-            async for card in self.cards.find({}, {"sort_key": 1}):
+            async for card in self._cards.find({}, {"sort_key": 1}):
                 await self.note_card_time(card["sort_key"])
         return n

@@ -19,64 +19,64 @@ Session = AsyncClientSession | None
 
 class CatalogRepository:
     def __init__(self, db: AsyncDatabase):
-        self.cache = config_cache(db.name)
-        self.services = db.services
-        self.boards = db.boards
-        self.canned = db.canned_responses
+        self._cache = config_cache(db.name)
+        self._services = db.services
+        self._boards = db.boards
+        self._canned = db.canned_responses
 
     async def ensure_indexes(self) -> None:
-        await self.canned.create_index([("service_id", ASCENDING), ("title", ASCENDING)])
+        await self._canned.create_index([("service_id", ASCENDING), ("title", ASCENDING)])
 
     # --- services ---------------------------------------------------------------------------
 
     async def service(self, service_id: str, session: Session = None
                       ) -> ServiceDefinition | None:
         async def load() -> ServiceDefinition | None:
-            doc = await self.services.find_one({"_id": service_id})
+            doc = await self._services.find_one({"_id": service_id})
             return ServiceDefinition.model_validate(doc["definition"]) if doc else None
 
-        return await self.cache.get(("services", service_id), load)
+        return await self._cache.get(("services", service_id), load)
 
     async def list_services(self) -> list[tuple[ServiceDefinition, int]]:
         return [
             (ServiceDefinition.model_validate(d["definition"]), d["revision"])
-            async for d in self.services.find({}).sort("_id", ASCENDING)
+            async for d in self._services.find({}).sort("_id", ASCENDING)
         ]
 
     async def save_service(self, service: ServiceDefinition, session: Session = None) -> int:
         """Store a definition; its new revision."""
-        doc = await self.services.find_one_and_update(
+        doc = await self._services.find_one_and_update(
             {"_id": service.id},
             {"$set": {"definition": service.model_dump(mode="json", by_alias=True)},
              "$inc": {"revision": 1}},
             upsert=True, return_document=ReturnDocument.AFTER, session=session,
         )
-        self.cache.forget(("services", service.id))
+        self._cache.forget(("services", service.id))
         return int(doc["revision"])
 
     # --- boards -----------------------------------------------------------------------------
 
     async def board(self, board_id: str, session: Session = None) -> dict[str, Any] | None:
-        return await self.cache.get(
-            ("boards", board_id), lambda: self.boards.find_one({"_id": board_id}), copy=True)
+        return await self._cache.get(
+            ("boards", board_id), lambda: self._boards.find_one({"_id": board_id}), copy=True)
 
     async def list_boards(self) -> list[dict[str, Any]]:
-        return [b async for b in self.boards.find({}).sort("_id", ASCENDING)]
+        return [b async for b in self._boards.find({}).sort("_id", ASCENDING)]
 
     async def save_board(self, board: dict[str, Any], session: Session = None) -> None:
-        await self.boards.replace_one({"_id": board["_id"]}, board, upsert=True, session=session)
-        self.cache.forget(("boards", board["_id"]))
+        await self._boards.replace_one({"_id": board["_id"]}, board, upsert=True, session=session)
+        self._cache.forget(("boards", board["_id"]))
 
     # --- canned responses -------------------------------------------------------------------
 
     async def canned_for(self, service_id: str | None) -> list[dict[str, Any]]:
         """Account-wide answers plus, with a service, that service's own (by title)."""
         scope = [None] + ([service_id] if service_id else [])
-        return [r async for r in self.canned.find({"service_id": {"$in": scope}}).sort("title")]
+        return [r async for r in self._canned.find({"service_id": {"$in": scope}}).sort("title")]
 
     async def canned_response(self, canned_id: str, session: Session = None
                               ) -> dict[str, Any] | None:
-        return await self.canned.find_one({"_id": canned_id}, session=session)
+        return await self._canned.find_one({"_id": canned_id}, session=session)
 
     async def add_canned(self, doc: dict[str, Any]) -> None:
-        await self.canned.insert_one(doc)
+        await self._canned.insert_one(doc)
