@@ -47,7 +47,7 @@ class Dialog:
     skipped: tuple[str, ...] = ()
     attachments: tuple[Mapping[str, Any], ...] = ()
     text: str = ""
-    field: str | None = None  # the question asked last
+    question: str | None = None  # the key of the field asked about last
     started_update: int | None = None  # with the chat id, the request's id
 
     @classmethod
@@ -58,14 +58,14 @@ class Dialog:
                    user=doc.get("user") or {}, service_id=doc.get("service_id"),
                    answers=doc.get("answers") or {}, skipped=tuple(doc.get("skipped") or ()),
                    attachments=tuple(doc.get("attachments") or ()), text=doc.get("text", ""),
-                   field=doc.get("field"), started_update=doc.get("started_update"))
+                   question=doc.get("field"), started_update=doc.get("started_update"))
 
     def to_doc(self) -> dict[str, Any]:
         return {"_id": self.chat_id, "state": self.state.value, "lang": self.lang,
                 "user": dict(self.user), "service_id": self.service_id,
                 "answers": dict(self.answers), "skipped": list(self.skipped),
                 "attachments": [dict(a) for a in self.attachments], "text": self.text,
-                "field": self.field, "started_update": self.started_update}
+                "field": self.question, "started_update": self.started_update}
 
     @property
     def takes_replies(self) -> bool:
@@ -186,7 +186,7 @@ def choose_service(dialog: Dialog, service: ServiceDefinition | None,
 def option(dialog: Dialog, key: str, value: str, service: ServiceDefinition | None, *,
            skip: bool) -> Step:
     """An option (or skip) button of the question about field `key`."""
-    if dialog.state != State.FIELDS or dialog.field != key:
+    if dialog.state != State.FIELDS or dialog.question != key:
         return Step(dialog, note=Text("stale_button"))
     return answer(dialog, value, service, skip=skip)
 
@@ -196,7 +196,7 @@ def option(dialog: Dialog, key: str, value: str, service: ServiceDefinition | No
 def answer(dialog: Dialog, value: Any, service: ServiceDefinition | None, *,
            skip: bool = False) -> Step:
     """An answer to the question asked last (typed, pressed or skipped)."""
-    key = dialog.field
+    key = dialog.question
     found = next((f for f in service.fields if f.key == key), None) if service else None
     if service is None or found is None:
         return next_question(dialog, service)
@@ -240,7 +240,7 @@ def next_question(dialog: Dialog, service: ServiceDefinition | None) -> Step:
     for f in applicable_fields(service, dict(dialog.answers)):
         if f.key in dialog.answers or f.key in dialog.skipped:
             continue
-        return Step(replace(dialog, field=f.key), save=True, say=(_ask(f, dialog.lang),))
+        return Step(replace(dialog, question=f.key), save=True, say=(_ask(f, dialog.lang),))
     return Step(dialog, save=True, submit=True)
 
 

@@ -2,7 +2,7 @@
 
 Layers, first match wins: a reply token in our address (`problem+<token>@...`), a
 Message-ID in In-Reply-To/References we know, a `[SD-42]` number in the subject (only
-for the card's participants). `clues()` says what to look up, the caller looks it up
+for the card's participants). `clues_of()` says what to look up, the caller looks it up
 (`Lookups`), and `choose_thread()` decides and says why (the `threading_reason`).
 """
 
@@ -38,7 +38,7 @@ class Lookups:
     by_message_id: dict[str, Any] | None     # the thread one of `message_ids` belongs to
 
 
-def clues(tokens: Iterable[str | None], secret: bytes, in_reply_to: Iterable[str],
+def clues_of(tokens: Iterable[str | None], secret: bytes, in_reply_to: Iterable[str],
           references: Iterable[str], subject: str, sender: str) -> Clues:
     return Clues(
         token_numbers=tuple(verify_reply_token(t, secret) for t in tokens if t),

@@ -32,7 +32,7 @@ from desk_runtime.worker import Worker
 
 from intake.application import AccessRefused, UnknownService, accept_request
 from intake.attachments import AttachmentStore, AttachmentTooLarge
-from intake.domain import threading
+from intake.domain.threading import Lookups, choose_thread, clues_of
 from intake.domain.requests import RequestDraft
 from intake.mail.parse import ParsedMail, Unparseable, parse_mail
 from intake.mail.trim import strip_signature, trim_reply
@@ -276,12 +276,12 @@ class MailIngest:
         tokens = [doc.get("token")] + [
             r.token for r in (split_recipient(a, self.settings.inbound_domain)
                               for a in mail.recipients) if r is not None]
-        clues = threading.clues(tokens, self.settings.reply_token_secret.encode(),
-                                mail.in_reply_to, mail.references, mail.subject, mail.sender)
-        lookups = threading.Lookups(
+        clues = clues_of(tokens, self.settings.reply_token_secret.encode(), mail.in_reply_to,
+                         mail.references, mail.subject, mail.sender)
+        lookups = Lookups(
             by_number=await self.repo.threads_by_number(clues.numbers),
             by_message_id=await self.repo.thread_for_message_ids(list(clues.message_ids)))
-        return threading.choose_thread(clues, lookups)
+        return choose_thread(clues, lookups)
 
     async def _store_attachments(self, doc: dict, mail: ParsedMail
                                  ) -> tuple[list[AttachmentRef], list[str]]:

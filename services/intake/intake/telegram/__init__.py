@@ -1,1 +1,2 @@
-"""The Telegram channel: a Bot API client, the request dialog, webhook and long polling."""
+"""The Telegram channel: Bot API transport, update router, the bot's outbox and its adapter
+(the request dialog itself is intake.domain.dialog)."""

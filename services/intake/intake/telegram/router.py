@@ -177,19 +177,23 @@ class UpdateRouter:
     async def _carry_out(self, chat_id: int, lang: str, step: Step) -> Text | None:
         """Store what the step decided, say what it says, and hand the request in once the
         last question is answered; the note for a pressed button, if any."""
-        while True:
-            if step.rejected:
-                REJECTED_INPUT.labels("intake", TELEGRAM, step.rejected).inc()
-            if step.dialog is None:
-                await self.repo.drop_dialog(chat_id)
-            elif step.save:
-                await self.repo.save_dialog({**step.dialog.to_doc(),
-                                             "updated_at": datetime.now(UTC)})
-            for said in step.say:
-                await self.transport.say(chat_id, lang, said)
-            if not step.submit or step.dialog is None:
-                return step.note
+        note = step.note
+        await self._apply(chat_id, lang, step)
+        # answers the catalog refused are asked again; with none left to ask, handed in again
+        while step.submit and step.dialog is not None:
             step = await self._submit(step.dialog)
+            await self._apply(chat_id, lang, step)
+        return note
+
+    async def _apply(self, chat_id: int, lang: str, step: Step) -> None:
+        if step.rejected:
+            REJECTED_INPUT.labels("intake", TELEGRAM, step.rejected).inc()
+        if step.dialog is None:
+            await self.repo.drop_dialog(chat_id)
+        elif step.save:
+            await self.repo.save_dialog({**step.dialog.to_doc(), "updated_at": datetime.now(UTC)})
+        for said in step.say:
+            await self.transport.say(chat_id, lang, said)
 
     async def _submit(self, dialog: Dialog) -> Step:
         service = await self.repo.service(dialog.service_id)
