@@ -112,21 +112,22 @@ class UpdateRouter:
         text = (message.get("text") or message.get("caption") or "").strip()
         command = text.split()[0].split("@")[0].lower() if text.startswith("/") else None
         dialog = await self._dialog(chat_id, lang)
-        if command == "/start":
-            return await self._carry_out(chat_id, lang, dialogs.start(
-                dialog, user, lang, await self.repo.active_services()))
-        if command == "/my":
-            return await self._my(chat_id, lang)
-        if command == "/cancel":
-            return await self._carry_out(chat_id, lang, dialogs.cancel(dialog))
-        if command == "/help":
-            return await self.transport.say(chat_id, lang, Say(Text("help")))
         reply_to = message.get("reply_to_message")
-        if reply_to and dialog.takes_replies:
-            return await self._reply(update_id, message, reply_to, lang)
-        files = await self._files(chat_id, message, lang, update_id)
-        service = await self.repo.service(dialog.service_id)
-        await self._carry_out(chat_id, lang, dialogs.message(dialog, text, files, service))
+        if command == "/start":
+            await self._carry_out(chat_id, lang, dialogs.start(
+                dialog, user, lang, await self.repo.active_services()))
+        elif command == "/my":
+            await self._my(chat_id, lang)
+        elif command == "/cancel":
+            await self._carry_out(chat_id, lang, dialogs.cancel(dialog))
+        elif command == "/help":
+            await self.transport.say(chat_id, lang, Say(Text("help")))
+        elif reply_to and dialog.takes_replies:
+            await self._reply(update_id, message, reply_to, lang)
+        else:
+            files = await self._files(chat_id, message, lang, update_id)
+            service = await self.repo.service(dialog.service_id)
+            await self._carry_out(chat_id, lang, dialogs.message(dialog, text, files, service))
 
     async def _my(self, chat_id: int, lang: str) -> None:
         lines = []
