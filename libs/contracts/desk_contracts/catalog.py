@@ -152,6 +152,8 @@ class ServiceDefinition(BaseModel):
     auto_reply: Localized | None = None
     default_priority: Priority = Priority.MEDIUM
     sla_policy: str | None = None
+    card_type: str | None = Field(
+        None, description="the type (of its board's card types) its cards get; None: request")
     assignment: AssignmentRule = AssignmentRule()
     reply_default: Literal["public", "internal"] = "public"
     auto_close_after_days: int | None = Field(default=None, ge=1)

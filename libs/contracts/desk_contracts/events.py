@@ -203,6 +203,29 @@ class CardSnapshot(BaseModel):
         None, pattern=LANGUAGE_PATTERN,
         description="the customer's language (ISO 639-1 code or \"unknown\"); notify answers "
                     "in it when the service allows and the desk speaks it")
+    kind: Literal["request", "task"] = Field(
+        "request", description="`task`: internal work without a requester; no customer "
+                               "message or portal row ever comes from it")
+    card_type: str | None = Field(None, description="the board's card type id")
+    priority_key: str | None = Field(
+        None, description="the board's own priority id; `priority` is the level it maps to")
+    labels: tuple[str, ...] = Field((), description="label names shown on the tile")
+    blocked: bool = Field(False, description="an open blocker holds the card")
+    participants: tuple[str, ...] = Field((), description="agent ids taking part")
+    sla_policy: str | None = Field(
+        None, description="the SLA policy the card's type names (tasks get a clock only then)")
+
+
+class AgentContact(BaseModel):
+    """Where an agent is told about their own cards (assignment, mentions)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    agent_id: str
+    name: PersonName | None = None
+    email: EmailAddress | None = None
+    slack_webhook_url: SafeUrl | None = None
+    language: Literal["en", "ru"] = "en"
 
 
 class CardCreated(EventPayload):
@@ -222,6 +245,9 @@ class CardMoved(EventPayload):
     from_lane_id: str
     from_category: StatusCategory
     moved_by: str | None = None
+    from_board_id: str | None = Field(
+        None, description="set when the card came from another board (history, links and "
+                          "SLA record kept)")
 
 
 class CardAssigned(EventPayload):
@@ -230,6 +256,9 @@ class CardAssigned(EventPayload):
 
     card: CardSnapshot
     previous_assignee_id: str | None = None
+    assignee: AgentContact | None = Field(
+        None, description="how to tell the new assignee (None: unassigned or no contact)")
+    assigned_by: str | None = None
 
 
 class CardUpdated(EventPayload):
@@ -238,6 +267,20 @@ class CardUpdated(EventPayload):
 
     card: CardSnapshot
     changed: tuple[str, ...]
+    previous_requester: Person | None = Field(
+        None, description="with `requester` in `changed`: who the request belonged to")
+
+
+class CardMentioned(EventPayload):
+    TYPE = "card.mentioned"
+    SUMMARY = ("An agent was named (@id) in an internal note, or a card they follow changed; "
+               "carries no note text (internal content never leaves boards).")
+
+    card: CardSnapshot
+    agent: AgentContact
+    reason: Literal["mention", "followed_change"] = "mention"
+    by: str | None = Field(None, description="the agent who wrote the note")
+    comment_id: str | None = None
 
 
 class CardLinked(EventPayload):
@@ -441,6 +484,7 @@ EVENTS: dict[tuple[str, int], type[EventPayload]] = {
         CardAssigned,
         CardUpdated,
         CardLinked,
+        CardMentioned,
         CommentAdded,
         CatalogServiceChanged,
         SlaWarning,

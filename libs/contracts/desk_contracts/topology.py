@@ -53,7 +53,7 @@ QUEUES: tuple[QueueSpec, ...] = (
                                    "request.received.v1", "request.reply_received.v1",
                                    "catalog.service_changed.v1", "sla.customer_reminder.v1",
                                    "customer.preferences_changed.v1",
-                                   "customer.address_bounced.v1"),
+                                   "customer.address_bounced.v1", "card.mentioned.v1"),
               "Tells customers and agents what happened, by their channel."),
     QueueSpec("portal", "cards", ("card.created.v1", "card.moved.v1", "card.updated.v1",
                                   "card.assigned.v1", "card.linked.v1", "comment.added.v1",

@@ -15,3 +15,9 @@ REQUEST_TO_CARD = Histogram(
     "desk_boards_request_to_card_seconds",
     "From a request's receipt (its received_at) to its card's creation, by channel.",
     ["channel"], buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800))
+TRANSFERS_REFUSED = Counter("desk_boards_transfer_refused_total",
+                            "Moves to another board refused by the target board's rules, by rule.",
+                            ["rule"])
+MENTIONS = Counter("desk_boards_mentions_total",
+                   "Agents named in internal notes: told, or without a contact to tell.",
+                   ["outcome"])

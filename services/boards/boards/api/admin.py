@@ -96,7 +96,19 @@ async def put_board(board_id: str, body: schemas.BoardIn, request: Request,
         ids = [i.id for i in items]
         if len(ids) != len(set(ids)):
             raise Invalid(f"duplicate {kind} ids")
+    for kind, items in (("card type", body.card_types or []),
+                        ("priority", body.priorities or [])):
+        ids = [i.id for i in items]
+        if len(ids) != len(set(ids)):
+            raise Invalid(f"duplicate {kind} ids")
+    if body.card_types is not None and not body.card_types:
+        raise Invalid("a board needs at least one card type", details={"card_types": "empty"})
+    if body.priorities is not None and not body.priorities:
+        raise Invalid("a board needs at least one priority", details={"priorities": "empty"})
     board = body.model_dump(mode="json", exclude={"members"})
+    for optional in ("card_types", "priorities", "accepts"):
+        if board[optional] is None:  # a board without them reads as before they existed
+            del board[optional]
     board["_id"] = board_id
     saved = await _transact(request, lambda uow: reshape_board(uow, board, body.members))
     return await _board_view(_repos(request), saved)
@@ -107,7 +119,8 @@ async def put_board(board_id: str, body: schemas.BoardIn, request: Request,
 def _agent_view(doc: dict) -> dict:
     return {"id": doc["_id"], "name": doc.get("name", doc["_id"]), "email": doc.get("email"),
             "role": doc.get("role", "agent"), "boards": doc.get("boards", []),
-            "active": doc.get("active", True)}
+            "active": doc.get("active", True), "slack_webhook_url": doc.get("slack_webhook_url"),
+            "language": doc.get("language") or "en"}
 
 
 @router.post("/agents", response_model=schemas.AgentCreated, status_code=201)
@@ -121,7 +134,8 @@ async def create_agent(body: schemas.NewAgent, request: Request,
     token = new_token(32)
     doc = {"_id": body.id or str(uuid.uuid4()), "name": body.name, "email": body.email,
            "role": body.role, "boards": sorted(set(body.boards)), "active": True,
-           "token_hashes": [hash_token(token)]}
+           "token_hashes": [hash_token(token)], "slack_webhook_url": body.slack_webhook_url,
+           "language": body.language}
 
     async def work(uow):
         if await repos.agents.agent_exists(doc["_id"], uow.session):

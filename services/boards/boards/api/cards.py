@@ -32,9 +32,16 @@ def card_view(card: Card, *, with_history: bool = False) -> dict:
     out["time_in_column_seconds"] = max(0, int((datetime.now(UTC) - card.time_in_column_from)
                                                .total_seconds()))
     out["sla"] = card.sla
+    out["blocked"] = card.blocked
     if with_history:
         out["history"] = card.history
     return out
+
+
+async def full_view(repos: Repositories, card: Card) -> dict:
+    """The single card: with its history and how far its children are."""
+    return card_view(card, with_history=True) | {
+        "children": await card_ops.children_progress(repos, card)}
 
 
 async def _transact(request: Request, work):
@@ -90,8 +97,9 @@ async def list_cards(
 @router.get("/cards/{card_ref}", response_model=schemas.Card)
 async def get_card(card_ref: str, request: Request, agent: Agent = Depends(current_agent)
                    ) -> dict:
-    card = await card_ops.visible_card(_repos(request), card_ref, agent)
-    return card_view(card, with_history=True)
+    repos = _repos(request)
+    card = await card_ops.visible_card(repos, card_ref, agent)
+    return await full_view(repos, card)
 
 
 @router.post("/cards", response_model=schemas.Card, status_code=201)
@@ -185,3 +193,86 @@ def _comment_view(comment: dict) -> dict:
     out = {k: v for k, v in comment.items() if k != "_id"}
     out["id"] = comment["_id"]
     return out
+
+
+# --- internal work, other boards, blockers, people ------------------------------------------
+
+def _task_args(body: schemas.NewTask, request: Request) -> dict:
+    return {"board_id": body.board_id, "title": body.title, "text": body.text,
+            "card_type": body.type, "priority_key": body.priority_key, "fields": body.fields,
+            "due_date": body.due_date, "assignee_id": body.assignee_id,
+            "column_id": body.column_id, "lane_id": body.lane_id,
+            "prefix": request.app.state.settings.card_prefix}
+
+
+@router.post("/tasks", response_model=schemas.Card, status_code=201)
+async def create_task(body: schemas.NewTask, request: Request,
+                      agent: Agent = Depends(current_agent)) -> dict:
+    """Internal work on one of your boards: no requester, never a customer message."""
+    card = await _transact(request, lambda uow: card_ops.create_task(
+        uow, agent, **_task_args(body, request)))
+    return await full_view(_repos(request), card)
+
+
+@router.post("/cards/{card_ref}/children", response_model=schemas.Card, status_code=201)
+async def create_child(card_ref: str, body: schemas.NewTask, request: Request,
+                       agent: Agent = Depends(current_agent)) -> dict:
+    """A child task (e.g. one per department) on any of your boards; returns the child."""
+    card = await _on_visible(request, card_ref, agent, lambda uow, parent: card_ops.create_child(
+        uow, parent, agent, **_task_args(body, request)))
+    return await full_view(_repos(request), card)
+
+
+@router.post("/cards/{card_ref}/transfer", response_model=schemas.Card)
+async def transfer(card_ref: str, body: schemas.TransferCard, request: Request,
+                   agent: Agent = Depends(current_agent)) -> dict:
+    """Move the card to another of your boards (409 `transfer_refused` with the reason when
+    that board's rules keep it out); history, links and SLA record stay."""
+    card = await _on_visible(request, card_ref, agent, lambda uow, card: card_ops.transfer(
+        uow, card, agent, board_id=body.board_id, column_id=body.column_id,
+        lane_id=body.lane_id, expected_version=body.version))
+    return await full_view(_repos(request), card)
+
+
+@router.post("/cards/{card_ref}/blockers", response_model=schemas.Card, status_code=201)
+async def block(card_ref: str, body: schemas.NewBlocker, request: Request,
+                agent: Agent = Depends(current_agent)) -> dict:
+    card = await _on_visible(request, card_ref, agent, lambda uow, card: card_ops.block(
+        uow, card, agent, reason=body.reason, blocked_by=body.blocked_by,
+        expected_version=body.version))
+    return await full_view(_repos(request), card)
+
+
+@router.delete("/cards/{card_ref}/blockers/{blocker_id}", response_model=schemas.Card)
+async def unblock(card_ref: str, blocker_id: str, request: Request,
+                  agent: Agent = Depends(current_agent)) -> dict:
+    card = await _on_visible(request, card_ref, agent, lambda uow, card: card_ops.unblock(
+        uow, card, blocker_id, by=agent.id))
+    return await full_view(_repos(request), card)
+
+
+@router.put("/cards/{card_ref}/participants", response_model=schemas.Card)
+async def participants(card_ref: str, body: schemas.Participants, request: Request,
+                       agent: Agent = Depends(current_agent)) -> dict:
+    card = await _on_visible(request, card_ref, agent, lambda uow, card: card_ops.set_participants(
+        uow, card, body.members, by=agent.id, expected_version=body.version))
+    return await full_view(_repos(request), card)
+
+
+@router.put("/cards/{card_ref}/following", response_model=schemas.Card)
+async def following(card_ref: str, body: schemas.Follow, request: Request,
+                    agent: Agent = Depends(current_agent)) -> dict:
+    """Follow a card (or stop): followers are told when it moves or is assigned."""
+    card = await _on_visible(request, card_ref, agent,
+                             lambda uow, card: card_ops.follow(uow, card, agent, body.following))
+    return await full_view(_repos(request), card)
+
+
+@router.put("/cards/{card_ref}/requester", response_model=schemas.Card)
+async def requester(card_ref: str, body: schemas.RequesterChange, request: Request,
+                    agent: Agent = Depends(current_agent)) -> dict:
+    """The request belongs to someone else: the old requester stops seeing it on the portal,
+    the new one starts; the history keeps both."""
+    card = await _on_visible(request, card_ref, agent, lambda uow, card: card_ops.change_requester(
+        uow, card, body.requester, by=agent.id, expected_version=body.version))
+    return await full_view(_repos(request), card)

@@ -51,6 +51,30 @@ class ChecklistItem(BaseModel):
     done: bool = False
 
 
+HEX_COLOUR = r"^#[0-9a-fA-F]{6}$"
+
+
+class Label(BaseModel):
+    name: str = Field(min_length=1, max_length=50)
+    color: str = Field("#607d8b", pattern=HEX_COLOUR)
+
+
+class Blocker(BaseModel):
+    id: str
+    reason: str | None = None
+    card_id: str | None = None
+    card_number: str | None = None
+    since: datetime
+    by: str | None = None
+    resolved_at: datetime | None = None
+
+
+class ChildProgress(BaseModel):
+    done: int
+    total: int
+    open: list[str] = Field(description="numbers of the children not done yet")
+
+
 class Card(BaseModel):
     """A card as agents see it (history only on the single-card response)."""
 
@@ -90,6 +114,14 @@ class Card(BaseModel):
     column_entered_at: datetime
     time_in_column_seconds: int
     history: list[HistoryEntry] | None = None
+    kind: Literal["request", "task"] = "request"
+    priority_key: str | None = Field(None, description="the board's own priority id")
+    labels: list[Label] = []
+    blockers: list[Blocker] = []
+    blocked: bool = False
+    followers: list[str] = []
+    sla_policy: str | None = None
+    children: ChildProgress | None = Field(None, description="on the single-card response")
 
 
 class CardPage(BaseModel):
@@ -107,6 +139,52 @@ class NewCard(BaseModel):
     priority: Priority | None = None
     fields: dict[str, Any] = {}
     due_date: str | None = None
+
+
+class NewTask(BaseModel):
+    """Internal work: no requester, so nothing ever reaches a customer or the portal."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    board_id: str
+    title: str = Field(min_length=1, max_length=500)
+    text: str | None = Field(None, max_length=100_000, description="kept as an internal note")
+    type: str | None = Field(None, description="one of the board's internal card types")
+    priority_key: str | None = Field(None, description="one of the board's priorities")
+    fields: dict[str, Any] = {}
+    due_date: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    assignee_id: str | None = None
+    column_id: str | None = Field(None, description="default: the board's first column")
+    lane_id: str | None = Field(None, description="default: the board's first lane")
+
+
+class TransferCard(BaseModel):
+    board_id: str
+    column_id: str | None = None
+    lane_id: str | None = None
+    version: int = Field(ge=1)
+
+
+class NewBlocker(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(None, min_length=1, max_length=500)
+    blocked_by: str | None = Field(None, description="id or number of the blocking card")
+    version: int | None = Field(None, ge=1)
+
+
+class Participants(BaseModel):
+    members: list[str] = Field(max_length=100, description="agent ids of the card's board")
+    version: int | None = Field(None, ge=1)
+
+
+class Follow(BaseModel):
+    following: bool
+
+
+class RequesterChange(BaseModel):
+    requester: Person
+    version: int = Field(ge=1)
 
 
 class MoveCard(BaseModel):
@@ -132,6 +210,9 @@ class PatchCard(BaseModel):
     tags: list[str] | None = None
     checklist: list[ChecklistItem] | None = None
     type: str | None = Field(None, min_length=1, max_length=50)
+    labels: list[Label] | None = Field(None, max_length=30)
+    priority_key: str | None = Field(None, description="one of the board's priorities; "
+                                     "sets `priority` to its level")
 
 
 class NewComment(BaseModel):
@@ -174,12 +255,49 @@ class Lane(BaseModel):
     name: str = Field(min_length=1, max_length=100)
 
 
+class Names(BaseModel):
+    en: str = Field(min_length=1, max_length=100)
+    ru: str | None = Field(None, min_length=1, max_length=100)
+
+
+class CardType(BaseModel):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,49}$")
+    name: Names
+    color: str = Field("#607d8b", pattern=HEX_COLOUR)
+    customer_request: bool = Field(False, description="true: a customer's request; false: "
+                                   "internal work (a task)")
+    fields: dict[str, Any] = Field({}, description="default custom fields of a new card")
+    sla_policy: str | None = Field(None, description="tasks of this type get this SLA policy")
+
+
+class BoardPriority(BaseModel):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,49}$")
+    names: Names
+    color: str = Field(pattern=HEX_COLOUR)
+    level: Priority = Field(description="the level SLA policies and the bus know it by")
+
+
+class Accepts(BaseModel):
+    """What may be moved here from another board (None: anything)."""
+
+    types: list[str] | None = None
+    from_boards: list[str] | None = None
+    requests: bool = Field(True, description="false: internal tasks only")
+
+
 class BoardIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     space: str | None = None
     columns: list[Column] = Field(min_length=1)
     lanes: list[Lane] = Field(min_length=1)
     members: list[str] | None = Field(None, description="agent ids; omitted = unchanged")
+    card_types: list[CardType] | None = Field(
+        None, description="omitted: request and task")
+    priorities: list[BoardPriority] | None = Field(
+        None, description="lowest first; omitted: low, medium, high, critical")
+    accepts: Accepts | None = None
+    parent_waits_for_children: bool = Field(
+        False, description="a card reaches a done column only after all its children")
 
 
 class Board(BoardIn):
@@ -198,6 +316,9 @@ class NewAgent(BaseModel):
     email: str | None = None
     role: Literal["agent", "admin"] = "agent"
     boards: list[str] = []
+    slack_webhook_url: str | None = Field(None, pattern=r"^https://\S+$", max_length=2000,
+                                          description="where assignments and mentions go")
+    language: Literal["en", "ru"] = "en"
 
 
 class AgentChange(BaseModel):
@@ -208,6 +329,8 @@ class AgentChange(BaseModel):
     role: Literal["agent", "admin"] | None = None
     boards: list[str] | None = None
     active: bool | None = Field(None, description="false revokes the agent's tokens at once")
+    slack_webhook_url: str | None = Field(None, pattern=r"^https://\S+$", max_length=2000)
+    language: Literal["en", "ru"] | None = None
 
 
 class AgentOut(BaseModel):
@@ -217,6 +340,8 @@ class AgentOut(BaseModel):
     role: Literal["agent", "admin"]
     boards: list[str]
     active: bool
+    slack_webhook_url: str | None = None
+    language: Literal["en", "ru"] = "en"
 
 
 class AgentCreated(AgentOut):

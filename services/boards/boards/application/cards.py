@@ -22,7 +22,9 @@ from desk_contracts.events import (
     Author,
     CardAssigned,
     CardCreated,
+    AgentContact,
     CardLinked,
+    CardMentioned,
     CardMoved,
     CardUpdated,
     CommentAdded,
@@ -34,20 +36,29 @@ from desk_contracts.events import (
     SlaClockChanged,
 )
 from desk_runtime.consumer import PermanentFailure
-from desk_runtime.http import Invalid, NotFound
+from desk_runtime.http import Conflict, Invalid, NotFound
 from desk_runtime.language import detect_language
 from desk_runtime.logging import get_logger
 from desk_runtime.unit_of_work import UnitOfWork
 
 from boards.domain.agent import Agent
+from boards.domain.board import BoardRules, TransferRefused
 from boards.domain.card import Card, CardChange, StaleVersion, WipLimitReached
 from boards.domain.cards import (
     choose_assignee,
     column_of,
     format_number,
+    mentioned_ids,
     render_canned,
 )
-from boards.metrics import ACCESS_DENIED, CARD_CHANGES, STALE_VERSIONS, WIP_REFUSED
+from boards.metrics import (
+    ACCESS_DENIED,
+    CARD_CHANGES,
+    MENTIONS,
+    STALE_VERSIONS,
+    TRANSFERS_REFUSED,
+    WIP_REFUSED,
+)
 from boards.repository import Repositories
 
 log = get_logger(__name__)
@@ -151,6 +162,8 @@ async def create_from_request(uow: UnitOfWork, request: RequestReceived, *, pref
         # The customer's language, never the service's: notify decides what to answer in.
         # Channels that do not say (the web API, agents' own cards) are judged by the text.
         language=request.language or detect_language(f"{request.subject}\n{request.text}"))
+    board_priority = BoardRules(board).priority_for_level(card.priority)
+    card.priority_key = board_priority["id"] if board_priority else None
     await repos.cards.add_card(card, uow.session)
     # outside the transaction too (a hot document); a span wider than the cards is harmless
     await repos.cards.note_card_time(card.sort_key)
@@ -215,6 +228,7 @@ async def move(uow: UnitOfWork, card: Card, column_id: str, lane_id: str, *, by:
     """Move a card to another column/lane (WIP limit, history, version, card.moved)."""
     repos = _repos(uow)
     board = board or await repos.catalog.board(card.board_id, uow.session)
+    await _children_allow_closing(uow, card, board, column_id)
     held = (await repos.cards.count_in_column(card.board_id, column_id, uow.session)
             if card.wip_applies(board, column_id) else None)
     try:
@@ -231,6 +245,7 @@ async def move(uow: UnitOfWork, card: Card, column_id: str, lane_id: str, *, by:
     await uow.emit(CardMoved(card=updated.snapshot(await _service_of(uow, updated)),
                              from_column_id=card.column_id, from_lane_id=card.lane_id,
                              from_category=card.status_category, moved_by=by))
+    await _tell_followers(uow, updated, by=by)
     return updated
 
 
@@ -262,7 +277,12 @@ async def auto_close(uow: UnitOfWork, event: SlaAutoClose) -> None:
     done = card.closing_column(await repos.catalog.board(card.board_id, uow.session))
     if done is None:
         raise PermanentFailure(f"board {card.board_id!r} has no done column")
-    await move(uow, card, done["id"], card.lane_id, by="system")
+    try:
+        await move(uow, card, done["id"], card.lane_id, by="system")
+    except ChildrenOpen:
+        # the board's parents wait for their children: the customer's silence does not
+        # close work still going on elsewhere
+        log.info("card.auto_close_skipped", card_id=card.id, reason="children_open")
 
 
 # --- assign -------------------------------------------------------------------------------
@@ -278,8 +298,12 @@ async def assign(uow: UnitOfWork, card: Card, assignee_id: str | None, *, by: st
         return card
     updated = await _commit(uow, card, change, expected_version=expected_version)
     CARD_CHANGES.labels("assigned").inc()
+    # an agent who gives a card to themselves needs no message about it
+    contact = _contact(agent) if agent is not None and assignee_id != by else None
     await uow.emit(CardAssigned(card=updated.snapshot(await _service_of(uow, updated)),
-                                previous_assignee_id=card.assignee_id))
+                                previous_assignee_id=card.assignee_id, assignee=contact,
+                                assigned_by=by))
+    await _tell_followers(uow, updated, by=by, besides=assignee_id)
     return updated
 
 
@@ -293,6 +317,9 @@ async def edit(uow: UnitOfWork, card: Card, changes: dict[str, Any], *, by: str,
     service whose board the agent belongs to, as creating a card there would require.
     """
     catalog = _repos(uow).catalog
+    if {"priority_key", "priority", "type"} & changes.keys():
+        changes = _board_choices(BoardRules(await catalog.board(card.board_id, uow.session)),
+                                 card, changes)
     if "service_id" in changes and changes["service_id"] != card.service_id:
         service = await catalog.service(changes["service_id"], uow.session)
         # the same answer for "no such service" and "not on your boards": nothing is revealed
@@ -333,6 +360,9 @@ async def comment(uow: UnitOfWork, card: Card, *, agent_id: str, agent_name: str
         text = f"{filled}\n\n{text}" if text else filled
     if not text or not text.strip():
         raise Invalid("a comment needs text or a canned response")
+    if visibility == "public" and card.is_task:
+        raise Invalid("a task has no customer to answer; add an internal note",
+                      details={"visibility": "tasks take internal notes only"})
     now = datetime.now(UTC)
     added = {
         "_id": str(uuid.uuid4()),
@@ -354,6 +384,8 @@ async def comment(uow: UnitOfWork, card: Card, *, agent_id: str, agent_name: str
         text=text if visibility == "public" else None,
         attachments=attachments if visibility == "public" else (), created_at=now,
     ))
+    if visibility == "internal":
+        await _tell_mentioned(uow, card, text, by=agent_id, comment_id=added["_id"])
     return added
 
 
@@ -454,3 +486,282 @@ async def show_sla_clock(uow: UnitOfWork, event: SlaClockChanged) -> None:
     change = card.sla_clock(event.target, event.clock, event.deadline, event.at, event.policy)
     if change is not None:
         await cards.show(card.id, change, uow.session)
+
+
+# --- board choices: types and priorities --------------------------------------------------
+
+def _board_choices(rules: BoardRules, card: Card, changes: dict[str, Any]) -> dict[str, Any]:
+    """A type and a priority must be the board's own; a priority sets its level too."""
+    changes = dict(changes)
+    if "type" in changes:
+        card_type = rules.card_type(changes["type"])
+        if card_type is None:
+            raise Invalid(f"board {rules.id!r} has no card type {changes['type']!r}",
+                          details={"type": "not one of the board's card types"})
+        if bool(card_type.get("customer_request")) == card.is_task:
+            raise Invalid(f"type {changes['type']!r} is for "
+                          f"{'customer requests' if card.is_task else 'internal tasks'}",
+                          details={"type": "a task and a request keep their kind"})
+    if "priority_key" in changes:
+        priority = rules.priority(changes["priority_key"])
+        if priority is None:
+            raise Invalid(f"board {rules.id!r} has no priority {changes['priority_key']!r}",
+                          details={"priority_key": "not one of the board's priorities"})
+        changes["priority"] = priority["level"]
+    elif "priority" in changes:
+        priority = rules.priority_for_level(changes["priority"])
+        changes["priority_key"] = priority["id"] if priority else None
+    return changes
+
+
+# --- the closing rule -----------------------------------------------------------------------
+
+class ChildrenOpen(Conflict):
+    code = "children_open"
+
+
+async def _children_allow_closing(uow: UnitOfWork, card: Card, board: Mapping[str, Any],
+                                  column_id: str) -> None:
+    """Where the board says so, a parent reaches done only after all its children."""
+    if card.status_category == "done" or not BoardRules(board).parent_waits_for_children:
+        return
+    if column_of(board, column_id)["category"] != "done":
+        return
+    open_children = [n for n, category in await _repos(uow).cards.children_of(
+        card.id, uow.session) if category != "done"]
+    if open_children:
+        raise ChildrenOpen(
+            f"{card.number} waits for its children: {', '.join(open_children)} still open",
+            details={"open_children": open_children})
+
+
+# --- tasks and child cards ------------------------------------------------------------------
+
+async def create_task(uow: UnitOfWork, agent: Agent, *, board_id: str, title: str,
+                      text: str | None, card_type: str | None, priority_key: str | None,
+                      fields: dict[str, Any], due_date: str | None, assignee_id: str | None,
+                      column_id: str | None, lane_id: str | None, prefix: str,
+                      parent: Card | None = None) -> Card:
+    """Internal work on a board the agent belongs to: no requester, so no customer message
+    and no portal row; an SLA clock only when its type names a policy."""
+    repos = _repos(uow)
+    board = await repos.catalog.board(board_id, uow.session) if agent.can_see_board(
+        board_id) else None
+    if board is None:
+        raise Invalid(f"no board {board_id!r} among yours", details={"board_id": "unknown"})
+    rules = BoardRules(board)
+    chosen_type = rules.card_type(card_type) if card_type else rules.task_type()
+    if chosen_type is None or chosen_type.get("customer_request"):
+        raise Invalid(f"board {board_id!r} has no task type {card_type!r}",
+                      details={"type": "not one of the board's internal card types"})
+    priority = (rules.priority(priority_key) if priority_key
+                else rules.priority_for_level("medium") or rules.priorities[0])
+    if priority is None:
+        raise Invalid(f"board {board_id!r} has no priority {priority_key!r}",
+                      details={"priority_key": "not one of the board's priorities"})
+    column_id = column_id or board["columns"][0]["id"]
+    lane_id = lane_id or board["lanes"][0]["id"]
+    if not any(c["id"] == column_id for c in board["columns"]):
+        raise Invalid(f"board {board_id!r} has no column {column_id!r}")
+    if not any(x["id"] == lane_id for x in board["lanes"]):
+        raise Invalid(f"board {board_id!r} has no lane {lane_id!r}")
+    if assignee_id is not None:
+        assignee = await repos.agents.active_agent(assignee_id, uow.session)
+        if assignee is None or not Agent.from_document(assignee).can_see_board(board_id):
+            raise Invalid(f"agent {assignee_id!r} is not a member of board {board_id!r}",
+                          details={"assignee_id": "not a member of the board"})
+    now = datetime.now(UTC)
+    number = format_number(prefix, await repos.cards.next_counter(f"card-number:{prefix}"))
+    card = Card.new_task(
+        card_id=str(uuid.uuid4()), number=number, title=title, board=board,
+        column_id=column_id, lane_id=lane_id, card_type=chosen_type, priority=priority,
+        fields=fields, due_date=due_date, assignee=assignee_id, parent=parent, by=agent.id,
+        now=now)
+    await repos.cards.add_card(card, uow.session)
+    await repos.cards.note_card_time(card.sort_key)
+    CARD_CHANGES.labels("task_created").inc()
+    await uow.emit(CardCreated(card=card.snapshot(None)))
+    if parent is not None:
+        await _commit(uow, parent, parent.child_added(card, by=agent.id, now=now))
+        await uow.emit(CardLinked(parent_id=parent.id, child_id=card.id,
+                                  parent_number=parent.number, child_number=number))
+    if text and text.strip():
+        await comment(uow, await repos.cards.card(card.id, uow.session), agent_id=agent.id,
+                      agent_name=agent.name, text=text, visibility="internal",
+                      canned_response_id=None)
+    if assignee_id is not None and assignee_id != agent.id:
+        contact = _contact(await repos.agents.active_agent(assignee_id, uow.session))
+        await uow.emit(CardAssigned(card=card.snapshot(None), previous_assignee_id=None,
+                                    assignee=contact, assigned_by=agent.id))
+    return await repos.cards.card(card.id, uow.session)
+
+
+async def create_child(uow: UnitOfWork, parent: Card, agent: Agent, **task: Any) -> Card:
+    """A task on (usually) another board, linked as the parent's child; the parent shows
+    how many of its children are done."""
+    return await create_task(uow, agent, parent=parent, **task)
+
+
+async def children_progress(repos: Repositories, card: Card) -> dict[str, Any] | None:
+    """Done of total over the card's children, with each child's state (None: no children)."""
+    if not any(link["kind"] == "child" for link in card.links):
+        return None
+    rows = await repos.cards.children_of(card.id)
+    return {"done": sum(1 for _, c in rows if c == "done"), "total": len(rows),
+            "open": [n for n, c in rows if c != "done"]}
+
+
+# --- moves between boards -------------------------------------------------------------------
+
+async def transfer(uow: UnitOfWork, card: Card, agent: Agent, *, board_id: str,
+                   column_id: str | None, lane_id: str | None, expected_version: int) -> Card:
+    """Move a card to another board the agent belongs to, if that board takes it."""
+    repos = _repos(uow)
+    if board_id == card.board_id:
+        raise Invalid("the card is on that board already; move it between columns instead",
+                      details={"board_id": "the card's own board"})
+    board = await repos.catalog.board(board_id, uow.session) if agent.can_see_board(
+        board_id) else None
+    if board is None:
+        raise Invalid(f"no board {board_id!r} among yours", details={"board_id": "unknown"})
+    try:
+        BoardRules(board).refusal(card_type=card.type,
+                                  kind="task" if card.is_task else "request",
+                                  from_board=card.board_id)
+    except TransferRefused as exc:
+        TRANSFERS_REFUSED.labels(exc.code).inc()
+        raise TransferNotAccepted(exc.reason, details={"rule": exc.code}) from None
+    column_id = column_id or board["columns"][0]["id"]
+    lane_id = lane_id or board["lanes"][0]["id"]
+    if not any(c["id"] == column_id for c in board["columns"]):
+        raise Invalid(f"board {board_id!r} has no column {column_id!r}")
+    if not any(x["id"] == lane_id for x in board["lanes"]):
+        raise Invalid(f"board {board_id!r} has no lane {lane_id!r}")
+    limit = column_of(board, column_id).get("wip_limit")
+    held = (await repos.cards.count_in_column(board_id, column_id, uow.session)
+            if limit else None)
+    try:
+        change = card.transfer(board, column_id, lane_id, by=agent.id, now=datetime.now(UTC),
+                               held_in_column=held)
+    except WipLimitReached:
+        WIP_REFUSED.inc()
+        raise
+    updated = await _commit(uow, card, change, expected_version=expected_version)
+    CARD_CHANGES.labels("transferred").inc()
+    await uow.emit(CardMoved(card=updated.snapshot(await _service_of(uow, updated)),
+                             from_column_id=card.column_id, from_lane_id=card.lane_id,
+                             from_category=card.status_category, moved_by=agent.id,
+                             from_board_id=card.board_id))
+    await _tell_followers(uow, updated, by=agent.id)
+    return updated
+
+
+class TransferNotAccepted(Conflict):
+    code = "transfer_refused"
+
+
+# --- blockers, people, requester ------------------------------------------------------------
+
+async def block(uow: UnitOfWork, card: Card, agent: Agent, *, reason: str | None,
+                blocked_by: str | None, expected_version: int | None) -> Card:
+    """Blocked by another card the agent can see, or by a reason."""
+    if bool(reason and reason.strip()) == bool(blocked_by):
+        raise Invalid("give a reason or the blocking card, one of them",
+                      details={"reason": "reason or blocked_by"})
+    by_card = (await visible_card(_repos(uow), blocked_by, agent, uow.session)
+               if blocked_by else None)
+    change = card.block(blocker_id=uuid.uuid4().hex[:12], reason=reason, by_card=by_card,
+                        by=agent.id, now=datetime.now(UTC))
+    updated = await _commit(uow, card, change, expected_version=expected_version)
+    CARD_CHANGES.labels("blocked").inc()
+    await _updated(uow, updated, ("blockers",))
+    return updated
+
+
+async def unblock(uow: UnitOfWork, card: Card, blocker_id: str, *, by: str) -> Card:
+    updated = await _commit(uow, card, card.unblock(blocker_id, by=by, now=datetime.now(UTC)))
+    CARD_CHANGES.labels("unblocked").inc()
+    await _updated(uow, updated, ("blockers",))
+    return updated
+
+
+async def set_participants(uow: UnitOfWork, card: Card, members: list[str], *, by: str,
+                           expected_version: int | None) -> Card:
+    """Participants are agents of the card's board (they see it and may be @named)."""
+    agents = _repos(uow).agents
+    for member in members:
+        doc = await agents.active_agent(member, uow.session)
+        if doc is None or not Agent.from_document(doc).can_see_board(card.board_id):
+            raise Invalid(f"agent {member!r} is not a member of board {card.board_id!r}",
+                          details={"members": f"{member} is not on the board"})
+    change = card.participants_set(members, by=by, now=datetime.now(UTC))
+    if change is None:
+        return card
+    updated = await _commit(uow, card, change, expected_version=expected_version)
+    await _updated(uow, updated, ("members",))
+    return updated
+
+
+async def follow(uow: UnitOfWork, card: Card, agent: Agent, on: bool) -> Card:
+    change = card.follow(agent.id, on, now=datetime.now(UTC))
+    if change is None:
+        return card
+    return await _commit(uow, card, change)
+
+
+async def change_requester(uow: UnitOfWork, card: Card, requester: Person, *, by: str,
+                           expected_version: int) -> Card:
+    """The request now belongs to `requester`: the portal moves it from the old requester's
+    list to the new one's (card.updated carries both)."""
+    change = card.change_requester(requester.model_dump(mode="json"), by=by,
+                                   now=datetime.now(UTC))
+    if change is None:
+        _require_version(card, expected_version)
+        return card
+    updated = await _commit(uow, card, change, expected_version=expected_version)
+    CARD_CHANGES.labels("requester_changed").inc()
+    previous = Person.model_validate(card.requester) if card.requester else None
+    await uow.emit(CardUpdated(card=updated.snapshot(await _service_of(uow, updated)),
+                               changed=("requester",), previous_requester=previous))
+    return updated
+
+
+# --- mentions -------------------------------------------------------------------------------
+
+def _contact(doc: Mapping[str, Any] | None) -> AgentContact | None:
+    if doc is None or not (doc.get("email") or doc.get("slack_webhook_url")):
+        return None
+    return AgentContact(agent_id=doc["_id"], name=doc.get("name"), email=doc.get("email"),
+                        slack_webhook_url=doc.get("slack_webhook_url"),
+                        language=doc.get("language") or "en")
+
+
+async def _tell_mentioned(uow: UnitOfWork, card: Card, text: str, *, by: str,
+                          comment_id: str) -> None:
+    """Each agent of the card's board named as @id in a note hears of it (not the writer);
+    a name that is nobody on the board is left as plain text."""
+    agents = _repos(uow).agents
+    for agent_id in mentioned_ids(text):
+        if agent_id == by:
+            continue
+        doc = await agents.active_agent(agent_id, uow.session)
+        if doc is None or not Agent.from_document(doc).can_see_board(card.board_id):
+            continue
+        contact = _contact(doc)
+        MENTIONS.labels("told" if contact else "no_contact").inc()
+        if contact is not None:
+            await uow.emit(CardMentioned(card=card.snapshot(await _service_of(uow, card)),
+                                         agent=contact, by=by, comment_id=comment_id))
+
+
+async def _tell_followers(uow: UnitOfWork, card: Card, *, by: str,
+                          besides: str | None = None) -> None:
+    """Followers hear that a card they follow moved or changed hands (not from themselves)."""
+    agents = _repos(uow).agents
+    for follower in card.followers:
+        if follower in (by, besides):
+            continue
+        contact = _contact(await agents.active_agent(follower, uow.session))
+        if contact is not None:
+            await uow.emit(CardMentioned(card=card.snapshot(await _service_of(uow, card)),
+                                         agent=contact, reason="followed_change", by=by))

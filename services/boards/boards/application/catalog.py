@@ -9,6 +9,7 @@ from desk_contracts.events import CatalogServiceChanged
 from desk_runtime.http import Conflict
 from desk_runtime.unit_of_work import UnitOfWork
 
+from boards.domain.board import BoardRules
 from boards.domain.cards import column_of, has_lane
 from boards.repository import Repositories
 
@@ -22,6 +23,11 @@ async def publish_service(uow: UnitOfWork, service: ServiceDefinition) -> int:
     column_of(board, service.target.column_id)
     if not has_lane(board, service.target.lane_id):
         raise ValueError(f"board {board['_id']!r} has no lane {service.target.lane_id!r}")
+    if service.card_type is not None:
+        card_type = BoardRules(board).card_type(service.card_type)
+        if card_type is None or not card_type.get("customer_request"):
+            raise ValueError(f"board {board['_id']!r} has no request type "
+                             f"{service.card_type!r}")
     revision = await catalog.save_service(service, uow.session)
     await uow.emit(CatalogServiceChanged(service=service, revision=revision))
     return revision

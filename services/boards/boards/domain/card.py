@@ -109,6 +109,12 @@ class Card:
     search_terms: list[str] = field(default_factory=list)
     history: list[dict] = field(default_factory=list)
     language: str | None = None
+    kind: str = "request"  # "task": internal work, no requester
+    priority_key: str | None = None  # the board's own priority id (None: `priority` itself)
+    labels: list[dict[str, Any]] = field(default_factory=list)
+    blockers: list[dict[str, Any]] = field(default_factory=list)
+    followers: list[str] = field(default_factory=list)
+    sla_policy: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     # which stored fields the document had (a list read leaves out the history)
     present: frozenset[str] = field(default_factory=frozenset, compare=False, repr=False)
@@ -128,7 +134,8 @@ class Card:
         if assignee:
             history.append(history_entry(now, "system", "assignee_id", None, assignee))
         card = cls(
-            id=card_id, number=number, version=1, title=request.subject, type="request",
+            id=card_id, number=number, version=1, title=request.subject,
+            type=service.card_type or "request",
             service_id=service.id, board_id=board["_id"], column_id=column["id"],
             lane_id=service.target.lane_id, status_category=column["category"],
             priority=str(request.priority or service.default_priority),
@@ -145,6 +152,33 @@ class Card:
         card.search_terms = search_terms(card.to_document())
         return card
 
+    @classmethod
+    def new_task(cls, *, card_id: str, number: str, title: str, board: Mapping[str, Any],
+                 column_id: str, lane_id: str, card_type: Mapping[str, Any],
+                 priority: Mapping[str, Any], fields: Mapping[str, Any],
+                 due_date: str | None, assignee: str | None, parent: Card | None, by: str,
+                 now: datetime) -> Card:
+        """Internal work at version 1: no requester, no service, the type's default fields
+        under the given ones; the creator and the assignee take part."""
+        column = column_of(board, column_id)
+        history = [history_entry(now, by, "created", None,
+                                 f"{board['_id']}/{column['id']}/{lane_id}")]
+        members = [m for m in dict.fromkeys([by, assignee]) if m and m != "system"]
+        card = cls(
+            id=card_id, number=number, version=1, title=title, type=card_type["id"],
+            kind="task", service_id=None, board_id=board["_id"], column_id=column["id"],
+            lane_id=lane_id, status_category=column["category"],
+            priority=priority["level"], priority_key=priority["id"], requester=None,
+            channel="agent", request_id=None,
+            fields={**(card_type.get("fields") or {}), **fields}, due_date=due_date,
+            assignee_id=assignee, members=members, parent_id=parent.id if parent else None,
+            links=[parent.link_entry("parent")] if parent else [],
+            sla_policy=card_type.get("sla_policy"), created_by=by, created_at=now,
+            updated_at=now, column_entered_at=now, sort_key=sort_key(now, card_id),
+            history=history)
+        card.search_terms = search_terms(card.to_document())
+        return card
+
     # --- the stored document ---------------------------------------------------------------
 
     @classmethod
@@ -153,7 +187,7 @@ class Card:
         if known.get("sla") is None:
             known["sla"] = {}
         for name in ("fields", "attachments", "members", "tags", "checklist", "links",
-                     "search_terms", "history"):
+                     "search_terms", "history", "labels", "blockers", "followers"):
             if known.get(name, ()) is None:  # a stored null reads as empty
                 known.pop(name)
         extra = {k: v for k, v in doc.items() if k not in _FIELDS and k != "_id"}
@@ -181,7 +215,19 @@ class Card:
             priority=self.priority, requester=self.requester, channel=self.channel,
             assignee_id=self.assignee_id, request_id=self.request_id,
             parent_id=self.parent_id, customer_fields=customer_fields(service, self.fields),
-            created_at=self.created_at, updated_at=self.updated_at, language=self.language)
+            created_at=self.created_at, updated_at=self.updated_at, language=self.language,
+            kind="task" if self.is_task else "request", card_type=self.type,
+            priority_key=self.priority_key, labels=tuple(x["name"] for x in self.labels),
+            blocked=self.blocked, participants=tuple(self.members),
+            sla_policy=self.sla_policy)
+
+    @property
+    def is_task(self) -> bool:
+        return self.kind == "task"
+
+    @property
+    def blocked(self) -> bool:
+        return any(b.get("resolved_at") is None for b in self.blockers)
 
     def link_entry(self, kind: str) -> dict:
         """How another card lists this one (kept denormalised for the board view)."""
@@ -334,6 +380,81 @@ class Card:
     def child_added(self, child: Card, *, by: str, now: datetime) -> CardChange:
         return CardChange().push("links", child.link_entry("child")).note(
             now, by, "links", None, f"child {child.number}")
+
+    # --- another board --------------------------------------------------------------------
+
+    def transfer(self, board: Mapping[str, Any], column_id: str, lane_id: str, *, by: str,
+                 now: datetime, held_in_column: int | None) -> CardChange:
+        """Move to another board's column/lane; history, links, comments and the SLA
+        record stay with the card (its id does not change)."""
+        column = column_of(board, column_id)
+        limit = column.get("wip_limit")
+        if limit and held_in_column is not None and held_in_column >= limit:
+            raise WipLimitReached(
+                f"column {column['name']!r} already holds its limit of {limit} cards",
+                details={"column_id": column["id"], "wip_limit": limit})
+        change = CardChange(sets={"board_id": board["_id"], "column_id": column_id,
+                                  "lane_id": lane_id, "status_category": column["category"],
+                                  "column_entered_at": now})
+        change.note(now, by, "board_id", self.board_id, board["_id"])
+        change.note(now, by, "column_id", self.column_id, column_id)
+        if lane_id != self.lane_id:
+            change.note(now, by, "lane_id", self.lane_id, lane_id)
+        return change
+
+    # --- blockers ---------------------------------------------------------------------------
+
+    def block(self, *, blocker_id: str, reason: str | None, by_card: Card | None, by: str,
+              now: datetime) -> CardChange:
+        """Held up by another card or by a reason (one of them)."""
+        if by_card is not None and by_card.id == self.id:
+            raise Invalid("a card cannot block itself")
+        entry = {"id": blocker_id, "reason": reason, "since": now, "by": by,
+                 "resolved_at": None, "card_id": by_card.id if by_card else None,
+                 "card_number": by_card.number if by_card else None}
+        what = by_card.number if by_card else reason
+        return CardChange().push("blockers", entry).note(now, by, "blocked", None, what)
+
+    def unblock(self, blocker_id: str, *, by: str, now: datetime) -> CardChange:
+        found = next((b for b in self.blockers if b["id"] == blocker_id), None)
+        if found is None or found.get("resolved_at") is not None:
+            raise Invalid(f"no open blocker {blocker_id!r} on {self.number}")
+        blockers = [dict(b, resolved_at=now) if b["id"] == blocker_id else b
+                    for b in self.blockers]
+        return CardChange().set("blockers", blockers).note(
+            now, by, "unblocked", found.get("card_number") or found.get("reason"), None)
+
+    # --- people -----------------------------------------------------------------------------
+
+    def participants_set(self, members: list[str], *, by: str, now: datetime
+                         ) -> CardChange | None:
+        """The agents taking part (the assignee always stays one)."""
+        wanted = list(dict.fromkeys(members))
+        if self.assignee_id and self.assignee_id not in wanted:
+            raise Invalid(f"{self.assignee_id!r} is the assignee and stays a participant")
+        if wanted == self.members:
+            return None
+        return CardChange().set("members", wanted).note(now, by, "members", self.members,
+                                                        wanted)
+
+    def follow(self, agent_id: str, on: bool, *, now: datetime) -> CardChange | None:
+        if (agent_id in self.followers) == on:
+            return None
+        followers = ([*self.followers, agent_id] if on
+                     else [f for f in self.followers if f != agent_id])
+        return CardChange(touch=False).set("followers", followers).note(
+            now, agent_id, "followers", None if on else agent_id, agent_id if on else None)
+
+    def change_requester(self, requester: Mapping[str, Any], *, by: str, now: datetime
+                         ) -> CardChange | None:
+        """A request filed on someone's behalf gets its real author; tasks have none."""
+        if self.is_task:
+            raise Invalid("a task has no requester; only a request's author can change")
+        if self.requester == dict(requester):
+            return None
+        before = (self.requester or {}).get("email") or (self.requester or {}).get("name")
+        return CardChange().set("requester", dict(requester)).note(
+            now, by, "requester", before, requester.get("email") or requester.get("name"))
 
     # --- SLA display ----------------------------------------------------------------------
 

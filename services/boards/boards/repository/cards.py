@@ -185,6 +185,13 @@ class CardRepository:
                                                 session=session)
         return found
 
+    async def children_of(self, parent_id: str, session: Session = None
+                          ) -> list[tuple[str, str]]:
+        """(number, status category) of each child card, by number."""
+        return [(d["number"], d["status_category"]) async for d in self._cards.find(
+            {"parent_id": parent_id}, {"number": 1, "status_category": 1}, session=session
+        ).sort("number", ASCENDING)]
+
     # --- cards by place ---------------------------------------------------------------------
 
     async def count_in_column(self, board_id: str, column_id: str, session: Session = None

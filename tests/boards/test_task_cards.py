@@ -1,0 +1,268 @@
+"""Task cards, card types, priorities, moves across boards, child cards, blockers, labels,
+participants, mentions and a request's new author — against a real boards process."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+COLUMNS = [{"id": "todo", "name": "To do", "category": "queued"},
+           {"id": "doing", "name": "Doing", "category": "in_progress"},
+           {"id": "done", "name": "Done", "category": "done"}]
+
+# Core12 names its own priorities; Hopper IT colours them.
+OWN_PRIORITIES = [
+    {"id": "waits", "names": {"en": "Waits more than two days", "ru": "Ждёт больше двух дней"},
+     "color": "#2e7d32", "level": "low"},
+    {"id": "normal", "names": {"en": "Normal", "ru": "Обычный"}, "color": "#f9a825",
+     "level": "medium"},
+    {"id": "overdue-urgent", "names": {"en": "Overdue-urgent", "ru": "Просрочено-срочно"},
+     "color": "#c62828", "level": "critical"},
+]
+
+
+def put_board(desk, board_id: str, **extra) -> dict:
+    body = {"name": board_id.title(), "columns": COLUMNS,
+            "lanes": [{"id": "main", "name": "Main"}]} | extra
+    r = desk.admin.put(f"/v1/boards/{board_id}", json=body)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def agent(desk, boards: list[str], email: str | None = None) -> dict:
+    r = desk.admin.post("/v1/agents", json={
+        "id": f"ag-{uuid.uuid4().hex[:8]}", "name": "Dev", "boards": boards, "email": email,
+        "language": "ru"})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+@pytest.fixture(scope="module")
+def boards(desk):
+    put_board(desk, "it-ready", priorities=OWN_PRIORITIES,
+              card_types=[{"id": "feature", "name": {"en": "Feature", "ru": "Доработка"},
+                           "color": "#6a1b9a", "fields": {"estimate": "1d"}},
+                          {"id": "bug", "name": {"en": "Bug", "ru": "Ошибка"},
+                           "color": "#c62828"}],
+              accepts={"requests": False}, parent_waits_for_children=True)
+    put_board(desk, "payroll")
+    put_board(desk, "admins")
+    return ("it-ready", "payroll", "admins")
+
+
+def task(desk, client=None, **body) -> dict:
+    r = (client or desk.admin).post("/v1/tasks", json={"board_id": "it-ready",
+                                                       "title": "Export to 1C"} | body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_a_task_has_no_requester_and_nothing_for_a_customer(desk, boards):
+    card = task(desk, type="feature", text="Scope: the monthly report", due_date="2030-01-31")
+    assert (card["kind"], card["requester"], card["service_id"]) == ("task", None, None)
+    assert card["type"] == "feature" and card["fields"] == {"estimate": "1d"}
+    assert card["priority_key"] == "normal" and card["priority"] == "medium"
+    [created] = desk.outbox("card.created", card["id"])
+    assert created["payload"]["card"]["kind"] == "task"
+    assert created["payload"]["card"]["requester"] is None
+    # its description is an internal note: no content on the bus
+    [note] = desk.admin.get(f"/v1/cards/{card['id']}/comments").json()["items"]
+    assert note["visibility"] == "internal" and note["text"] == "Scope: the monthly report"
+    r = desk.admin.post(f"/v1/cards/{card['id']}/comments",
+                        json={"text": "Hello customer", "visibility": "public"})
+    assert r.status_code == 422 and r.json()["details"]["visibility"]
+    assert [c["visibility"] for c in desk.admin.get(
+        f"/v1/cards/{card['id']}/comments").json()["items"]] == ["internal"]
+
+
+def test_tasks_only_on_the_agents_own_boards_and_of_an_internal_type(desk, boards):
+    outsider = agent(desk, ["payroll"])
+    client = desk.client(outsider["token"])
+    r = client.post("/v1/tasks", json={"board_id": "it-ready", "title": "Sneak in"})
+    assert r.status_code == 422 and r.json()["details"]["board_id"]
+    assert task(desk, client, board_id="payroll")["board_id"] == "payroll"
+    r = desk.admin.post("/v1/tasks", json={"board_id": "support", "title": "x",
+                                           "type": "request"})
+    assert r.status_code == 422 and r.json()["details"]["type"]
+
+
+def test_board_priorities_and_types_are_the_boards_own(desk, boards):
+    card = task(desk, priority_key="overdue-urgent")
+    assert (card["priority_key"], card["priority"]) == ("overdue-urgent", "critical")
+    r = desk.admin.patch(f"/v1/cards/{card['id']}",
+                         json={"version": card["version"], "priority_key": "high"})
+    assert r.status_code == 422 and r.json()["details"]["priority_key"]
+    r = desk.admin.patch(f"/v1/cards/{card['id']}", json={
+        "version": card["version"], "priority_key": "waits", "type": "bug",
+        "labels": [{"name": "1C", "color": "#00897b"}, {"name": "report"}]})
+    assert r.status_code == 200, r.text
+    edited = r.json()
+    assert (edited["priority"], edited["type"]) == ("low", "bug")
+    assert edited["labels"] == [{"name": "1C", "color": "#00897b"},
+                                {"name": "report", "color": "#607d8b"}]
+    [updated] = desk.outbox("card.updated", card["id"])
+    assert updated["payload"]["card"]["labels"] == ["1C", "report"]
+    assert updated["payload"]["card"]["priority_key"] == "waits"
+    r = desk.admin.patch(f"/v1/cards/{card['id']}",
+                         json={"version": edited["version"], "type": "no-such-type"})
+    assert r.status_code == 422 and r.json()["details"]["type"]
+    r = desk.admin.patch(f"/v1/cards/{card['id']}",
+                         json={"version": edited["version"], "labels": [{"name": "x",
+                                                                         "color": "red"}]})
+    assert r.status_code == 422
+    # the demo board keeps today's four
+    demo = desk.admin.get("/v1/boards/support").json()
+    assert demo.get("priorities") is None
+    request = desk.request("question")
+    assert request["priority_key"] == request["priority"]
+
+
+def test_a_board_refuses_cards_its_rules_keep_out_and_takes_the_rest(desk, boards):
+    request = desk.request("question")
+    r = desk.admin.post(f"/v1/cards/{request['id']}/transfer",
+                        json={"board_id": "it-ready", "version": request["version"]})
+    assert r.status_code == 409
+    assert r.json()["error"] == "transfer_refused" and "tasks only" in r.json()["message"]
+    assert desk.card(request["id"])["board_id"] == "support"
+    parent = task(desk, board_id="payroll", title="Onboard Anna")
+    moved_task = task(desk, board_id="payroll", title="Laptop")
+    link = desk.admin.post(f"/v1/cards/{parent['id']}/links", json={"child": moved_task["id"]})
+    assert link.status_code == 201
+    current = desk.card(moved_task["id"])
+    r = desk.admin.post(f"/v1/cards/{moved_task['id']}/transfer",
+                        json={"board_id": "admins", "version": current["version"]})
+    assert r.status_code == 200, r.text
+    moved = r.json()
+    assert (moved["board_id"], moved["column_id"], moved["lane_id"]) == ("admins", "todo", "main")
+    assert moved["number"] == moved_task["number"] and moved["parent_id"] == parent["id"]
+    assert [h["to"] for h in moved["history"] if h["field"] == "board_id"] == ["admins"]
+    [event] = desk.outbox("card.moved", moved_task["id"])
+    assert event["payload"]["from_board_id"] == "payroll"
+    assert event["payload"]["card"]["board_id"] == "admins"
+    # an agent who is not on the target board cannot send cards there
+    payroll_only = desk.client(agent(desk, ["payroll"])["token"])
+    other = task(desk, board_id="payroll", title="Badge")
+    r = payroll_only.post(f"/v1/cards/{other['id']}/transfer",
+                          json={"board_id": "admins", "version": other["version"]})
+    assert r.status_code == 422 and r.json()["details"]["board_id"]
+
+
+def test_child_per_department_and_the_parent_waits_for_them(desk, boards):
+    offer = task(desk, title="New hire accepted the offer")
+    children = []
+    for department in ("payroll", "admins"):
+        r = desk.admin.post(f"/v1/cards/{offer['id']}/children",
+                            json={"board_id": department, "title": f"Hire: {department}"})
+        assert r.status_code == 201, r.text
+        children.append(r.json())
+    assert [c["board_id"] for c in children] == ["payroll", "admins"]
+    assert all(c["parent_id"] == offer["id"] for c in children)
+    parent = desk.card(offer["id"])
+    assert parent["children"] == {"done": 0, "total": 2,
+                                  "open": sorted(c["number"] for c in children)}
+    r = desk.admin.post(f"/v1/cards/{offer['id']}/move",
+                        json={"column_id": "done", "version": parent["version"]})
+    assert r.status_code == 409 and r.json()["error"] == "children_open"
+    for child in children:
+        r = desk.admin.post(f"/v1/cards/{child['id']}/move",
+                            json={"column_id": "done", "version": child["version"]})
+        assert r.status_code == 200, r.text
+    parent = desk.card(offer["id"])
+    assert parent["children"]["done"] == 2
+    r = desk.admin.post(f"/v1/cards/{offer['id']}/move",
+                        json={"column_id": "done", "version": parent["version"]})
+    assert r.status_code == 200 and r.json()["status_category"] == "done"
+    # a board without the rule closes a parent freely
+    free = task(desk, board_id="payroll", title="Free parent")
+    desk.admin.post(f"/v1/cards/{free['id']}/children", json={"board_id": "admins",
+                                                               "title": "child"})
+    free = desk.card(free["id"])
+    r = desk.admin.post(f"/v1/cards/{free['id']}/move",
+                        json={"column_id": "done", "version": free["version"]})
+    assert r.status_code == 200
+
+
+def test_blockers_by_reason_or_card_show_on_the_card_and_the_bus(desk, boards):
+    card = task(desk, title="Deploy")
+    other = task(desk, title="Migrate DB")
+    r = desk.admin.post(f"/v1/cards/{card['id']}/blockers", json={"reason": "waits for vendor"})
+    assert r.status_code == 201 and r.json()["blocked"] is True
+    r = desk.admin.post(f"/v1/cards/{card['id']}/blockers", json={"blocked_by": other["number"]})
+    blockers = r.json()["blockers"]
+    assert [(b["reason"], b["card_number"]) for b in blockers] == [
+        ("waits for vendor", None), (None, other["number"])]
+    assert desk.admin.post(f"/v1/cards/{card['id']}/blockers", json={}).status_code == 422
+    assert desk.admin.post(f"/v1/cards/{card['id']}/blockers",
+                           json={"blocked_by": card["number"]}).status_code == 422
+    for b in blockers:
+        r = desk.admin.delete(f"/v1/cards/{card['id']}/blockers/{b['id']}")
+        assert r.status_code == 200
+    assert r.json()["blocked"] is False
+    states = [e["payload"]["card"]["blocked"] for e in desk.outbox("card.updated", card["id"])]
+    assert states == [True, True, True, False]
+    assert desk.admin.delete(
+        f"/v1/cards/{card['id']}/blockers/{blockers[0]['id']}").status_code == 422
+
+
+def test_assignee_mentioned_agents_and_followers_are_told(desk, boards):
+    dev = agent(desk, ["it-ready"], email="dev@desk.example")
+    mute = agent(desk, ["it-ready"])  # no contact: nothing to send
+    outsider = agent(desk, ["payroll"], email="out@desk.example")
+    card = task(desk, title="Fix the export")
+    r = desk.admin.post(f"/v1/cards/{card['id']}/assign", json={"assignee_id": dev["id"]})
+    assert r.status_code == 200
+    [assigned] = desk.outbox("card.assigned", card["id"])
+    assert assigned["payload"]["assignee"]["email"] == "dev@desk.example"
+    assert assigned["payload"]["assignee"]["language"] == "ru"
+    r = desk.admin.post(f"/v1/cards/{card['id']}/comments", json={
+        "visibility": "internal",
+        "text": f"@{dev['id']} please look; @{mute['id']} and @{outsider['id']} fyi, "
+                "mail me at boss@desk.example"})
+    assert r.status_code == 201
+    told = desk.outbox("card.mentioned", card["id"])
+    assert [(e["payload"]["agent"]["agent_id"], e["payload"]["reason"]) for e in told] == [
+        (dev["id"], "mention")]
+    assert "text" not in told[0]["payload"]  # the note stays in boards
+    # participants: board members only; the assignee stays one
+    r = desk.admin.put(f"/v1/cards/{card['id']}/participants",
+                       json={"members": [dev["id"], outsider["id"]]})
+    assert r.status_code == 422 and r.json()["details"]["members"]
+    r = desk.admin.put(f"/v1/cards/{card['id']}/participants", json={"members": [mute["id"]]})
+    assert r.status_code == 422
+    r = desk.admin.put(f"/v1/cards/{card['id']}/participants",
+                       json={"members": [dev["id"], mute["id"]]})
+    assert r.status_code == 200 and r.json()["members"] == [dev["id"], mute["id"]]
+    # a follower hears of a move made by someone else
+    r = desk.client(dev["token"]).put(f"/v1/cards/{card['id']}/following",
+                                      json={"following": True})
+    assert r.status_code == 200 and r.json()["followers"] == [dev["id"]]
+    current = desk.card(card["id"])
+    desk.admin.post(f"/v1/cards/{card['id']}/move",
+                    json={"column_id": "doing", "version": current["version"]})
+    reasons = [e["payload"]["reason"] for e in desk.outbox("card.mentioned", card["id"])]
+    assert reasons == ["mention", "followed_change"]
+
+
+def test_a_request_gets_a_new_author_with_history(desk, boards):
+    card = desk.request("question")
+    old = card["requester"]["email"]
+    r = desk.admin.put(f"/v1/cards/{card['id']}/requester", json={
+        "requester": {"email": "real.author@acme.example", "name": "Real Author"},
+        "version": card["version"]})
+    assert r.status_code == 200, r.text
+    changed = r.json()
+    assert changed["requester"]["email"] == "real.author@acme.example"
+    assert [(h["from"], h["to"]) for h in changed["history"] if h["field"] == "requester"] == [
+        (old, "real.author@acme.example")]
+    [event] = [e for e in desk.outbox("card.updated", card["id"])
+               if e["payload"]["changed"] == ["requester"]]
+    assert event["payload"]["previous_requester"]["email"] == old
+    found = desk.admin.get("/v1/cards", params={"q": "real.author@acme.example"}).json()
+    assert [c["id"] for c in found["items"]] == [card["id"]]
+    a_task = task(desk)
+    r = desk.admin.put(f"/v1/cards/{a_task['id']}/requester", json={
+        "requester": {"email": "x@acme.example"}, "version": a_task["version"]})
+    assert r.status_code == 422
