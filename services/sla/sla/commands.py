@@ -75,7 +75,8 @@ class Engine:
             # replica, or in parallel here): wait for it rather than price the card by the
             # default policy; after a few tries the default applies
             raise ServiceNotYetKnown(f"service {card.service_id!r} not in sla's catalog yet")
-        policy, cal, auto_close = await self.policy_for(card.service_id)
+        # a task's type may name its policy (requests: their service's, as before)
+        policy, cal, auto_close = await self.policy_for(card.service_id, card.sla_policy)
         return CardSla.open(
             card_id=card.card_id, number=card.number, service_id=card.service_id,
             policy=policy, cal=cal, priority=card.priority, category=card.status_category,
@@ -167,7 +168,7 @@ class Engine:
         sla.card_version = card.version
         if "priority" in changed or "service_id" in changed:
             _, old_cal, _ = await self.policy_for(None, sla.policy)
-            policy, cal, auto_close = await self.policy_for(card.service_id)
+            policy, cal, auto_close = await self.policy_for(card.service_id, card.sla_policy)
             sla.reprice(card.updated_at, policy, old_cal, cal, priority=card.priority,
                         service_id=card.service_id)
             sla.auto_close_after_days = auto_close

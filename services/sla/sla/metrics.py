@@ -11,3 +11,5 @@ DETECTION_LAG = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300))
 CLOCKS = Gauge("desk_sla_clocks", "Cards with open SLA targets, by whether a clock runs",
                ["state"])
+SKIPPED_TASKS = Counter("desk_sla_task_events_skipped_total",
+                        "Events of task cards whose type names no SLA policy (no clock runs)")

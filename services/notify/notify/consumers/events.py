@@ -17,6 +17,7 @@ from desk_contracts.events import (
     AddressBounced,
     CardAssigned,
     CardCreated,
+    CardMentioned,
     CardMoved,
     CardUpdated,
     CatalogServiceChanged,
@@ -167,6 +168,24 @@ async def on_card_changed(uow: UnitOfWork, event: CardAssigned | CardUpdated,
     await ctx.repo(uow).save_card(event.card, uow.session)
 
 
+async def on_card_assigned(uow: UnitOfWork, event: CardAssigned, ctx: Context) -> None:
+    """The new assignee hears it's theirs (boards leaves the contact out when an agent takes
+    a card themselves, or has no way to reach them)."""
+    await ctx.repo(uow).save_card(event.card, uow.session)
+    if event.assignee is None:
+        return
+    service = await ctx.repo(uow).service(event.card.service_id, uow.session)
+    await ctx.planner.to_agent(uow, "assigned", event.card, service, event.assignee,
+                               {"by": event.assigned_by or ""})
+
+
+async def on_card_mentioned(uow: UnitOfWork, event: CardMentioned, ctx: Context) -> None:
+    """Named in an internal note, or a followed card changed: tell that one agent."""
+    service = await ctx.repo(uow).service(event.card.service_id, uow.session)
+    await ctx.planner.to_agent(uow, "mentioned", event.card, service, event.agent,
+                               {"by": event.by or "", "reason": event.reason})
+
+
 async def on_comment(uow: UnitOfWork, event: CommentAdded, ctx: Context) -> None:
     if event.visibility != "public":
         # Internal notes never reach a customer (their content is not even on the bus).
@@ -232,7 +251,8 @@ HANDLERS: list[tuple[str, str, Handler]] = [
     ("events", "customer.address_bounced", on_bounce),
     ("events", "card.created", on_card_created),
     ("events", "card.moved", on_card_moved),
-    ("events", "card.assigned", on_card_changed),
+    ("events", "card.assigned", on_card_assigned),
+    ("events", "card.mentioned", on_card_mentioned),
     ("events", "card.updated", on_card_changed),
     ("events", "comment.added", on_comment),
     ("events", "sla.warning", on_sla_warning),

@@ -13,12 +13,12 @@ from typing import Any
 
 from desk_contracts.catalog import ServiceDefinition
 from desk_contracts.channels import EMAIL, TELEGRAM
-from desk_contracts.events import CardSnapshot
+from desk_contracts.events import AgentContact, CardSnapshot
 from desk_runtime.unit_of_work import UnitOfWork
 
 from notify.domain import planning
 from notify.domain.messages import notification_id
-from notify.domain.routes import AgentRoute
+from notify.domain.routes import SLACK, AgentRoute
 from notify.metrics import NOTIFICATIONS, SKIPPED
 from notify.repository import NotifyRepository
 from notify.settings import NotifySettings
@@ -126,6 +126,25 @@ class Planner:
                                   card_id=card.card_id, context=context,
                                   language=route.language, audience="agent",
                                   target=target | {"route": route.id})
+
+    async def to_agent(self, uow: UnitOfWork, kind: str, card: CardSnapshot,
+                       service: ServiceDefinition | None, contact: AgentContact,
+                       extra: dict[str, Any]) -> None:
+        """Tell one agent about their own card by the contact boards sent: e-mail and/or
+        their Slack webhook, in their language."""
+        context = planning.card_context(card, service, language=contact.language,
+                                        portal_url=self.settings.portal_url,
+                                        boards_url=self.settings.boards_url) | extra
+        if contact.email:
+            await self.record(uow, kind=kind, channel=EMAIL, recipient=contact.email.lower(),
+                              card_id=card.card_id, context=context,
+                              language=contact.language, audience="agent")
+        if contact.slack_webhook_url:
+            await self.record(uow, kind=kind, channel=SLACK,
+                              recipient=f"slack:agent:{contact.agent_id}",
+                              card_id=card.card_id, context=context,
+                              language=contact.language, audience="agent",
+                              target={"webhook_url": contact.slack_webhook_url})
 
     # --- helpers ------------------------------------------------------------------------
     async def known_card(self, uow: UnitOfWork, card_id: str

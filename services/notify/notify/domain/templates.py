@@ -22,7 +22,9 @@ from jinja2.sandbox import SandboxedEnvironment
 CUSTOMER_KINDS = ("acknowledgment", "status_changed", "agent_reply", "rating_request", "reminder")
 AGENT_KINDS = ("new_request", "customer_reply", "escalation", "sla_warning", "sla_breached",
                "column_reached")
-KINDS = CUSTOMER_KINDS + AGENT_KINDS
+# told to one agent about their own cards, by the contact boards sends (not by a route)
+PERSONAL_KINDS = ("assigned", "mentioned")
+KINDS = CUSTOMER_KINDS + AGENT_KINDS + PERSONAL_KINDS
 LANGUAGES = ("en", "ru")
 MAX_TEMPLATE_CHARS = 20_000
 
@@ -134,6 +136,8 @@ def sample_context(kind: str) -> dict[str, Any]:
         "sla_warning": {"sla": {"target": "resolution", "deadline": "2026-01-10 12:00 UTC"}},
         "sla_breached": {"sla": {"target": "resolution", "deadline": "2026-01-10 12:00 UTC"}},
         "column_reached": {"column": "done", "lane": "l1"},
+        "assigned": {"by": "Boris"},
+        "mentioned": {"by": "Boris", "reason": "mention"},
     }
     return base | extra.get(kind, {})
 

@@ -23,6 +23,10 @@ async def on_service(uow: UnitOfWork, event: CatalogServiceChanged) -> None:
 
 async def on_card(uow: UnitOfWork,
                   event: CardCreated | CardMoved | CardUpdated | CardAssigned) -> None:
+    if event.card.kind == "task":
+        return  # internal work: no customer, so no row on anyone's portal
+    # a request given a new author carries them in its snapshot: the row follows it to the
+    # new requester's list and leaves the old one's
     await PortalRepository(uow.db).apply_card(event.card, uow.session)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from desk_contracts.events import (
     CardCreated,
     CardMoved,
+    CardSnapshot,
     CardUpdated,
     CatalogServiceChanged,
     CommentAdded,
@@ -20,6 +21,7 @@ from desk_contracts.events import (
 from desk_runtime.unit_of_work import UnitOfWork
 
 from sla.commands import Engine
+from sla.metrics import SKIPPED_TASKS
 from sla.repository import SlaRepository
 from sla.settings import SlaSettings
 
@@ -43,16 +45,27 @@ async def on_service(uow: UnitOfWork, event: CatalogServiceChanged, ctx: Context
     await SlaRepository(uow.db).upsert_service(event.service, event.revision, uow.session)
 
 
+def _clockless(card: CardSnapshot) -> bool:
+    """Internal work runs an SLA clock only where its type names a policy."""
+    if card.kind == "task" and not card.sla_policy:
+        SKIPPED_TASKS.inc()
+        return True
+    return False
+
+
 async def on_created(uow: UnitOfWork, event: CardCreated, ctx: Context) -> None:
-    await ctx.engine(uow).card_created(event.card)
+    if not _clockless(event.card):
+        await ctx.engine(uow).card_created(event.card)
 
 
 async def on_moved(uow: UnitOfWork, event: CardMoved, ctx: Context) -> None:
-    await ctx.engine(uow).card_moved(event.card)
+    if not _clockless(event.card):
+        await ctx.engine(uow).card_moved(event.card)
 
 
 async def on_updated(uow: UnitOfWork, event: CardUpdated, ctx: Context) -> None:
-    await ctx.engine(uow).card_updated(event.card, event.changed)
+    if not _clockless(event.card):
+        await ctx.engine(uow).card_updated(event.card, event.changed)
 
 
 async def on_comment(uow: UnitOfWork, event: CommentAdded, ctx: Context) -> None:
