@@ -3,6 +3,14 @@
 Every service declares the whole topology at start-up (declarations are idempotent),
 so events published before a consumer first starts wait in its queue instead of
 being lost.
+
+Each (service, purpose) is one *logical* queue split into `partitions` quorum queues
+`<service>.<purpose>.p<i>`, each with a single active consumer. A consistent-hash
+exchange named like the logical queue (`<service>.<purpose>`) takes the logical queue's
+bindings from the topic exchange and spreads messages over the partitions by the
+`x-partition-key` header (the card a message is about), so all events of one card land
+in one partition and are handled by one consumer at a time, whichever replica it is.
+The partitions share one dead-letter queue, `<service>.<purpose>.dead`.
 """
 
 from __future__ import annotations
@@ -12,6 +20,13 @@ from dataclasses import dataclass
 EVENTS_EXCHANGE = "desk.events"
 DEAD_LETTER_EXCHANGE = "desk.dead"
 DELIVERY_LIMIT = 5
+# Partitions per logical queue: the most consumers (replicas) one queue's work spreads
+# over. Changing it re-maps cards to partitions: see docs/architecture.md ("Changing the
+# partition count") for the drain-and-redeclare procedure.
+PARTITIONS = 4
+# The header the consistent-hash exchanges hash on; a message without it (an
+# integrator's) hashes as "no value" and lands in one fixed partition, exactly once.
+PARTITION_HEADER = "x-partition-key"
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,7 @@ class Topology:
     """Names on the broker; `namespace` isolates parallel test runs on one broker."""
 
     namespace: str = ""
+    partitions: int = PARTITIONS
 
     def _n(self, name: str) -> str:
         return f"{self.namespace}.{name}" if self.namespace else name
@@ -84,7 +100,22 @@ class Topology:
         return self._n(DEAD_LETTER_EXCHANGE)
 
     def queue(self, spec: QueueSpec) -> str:
+        """The logical queue's name: its hash exchange's, its dead letters' routing key."""
         return self._n(spec.name)
+
+    def hash_exchange(self, spec: QueueSpec) -> str:
+        return self._n(spec.name)
+
+    def partition(self, spec: QueueSpec, index: int) -> str:
+        return f"{self._n(spec.name)}.p{index}"
+
+    def partition_queues(self, spec: QueueSpec) -> tuple[str, ...]:
+        return tuple(self.partition(spec, i) for i in range(self.partitions))
+
+    def logical_queue(self, name: str) -> str:
+        """The logical queue a partition queue belongs to (`boards.requests.p3` → `boards.requests`)."""
+        head, _, tail = name.rpartition(".p")
+        return head if head and tail.isdigit() else name
 
     def dead_queue(self, spec: QueueSpec) -> str:
         return self._n(spec.name) + ".dead"
@@ -92,6 +123,9 @@ class Topology:
     def queue_arguments(self, spec: QueueSpec) -> dict[str, object]:
         return {
             "x-queue-type": "quorum",
+            # one consumer at a time per partition (the others wait as hot standbys), so
+            # a card's events are never handled by two replicas at once
+            "x-single-active-consumer": True,
             "x-delivery-limit": DELIVERY_LIMIT,
             "x-dead-letter-exchange": self.dead_exchange,
             "x-dead-letter-routing-key": self.queue(spec),

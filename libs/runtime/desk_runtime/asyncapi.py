@@ -29,9 +29,12 @@ VERSION = "1.0.0"
 DESCRIPTION = (
     "Every message is an envelope (event_id, type, version, occurred_at, account_id, "
     "correlation_id, causation_id, payload) published on the `desk.events` topic exchange "
-    "with routing key `<type>.v<version>`. Each consuming service has one quorum queue per "
-    "purpose, named `<service>.<purpose>`, with `x-delivery-limit` and a dead-letter route "
-    "to `<queue>.dead` on `desk.dead`. Consumers are idempotent (by event_id) and ack after "
+    "with routing key `<type>.v<version>` and the header `x-partition-key` (the card it is "
+    "about). Each consuming service has one logical queue per purpose, `<service>.<purpose>`: "
+    "a consistent-hash exchange of that name (hashing `x-partition-key`) bound to "
+    "`desk.events` with the queue's routing keys, spreading messages over quorum queues "
+    "`<service>.<purpose>.p<i>` with a single active consumer, `x-delivery-limit` and a "
+    "dead-letter route to `<service>.<purpose>.dead` on `desk.dead`. Consumers are idempotent (by event_id) and ack after "
     "their effect commits; a version only gains optional fields.")
 
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from desk_contracts import Envelope
 from desk_contracts.events import EVENTS
-from desk_contracts.topology import QUEUES, QueueSpec, Topology
+from desk_contracts.topology import PARTITION_HEADER, QUEUES, QueueSpec, Topology
 from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue
 from faststream.rabbit.publisher import RabbitPublisher
 from faststream.rabbit.schemas.queue import QueueType
@@ -35,10 +35,32 @@ def dead_exchange(topology: Topology) -> RabbitExchange:
     return RabbitExchange(topology.dead_exchange, type=ExchangeType.DIRECT, durable=True)
 
 
-def event_queue(topology: Topology, spec: QueueSpec) -> RabbitQueue:
-    """A service's quorum queue with its delivery limit and dead-letter route."""
-    return RabbitQueue(topology.queue(spec), queue_type=QueueType.QUORUM, durable=True,
-                       arguments=topology.queue_arguments(spec))
+def hash_exchange(topology: Topology, spec: QueueSpec) -> RabbitExchange:
+    """The logical queue's consistent-hash exchange: card → partition."""
+    return RabbitExchange(topology.hash_exchange(spec), type=ExchangeType.X_CONSISTENT_HASH,
+                          durable=True, arguments={"hash-header": PARTITION_HEADER})
+
+
+def event_queue(topology: Topology, spec: QueueSpec, index: int) -> RabbitQueue:
+    """One partition of a service's queue: quorum, single active consumer, delivery limit
+    and dead-letter route (shared by the partitions)."""
+    return RabbitQueue(topology.partition(spec, index), queue_type=QueueType.QUORUM,
+                       durable=True, arguments=topology.queue_arguments(spec))
+
+
+def partition_key(payload: dict[str, Any], event_id: str) -> str:
+    """What orders events: the card (or the request it becomes); else nothing.
+
+    The publisher puts it in the `x-partition-key` header (which partition a message
+    goes to) and the consumer orders its in-flight messages by it (one at a time per key).
+    """
+    card = payload.get("card")
+    if isinstance(card, dict) and card.get("card_id"):
+        return str(card["card_id"])
+    for key in ("card_id", "request_id", "parent_id"):
+        if payload.get(key):
+            return str(payload[key])
+    return event_id
 
 
 def dead_queue(topology: Topology, spec: QueueSpec) -> RabbitQueue:
@@ -58,7 +80,8 @@ def typed_envelope(type_: str, version: int) -> type[Envelope]:
 
 def envelope_headers(envelope: Envelope) -> dict[str, str]:
     return {CORRELATION_HEADER: envelope.correlation_id,
-            CAUSATION_HEADER: envelope.causation_id or ""}
+            CAUSATION_HEADER: envelope.causation_id or "",
+            PARTITION_HEADER: partition_key(envelope.payload, str(envelope.event_id))}
 
 
 def decode_envelope(body: bytes) -> Envelope:
@@ -169,7 +192,9 @@ def declare_publishers(broker: RabbitBroker, topology: Topology
 
 
 async def declare_topology(broker: RabbitBroker, topology: Topology) -> None:
-    """Declare the exchanges, every queue with its dead-letter queue, and the bindings.
+    """Declare the exchanges, every queue's partitions with its dead-letter queue, and the
+    bindings: topic exchange → (the queue's routing keys) → its consistent-hash exchange
+    → (weight 1 each) → its partitions.
 
     Objects are declared through the broker's robust channel, so aio-pika declares them
     again (with their bindings) after a reconnection to a broker that lost them.
@@ -177,9 +202,12 @@ async def declare_topology(broker: RabbitBroker, topology: Topology) -> None:
     exchange = await broker.declare_exchange(events_exchange(topology))
     dead = await broker.declare_exchange(dead_exchange(topology))
     for spec in QUEUES:
-        queue = await broker.declare_queue(event_queue(topology, spec))
+        spread = await broker.declare_exchange(hash_exchange(topology, spec))
+        for index in range(topology.partitions):
+            queue = await broker.declare_queue(event_queue(topology, spec, index))
+            await queue.bind(spread, routing_key="1", robust=True)
         for key in spec.bindings:
-            await queue.bind(exchange, routing_key=key, robust=True)
+            await spread.bind(exchange, routing_key=key, robust=True)
         parked = await broker.declare_queue(dead_queue(topology, spec))
         await parked.bind(dead, routing_key=topology.queue(spec), robust=True)
 
@@ -189,7 +217,9 @@ async def delete_topology(channel, topology: Topology) -> None:
     if not topology.namespace:
         raise ValueError("refusing to delete the production topology")
     for spec in QUEUES:
-        await channel.queue_delete(topology.queue(spec))
+        for name in topology.partition_queues(spec):
+            await channel.queue_delete(name)
         await channel.queue_delete(topology.dead_queue(spec))
+        await channel.exchange_delete(topology.hash_exchange(spec))
     await channel.exchange_delete(topology.exchange)
     await channel.exchange_delete(topology.dead_exchange)

@@ -36,12 +36,13 @@ from desk_contracts.events import UnknownEvent, event_class
 from desk_contracts.topology import DELIVERY_LIMIT, QueueSpec, Topology
 from faststream import BaseMiddleware
 from faststream.middlewares import AckPolicy
-from faststream.rabbit import Channel, RabbitBroker
+from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
+from faststream.rabbit.schemas.queue import QueueType
 from faststream.rabbit.annotations import RabbitMessage
 from pydantic import ValidationError
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
-from desk_runtime.bus import CORRELATION_HEADER, event_queue
+from desk_runtime.bus import CORRELATION_HEADER, event_queue, partition_key
 from desk_runtime.logging import bound_contextvars, get_logger
 from desk_runtime.mongo import StoreUnavailable, store_unavailable_stops_retries
 from desk_runtime.metrics import (
@@ -88,17 +89,6 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionError | amqp_errors.AMQPConnectionError
                       | amqp_errors.ChannelInvalidStateError
                       | aiormq_errors.ChannelInvalidStateError)
-
-
-def partition_key(payload: dict[str, Any], event_id: str) -> str:
-    """What orders events: the card (or the request it becomes); else nothing."""
-    card = payload.get("card")
-    if isinstance(card, dict) and card.get("card_id"):
-        return str(card["card_id"])
-    for key in ("card_id", "request_id", "parent_id"):
-        if payload.get(key):
-            return str(payload[key])
-    return event_id
 
 
 class Turn:
@@ -189,6 +179,8 @@ def dead_letter_middleware(runtime) -> type[BaseMiddleware]:
         async def consume_scope(self, call_next, msg):
             subscriber = self.context.get("handler_")
             queue = getattr(getattr(subscriber, "queue", None), "name", None) or "unknown"
+            # the partitions of a queue share its dead-letter queue (routing key: its name)
+            queue = runtime.topology.logical_queue(queue)
             try:
                 return await call_next(msg)
             except DeadLetter as exc:
@@ -221,27 +213,31 @@ async def park(runtime, msg, queue_name: str, reason: str, detail: str,
 
 
 class Consumer:
-    """One service queue: a FastStream subscriber whose handler applies the policy above."""
+    """One service queue: a FastStream subscriber per partition, each applying the policy above."""
 
     def __init__(self, runtime, spec: QueueSpec, handlers: dict[str, Handler]):
         self.runtime = runtime
         self.spec = spec
         self.handlers = handlers
         self.queue_name = runtime.topology.queue(spec)
+        self._stopping = False
+        # every replica subscribes to every partition; the broker makes one consumer per
+        # partition active (the others are hot standbys taking over when it goes away),
+        # so a card's events (one partition) are never handled by two replicas at once
+        self.subscribers = [
+            subscribe(runtime.bus.broker, runtime.topology, spec, partition=index,
+                      prefetch=runtime.settings.prefetch, consume=self.consume)
+            for index in range(runtime.topology.partitions)]
         # one line per card per process, shared by all its queues: events of one card are
         # handled one at a time even when they arrive on different queues (their
         # transactions would otherwise conflict on the card and retry each other)
-        runtime.ordered_queues.add(self.queue_name)
-        self._stopping = False
-        self.subscriber = subscribe(runtime.bus.broker, runtime.topology, spec,
-                                    prefetch=runtime.settings.prefetch, consume=self.consume)
+        runtime.ordered_queues.update(runtime.topology.partition_queues(spec))
 
     @property
     def attached(self) -> bool:
-        """The broker connection is up and this queue has a live consumer on it."""
-        queue = self.subscriber._queue_obj
-        return bool(self.subscriber.running and queue is not None
-                    and self.subscriber._consumer_tag and not queue.channel.is_closed)
+        """The broker connection is up and every partition has this process's consumer on it."""
+        return all(bool(s.running and s._queue_obj is not None and s._consumer_tag
+                        and not s._queue_obj.channel.is_closed) for s in self.subscribers)
 
     def stopping(self) -> None:
         self._stopping = True
@@ -357,15 +353,25 @@ def delivery_count(message) -> int:
 
 
 def subscribe(broker: RabbitBroker, topology: Topology, spec: QueueSpec, *, prefetch: int,
-              consume: Callable[..., Awaitable[None]]):
-    """Register `consume` as the FastStream subscriber of `spec`'s queue (manual ack)."""
+              consume: Callable[..., Awaitable[None]], partition: int | None = None):
+    """Register `consume` as the FastStream subscriber of one partition of `spec`'s queue
+    (manual ack). Without a partition it describes the logical queue (for the AsyncAPI
+    document, whose readers publish to the exchange and never see partitions)."""
+    if partition is None:
+        queue = RabbitQueue(topology.queue(spec), queue_type=QueueType.QUORUM, durable=True,
+                            arguments=topology.queue_arguments(spec))
+    else:
+        queue = event_queue(topology, spec, partition)
     subscriber = broker.subscriber(
-        event_queue(topology, spec),
+        queue,
         channel=Channel(prefetch_count=prefetch),
         ack_policy=AckPolicy.MANUAL,
         no_reply=True,
         title=f"{spec.name}:consume",
-        description=f"{spec.description} Bound to: {', '.join(spec.bindings)}.",
+        description=(f"{spec.description} Bound to: {', '.join(spec.bindings)}. Consumed "
+                     f"from {topology.partitions} partitions `{spec.name}.p<i>` (quorum, single "
+                     f"active consumer) behind the consistent-hash exchange `{spec.name}`, "
+                     f"keyed by the `x-partition-key` header (the card)."),
     )
     subscriber(consume)
     return subscriber

@@ -13,7 +13,7 @@ import asyncio
 import os
 
 import aio_pika
-from desk_contracts.topology import Topology, queue_spec
+from desk_contracts.topology import PARTITIONS, Topology, queue_spec
 
 
 async def list_dead(amqp_url: str, topology: Topology, queue: str, limit: int) -> list[dict]:
@@ -45,13 +45,18 @@ async def list_dead(amqp_url: str, topology: Topology, queue: str, limit: int) -
 
 
 async def replay(amqp_url: str, topology: Topology, queue: str, limit: int) -> int:
-    """Move dead letters back onto their original queue (after the cause is fixed)."""
+    """Move dead letters back onto their original queue (after the cause is fixed).
+
+    They go through the queue's consistent-hash exchange with their `x-partition-key`
+    header, so each lands in its card's partition again.
+    """
     spec = queue_spec(queue)
     conn = await aio_pika.connect(amqp_url)
     moved = 0
     async with conn:
         channel = await conn.channel(publisher_confirms=True)
         dead = await channel.get_queue(topology.dead_queue(spec), ensure=False)
+        spread = await channel.get_exchange(topology.hash_exchange(spec), ensure=False)
         while moved < limit:
             message = await dead.get(no_ack=False, fail=False)
             if message is None:
@@ -59,12 +64,12 @@ async def replay(amqp_url: str, topology: Topology, queue: str, limit: int) -> i
             headers = {k: v for k, v in (message.headers or {}).items()
                        if not k.startswith("x-dead") and k != "x-death"}
             headers["x-replayed"] = True
-            await channel.default_exchange.publish(
+            await spread.publish(
                 aio_pika.Message(body=message.body, headers=headers,
                                  content_type=message.content_type,
                                  message_id=message.message_id,
                                  delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-                routing_key=topology.queue(spec),
+                routing_key=headers.get("x-original-routing-key") or "",
             )
             await message.ack()
             moved += 1
@@ -78,7 +83,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=100)
     args = parser.parse_args()
     url = os.environ.get("DESK_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-    topology = Topology(os.environ.get("DESK_BUS_NAMESPACE", ""))
+    topology = Topology(os.environ.get("DESK_BUS_NAMESPACE", ""),
+                        int(os.environ.get("DESK_BUS_PARTITIONS", PARTITIONS)))
     if args.command == "list":
         for row in asyncio.run(list_dead(url, topology, args.queue, args.limit)):
             print(f"{row['at']}  {row['routing_key']}  {row['reason']}: {row['detail']}")

@@ -80,3 +80,9 @@ TASK_UP = Gauge(
     "1 while a background task runs without failing, 0 while it backs off after a failure.",
     ["service", "task"],
 )
+LEASE_CHANGES = Counter(
+    "desk_lease_changes_total",
+    "Singleton-work leases this process acquired (first or after a takeover) or lost, by "
+    "kind (the lease name's prefix, e.g. imap, telegram).",
+    ["service", "kind", "change"],
+)

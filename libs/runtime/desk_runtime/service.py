@@ -15,6 +15,7 @@ from prometheus_client import REGISTRY
 from pymongo.asynchronous.database import AsyncDatabase
 
 from desk_runtime.bus import Bus
+from desk_runtime.lease import Leases
 from desk_runtime.consumer import (
     PROCESSED,
     Consumer,
@@ -55,7 +56,7 @@ class ServiceRuntime:
         self.settings = settings
         # traces: off unless an OTLP endpoint is set or a provider handed in (tests)
         self.tracing = Tracing(name, settings, tracer_provider)
-        self.topology = Topology(settings.bus_namespace)
+        self.topology = Topology(settings.bus_namespace, settings.bus_partitions)
         self.client = create_client(settings.mongo_url, app_name=f"desk-{name}")
         self.db: AsyncDatabase = self.client[settings.database_name(name)]
         self.bus = Bus(settings.amqp_url, self.topology, name, middlewares=(
@@ -65,6 +66,8 @@ class ServiceRuntime:
             logger=get_logger("faststream"))
         self.relay = OutboxRelay(self.db, self.bus, name, settings.outbox_poll_seconds)
         self.tasks = BackgroundTasks(name)
+        # singleton work (one replica at a time) takes a lease from here
+        self.leases = Leases(self.db, name, settings.lease_seconds)
         self.consumers: list[Consumer] = []
         self.card_locks = KeyedLocks()
         self.ordered_queues: set[str] = set()
@@ -128,6 +131,7 @@ class ServiceRuntime:
             consumer.stopping()
         await self.bus.close()  # FastStream waits for in-flight handlers (graceful timeout)
         await self.tasks.stop()
+        await self.leases.release_all()  # the next replica takes over at once
         await self.relay.flush()
         self.consumers.clear()
         await self.client.close()

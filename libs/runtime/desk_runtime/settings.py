@@ -22,6 +22,13 @@ class ServiceSettings(BaseSettings):
     mongo_url: str = "mongodb://127.0.0.1:27017/?directConnection=true"
     mongo_db: str = ""
     bus_namespace: str = Field("", description="prefix for exchange/queue names (test isolation)")
+    bus_partitions: int = Field(4, ge=1, le=64, description="partitions per consumer queue "
+                                "(the most replicas one queue's work spreads over); the same "
+                                "for every service, changed only by the procedure in "
+                                "docs/architecture.md")
+    lease_seconds: float = Field(10.0, gt=0, description="TTL of singleton-work leases "
+                                 "(IMAP mailboxes, the Telegram poller and sender): how long "
+                                 "a dead replica's work waits before another takes it over")
     account_id: str = "default"
     http_host: str = "127.0.0.1"
     http_port: int = 0
