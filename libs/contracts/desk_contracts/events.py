@@ -473,6 +473,45 @@ class NotificationFailed(EventPayload):
     error: str
 
 
+class _ArticleChange(EventPayload):
+    """What integrators need of a knowledge-base article (boards' knowledge base)."""
+
+    article_id: str
+    version: int = Field(ge=1)
+    title: str = Field(max_length=300)
+    body: str = Field(max_length=100_000, description="Markdown, as the agent wrote it")
+    language: Literal["ru", "en"]
+    categories: tuple[str, ...] = Field((), description="service ids of the catalog")
+    visibility: Literal["public", "groups", "agents"]
+    groups: tuple[str, ...] = Field((), description="customer groups, for `groups`")
+    status: Literal["draft", "published"]
+    path: str = Field(description="the article's page on the portal, relative to its URL")
+    changed_by: str
+    changed_at: datetime
+
+
+class ArticlePublished(_ArticleChange):
+    TYPE = "article.published"
+    SUMMARY = "A knowledge-base article was published (first, or again after a withdrawal)."
+
+
+class ArticleUpdated(_ArticleChange):
+    TYPE = "article.updated"
+    SUMMARY = ("A new version of a knowledge-base article that is or was published was "
+               "saved (`status` says whether it is still published).")
+
+
+class RequestDeflected(EventPayload):
+    TYPE = "request.deflected"
+    SUMMARY = ("A customer who was writing a request said an article solved their problem; "
+               "the draft was closed and no request was filed.")
+
+    article_id: str
+    service_id: str | None = None
+    language: str | None = Field(None, pattern=LANGUAGE_PATTERN)
+    deflected_at: datetime
+
+
 EVENTS: dict[tuple[str, int], type[EventPayload]] = {
     (cls.TYPE, cls.VERSION): cls
     for cls in (
@@ -499,6 +538,9 @@ EVENTS: dict[tuple[str, int], type[EventPayload]] = {
         AddressBounced,
         NotificationSent,
         NotificationFailed,
+        ArticlePublished,
+        ArticleUpdated,
+        RequestDeflected,
     )
 }
 

@@ -58,8 +58,9 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("boards", "stats", ("card.created.v1", "card.moved.v1", "card.assigned.v1",
                                   "card.updated.v1", "card.linked.v1", "comment.added.v1",
                                   "request.rated.v1", "sla.target_completed.v1",
-                                  "sla.breached.v1", "sla.met.v1"),
-              "Builds the statistics read model (flow, response times, SLA, CSAT)."),
+                                  "sla.breached.v1", "sla.met.v1", "request.deflected.v1"),
+              "Builds the statistics read model (flow, response times, SLA, CSAT, "
+              "requests an article deflected)."),
     QueueSpec("sla", "cards", ("card.created.v1", "card.moved.v1", "card.updated.v1",
                                "comment.added.v1", "catalog.service_changed.v1"),
               "Drives SLA clocks from card events."),
