@@ -90,6 +90,7 @@ class Stack:
     PORTAL_TOKEN = "test-portal-to-intake-token"
     REPLY_SECRET = "test-reply-secret"
     LINK_SECRET = "test-link-secret"
+    KB_PORTAL_TOKEN = "test-portal-to-boards-token"
 
     def url(self, name: str) -> str:
         """Where a service listens (known before it starts, so services can point at each other)."""
@@ -113,6 +114,8 @@ class Stack:
                     "BOARDS_SLA_TOKEN": self.SLA_READ_TOKEN,
                     "BOARDS_INTAKE_URL": self.url("intake"),
                     "BOARDS_LINK_SECRET": self.LINK_SECRET,
+                    "BOARDS_PORTAL_TOKEN": self.KB_PORTAL_TOKEN,
+                    "BOARDS_PORTAL_URL": self.url("portal"),
                     "BOARDS_COOKIE_SECURE": "false"}  # plain http://127.0.0.1 in tests
         if name == "notify":
             env |= {"NOTIFY_SMTP__PORT": str(self.smtp_port),
@@ -129,7 +132,9 @@ class Stack:
                     "PORTAL_ADMIN_TOKEN": self.ADMIN_TOKEN,
                     "PORTAL_INTAKE_TOKEN": self.PORTAL_TOKEN,
                     "PORTAL_SMTP__PORT": str(self.smtp_port),
-                    "PORTAL_INTAKE_URL": self.url("intake")}
+                    "PORTAL_INTAKE_URL": self.url("intake"),
+                    "PORTAL_BOARDS_URL": self.url("boards"),
+                    "PORTAL_BOARDS_TOKEN": self.KB_PORTAL_TOKEN}
         if name == "sla":
             env |= {"SLA_READ_TOKEN": self.SLA_READ_TOKEN}
         if name == "intake":

@@ -8,7 +8,7 @@ from desk_runtime.http import create_service_app
 from desk_runtime.service import ServiceRuntime
 from fastapi import FastAPI
 
-from boards import demo, stats, web
+from boards import demo, kb, stats, web
 from boards.api import admin, cards
 from boards.application.catalog import publish_service
 from boards.consumers import HANDLERS
@@ -30,6 +30,7 @@ def create_app(settings: BoardsSettings | None = None) -> FastAPI:
         if settings.demo_catalog:
             await load_demo(runtime)
         await stats.start(runtime, settings)
+        await kb.start(runtime)
         await web.start(app)
 
     async def on_stop() -> None:
@@ -41,6 +42,7 @@ def create_app(settings: BoardsSettings | None = None) -> FastAPI:
     app.include_router(cards.router)
     app.include_router(admin.router)
     stats.install(app)
+    kb.install(app)
     web.install(app)
     return app
 

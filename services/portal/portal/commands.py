@@ -14,6 +14,7 @@ from desk_contracts.events import (
     CustomerPreferencesChanged,
     Person,
     ReplyReceived,
+    RequestDeflected,
     RequestRated,
     RequestReceived,
 )
@@ -152,3 +153,19 @@ async def change_access(runtime: ServiceRuntime, *, revision: int, change: Acces
         return doc
 
     return await runtime.transact(work, correlation_id=correlation_id)
+
+
+async def record_deflection(runtime: ServiceRuntime, *, article_id: str,
+                            service_id: str | None, language: str,
+                            correlation_id: str | None = None) -> None:
+    """Publish `request.deflected`: an article solved what the customer was about to ask,
+    so their draft was closed without a request (boards' statistics count it)."""
+    event = RequestDeflected(article_id=article_id, service_id=service_id,
+                             language=language if language in LANGUAGES else None,
+                             deflected_at=datetime.now(UTC))
+
+    async def work(uow: UnitOfWork) -> None:
+        await uow.emit(event)
+
+    await runtime.transact(work, correlation_id=correlation_id)
+    SUBMITTED.labels("deflected").inc()

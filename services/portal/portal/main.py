@@ -9,7 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from portal import commands
-from portal.api import admin, pages, signin
+from portal.api import admin, help_centre, pages, signin
 from portal.api.web import (
     PACKAGE,
     Portal,
@@ -39,6 +39,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     app.state.portal = Portal(runtime, settings)
     app.include_router(signin.router)
     app.include_router(pages.router)
+    app.include_router(help_centre.router)
     app.include_router(admin.router)
     app.mount("/static", StaticFiles(directory=PACKAGE / "static"), name="static")
 

@@ -36,6 +36,11 @@ class PortalSettings(ServiceSettings):
     intake_url: str = "http://127.0.0.1:8001"
     intake_token: str = Field("", description="the credential the portal presents to intake "
                               "(the same value as INTAKE_PORTAL_TOKEN)")
+    # the help centre reads boards' knowledge base through its API (boards owns the store)
+    boards_url: str = "http://127.0.0.1:8002"
+    boards_token: str = Field("", description="the credential the portal presents to boards' "
+                              "knowledge-base API (the same value as BOARDS_PORTAL_TOKEN; "
+                              "empty: the help centre is off)")
     # public_url (from ServiceSettings): the only base of links in mail. Required in
     # production; in development an empty one means http://<http_host>:<http_port>.
     desk_name: str = "Service desk"

@@ -12,10 +12,11 @@ from typing import Any
 from desk_runtime.unit_of_work import UnitOfWork
 
 from boards.consumers import requests, sla
+from boards.kb import consumers as kb
 from boards.settings import BoardsSettings
 from boards.stats import consumers as stats
 
 Handler = Callable[[UnitOfWork, Any, BoardsSettings], Awaitable[None]]
 
 HANDLERS: list[tuple[str, str, Handler]] = [*requests.HANDLERS, *sla.HANDLERS,
-                                            *stats.HANDLERS]
+                                            *stats.HANDLERS, *kb.HANDLERS]

@@ -15,7 +15,10 @@ LANG_COOKIE = "desk_lang"
 TEXT: dict[str, dict[str, str]] = {
     "en": {
         "app": "Service desk", "board": "Board", "my_cards": "My cards", "new_card": "New request",
-        "admin": "Admin", "stats": "Statistics", "sign_out": "Sign out", "sign_in": "Sign in",
+        "admin": "Admin", "stats": "Statistics", "knowledge_base": "Knowledge base",
+        "kb_from_answer": "Make an article from this answer",
+        "kb_insert": "Insert an article link", "kb_find": "Find an article",
+        "sign_out": "Sign out", "sign_in": "Sign in",
         "token": "Agent API token", "token_help": "Your administrator gave you this token.",
         "sign_in_failed": "The token was not accepted.", "language": "Language",
         "filters": "Filters", "service": "Service", "priority": "Priority", "sla": "SLA",
@@ -80,7 +83,9 @@ TEXT: dict[str, dict[str, str]] = {
     },
     "ru": {
         "app": "Служба поддержки", "board": "Доска", "my_cards": "Мои карточки",
-        "new_card": "Новое обращение", "admin": "Администрирование", "stats": "Статистика",
+        "new_card": "Новое обращение", "admin": "Администрирование", "stats": "Статистика", "knowledge_base": "База знаний",
+        "kb_from_answer": "Сделать статью из этого ответа",
+        "kb_insert": "Вставить ссылку на статью", "kb_find": "Найти статью",
         "sign_out": "Выйти", "sign_in": "Войти", "token": "API-токен агента",
         "token_help": "Этот токен выдал вам администратор.",
         "sign_in_failed": "Токен не принят.", "language": "Язык", "filters": "Фильтры",

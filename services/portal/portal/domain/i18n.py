@@ -176,6 +176,32 @@ TEXT: dict[str, tuple[str, str]] = {
     "footer": ("Service desk portal", "Портал службы поддержки"),
     "yes": ("Yes", "Да"),
     "no": ("No", "Нет"),
+    # the help centre (portal.api.help): articles of boards' knowledge base
+    "nav.help": ("Help centre", "Справка"),
+    "help.title": ("Help centre", "Справочный центр"),
+    "help.intro": ("Find an answer in our articles.", "Найдите ответ в наших статьях."),
+    "help.search": ("Search the help centre", "Поиск по справке"),
+    "help.find": ("Search", "Найти"),
+    "help.results": ("Results for “{q}”", "Результаты по запросу «{q}»"),
+    "help.no_results": ("No article matches. Try other words, or write to us.",
+                        "Подходящих статей нет. Попробуйте другие слова или напишите нам."),
+    "help.categories": ("Topics", "Темы"),
+    "help.latest": ("Recently updated", "Недавно обновлённые"),
+    "help.none": ("No articles yet.", "Статей пока нет."),
+    "help.articles": ("{n} articles", "статей: {n}"),
+    "help.updated": ("Updated {at}", "Обновлено {at}"),
+    "help.back": ("All help topics", "Все темы справки"),
+    "help.unavailable": ("The help centre is not available right now. Please try again "
+                         "shortly.", "Справочный центр сейчас недоступен. Попробуйте чуть "
+                         "позже."),
+    "help.suggest_title": ("These articles may answer your question",
+                           "Возможно, ответ уже есть в этих статьях"),
+    "help.solved": ("This solved my problem", "Это решило мою проблему"),
+    "help.solved_thanks": ("Glad it helped. Your draft was closed and no request was filed.",
+                           "Рады, что помогло. Черновик закрыт, обращение не создано."),
+    "help.still_need": ("Still need help? Write a request", "Всё ещё нужна помощь? "
+                        "Создайте обращение"),
+    "help.open": ("Read the article", "Открыть статью"),
 }
 
 # validate_fields (shared with intake) speaks English; these are its messages in Russian

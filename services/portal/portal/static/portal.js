@@ -55,3 +55,86 @@
     });
   });
 })();
+
+// Help-centre suggestions while a request's subject is typed: articles that may already
+// answer it, each with "This solved my problem" (closes the draft, files no request).
+// Built with textContent only: an article's words are never markup.
+(function () {
+  "use strict";
+  var box = document.getElementById("help-suggest");
+  var subject = document.getElementById("subject");
+  if (!box || !subject || !window.fetch) { return; }
+  var form = subject.form;
+  var list = box.querySelector(".help-suggest-list");
+  var service = box.getAttribute("data-service") || "";
+  var timer = null;
+  var asked = "";
+
+  function marked(el, segments) {
+    (segments || []).forEach(function (s) {
+      if (s.mark) {
+        var m = document.createElement("mark");
+        m.textContent = s.text;
+        el.appendChild(m);
+      } else {
+        el.appendChild(document.createTextNode(s.text));
+      }
+    });
+  }
+
+  function solved(articleId) {
+    var post = document.createElement("form");
+    post.method = "post";
+    post.action = "/help/solved";
+    [["csrf", form.elements.csrf.value], ["article_id", articleId], ["service_id", service]]
+      .forEach(function (pair) {
+        var input = document.createElement("input");
+        input.type = "hidden";
+        input.name = pair[0];
+        input.value = pair[1];
+        post.appendChild(input);
+      });
+    document.body.appendChild(post);
+    post.submit();
+  }
+
+  function show(items) {
+    while (list.firstChild) { list.removeChild(list.firstChild); }
+    items.forEach(function (a) {
+      var li = document.createElement("li");
+      var link = document.createElement("a");
+      link.href = a.url + "?draft=" + encodeURIComponent(service);
+      marked(link, a.title);
+      li.appendChild(link);
+      var p = document.createElement("p");
+      p.className = "help-snippet";
+      marked(p, a.snippet);
+      li.appendChild(p);
+      var button = document.createElement("button");
+      button.type = "button";
+      button.textContent = box.getAttribute("data-solved");
+      button.addEventListener("click", function () { solved(a.id); });
+      li.appendChild(button);
+      list.appendChild(li);
+    });
+    box.hidden = items.length === 0;
+  }
+
+  function ask() {
+    var q = subject.value.trim();
+    if (q === asked) { return; }
+    asked = q;
+    if (q.length < 3) { show([]); return; }
+    fetch("/help/suggest?q=" + encodeURIComponent(q) + "&service=" + encodeURIComponent(service),
+          {credentials: "same-origin", headers: {"Accept": "application/json"}})
+      .then(function (r) { return r.ok ? r.json() : {items: []}; })
+      .then(function (data) { if (q === asked) { show(data.items || []); } })
+      .catch(function () { show([]); });
+  }
+
+  subject.addEventListener("input", function () {
+    clearTimeout(timer);
+    timer = setTimeout(ask, 250);
+  });
+  ask();
+})();

@@ -839,3 +839,47 @@ if (page === "board") initBoard();
 else if (page === "card") initCard();
 else if (page === "new") initNew();
 else if (page === "admin") initAdmin();
+
+// Knowledge base on the card page: find a published article and put the link customers
+// read it by into the reply (boards.kb). Hits are drawn with textContent only.
+function initArticleLinks() {
+  const input = document.getElementById("kb-insert-q");
+  const hits = document.getElementById("kb-insert-hits");
+  const reply = document.getElementById("reply-text");
+  if (!input || !hits || !reply) return;
+  let timer = null;
+  let asked = "";
+  const clear = () => { while (hits.firstChild) hits.removeChild(hits.firstChild); };
+  async function search() {
+    const q = input.value.trim();
+    if (q === asked) return;
+    asked = q;
+    if (q.length < 2) { clear(); return; }
+    const res = await api("GET", `/v1/kb/articles?status=published&limit=5&q=${encodeURIComponent(q)}`);
+    if (q !== asked) return;
+    clear();
+    for (const a of (res.ok && res.body.items) || []) {
+      const li = document.createElement("li");
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "kb-insert-hit";
+      b.textContent = a.title;
+      b.addEventListener("click", () => {
+        const at = reply.selectionStart ?? reply.value.length;
+        const text = `${a.title}: ${a.url}`;
+        const before = reply.value.slice(0, at);
+        const sep = before && !before.endsWith("\n") && !before.endsWith(" ") ? " " : "";
+        reply.value = before + sep + text + reply.value.slice(at);
+        reply.focus();
+        clear();
+        input.value = "";
+        asked = "";
+      });
+      li.appendChild(b);
+      hits.appendChild(li);
+    }
+  }
+  input.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(search, 200); });
+  input.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); search(); } });
+}
+if (page === "card") initArticleLinks();
