@@ -23,6 +23,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from boards.api.cards import card_view
 from boards.auth import Agent, close_session, csrf_ok, open_session, session_of
+from boards.application import cards as card_ops
+from boards.domain.board import BoardRules
 from boards.domain.card import Card
 from boards.domain.cards import query_terms
 from boards.repository import UNASSIGNED, CardListSpec, Repositories
@@ -174,7 +176,24 @@ def _card_brief(card: Card) -> dict:
             "requester": req.get("name") or req.get("email"),
             "unread": bool(card.unread_customer_reply),
             "sla": card.sla, "sla_state": card.sla_state,
-            "entered": card.time_in_column_from}
+            "entered": card.time_in_column_from,
+            "kind": card.kind, "type": card.type, "priority_key": card.priority_key,
+            "labels": card.labels, "blocked": card.blocked,
+            "blockers": [b.get("card_number") or b.get("reason") for b in card.blockers
+                         if b.get("resolved_at") is None],
+            "rating": (card.rating or {}).get("score"), "due_date": card.due_date}
+
+
+def _board_choices(board: dict, lang: str) -> dict:
+    """The board's card types and priorities as its pages show them (names in `lang`)."""
+    rules = BoardRules(board)
+    return {
+        "card_types": [{"id": t["id"], "name": t["name"].get(lang) or t["name"]["en"],
+                        "color": t.get("color") or "#607d8b",
+                        "customer_request": bool(t.get("customer_request"))}
+                       for t in rules.card_types],
+        "priorities": [{"id": p["id"], "name": p["names"].get(lang) or p["names"]["en"],
+                        "color": p["color"], "level": p["level"]} for p in rules.priorities]}
 
 
 def _service_names(services: list, lang: str) -> dict[str, str]:
@@ -227,14 +246,15 @@ async def board_page(request: Request, board_id: str) -> Response:
     names = {a: everyone.get(a, a) for a in await repos.agents.board_members(board_id)}
     data = {
         "board": {"id": board["_id"], "name": board["name"], "columns": board["columns"],
-                  "lanes": board["lanes"]},
+                  "lanes": board["lanes"]} | _board_choices(board, lang),
         "cards": [_card_brief(c) for c in cards],
         "truncated": len(cards) >= BOARD_CARD_LIMIT,
         "services": _service_names(services, lang), "agents": names,
         "now": datetime.now(UTC), "me": agent.id, "lang": lang, "t": i18n.texts(lang),
     }
     return render(request, "board.html", lang, board=board, data=data, filters=filters,
-                  services=services, **await _page_base(request, agent, session["csrf"], lang))
+                  services=services, choices=data["board"], members=names,
+                  **await _page_base(request, agent, session["csrf"], lang))
 
 
 @router.get("/my")
@@ -313,8 +333,15 @@ async def card_page(request: Request, card_ref: str) -> Response:
             "canned": canned, "reply_default": service.reply_default if service else "public",
             "lang": lang, "t": i18n.texts(lang), "now": datetime.now(UTC), "me": agent.id}
     members = await repos.agents.board_members(card.board_id)
+    data["card"] |= {"kind": card.kind, "members": card.members, "followers": card.followers,
+                     "labels": card.labels}
+    view["children"] = await card_ops.children_progress(repos, card)
+    work = {"choices": _board_choices(board, lang) if board else {"card_types": [],
+                                                                   "priorities": []},
+            "boards": base["nav_boards"],
+            "following": agent.id in card.followers}
     return render(request, "card.html", lang, card=view, members=members, service=service,
-                  board=board,
+                  board=board, work=work,
                   columns=columns, lanes=lanes, comments=comments, fields=fields,
                   sla=await sla_record(request, card.id), names=names, data=data,
                   reply_default=data["reply_default"], canned=canned, **base)

@@ -108,7 +108,31 @@ function briefFromApi(c) {
     assignee_id: c.assignee_id, requester: req.name || req.email || null,
     unread: !!c.unread_customer_reply, sla: c.sla || {}, sla_state: c.sla_state,
     entered: c.column_entered_at, board_id: c.board_id,
+    kind: c.kind, type: c.type, priority_key: c.priority_key, labels: c.labels || [],
+    blocked: !!c.blocked,
+    blockers: (c.blockers || []).filter((b) => !b.resolved_at).map((b) => b.card_number || b.reason),
+    rating: c.rating ? c.rating.score : null, due_date: c.due_date,
   };
+}
+
+// Colours come from the board's configuration: set through the CSSOM (the page's CSP
+// allows no inline style attributes).
+export function paintColours(scope) {
+  for (const el of scope.querySelectorAll("[data-color]")) {
+    if (/^#[0-9a-fA-F]{6}$/.test(el.dataset.color)) el.style.setProperty("--c", el.dataset.color);
+  }
+}
+
+// What a tile says beyond its number and title: type, labels, blockers, due date, rating.
+function tileExtras(c, board) {
+  const type = (board.card_types || []).find((x) => x.id === c.type);
+  const bits = [];
+  if (type) bits.push(`<span class="chip type" data-color="${esc(type.color)}">${esc(type.name)}</span>`);
+  for (const l of c.labels || []) bits.push(`<span class="chip label" data-color="${esc(l.color)}">${esc(l.name)}</span>`);
+  if (c.blocked) bits.push(`<span class="chip blocked" title="${esc((c.blockers || []).join("; "))}">⛔ ${esc(T.blocked)}${c.blockers && c.blockers.length ? ": " + esc(c.blockers.join("; ")) : ""}</span>`);
+  if (c.due_date) bits.push(`<span class="chip due">${esc(fmt("due_short", { d: c.due_date }))}</span>`);
+  if (c.rating) bits.push(`<span class="chip rating" aria-label="${esc(T.rating)} ${esc(c.rating)}/5">★${esc(c.rating)}</span>`);
+  return bits.length ? `<p class="chips">${bits.join("")}</p>` : "";
 }
 
 function initBoard() {
@@ -133,13 +157,15 @@ function initBoard() {
     const service = DATA.services[c.service_id] || c.service_id || "";
     const assignee = c.assignee_id ? (DATA.agents[c.assignee_id] || c.assignee_id) : T.unassigned;
     const prio = PRIORITIES.includes(c.priority) ? c.priority : "medium";
-    return `<article class="tile prio-${prio}${tic.stale ? " stale" : ""}" draggable="true" tabindex="0"`
+    const own = (board.priorities || []).find((p) => p.id === (c.priority_key || c.priority));
+    return `<article class="tile prio-${prio}${tic.stale ? " stale" : ""}${c.blocked ? " is-blocked" : ""}" draggable="true" tabindex="0"`
+      + (own ? ` data-color="${esc(own.color)}"` : "")
       + ` data-id="${esc(c.id)}" role="listitem" aria-roledescription="card"`
       + ` aria-label="${esc(c.number)} ${esc(c.title)}">`
       + `<div class="tile-top"><a class="num" href="/cards/${esc(c.number)}">${esc(c.number)}</a>`
-      + `<span class="prio-label">${esc(T[prio] || prio)}</span>`
+      + `<span class="prio-label">${esc(own ? own.name : (T[prio] || prio))}</span>`
       + (c.unread ? `<span class="badge unread">${esc(T.new_reply)}</span>` : "")
-      + `</div><p class="title">${esc(c.title)}</p>`
+      + `</div><p class="title">${esc(c.title)}</p>` + tileExtras(c, board)
       + `<p class="sub">${esc(service)}${c.requester ? " · " + esc(c.requester) : ""}</p>`
       + `<p class="sub">${esc(T.assignee)}: ${esc(assignee)}</p>`
       + `<p class="signals"><span class="sla sla-${sla.colour}" data-sla>${esc(sla.text)}</span>`
@@ -188,6 +214,7 @@ function initBoard() {
       parts.push("</div></section>");
     }
     root.innerHTML = parts.join("");
+    paintColours(root);
     root.setAttribute("aria-busy", "false");
   }
 
@@ -459,7 +486,7 @@ function initCard() {
     edited(await api("PATCH", base, body));
   });
   document.getElementById("edit-priority").addEventListener("change", async (e) => {
-    edited(await api("PATCH", base, { version: card.version, priority: e.target.value }));
+    edited(await api("PATCH", base, { version: card.version, priority_key: e.target.value }));
   });
 
   document.getElementById("mark-read")?.addEventListener("click", async () => {

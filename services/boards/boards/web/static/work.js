@@ -1,0 +1,114 @@
+// The work behind a request: new task cards on the board page; type, labels, blockers,
+// participants, following, child cards, moves to other boards and a request's new author
+// on the card page. Every change goes through the agents' API (app.js's `api`).
+
+import { api, paintColours } from "./app.js";
+
+const DATA = JSON.parse(document.getElementById("page-data")?.textContent || "null") || {};
+const T = DATA.t || {};
+const fmt = (key, vars = {}) =>
+  (T[key] || key).replace(/\{(\w+)\}/g, (_, k) => (k in vars ? vars[k] : `{${k}}`));
+
+function say(message, kind = "error") {
+  const el = document.getElementById("toast");
+  if (!el) return;
+  el.textContent = message;
+  el.className = `toast ${kind}`;
+  el.hidden = false;
+}
+
+function failed(res) {
+  const b = res.body || {};
+  let message = b.message || `HTTP ${res.status}`;
+  if (Array.isArray(b.detail)) message = b.detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ");
+  say(fmt("error", { message }));
+}
+
+const value = (id) => document.getElementById(id)?.value.trim() || "";
+
+// --- the board: a new task -------------------------------------------------------------------
+
+function initTaskDialog() {
+  const dialog = document.getElementById("task-dialog");
+  const form = document.getElementById("task-form");
+  document.getElementById("new-task").addEventListener("click", () => {
+    dialog.showModal();
+    document.getElementById("task-title").focus();
+  });
+  form.addEventListener("submit", async (e) => {
+    if (e.submitter?.value !== "create") return;
+    e.preventDefault();
+    if (!form.reportValidity()) return;
+    const body = { board_id: DATA.board.id, title: value("task-title"), type: value("task-type") || null,
+                   priority_key: value("task-priority") || null,
+                   assignee_id: value("task-assignee") || null, due_date: value("task-due") || null,
+                   text: value("task-text") || null };
+    const res = await api("POST", "/v1/tasks", body);
+    if (!res.ok) { failed(res); return; }
+    dialog.close();
+    sessionStorage.setItem("desk.created", res.body.number);
+    location.reload();
+  });
+  const created = sessionStorage.getItem("desk.created");
+  if (created) {
+    sessionStorage.removeItem("desk.created");
+    say(fmt("task_created", { number: created }), "info");
+  }
+}
+
+// --- the card page -----------------------------------------------------------------------------
+
+function initWork() {
+  const card = DATA.card;
+  const base = `/v1/cards/${encodeURIComponent(card.id)}`;
+  paintColours(document);
+  const version = () => Number(document.getElementById("card-version")?.textContent) || card.version;
+  async function done(res) {
+    if (res.ok) location.reload(); else failed(res);
+  }
+  const on = (id, fn) => document.getElementById(id)?.addEventListener("submit", (e) => {
+    e.preventDefault();
+    fn(e.target);
+  });
+
+  on("type-form", async () => done(await api("PATCH", base, { version: version(), type: value("edit-type") })));
+  on("label-add", async () => {
+    const labels = [...(card.labels || []), { name: value("label-name"), color: value("label-colour") || "#607d8b" }];
+    done(await api("PATCH", base, { version: version(), labels }));
+  });
+  for (const btn of document.querySelectorAll(".label-remove")) {
+    btn.addEventListener("click", async () => {
+      const labels = (card.labels || []).filter((_, i) => i !== Number(btn.dataset.index));
+      done(await api("PATCH", base, { version: version(), labels }));
+    });
+  }
+  on("block-form", async () => {
+    const blocker = value("block-card");
+    done(await api("POST", `${base}/blockers`, blocker ? { blocked_by: blocker }
+      : { reason: value("block-reason") || null }));
+  });
+  for (const btn of document.querySelectorAll(".unblock")) {
+    btn.addEventListener("click", async () => done(await api("DELETE", `${base}/blockers/${encodeURIComponent(btn.dataset.id)}`)));
+  }
+  on("participants-form", async (form) => {
+    const members = [...form.querySelectorAll('input[name="member"]:checked')].map((x) => x.value);
+    done(await api("PUT", `${base}/participants`, { members }));
+  });
+  document.getElementById("follow")?.addEventListener("click", async (e) => {
+    const following = e.target.getAttribute("aria-pressed") !== "true";
+    done(await api("PUT", `${base}/following`, { following }));
+  });
+  on("child-form", async () => {
+    const res = await api("POST", `${base}/children`, { board_id: value("child-board"), title: value("child-title") });
+    done(res);
+  });
+  on("transfer-form", async () => done(await api("POST", `${base}/transfer`, {
+    board_id: value("transfer-board"), version: version() })));
+  on("requester-form", async () => done(await api("PUT", `${base}/requester`, {
+    requester: { email: value("requester-email"), name: value("requester-name") || null },
+    version: version() })));
+}
+
+const page = document.body.dataset.page;
+if (page === "board" && document.getElementById("task-dialog")) initTaskDialog();
+if (page === "card" && document.getElementById("work")) initWork();
