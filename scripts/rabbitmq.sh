@@ -7,21 +7,50 @@
 # scripts/system-deps.sh does for Dovecot — then starts a node with
 # `rabbitmq-server -detached` and waits for the port. It never stops a running broker.
 # The port is RABBITMQ_NODE_PORT (the server's own variable), 5672 unless set.
+#
+# The bus needs the consistent-hash exchange plugin (rabbitmq_consistent_hash_exchange,
+# shipped with the server, off by default): it is enabled on the local node, running
+# (which does not restart it) or before it starts; a no-op when it already is. A broker of
+# the caller's ($1) must have it enabled by its operator.
 set -euo pipefail
 
 if [ -n "${1:-}" ]; then
   exit 0  # the caller's broker (DESK_AMQP_URL / DESK_TEST_AMQP_URL)
 fi
 PORT="${RABBITMQ_NODE_PORT:-5672}"
+PLUGIN=rabbitmq_consistent_hash_exchange
 
 answers() {
   timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT" 2>/dev/null
 }
 
-answers && exit 0
-
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
+
+plugins() {
+  command -v rabbitmq-plugins 2>/dev/null && return 0
+  [ -x /usr/sbin/rabbitmq-plugins ] && echo /usr/sbin/rabbitmq-plugins
+}
+
+# $1: "--offline" before the node starts, nothing for a running node
+enable_plugin() {
+  local bin
+  if ! bin="$(plugins)"; then
+    # a broker in a container or elsewhere: its operator enables the plugin
+    echo "rabbitmq-plugins not found here: make sure $PLUGIN is enabled on the broker" >&2
+    return 0
+  fi
+  if $SUDO "$bin" list -e -m 2>/dev/null | grep -qx "$PLUGIN"; then
+    return 0
+  fi
+  echo "Enabling the RabbitMQ plugin $PLUGIN"
+  $SUDO "$bin" enable "$@" "$PLUGIN" >/dev/null
+}
+
+if answers; then
+  enable_plugin
+  exit 0
+fi
 
 server() {
   command -v rabbitmq-server 2>/dev/null && return 0
@@ -46,6 +75,7 @@ if ! server >/dev/null; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq rabbitmq-server
 fi
 
+enable_plugin --offline
 bin="$(server)"
 echo "RabbitMQ is not running on 127.0.0.1:$PORT; starting it ($bin -detached)"
 # Debian's wrapper only lets root (or the rabbitmq user) start the node.
@@ -54,7 +84,10 @@ case "$bin" in
   *) "$bin" -detached ;;
 esac
 for _ in $(seq 1 240); do
-  answers && exit 0
+  if answers; then
+    enable_plugin  # a no-op unless the offline enable could not write the plugins file
+    exit 0
+  fi
   sleep 0.5
 done
 echo "RabbitMQ did not come up on 127.0.0.1:$PORT within 120 s (see /var/log/rabbitmq/)" >&2

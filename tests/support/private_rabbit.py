@@ -126,7 +126,8 @@ class PrivateRabbit:
         cookie = self.home / ".erlang.cookie"
         cookie.write_text(uuid.uuid4().hex.upper())
         cookie.chmod(0o400)
-        (self.base / "enabled_plugins").write_text("[].\n")
+        # the bus's consistent-hash exchanges (desk_contracts.topology) need this plugin
+        (self.base / "enabled_plugins").write_text("[rabbitmq_consistent_hash_exchange].\n")
         # an empty env file: /etc/rabbitmq/rabbitmq-env.conf names the shared node
         (self.base / "rabbitmq-env.conf").write_text("")
         (self.base / "rabbitmq.conf").write_text(

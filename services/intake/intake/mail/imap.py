@@ -6,6 +6,11 @@ message is fetched with BODY.PEEK (not marking it read), stored through the same
 after that. A crash at any point re-fetches at most a few messages, which the Message-ID
 dedupe recognises, so nothing is lost or duplicated across restarts.
 imaplib is blocking, so the network part runs in a worker thread.
+
+Any number of intake replicas may run: a mailbox is polled under its lease
+(`imap:<service>`, desk_runtime.lease), so one replica at a time polls it, and its
+records are written with the lease's fencing token; a replica that dies mid-poll loses
+the lease after its TTL and the next round of another replica takes the mailbox over.
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ import asyncio
 import contextlib
 import imaplib
 import ssl
+import time
 from datetime import UTC, datetime
 
+from desk_runtime.lease import Lease, LeaseLost, Leases
 from desk_runtime.logging import get_logger
 from desk_runtime.secretbox import SecretBox
 from desk_runtime.tasks import BackgroundTasks
@@ -96,13 +103,15 @@ class ImapPoller:
         self.ingest = ingest
         self.secrets = SecretBox(secret, "imap")
         self.repo: IntakeRepository = ingest.repo
+        self.leases: Leases = ingest.runtime.leases
         self.interval = interval
         self._tasks: BackgroundTasks | None = None
         self._locks: dict[str, asyncio.Lock] = {}
+        self._last_polled: dict[str, float] = {}  # mailbox → monotonic time of our last poll
 
     def start(self, tasks: BackgroundTasks) -> None:
         tasks.worker("imap-poller", self._round, idle_start=self.interval,
-                     idle_max=self.interval)
+                     idle_max=max(self.interval, self.leases.ttl))
         self._tasks = tasks
 
     async def stop(self) -> None:
@@ -110,40 +119,68 @@ class ImapPoller:
             await self._tasks.stop({"imap-poller"})
 
     async def _round(self) -> float:
-        """Every enabled mailbox once, then wait for the interval."""
+        """Every enabled mailbox whose interval is up (and whose lease this replica gets)
+        is polled. Rounds come every third of the lease's TTL: a held lease is renewed
+        between polls, so one replica keeps a mailbox; if it dies, another takes the
+        mailbox over within seconds rather than at the next interval."""
+        now = time.monotonic()
         try:
             for box in await self.repo.mailboxes(enabled_only=True):
+                name = f"imap:{box['_id']}"
+                held = self.leases.held.get(name)
+                last = self._last_polled.get(box["_id"])
+                if held is not None and held.held and last is not None \
+                        and now - last < self.interval:
+                    await self.leases.acquire(name)  # keep it until the interval is up
+                    continue
                 await self.poll(box)
         except Exception as exc:  # noqa: BLE001 (store away: the next round retries)
             log.warning("imap.round_failed", error=repr(exc)[:300])
-        return self.interval
+        return min(self.interval, self.leases.ttl / 3)
 
     async def poll(self, box: dict) -> dict:
         lock = self._locks.setdefault(box["_id"], asyncio.Lock())
         async with lock:
-            # re-read under the lock: another poll may have moved last_uid on
-            box = await self.repo.mailbox(box["_id"]) or box
-            try:
-                # the password is stored sealed; it is opened only for the login
-                result = await self._poll({**box, "password": self.secrets.open(box["password"])})
-            except Exception as exc:
-                IMAP_POLLS.labels("error").inc()
-                log.warning("imap.poll_failed", mailbox=box["_id"], error=str(exc))
-                await self.repo.mailbox_polled(box["_id"], datetime.now(UTC),
-                                               error=str(exc)[:500])
-                return {"fetched": 0, "error": str(exc)[:500]}
-            IMAP_POLLS.labels("ok").inc()
-            return result
+            # one replica at a time per mailbox: the others skip it while the lease is held
+            lease = await self.leases.acquire(f"imap:{box['_id']}")
+            if lease is None:
+                IMAP_POLLS.labels("skipped").inc()
+                return {"fetched": 0, "skipped": "another intake replica is polling it"}
+            self._last_polled[box["_id"]] = time.monotonic()
+            async with self.leases.keeping(lease):
+                return await self._poll_held(box, lease)
 
-    async def _poll(self, box: dict) -> dict:
+    async def _poll_held(self, box: dict, lease: Lease) -> dict:
+        # re-read under the lease: another poll may have moved last_uid on
+        box = await self.repo.mailbox(box["_id"]) or box
+        try:
+            # the password is stored sealed; it is opened only for the login
+            result = await self._poll({**box, "password": self.secrets.open(box["password"])},
+                                      lease)
+        except LeaseLost as exc:
+            IMAP_POLLS.labels("lost_lease").inc()
+            log.warning("imap.lease_lost", mailbox=box["_id"], error=str(exc))
+            return {"fetched": 0, "error": str(exc)}
+        except Exception as exc:
+            IMAP_POLLS.labels("error").inc()
+            log.warning("imap.poll_failed", mailbox=box["_id"], error=str(exc))
+            with contextlib.suppress(LeaseLost):
+                await self.repo.mailbox_polled(box["_id"], datetime.now(UTC),
+                                               error=str(exc)[:500], lease=lease)
+            return {"fetched": 0, "error": str(exc)[:500]}
+        IMAP_POLLS.labels("ok").inc()
+        return result
+
+    async def _poll(self, box: dict, lease: Lease) -> dict:
         """One message at a time: fetched, stored, flagged, and the last UID saved, so a
         crash re-fetches at most one message (which the dedupe recognises)."""
         conn, uidvalidity, uids = await asyncio.to_thread(_open, box)
         accepted = duplicates = fetched = 0
         try:
             if box.get("uidvalidity") != uidvalidity:
-                await self.repo.restart_mailbox(box["_id"], uidvalidity)
+                await self.repo.restart_mailbox(box["_id"], uidvalidity, lease=lease)
             for uid in uids:
+                lease.check()  # taken over meanwhile: leave the rest to the new holder
                 raw = await asyncio.to_thread(_fetch, conn, uid)
                 if raw is not None:
                     fetched += 1
@@ -153,8 +190,8 @@ class ImapPoller:
                         duplicates += dup
                         accepted += not dup
                     await asyncio.to_thread(_mark_done, conn, box, uid)
-                await self.repo.advance_mailbox(box["_id"], uid)
+                await self.repo.advance_mailbox(box["_id"], uid, lease=lease)
         finally:
             await asyncio.to_thread(_close, conn)
-        await self.repo.mailbox_polled(box["_id"], datetime.now(UTC))
+        await self.repo.mailbox_polled(box["_id"], datetime.now(UTC), lease=lease)
         return {"fetched": fetched, "accepted": accepted, "duplicates": duplicates}

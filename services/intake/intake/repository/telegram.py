@@ -3,11 +3,14 @@ the outbox of messages the bot owes a user after a bus event."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 from pymongo.asynchronous.client_session import AsyncClientSession
+
+from desk_runtime.lease import Lease, LeaseLost, fence_update, fenced_filter
 
 from intake.repository.base import Store
 
@@ -57,9 +60,20 @@ class TelegramRecords(Store):
         doc = await self._telegram_state.find_one({"_id": "polling"}) or {}
         return doc.get("offset") or None
 
-    async def save_polling_offset(self, offset: int) -> None:
-        await self._telegram_state.update_one({"_id": "polling"}, {"$set": {"offset": offset}},
-                                              upsert=True)
+    async def save_polling_offset(self, offset: int, lease: Lease | None = None) -> None:
+        """Where the next long poll starts; under the poller's lease, fenced by its token."""
+        if lease is None:
+            await self._telegram_state.update_one({"_id": "polling"},
+                                                  {"$set": {"offset": offset}}, upsert=True)
+            return
+        try:
+            result = await self._telegram_state.update_one(
+                fenced_filter({"_id": "polling"}, lease),
+                fence_update({"$set": {"offset": offset}}, lease), upsert=True)
+        except DuplicateKeyError:  # the record exists, written under a greater token
+            raise LeaseLost("the Telegram polling offset is written under a newer lease") from None
+        if result.matched_count == 0 and result.upserted_id is None:
+            raise LeaseLost("the Telegram polling offset is written under a newer lease")
 
     # -- outbox -----------------------------------------------------------------------------
 
@@ -77,6 +91,14 @@ class TelegramRecords(Store):
         """The oldest messages not sent yet."""
         return [item async for item in self._telegram_outbox.find({"sent": False})
                 .sort("created_at", 1).limit(limit)]
+
+    async def claim_telegram_message(self, key: str, lease: Lease) -> bool:
+        """Take an unsent message for the sender holding `lease`: False when it was sent or a
+        sender with a newer lease took it (a paused old sender then leaves it alone)."""
+        result = await self._telegram_outbox.update_one(
+            fenced_filter({"_id": key, "sent": False}, lease),
+            fence_update({"$set": {"claimed_at": datetime.now(UTC)}}, lease))
+        return result.matched_count == 1
 
     async def telegram_message_sent(self, key: str, message_id: int) -> None:
         await self._telegram_outbox.update_one(

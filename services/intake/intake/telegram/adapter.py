@@ -33,7 +33,7 @@ class TelegramChannel(ChannelAdapter):
         repo = IntakeRepository(runtime.db)
         self.transport = BotTransport(self.config, repo)
         self.router = UpdateRouter(runtime, repo, self.transport, attachments)
-        self.outbox = TelegramOutbox(repo, self.transport)
+        self.outbox = TelegramOutbox(repo, self.transport, runtime.leases)
         self._workers: list[Worker] = []
 
     def routers(self) -> Sequence[APIRouter]:
@@ -46,7 +46,8 @@ class TelegramChannel(ChannelAdapter):
         tasks = self.runtime.tasks
         if self.config.mode == "polling":
             self._workers.append(tasks.worker(
-                "telegram-poll", lambda: self.transport.poll_round(self.router.handle_or_give_up),
+                "telegram-poll", lambda: self.transport.poll_round(
+                    self.router.handle_or_give_up, self.runtime.leases),
                 idle_max=POLL_IDLE_MAX))
         elif self.config.webhook_url:
             hook: Worker = tasks.worker("telegram-hook",

@@ -1,5 +1,9 @@
 """Talking to Telegram: sending and editing messages, files, and where updates come from
-(the webhook endpoint, or long polling whose offset is stored so a restart continues)."""
+(the webhook endpoint, or long polling whose offset is stored so a restart continues).
+
+Long polling is done by one intake replica at a time, the holder of the `telegram:poller`
+lease (Telegram itself refuses two concurrent getUpdates for one bot); the offset is
+written with the lease's fencing token."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import Any
 
 from desk_contracts.channels import TELEGRAM
 from desk_runtime.http import Forbidden, NotFound
+from desk_runtime.lease import Leases
 from desk_runtime.logging import get_logger
 from desk_runtime.metrics import REJECTED_INPUT
 from desk_runtime.worker import Worker
@@ -27,6 +32,7 @@ ALLOWED_UPDATES = ["message", "callback_query"]
 # how long to wait before trying Telegram again after a failed call
 POLL_RETRY_SECONDS = 1.0
 DELETE_WEBHOOK_RETRY_SECONDS = 2.0
+POLL_LEASE = "telegram:poller"
 SET_WEBHOOK_RETRY_SECONDS = 5.0
 
 router = APIRouter(prefix="/v1/telegram", tags=["telegram"])
@@ -115,8 +121,22 @@ class BotTransport:
         worker.stop()
         return 0
 
-    async def poll_round(self, handle: Callable[[dict], Awaitable[None]]) -> float:
-        """One long poll: every update handed to `handle`, the offset stored after each."""
+    async def poll_round(self, handle: Callable[[dict], Awaitable[None]],
+                         leases: Leases) -> float:
+        """One long poll under the poller's lease: every update handed to `handle`, the
+        offset stored after each. A replica without the lease looks again within a third
+        of its TTL, so it takes over soon after the holder dies."""
+        try:
+            lease = await leases.acquire(POLL_LEASE)
+        except Exception as exc:  # noqa: BLE001 (store away: the next round asks again)
+            log.warning("telegram.poll_failed", error=str(exc))
+            return POLL_RETRY_SECONDS
+        if lease is None:
+            return leases.ttl / 3
+        async with leases.keeping(lease):
+            return await self._poll_held(handle, lease)
+
+    async def _poll_held(self, handle: Callable[[dict], Awaitable[None]], lease) -> float:
         if not self._webhook_deleted:
             try:
                 await self.api.call("deleteWebhook")
@@ -129,8 +149,9 @@ class BotTransport:
                 "getUpdates", offset=await self.repo.polling_offset(),
                 timeout=self.config.poll_timeout_seconds, allowed_updates=ALLOWED_UPDATES)
             for update in updates:
+                lease.check()  # taken over meanwhile: the new holder fetches these again
                 await handle(update)
-                await self.repo.save_polling_offset(update["update_id"] + 1)
+                await self.repo.save_polling_offset(update["update_id"] + 1, lease)
         except Exception as exc:
             log.warning("telegram.poll_failed", error=str(exc))
             return POLL_RETRY_SECONDS
