@@ -7,6 +7,8 @@ import uuid
 
 import pytest
 
+from tests.support.stack import wait_until
+
 pytestmark = pytest.mark.slow
 
 COLUMNS = [{"id": "todo", "name": "To do", "category": "queued"},
@@ -175,6 +177,11 @@ def test_child_per_department_and_the_parent_waits_for_them(desk, boards):
     r = desk.admin.post(f"/v1/cards/{offer['id']}/move",
                         json={"column_id": "done", "version": parent["version"]})
     assert r.status_code == 200 and r.json()["status_category"] == "done"
+    # throughput per type: the offer is a "feature" of it-ready, each department's a "task"
+    wait_until(lambda: desk.admin.get("/v1/stats/summary", params={"board": "it-ready"})
+               .json()["closed_by_type"].get("feature", 0) >= 1)
+    by_type = desk.admin.get("/v1/stats/flow").json()["throughput_by_type"]
+    assert by_type.get("task", 0) >= 2 and by_type.get("feature", 0) >= 1
     # a board without the rule closes a parent freely
     free = task(desk, board_id="payroll", title="Free parent")
     desk.admin.post(f"/v1/cards/{free['id']}/children", json={"board_id": "admins",
@@ -205,6 +212,20 @@ def test_blockers_by_reason_or_card_show_on_the_card_and_the_bus(desk, boards):
     assert states == [True, True, True, False]
     assert desk.admin.delete(
         f"/v1/cards/{card['id']}/blockers/{blockers[0]['id']}").status_code == 422
+    # statistics count the time it was held up (the card's own board only holds this one)
+    put_board(desk, "blocked-only")
+    held = task(desk, board_id="blocked-only", title="Held")
+    r = desk.admin.post(f"/v1/cards/{held['id']}/blockers", json={"reason": "legal review"})
+    blocker = r.json()["blockers"][0]["id"]
+    desk.admin.delete(f"/v1/cards/{held['id']}/blockers/{blocker}")
+
+    def unblocked_figures():  # both events applied: blocked once, not any more
+        figures = desk.admin.get("/v1/stats/summary", params={"board": "blocked-only"}).json()
+        return figures["blocked"] if figures["blocked"]["count"] and not figures[
+            "blocked"]["blocked_at_end"] else None
+    figures = wait_until(unblocked_figures)
+    # the span from blocking to unblocking, not the rest of the period (days by default)
+    assert figures["count"] == 1 and 0 < figures["total_seconds"] < 3600
 
 
 def test_assignee_mentioned_agents_and_followers_are_told(desk, boards):

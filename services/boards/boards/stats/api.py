@@ -19,7 +19,8 @@ from boards.settings import BoardsSettings
 
 router = APIRouter(prefix="/v1/stats", tags=["stats"])
 
-Dimension = Literal["account", "service", "lane", "agent", "channel", "board", "priority"]
+Dimension = Literal["account", "service", "lane", "agent", "channel", "board", "priority",
+                    "type"]
 
 
 def parse_instant(value: str | None, *, end: bool = False) -> datetime | None:

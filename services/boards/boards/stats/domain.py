@@ -20,7 +20,7 @@ DONE = "done"
 CATEGORIES = ("queued", "in_progress", "waiting_for_customer", "paused", "done")
 DIMENSIONS = {"account": "account_id", "service": "service_id", "lane": "lane_id",
               "agent": "assignee_id", "channel": "channel", "board": "board_id",
-              "priority": "priority"}
+              "priority": "priority", "type": "card_type"}
 
 
 @dataclass(frozen=True)
@@ -373,3 +373,53 @@ def throughput(histories: dict[str, list[Interval]], period: Period) -> list[dic
         out.append({"week": week.date().isoformat(), "closed": counts.get(week, 0)})
         week += timedelta(days=7)
     return out
+
+
+# ---------------------------------------------------------------- blockers and types
+
+def blocked_spans(versions: Iterable[dict]) -> list[tuple[datetime, datetime | None]]:
+    """When one card was blocked, from its snapshots by version (end None: still blocked).
+
+    Snapshots recorded before blockers existed carry no flag and count as not blocked.
+    """
+    spans: list[tuple[datetime, datetime | None]] = []
+    start: datetime | None = None
+    for row in sorted(versions, key=lambda v: v["version"]):
+        if row.get("blocked") and start is None:
+            start = row["at"]
+        elif not row.get("blocked") and start is not None:
+            spans.append((start, max(start, row["at"])))
+            start = None
+    if start is not None:
+        spans.append((start, None))
+    return spans
+
+
+def blocked_time(spans: dict[str, list[tuple[datetime, datetime | None]]], period: Period
+                 ) -> dict:
+    """Time cards spent blocked inside the period: per blocked card (median, p90, mean),
+    the total, and how many are blocked at the period's end."""
+    per_card = []
+    blocked_at_end = 0
+    for card_spans in spans.values():
+        seconds = sum(max(0.0, (min(end or period.end, period.end)
+                                - max(start, period.start)).total_seconds())
+                      for start, end in card_spans)
+        if seconds > 0:
+            per_card.append(seconds)
+        if any(start < period.end and (end is None or end >= period.end)
+               for start, end in card_spans):
+            blocked_at_end += 1
+    return {**describe(per_card), "total_seconds": sum(per_card),
+            "blocked_at_end": blocked_at_end}
+
+
+def throughput_by_type(cards: Iterable[dict], histories: dict[str, list[Interval]],
+                       period: Period) -> dict[str, int]:
+    """Cards closed in the period per card type (requests from before types count as
+    "request")."""
+    types = {c["_id"]: c.get("card_type") or "request" for c in cards}
+    counts: Counter[str] = Counter()
+    for card_id in closed_cards(histories, period):
+        counts[types.get(card_id, "request")] += 1
+    return dict(sorted(counts.items()))

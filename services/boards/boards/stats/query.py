@@ -22,6 +22,7 @@ class Dataset:
     ratings: list[dict]
     comments: list[dict]
     followed_up: set[str] = field(default_factory=set)
+    blocked: dict[str, list[tuple]] = field(default_factory=dict)
 
     def subset(self, ids: set[str]) -> Dataset:
         return Dataset(
@@ -32,6 +33,7 @@ class Dataset:
             ratings=[r for r in self.ratings if r["card_id"] in ids],
             comments=[r for r in self.comments if r["card_id"] in ids],
             followed_up=self.followed_up & ids,
+            blocked={k: v for k, v in self.blocked.items() if k in ids},
         )
 
 
@@ -44,15 +46,19 @@ async def load(repo: StatsRepository, flt: CardFilter,
     for v in await repo.versions(active):
         by_card[v["card_id"]].append(v)
     histories = {cid: domain.intervals_of(rows) for cid, rows in by_card.items()}
+    blocked = {cid: spans for cid, rows in by_card.items()
+               if (spans := domain.blocked_spans(rows))}
     return Dataset(cards=cards, histories=histories, targets=await repo.targets(ids),
                    signals=await repo.signals(ids), ratings=await repo.ratings(ids),
                    comments=await repo.comments(ids),
-                   followed_up=await repo.followed_up() & set(ids))
+                   followed_up=await repo.followed_up() & set(ids), blocked=blocked)
 
 
 def summary(data: Dataset, period: Period) -> dict:
     return domain.summary(data.cards, data.histories, data.targets, data.signals,
-                          data.ratings, data.followed_up, period)
+                          data.ratings, data.followed_up, period) | {
+        "blocked": domain.blocked_time(data.blocked, period),
+        "closed_by_type": domain.throughput_by_type(data.cards, data.histories, period)}
 
 
 def grouped(data: Dataset, period: Period, dimension: str) -> list[dict]:
@@ -82,4 +88,5 @@ def flow(data: Dataset, period: Period) -> dict:
         },
         "cycle_time": cycle,
         "throughput": domain.throughput(data.histories, period),
+        "throughput_by_type": domain.throughput_by_type(data.cards, data.histories, period),
     }

@@ -93,14 +93,15 @@ class StatsRepository:
             {"_id": f"{card.card_id}:{card.version}"},
             {"$setOnInsert": {"card_id": card.card_id, "version": card.version, "at": at,
                               "column_id": card.column_id, "lane_id": card.lane_id,
-                              "category": category}},
+                              "category": category, "blocked": card.blocked}},
             upsert=True, session=s)
         previous = await self.db[CARDS].find_one({"_id": card.card_id}, session=s)
         if previous is not None and previous.get("version", 0) >= card.version:
             return None
         fields = {k: getattr(card, k) for k in _SNAPSHOT_FIELDS}
         fields["priority"] = card.priority.value
-        fields |= {"category": category, "account_id": account_id}
+        fields |= {"category": category, "account_id": account_id,
+                   "card_type": card.card_type, "kind": card.kind}
         await self.db[CARDS].update_one({"_id": card.card_id}, {"$set": fields},
                                         upsert=True, session=s)
         return CardChange(previous if previous and "version" in previous else None, fields)

@@ -48,7 +48,7 @@ TEXT: dict[str, dict[str, str]] = {
         "requester_change": "Change the requester", "requester_name": "Name",
         "no_requester": "internal task, no customer", "save_participants": "Save participants",
         "task_created": "Created {number}", "due_short": "due {d}", "work": "Work",
-        "remove": "Remove",
+        "remove": "Remove", "child_title": "Child card title",
         "conversation": "Conversation", "public_reply": "Public reply (customer sees it)",
         "internal_note": "Internal note (agents only)", "send": "Send", "reply_kind": "Reply as",
         "canned": "Canned response", "none": "none", "preview": "Preview", "insert": "Insert",
@@ -178,6 +178,7 @@ TEXT: dict[str, dict[str, str]] = {
         "requester_name": "Имя", "no_requester": "внутренняя задача, без клиента",
         "save_participants": "Сохранить участников", "task_created": "Создана {number}",
         "due_short": "срок {d}", "work": "Работа", "remove": "Убрать",
+        "child_title": "Название дочерней карточки",
     },
 }
 
