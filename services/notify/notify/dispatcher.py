@@ -15,6 +15,7 @@ import os
 import random
 import socket
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -29,6 +30,7 @@ from notify.metrics import (
     EVENT_TO_SENT_SECONDS,
     NOTIFICATIONS,
     PENDING,
+    RECORD_RETRIES,
     REQUEST_TO_ACK_SECONDS,
     SEND_SECONDS,
 )
@@ -39,6 +41,9 @@ from notify.settings import NotifySettings
 
 log = get_logger(__name__)
 LEASE = timedelta(seconds=60)
+RECORD_RETRY_START = 0.5
+RECORD_RETRY_MAX = 10.0
+SENT_EVENTS = uuid.UUID("6f1d6a52-8f0e-4d8e-9a43-2b7c1e5d9a10")  # notification.sent ids
 # A channel that keeps answering "wait" is eventually treated as failing.
 MAX_DEFERRALS = 50
 # Pacing delays shorter than this are slept in the worker; longer ones defer the delivery.
@@ -271,17 +276,35 @@ class Dispatcher:
 
     # --- outcomes -----------------------------------------------------------------------
     async def _sent(self, delivery: dict, message_id: str) -> None:
+        """Record a send that went out. It must not be lost: an unrecorded send is sent
+        again once its claim runs out. So a busy or absent store is waited out (the claim
+        held meanwhile), and a record retried after a lost answer is recognised (the
+        delivery is already `sent`; its event has one id whatever the attempt)."""
         now = datetime.now(UTC)
+        event_id = uuid.uuid5(SENT_EVENTS, delivery["_id"])
 
         async def mark(uow) -> None:
-            await self.repo.mark_sent(delivery["_id"], message_id, now, uow.session)
+            if not await self.repo.mark_sent(delivery["_id"], message_id, now, uow.session):
+                return
             await uow.emit(NotificationSent(
                 notification_id=delivery["_id"], cause_event_id=delivery["cause_event_id"],
                 channel=delivery["channel"], recipient=delivery["recipient"],
                 kind=delivery["kind"], card_id=delivery.get("card_id"), message_id=message_id,
-            ))
+            ), event_id=event_id)
 
-        await self.runtime.transact(mark, correlation_id=delivery.get("correlation_id"))
+        delay = RECORD_RETRY_START
+        while True:
+            try:
+                await self.runtime.transact(mark, correlation_id=delivery.get("correlation_id"),
+                                            kind="dispatch")
+                break
+            except Exception as exc:  # noqa: BLE001 (whatever it was, the send happened)
+                RECORD_RETRIES.inc()
+                log.warning("dispatch.record_retry", error=repr(exc)[:300], retry_in=delay)
+                with contextlib.suppress(Exception):
+                    await self.repo.hold_claim(delivery["_id"], self.worker, LEASE)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECORD_RETRY_MAX)
         NOTIFICATIONS.labels(delivery["channel"], delivery["kind"], "sent").inc()
         log.info("notification.sent", kind=delivery["kind"], channel=delivery["channel"])
 

@@ -39,3 +39,8 @@ REQUEST_TO_ACK_SECONDS = Histogram(
     ["channel"],
     buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
 )
+RECORD_RETRIES = Counter(
+    "desk_notify_record_retries_total",
+    "Sends that went out but whose record had to be retried (store busy or away): each is "
+    "held and recorded later, never sent again.",
+)

@@ -260,12 +260,22 @@ class NotifyRepository:
              "$inc": {"attempts": -1, "deferrals": 1}})
 
     async def mark_sent(self, delivery_id: str, message_id: str, at: datetime,
-                        session: AsyncClientSession) -> None:
-        await self._deliveries.update_one(
-            {"_id": delivery_id},
+                        session: AsyncClientSession) -> bool:
+        """Record the send; False when it was recorded already (a retried record whose
+        first commit went through although its answer was lost)."""
+        result = await self._deliveries.update_one(
+            {"_id": delivery_id, "status": {"$ne": "sent"}},
             {"$set": {"status": "sent", "sent_at": at, "message_id": message_id,
                       "claimed_until": None}, "$unset": {"due_at": ""}},
             session=session)
+        return result.modified_count == 1
+
+    async def hold_claim(self, delivery_id: str, worker: str, lease: timedelta) -> None:
+        """Extend this worker's claim (its send went out; recording it takes longer)."""
+        until = datetime.now(UTC) + lease
+        await self._deliveries.update_one(
+            {"_id": delivery_id, "claimed_by": worker, "status": {"$ne": "sent"}},
+            {"$set": {"due_at": until, "claimed_until": until}})
 
     async def mark_settled(self, delivery_id: str, status: str, reason: str) -> None:
         """Close a delivery that was not sent and needs no event (e.g. a suppressed address)."""
