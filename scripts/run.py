@@ -28,6 +28,8 @@ REPLY_SECRET = os.environ.get("DESK_REPLY_TOKEN_SECRET", "dev-reply-secret")
 LINK_SECRET = os.environ.get("DESK_LINK_SECRET", "dev-link-secret")
 SLA_READ_TOKEN = os.environ.get("DESK_SLA_READ_TOKEN", "dev-sla-read-token")
 MTA_TOKEN = os.environ.get("DESK_MTA_TOKEN", "dev-mta-token")
+# what the portal's help centre presents to boards' knowledge-base API
+KB_PORTAL_TOKEN = os.environ.get("DESK_KB_PORTAL_TOKEN", "dev-kb-portal-token")
 PROMETHEUS_PORT = int(os.environ.get("DESK_PROMETHEUS_PORT", "9090"))
 
 
@@ -123,7 +125,8 @@ def main() -> None:
     extra = {
         "boards": {"DEMO_CATALOG": "true", "BOOTSTRAP_ADMIN_TOKEN": ADMIN_TOKEN,
                    "COOKIE_SECURE": "false", "SLA_URL": f"http://127.0.0.1:{PORTS['sla']}",
-                   "SLA_TOKEN": SLA_READ_TOKEN},
+                   "SLA_TOKEN": SLA_READ_TOKEN, "PORTAL_TOKEN": KB_PORTAL_TOKEN,
+                   "PORTAL_URL": f"http://127.0.0.1:{PORTS['portal']}"},
         "sla": {"READ_TOKEN": SLA_READ_TOKEN},
         "notify": {"SMTP__HOST": smtp_host, "SMTP__PORT": smtp_port,
                    "REPLY_TOKEN_SECRET": REPLY_SECRET, "LINK_SECRET": LINK_SECRET,
@@ -133,7 +136,9 @@ def main() -> None:
                    "PUBLIC_URL": f"http://127.0.0.1:{PORTS['intake']}"},
         "portal": {"LINK_SECRET": LINK_SECRET, "SMTP__HOST": smtp_host, "SMTP__PORT": smtp_port,
                    "INTAKE_URL": f"http://127.0.0.1:{PORTS['intake']}",
-                   "PUBLIC_URL": f"http://127.0.0.1:{PORTS['portal']}", "COOKIE_SECURE": "false"},
+                   "PUBLIC_URL": f"http://127.0.0.1:{PORTS['portal']}", "COOKIE_SECURE": "false",
+                   "BOARDS_URL": f"http://127.0.0.1:{PORTS['boards']}",
+                   "BOARDS_TOKEN": KB_PORTAL_TOKEN},
     }
     for name, port in PORTS.items():
         prefix = name.upper() + "_"

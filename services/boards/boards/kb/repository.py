@@ -20,6 +20,7 @@ LIST_FIELDS = {"body": 0, "plain": 0, "weights": 0, "keys": 0}
 # a lookup key common to most of a large base (e.g. a 3-letter prefix) still answers
 # quickly: ranking reads at most this many candidates
 MAX_CANDIDATES = 5000
+KEYS_INDEX = [("keys", ASCENDING)]
 
 
 class StaleArticle(Exception):
@@ -34,7 +35,7 @@ class KnowledgeBaseRepository:
         self._session = session
 
     async def ensure_indexes(self) -> None:
-        await self._articles.create_index([("keys", ASCENDING)])
+        await self._articles.create_index(KEYS_INDEX)
         await self._articles.create_index([("audience", ASCENDING), ("categories", ASCENDING)])
         await self._articles.create_index([("updated_at", DESCENDING)])
         await self._versions.create_index([("article_id", ASCENDING), ("version", DESCENDING)])
