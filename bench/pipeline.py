@@ -575,12 +575,16 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
         if args.burst:
             print(f"burst: {args.burst} requests, {args.concurrency} concurrent …", flush=True)
             ops0 = await top_ops(store.url, ns)
+            cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
             b_start = time.time()
             if counter:
                 counter.paused = False
             burst_tickets = await burst(obs, http, url, args.burst, args.concurrency, run)
             b_posted = time.time()
             b_end = await wait_done(obs, stack, burst_tickets, args.timeout, "burst")
+            # CPU time each process spent on the burst: unlike wall-clock figures it does
+            # not grow when other work shares the machine, so it says what a ticket costs
+            after_burst["cpu_spent"] = {n: cpu_seconds(p) - cpu0[n] for n, p in pids.items()}
             ops1 = await top_ops(store.url, ns)
             ops1["portal"] -= sum(1 for t in obs.portal_reads if b_start <= t <= b_end)
             if counter:
@@ -653,6 +657,14 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
                   f"p99 {pct(lags, 99):7.2f} s  (card.created occurred_at → seen)")
         print(f"  POSTs took {b['posted'] - b['start']:.1f} s; stopped waiting "
               f"{b['end'] - b['start']:.1f} s after the first")
+        done = max(sum(1 for t in burst_tickets if t.complete), 1)
+        spent = b["cpu_spent"]
+        total = sum(spent.values())
+        print(f"  CPU per ticket (process CPU time)      {1000 * total / done:6.1f} ms  (store "
+              f"{1000 * spent['store'] / done:.1f}; "
+              + "  ".join(f"{n} {1000 * spent[n] / done:.1f}" for n in SERVICES if n in spent)
+              + f") — {os.cpu_count()} cores give at most "
+              f"{os.cpu_count() / max(total / done, 1e-9):.1f} tickets/s")
         print_txns("store per ticket (burst window)", b["txn"], b["ops"],
                    sum(1 for t in burst_tickets if t.accepted), b["end"] - b["start"],
                    idle_txn, idle_ops, idle_end - idle_start)
