@@ -258,7 +258,7 @@ class CardAssigned(EventPayload):
     previous_assignee_id: str | None = None
     assignee: AgentContact | None = Field(
         None, description="how to tell the new assignee (None: unassigned or no contact)")
-    assigned_by: str | None = None
+    assigned_by: str | None = Field(None, description="the name of the agent who assigned it")
 
 
 class CardUpdated(EventPayload):
@@ -279,7 +279,8 @@ class CardMentioned(EventPayload):
     card: CardSnapshot
     agent: AgentContact
     reason: Literal["mention", "followed_change"] = "mention"
-    by: str | None = Field(None, description="the agent who wrote the note")
+    by: str | None = Field(
+        None, description="the name of the agent who wrote the note (or moved the card)")
     comment_id: str | None = None
 
 

@@ -33,6 +33,7 @@ def card_view(card: Card, *, with_history: bool = False) -> dict:
                                                .total_seconds()))
     out["sla"] = card.sla
     out["blocked"] = card.blocked
+    out["priority_key"] = card.priority_key or card.priority  # the board's id for it
     if with_history:
         out["history"] = card.history
     return out

@@ -42,7 +42,7 @@ from desk_runtime.logging import get_logger
 from desk_runtime.unit_of_work import UnitOfWork
 
 from boards.domain.agent import Agent
-from boards.domain.board import BoardRules, TransferRefused
+from boards.domain.board import BoardRules, TransferRefused, stored_priority_key
 from boards.domain.card import Card, CardChange, StaleVersion, WipLimitReached
 from boards.domain.cards import (
     choose_assignee,
@@ -163,7 +163,7 @@ async def create_from_request(uow: UnitOfWork, request: RequestReceived, *, pref
         # Channels that do not say (the web API, agents' own cards) are judged by the text.
         language=request.language or detect_language(f"{request.subject}\n{request.text}"))
     board_priority = BoardRules(board).priority_for_level(card.priority)
-    card.priority_key = board_priority["id"] if board_priority else None
+    card.priority_key = stored_priority_key(board_priority) if board_priority else None
     await repos.cards.add_card(card, uow.session)
     # outside the transaction too (a hot document); a span wider than the cards is harmless
     await repos.cards.note_card_time(card.sort_key)
@@ -302,7 +302,7 @@ async def assign(uow: UnitOfWork, card: Card, assignee_id: str | None, *, by: st
     contact = _contact(agent) if agent is not None and assignee_id != by else None
     await uow.emit(CardAssigned(card=updated.snapshot(await _service_of(uow, updated)),
                                 previous_assignee_id=card.assignee_id, assignee=contact,
-                                assigned_by=by))
+                                assigned_by=await _name_of(uow, by)))
     await _tell_followers(uow, updated, by=by, besides=assignee_id)
     return updated
 
@@ -385,7 +385,8 @@ async def comment(uow: UnitOfWork, card: Card, *, agent_id: str, agent_name: str
         attachments=attachments if visibility == "public" else (), created_at=now,
     ))
     if visibility == "internal":
-        await _tell_mentioned(uow, card, text, by=agent_id, comment_id=added["_id"])
+        await _tell_mentioned(uow, card, text, by=agent_id, by_name=agent_name,
+                              comment_id=added["_id"])
     return added
 
 
@@ -508,9 +509,10 @@ def _board_choices(rules: BoardRules, card: Card, changes: dict[str, Any]) -> di
             raise Invalid(f"board {rules.id!r} has no priority {changes['priority_key']!r}",
                           details={"priority_key": "not one of the board's priorities"})
         changes["priority"] = priority["level"]
+        changes["priority_key"] = stored_priority_key(priority)
     elif "priority" in changes:
         priority = rules.priority_for_level(changes["priority"])
-        changes["priority_key"] = priority["id"] if priority else None
+        changes["priority_key"] = stored_priority_key(priority) if priority else None
     return changes
 
 
@@ -592,7 +594,7 @@ async def create_task(uow: UnitOfWork, agent: Agent, *, board_id: str, title: st
     if assignee_id is not None and assignee_id != agent.id:
         contact = _contact(await repos.agents.active_agent(assignee_id, uow.session))
         await uow.emit(CardAssigned(card=card.snapshot(None), previous_assignee_id=None,
-                                    assignee=contact, assigned_by=agent.id))
+                                    assignee=contact, assigned_by=agent.name))
     return await repos.cards.card(card.id, uow.session)
 
 
@@ -728,6 +730,12 @@ async def change_requester(uow: UnitOfWork, card: Card, requester: Person, *, by
 
 # --- mentions -------------------------------------------------------------------------------
 
+async def _name_of(uow: UnitOfWork, agent_id: str) -> str:
+    """How a message names the agent who acted (their id when they have no record)."""
+    doc = await _repos(uow).agents.active_agent(agent_id, uow.session)
+    return (doc or {}).get("name") or agent_id
+
+
 def _contact(doc: Mapping[str, Any] | None) -> AgentContact | None:
     if doc is None or not (doc.get("email") or doc.get("slack_webhook_url")):
         return None
@@ -736,7 +744,7 @@ def _contact(doc: Mapping[str, Any] | None) -> AgentContact | None:
                         language=doc.get("language") or "en")
 
 
-async def _tell_mentioned(uow: UnitOfWork, card: Card, text: str, *, by: str,
+async def _tell_mentioned(uow: UnitOfWork, card: Card, text: str, *, by: str, by_name: str,
                           comment_id: str) -> None:
     """Each agent of the card's board named as @id in a note hears of it (not the writer);
     a name that is nobody on the board is left as plain text."""
@@ -751,7 +759,7 @@ async def _tell_mentioned(uow: UnitOfWork, card: Card, text: str, *, by: str,
         MENTIONS.labels("told" if contact else "no_contact").inc()
         if contact is not None:
             await uow.emit(CardMentioned(card=card.snapshot(await _service_of(uow, card)),
-                                         agent=contact, by=by, comment_id=comment_id))
+                                         agent=contact, by=by_name, comment_id=comment_id))
 
 
 async def _tell_followers(uow: UnitOfWork, card: Card, *, by: str,
@@ -764,4 +772,5 @@ async def _tell_followers(uow: UnitOfWork, card: Card, *, by: str,
         contact = _contact(await agents.active_agent(follower, uow.session))
         if contact is not None:
             await uow.emit(CardMentioned(card=card.snapshot(await _service_of(uow, card)),
-                                         agent=contact, reason="followed_change", by=by))
+                                         agent=contact, reason="followed_change",
+                                         by=await _name_of(uow, by)))

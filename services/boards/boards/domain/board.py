@@ -101,6 +101,12 @@ class BoardRules:
         return bool(self.board.get("parent_waits_for_children"))
 
 
+def stored_priority_key(priority: Mapping[str, Any]) -> str | None:
+    """What a card keeps of its board priority: its id, or None when the id is the level
+    itself (today's four), so a card of a board without own priorities is as it was."""
+    return None if priority["id"] == priority["level"] else priority["id"]
+
+
 def child_progress(categories: list[str]) -> dict[str, int]:
     """How far a parent's children are: done of total."""
     return {"done": sum(1 for c in categories if c == "done"), "total": len(categories)}

@@ -19,6 +19,7 @@ from desk_contracts.catalog import ServiceDefinition
 from desk_contracts.events import CardSnapshot, RequestReceived
 from desk_runtime.http import Conflict, Invalid
 
+from boards.domain.board import stored_priority_key
 from boards.domain.cards import (
     apply_sla_clock,
     apply_sla_signal,
@@ -168,7 +169,8 @@ class Card:
             id=card_id, number=number, version=1, title=title, type=card_type["id"],
             kind="task", service_id=None, board_id=board["_id"], column_id=column["id"],
             lane_id=lane_id, status_category=column["category"],
-            priority=priority["level"], priority_key=priority["id"], requester=None,
+            priority=priority["level"], priority_key=stored_priority_key(priority),
+            requester=None,
             channel="agent", request_id=None,
             fields={**(card_type.get("fields") or {}), **fields}, due_date=due_date,
             assignee_id=assignee, members=members, parent_id=parent.id if parent else None,
@@ -217,7 +219,7 @@ class Card:
             parent_id=self.parent_id, customer_fields=customer_fields(service, self.fields),
             created_at=self.created_at, updated_at=self.updated_at, language=self.language,
             kind="task" if self.is_task else "request", card_type=self.type,
-            priority_key=self.priority_key, labels=tuple(x["name"] for x in self.labels),
+            priority_key=self.priority_key or self.priority, labels=tuple(x["name"] for x in self.labels),
             blocked=self.blocked, participants=tuple(self.members),
             sla_policy=self.sla_policy)
 

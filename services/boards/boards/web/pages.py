@@ -177,7 +177,8 @@ def _card_brief(card: Card) -> dict:
             "unread": bool(card.unread_customer_reply),
             "sla": card.sla, "sla_state": card.sla_state,
             "entered": card.time_in_column_from,
-            "kind": card.kind, "type": card.type, "priority_key": card.priority_key,
+            "kind": card.kind, "type": card.type,
+            "priority_key": card.priority_key or card.priority,
             "labels": card.labels, "blocked": card.blocked,
             "blockers": [b.get("card_number") or b.get("reason") for b in card.blockers
                          if b.get("resolved_at") is None],
