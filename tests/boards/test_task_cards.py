@@ -115,6 +115,13 @@ def test_board_priorities_and_types_are_the_boards_own(desk, boards):
                          json={"version": edited["version"], "labels": [{"name": "x",
                                                                          "color": "red"}]})
     assert r.status_code == 422
+    # a client that edits only columns and lanes (the admin page) keeps the board's rules
+    r = desk.admin.put("/v1/boards/it-ready", json={
+        "name": "IT ready", "columns": COLUMNS, "lanes": [{"id": "main", "name": "Main"}]})
+    assert r.status_code == 200
+    kept = r.json()
+    assert [p["id"] for p in kept["priorities"]] == ["waits", "normal", "overdue-urgent"]
+    assert kept["accepts"]["requests"] is False and kept["parent_waits_for_children"] is True
     # the demo board keeps today's four
     demo = desk.admin.get("/v1/boards/support").json()
     assert demo.get("priorities") is None

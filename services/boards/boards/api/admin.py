@@ -64,6 +64,9 @@ async def put_service(service_id: str, service: ServiceDefinition, request: Requ
 
 # --- boards ----------------------------------------------------------------------------------
 
+# A board's own rules for its cards (boards.domain.board): kept when a PUT leaves them out.
+BOARD_RULES = ("card_types", "priorities", "accepts", "parent_waits_for_children")
+
 async def _board_view(repos: Repositories, board: dict) -> dict:
     out = {k: v for k, v in board.items() if k != "_id"}
     out["id"] = board["_id"]
@@ -106,9 +109,13 @@ async def put_board(board_id: str, body: schemas.BoardIn, request: Request,
     if body.priorities is not None and not body.priorities:
         raise Invalid("a board needs at least one priority", details={"priorities": "empty"})
     board = body.model_dump(mode="json", exclude={"members"})
-    for optional in ("card_types", "priorities", "accepts"):
-        if board[optional] is None:  # a board without them reads as before they existed
-            del board[optional]
+    existing = await _repos(request).catalog.board(board_id) or {}
+    for kept in BOARD_RULES:
+        if kept not in body.model_fields_set and kept in existing:
+            # a client that only edits columns and lanes (the admin page) keeps the rules
+            board[kept] = existing[kept]
+        elif board[kept] is None:  # a board without them reads as before they existed
+            del board[kept]
     board["_id"] = board_id
     saved = await _transact(request, lambda uow: reshape_board(uow, board, body.members))
     return await _board_view(_repos(request), saved)
