@@ -34,3 +34,9 @@ class BoardsSettings(ServiceSettings):
     # where customers read articles (links an agent inserts into a reply point there)
     portal_token: str = ""
     portal_url: str = "http://127.0.0.1:8000"
+    # the admin pages (boards.web.admin) change each service's configuration through that
+    # service's own admin API with its admin token (empty: that area's pages say so)
+    sla_admin_token: str = ""
+    notify_url: str = "http://127.0.0.1:8004"
+    notify_admin_token: str = ""
+    portal_admin_token: str = ""

@@ -8,7 +8,7 @@ from desk_runtime.http import create_service_app
 from desk_runtime.service import ServiceRuntime
 from fastapi import FastAPI
 
-from sla.api import records
+from sla.api import admin, records
 from sla.consumers import cards
 from sla.domain.policy import SlaPolicy
 from sla.policies import DEMO_CALENDARS, DEMO_POLICIES
@@ -41,6 +41,7 @@ def create_app(settings: SlaSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.scheduler = scheduler
     app.include_router(records.router)
+    app.include_router(admin.router)
     return app
 
 

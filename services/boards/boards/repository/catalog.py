@@ -80,3 +80,12 @@ class CatalogRepository:
 
     async def add_canned(self, doc: dict[str, Any]) -> None:
         await self._canned.insert_one(doc)
+
+    async def change_canned(self, canned_id: str, changes: dict[str, Any]
+                            ) -> dict[str, Any] | None:
+        """The answer after `changes`, or None when there is no such answer."""
+        return await self._canned.find_one_and_update(
+            {"_id": canned_id}, {"$set": changes}, return_document=ReturnDocument.AFTER)
+
+    async def delete_canned(self, canned_id: str) -> bool:
+        return (await self._canned.delete_one({"_id": canned_id})).deleted_count == 1

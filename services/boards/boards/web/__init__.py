@@ -14,15 +14,17 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from boards.repository import AgentRepository
+from boards.web.admin.repository import AuditRepository
 
 
 def install(app: FastAPI) -> None:
-    from boards.web import attachments, live, pages, session
+    from boards.web import admin, attachments, live, pages, session
 
     app.include_router(session.router)
     app.include_router(attachments.router)
     app.include_router(live.router)
     app.include_router(pages.router)
+    admin.install(app)
     app.mount("/assets", StaticFiles(directory=Path(__file__).parent / "static"), name="assets")
     hub = live.LiveHub(app.state.runtime)
     hub.subscribe()
@@ -32,6 +34,7 @@ def install(app: FastAPI) -> None:
 async def start(app: FastAPI) -> None:
     with contextlib.suppress(Exception):  # an index is an optimisation here
         await AgentRepository(app.state.runtime.db).ensure_session_indexes()
+        await AuditRepository(app.state.runtime.db).ensure_indexes()
     with contextlib.suppress(ValueError):  # signals can only be set on the main thread
         app.state.live_hub.watch_shutdown()
 

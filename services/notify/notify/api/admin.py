@@ -111,6 +111,20 @@ async def put_template(kind: str, language: str, body: TemplateBody,
                                     "html": preview.html}}
 
 
+@router.post("/templates/{kind}/{language}/preview")
+async def preview_template(kind: str, language: str, body: TemplateBody) -> dict[str, Any]:
+    """How a draft renders against the kind's sample variables, without saving it."""
+    _check(kind, language)
+    try:
+        shown = validate(kind, MessageTemplate(subject=body.subject, text=body.text,
+                                               html=body.html))
+    except TemplateInvalid as exc:
+        REJECTED_INPUT.labels("notify", "admin", "invalid_template").inc()
+        raise Invalid(f"template does not render: {exc}",
+                      details={"part": exc.part, "reason": exc.reason}) from None
+    return {"subject": shown.subject, "text": shown.text, "html": shown.html}
+
+
 @router.delete("/templates/{kind}/{language}", status_code=204)
 async def reset_template(kind: str, language: str, request: Request) -> None:
     _check(kind, language)

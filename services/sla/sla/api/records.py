@@ -10,10 +10,12 @@ from __future__ import annotations
 import csv
 import hmac
 import io
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 from desk_runtime.http import Forbidden, Invalid, NotFound, Unauthorized, require_admin
+from desk_runtime.metrics import REJECTED_INPUT
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
@@ -116,14 +118,42 @@ async def list_calendars(request: Request) -> dict:
 
 
 @router.put("/calendars/{name}", dependencies=[Depends(require_admin)],
-            summary="Create or replace a business calendar")
+            summary="Create or replace a business calendar; open clocks of the policies "
+                    "on it are re-priced")
 async def put_calendar(name: str, body: dict, request: Request) -> dict:
     doc = {**body, "name": name}
     if name == "24x7":
         raise Invalid("24x7 is built in")
+    await save_calendar_and_reprice(_repo(request), doc)
+    return doc
+
+
+async def save_calendar_and_reprice(repo: SlaRepository, doc: dict) -> list[str]:
+    """Store a calendar; every policy on it re-prices its open clocks (a durable job each),
+    as an edited policy does: a deadline follows the working hours and holidays in force."""
     try:
         BusinessCalendar.from_doc(doc)
     except (CalendarError, KeyError, ValueError) as exc:
-        raise Invalid(f"invalid calendar: {exc}")
-    await _repo(request).save_calendar(doc)
-    return doc
+        REJECTED_INPUT.labels("sla", "admin", "invalid_calendar").inc()
+        raise Invalid(f"invalid calendar: {exc}",
+                      details={"fields": {_calendar_field(str(exc)): str(exc)}}) from None
+    await repo.save_calendar(doc)
+    repriced = [p["name"] for p in await repo.all_policies()
+                if p.get("calendar", "24x7") == doc["name"]]
+    for name in repriced:
+        await repo.request_reprice(name)
+    return repriced
+
+
+def _calendar_field(message: str) -> str:
+    """The calendar field a refusal is about, for the admin page to mark."""
+    day = re.match(r"(mon|tue|wed|thu|fri|sat|sun):", message)
+    if day:
+        return f"hours.{day.group(1)}"
+    if "time zone" in message:
+        return "timezone"
+    if "weekday" in message or "working hours" in message or "time" in message:
+        return "hours"
+    if "isoformat" in message or "date" in message:
+        return "holidays"
+    return "_"

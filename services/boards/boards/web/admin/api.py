@@ -1,0 +1,297 @@
+"""The admin pages' API (`/v1/admin/...`, admins only): each change goes to the service that
+owns it and is written to the audit log with the item before and after.
+
+Reads and writes of sla, notify and the portal go through `upstream.call` with that
+service's admin token; canned responses are boards' own. A refused change answers 422
+with `details.fields` (field → reason), which the pages show beside the field.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from desk_runtime.http import Invalid, NotFound
+from desk_runtime.metrics import REJECTED_INPUT
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from boards.api.schemas import NewCannedResponse
+from boards.auth import Agent, current_admin
+from boards.repository import Repositories
+from boards.web.admin import upstream
+from boards.web.admin.repository import AuditRepository
+
+router = APIRouter(prefix="/v1/admin", tags=["admin pages"])
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+AREAS = ("sla", "notifications", "access", "canned")
+
+
+def _name(value: str, field: str = "name") -> str:
+    """A path segment sent on to an owner: a slug, so it can never change the path."""
+    if not NAME.match(value):
+        REJECTED_INPUT.labels("boards", "admin", "bad_name").inc()
+        raise Invalid(f"{field} is 1-63 of a-z, 0-9, - and _",
+                      details={"fields": {field: "1-63 of a-z, 0-9, - and _"}})
+    return value
+
+
+async def _audit(request: Request, agent: Agent, area: str, action: str, target: str,
+                 before: Any, after: Any) -> None:
+    await AuditRepository(request.app.state.runtime.db).record(
+        who={"id": agent.id, "name": agent.name}, area=area, action=action, target=target,
+        before=before, after=after)
+
+
+def _find(items: list[dict], **match: str) -> dict | None:
+    return next((i for i in items if all(i.get(k) == v for k, v in match.items())), None)
+
+
+# --- SLA: policies, calendars, holidays, preview --------------------------------------------
+
+@router.get("/sla")
+async def sla_config(request: Request, _: Agent = Depends(current_admin)) -> dict:
+    policies = await upstream.call(request, "sla", "GET", "/v1/policies")
+    calendars = await upstream.call(request, "sla", "GET", "/v1/calendars")
+    return {"policies": policies["items"], "calendars": calendars["items"]}
+
+
+@router.put("/sla/policies/{name}")
+async def put_policy(name: str, body: dict[str, Any], request: Request,
+                     agent: Agent = Depends(current_admin)) -> dict:
+    _name(name)
+    before = _find((await upstream.call(request, "sla", "GET", "/v1/policies"))["items"],
+                   name=name)
+    after = await upstream.call(request, "sla", "PUT", f"/v1/policies/{name}", body)
+    await _audit(request, agent, "sla", "updated" if before else "created",
+                 f"policy {name}", before, after)
+    return after
+
+
+@router.put("/sla/calendars/{name}")
+async def put_calendar(name: str, body: dict[str, Any], request: Request,
+                       agent: Agent = Depends(current_admin)) -> dict:
+    _name(name)
+    before = _find((await upstream.call(request, "sla", "GET", "/v1/calendars"))["items"],
+                   name=name)
+    after = await upstream.call(request, "sla", "PUT", f"/v1/calendars/{name}", body)
+    await _audit(request, agent, "sla", "updated" if before else "created",
+                 f"calendar {name}", before, after)
+    return after
+
+
+class HolidayImport(BaseModel):
+    text: str = Field(min_length=1, max_length=200_000)
+    replace: bool = False
+
+
+@router.post("/sla/calendars/{name}/holidays")
+async def import_holidays(name: str, body: HolidayImport, request: Request,
+                          agent: Agent = Depends(current_admin)) -> dict:
+    _name(name)
+    before = _find((await upstream.call(request, "sla", "GET", "/v1/calendars"))["items"],
+                   name=name)
+    after = await upstream.call(request, "sla", "POST", f"/v1/calendars/{name}/holidays",
+                                body.model_dump())
+    await _audit(request, agent, "sla", "holidays imported", f"calendar {name}", before,
+                 {k: v for k, v in after.items() if k != "imported"})
+    return after
+
+
+@router.post("/sla/preview")
+async def preview_deadlines(body: dict[str, Any], request: Request,
+                            _: Agent = Depends(current_admin)) -> dict:
+    return await upstream.call(request, "sla", "POST", "/v1/preview", body)
+
+
+# --- notifications: alert routes and customer mail templates --------------------------------
+
+@router.get("/notifications")
+async def notify_config(request: Request, _: Agent = Depends(current_admin)) -> dict:
+    routes = await upstream.call(request, "notify", "GET", "/v1/routes")
+    templates = await upstream.call(request, "notify", "GET", "/v1/templates")
+    return {"routes": routes["items"], "templates": templates["items"]}
+
+
+@router.put("/notifications/routes/{route_id}")
+async def put_route(route_id: str, body: dict[str, Any], request: Request,
+                    agent: Agent = Depends(current_admin)) -> dict:
+    _name(route_id, "id")
+    before = _find((await upstream.call(request, "notify", "GET", "/v1/routes"))["items"],
+                   id=route_id)
+    after = await upstream.call(request, "notify", "PUT", f"/v1/routes/{route_id}", body)
+    await _audit(request, agent, "notifications", "updated" if before else "created",
+                 f"route {route_id}", before, after)
+    return after
+
+
+@router.delete("/notifications/routes/{route_id}", status_code=204)
+async def delete_route(route_id: str, request: Request,
+                       agent: Agent = Depends(current_admin)) -> None:
+    _name(route_id, "id")
+    before = _find((await upstream.call(request, "notify", "GET", "/v1/routes"))["items"],
+                   id=route_id)
+    await upstream.call(request, "notify", "DELETE", f"/v1/routes/{route_id}")
+    await _audit(request, agent, "notifications", "deleted", f"route {route_id}", before, None)
+
+
+class TemplateIn(BaseModel):
+    subject: str
+    text: str
+    html: str
+
+
+def _template_path(kind: str, language: str) -> str:
+    return f"/v1/templates/{_name(kind, 'kind')}/{_name(language, 'language')}"
+
+
+@router.put("/notifications/templates/{kind}/{language}")
+async def put_template(kind: str, language: str, body: TemplateIn, request: Request,
+                       agent: Agent = Depends(current_admin)) -> dict:
+    path = _template_path(kind, language)
+    before = await upstream.call(request, "notify", "GET", path)
+    after = await upstream.call(request, "notify", "PUT", path, body.model_dump())
+    await _audit(request, agent, "notifications", "updated", f"template {kind}/{language}",
+                 {k: before[k] for k in ("subject", "text", "html", "custom")},
+                 {k: after[k] for k in ("subject", "text", "html", "custom")})
+    return after
+
+
+@router.post("/notifications/templates/{kind}/{language}/preview")
+async def preview_template(kind: str, language: str, body: TemplateIn, request: Request,
+                           _: Agent = Depends(current_admin)) -> dict:
+    return await upstream.call(request, "notify", "POST",
+                               _template_path(kind, language) + "/preview", body.model_dump())
+
+
+@router.delete("/notifications/templates/{kind}/{language}", status_code=204)
+async def reset_template(kind: str, language: str, request: Request,
+                         agent: Agent = Depends(current_admin)) -> None:
+    path = _template_path(kind, language)
+    before = await upstream.call(request, "notify", "GET", path)
+    await upstream.call(request, "notify", "DELETE", path)
+    after = await upstream.call(request, "notify", "GET", path)
+    await _audit(request, agent, "notifications", "reset to default",
+                 f"template {kind}/{language}",
+                 {k: before[k] for k in ("subject", "text", "html", "custom")},
+                 {k: after[k] for k in ("subject", "text", "html", "custom")})
+
+
+# --- portal access: who may sign in, customer groups -----------------------------------------
+
+class AddressSetIn(BaseModel):
+    domains: list[str] = []
+    addresses: list[str] = []
+
+
+@router.get("/access")
+async def access_config(request: Request, _: Agent = Depends(current_admin)) -> dict:
+    return await upstream.call(request, "portal", "GET", "/v1/access")
+
+
+@router.put("/access/allow")
+async def put_allowlist(body: AddressSetIn, request: Request,
+                        agent: Agent = Depends(current_admin)) -> dict:
+    before = await upstream.call(request, "portal", "GET", "/v1/access")
+    after = await upstream.call(request, "portal", "PUT", "/v1/access/allow", body.model_dump())
+    await _audit(request, agent, "access", "updated", "sign-in allowlist", before["allow"],
+                 after["allow"])
+    return after
+
+
+@router.put("/access/groups/{name}")
+async def put_group(name: str, body: AddressSetIn, request: Request,
+                    agent: Agent = Depends(current_admin)) -> dict:
+    _name(name)
+    before = await upstream.call(request, "portal", "GET", "/v1/access")
+    after = await upstream.call(request, "portal", "PUT", f"/v1/access/groups/{name}",
+                                body.model_dump())
+    old = before["groups"].get(name)
+    await _audit(request, agent, "access", "updated" if old else "created", f"group {name}",
+                 old, after["groups"].get(name))
+    return after
+
+
+@router.delete("/access/groups/{name}")
+async def delete_group(name: str, request: Request,
+                       agent: Agent = Depends(current_admin)) -> dict:
+    _name(name)
+    before = await upstream.call(request, "portal", "GET", "/v1/access")
+    after = await upstream.call(request, "portal", "DELETE", f"/v1/access/groups/{name}")
+    await _audit(request, agent, "access", "deleted", f"group {name}",
+                 before["groups"].get(name), None)
+    return after
+
+
+# --- canned responses (boards' own) ----------------------------------------------------------
+
+def _canned_view(doc: dict) -> dict:
+    return {"id": doc["_id"], "title": doc["title"], "text": doc["text"],
+            "service_id": doc.get("service_id")}
+
+
+class CannedChange(BaseModel):
+    title: str | None = Field(None, min_length=1, max_length=200)
+    text: str | None = Field(None, min_length=1, max_length=20_000)
+    service_id: str | None = None
+
+
+async def _known_service(request: Request, service_id: str | None) -> None:
+    if service_id and await Repositories.of(request.app.state.runtime.db).catalog.service(
+            service_id) is None:
+        REJECTED_INPUT.labels("boards", "admin", "unknown_service").inc()
+        raise Invalid(f"no service {service_id!r}",
+                      details={"fields": {"service_id": "no such service"}})
+
+
+@router.post("/canned", status_code=201)
+async def create_canned(body: NewCannedResponse, request: Request,
+                        agent: Agent = Depends(current_admin)) -> dict:
+    await _known_service(request, body.service_id)
+    doc = body.model_dump() | {"_id": str(uuid.uuid4())}
+    await Repositories.of(request.app.state.runtime.db).catalog.add_canned(doc)
+    view = _canned_view(doc)
+    await _audit(request, agent, "canned", "created", f"canned {body.title}", None, view)
+    return view
+
+
+@router.patch("/canned/{canned_id}")
+async def change_canned(canned_id: str, body: CannedChange, request: Request,
+                        agent: Agent = Depends(current_admin)) -> dict:
+    changes = body.model_dump(exclude_unset=True)
+    await _known_service(request, changes.get("service_id"))
+    catalog = Repositories.of(request.app.state.runtime.db).catalog
+    before = await catalog.canned_response(canned_id)
+    if before is None:
+        raise NotFound("no such canned response")
+    after = await catalog.change_canned(canned_id, changes)
+    if after is None:
+        raise NotFound("no such canned response")
+    await _audit(request, agent, "canned", "updated", f"canned {after['title']}",
+                 _canned_view(before), _canned_view(after))
+    return _canned_view(after)
+
+
+@router.delete("/canned/{canned_id}", status_code=204)
+async def delete_canned(canned_id: str, request: Request,
+                        agent: Agent = Depends(current_admin)) -> None:
+    catalog = Repositories.of(request.app.state.runtime.db).catalog
+    before = await catalog.canned_response(canned_id)
+    if before is None or not await catalog.delete_canned(canned_id):
+        raise NotFound("no such canned response")
+    await _audit(request, agent, "canned", "deleted", f"canned {before['title']}",
+                 _canned_view(before), None)
+
+
+# --- the audit log ---------------------------------------------------------------------------
+
+@router.get("/audit")
+async def audit_log(request: Request, area: str | None = Query(None),
+                    limit: int = Query(100, ge=1, le=500),
+                    _: Agent = Depends(current_admin)) -> dict:
+    if area is not None and area not in AREAS:
+        raise Invalid(f"area is one of {', '.join(AREAS)}", details={"fields": {"area": "unknown"}})
+    rows = await AuditRepository(request.app.state.runtime.db).recent(area, limit)
+    return {"items": [{**{k: v for k, v in r.items() if k != "_id"}, "id": r["_id"]}
+                      for r in rows]}

@@ -1,0 +1,123 @@
+"""The admin pages (`/admin/sla`, `/admin/notifications`, `/admin/access`, `/admin/audit`):
+rendered with the owning service's current configuration; their forms call
+`/v1/admin/...` (boards.web.admin.api) with the session cookie and its CSRF token.
+
+Admins only: anybody else signed in gets a 403 page, nobody signed in the sign-in page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from desk_runtime.http import DomainError
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from boards.auth import session_of
+from boards.repository import Repositories
+from boards.web import i18n as workspace_i18n
+from boards.web.admin import api, i18n, upstream
+from boards.web.admin.repository import AuditRepository
+from boards.web.pages import render
+
+router = APIRouter(include_in_schema=False)
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+ROUTE_EVENTS = ("new_request", "customer_reply", "escalation", "sla_warning", "sla_breached",
+                "column_reached")
+PRIORITIES = ("low", "medium", "high", "critical")
+TARGETS = ("first_response", "next_response", "resolution")
+
+
+async def _admin_page(request: Request, template: str, area: str, load) -> Response:
+    found = await session_of(request)
+    if found is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+    agent, session = found
+    lang = workspace_i18n.pick_language(request)
+    repos = Repositories.of(request.app.state.runtime.db)
+    boards = [b for b in await repos.catalog.list_boards() if agent.can_see_board(b["_id"])]
+    base = {"agent": agent, "csrf": session["csrf"], "boards": boards,
+            "nav_boards": [{"id": b["_id"], "name": b["name"]} for b in boards]}
+    if agent.role != "admin":
+        return render(request, "empty.html", lang, status=403, forbidden=True, **base)
+    a = i18n.texts(lang)
+    unavailable = None
+    ctx: dict[str, Any] = {}
+    try:
+        ctx = await load(request)
+    except DomainError as exc:  # the owner is away or not configured: say so on the page
+        unavailable = exc.message
+    data = {"t": a, "lang": lang, **ctx}
+    return render(request, template, lang, a=a, area=area, unavailable=unavailable,
+                  data=data, **base, **ctx)
+
+
+def _hours_text(windows: list) -> str:
+    return ", ".join(f"{s}-{e}" for s, e in windows or [])
+
+
+@router.get("/admin/sla")
+async def sla_page(request: Request, policy: str | None = None,
+                   calendar: str | None = None) -> Response:
+    async def load(request: Request) -> dict:
+        config = await _sla(request)
+        editing_policy = next((p for p in config["policies"] if p["name"] == policy), None)
+        editing_calendar = next((c for c in config["calendars"]
+                                 if c["name"] == calendar and c["name"] != "24x7"), None)
+        hours = {d: _hours_text((editing_calendar or {}).get("hours", {}).get(d))
+                 for d in WEEKDAYS}
+        return {**config, "editing_policy": editing_policy,
+                "editing_calendar": editing_calendar, "hours": hours,
+                "weekdays": WEEKDAYS, "priorities": PRIORITIES, "targets": TARGETS}
+    return await _admin_page(request, "admin/sla.html", "sla", load)
+
+
+async def _sla(request: Request) -> dict:
+    policies = await upstream.call(request, "sla", "GET", "/v1/policies")
+    calendars = await upstream.call(request, "sla", "GET", "/v1/calendars")
+    return {"policies": policies["items"], "calendars": calendars["items"]}
+
+
+@router.get("/admin/notifications")
+async def notifications_page(request: Request, route: str | None = None,
+                             template: str | None = None) -> Response:
+    async def load(request: Request) -> dict:
+        routes = (await upstream.call(request, "notify", "GET", "/v1/routes"))["items"]
+        templates = (await upstream.call(request, "notify", "GET", "/v1/templates"))["items"]
+        customer = [t for t in templates
+                    if t["kind"] in ("acknowledgment", "status_changed", "agent_reply",
+                                     "rating_request", "reminder")]
+        kind, _, language = (template or "acknowledgment/en").partition("/")
+        editing_template = next((t for t in customer
+                                 if (t["kind"], t["language"]) == (kind, language)), customer[0])
+        repos = Repositories.of(request.app.state.runtime.db)
+        services = [s for s, _ in await repos.catalog.list_services()]
+        canned = await repos.catalog.canned_for(None)
+        for s in services:
+            canned += [c for c in await repos.catalog.canned_for(s.id)
+                       if c.get("service_id") == s.id]
+        return {"routes": routes, "templates": customer,
+                "editing_route": next((r for r in routes if r["id"] == route), None),
+                "editing_template": editing_template,
+                "canned": [api._canned_view(c) for c in canned],
+                "services": [{"id": s.id, "name": s.name.get("en") or s.id} for s in services],
+                "events": ROUTE_EVENTS}
+    return await _admin_page(request, "admin/notifications.html", "notifications", load)
+
+
+@router.get("/admin/access")
+async def access_page(request: Request) -> Response:
+    async def load(request: Request) -> dict:
+        return {"access": await upstream.call(request, "portal", "GET", "/v1/access")}
+    return await _admin_page(request, "admin/access.html", "access", load)
+
+
+@router.get("/admin/audit")
+async def audit_page(request: Request, area: str | None = None) -> Response:
+    async def load(request: Request) -> dict:
+        chosen = area if area in api.AREAS else None
+        rows = await AuditRepository(request.app.state.runtime.db).recent(chosen, 200)
+        return {"entries": rows, "area_filter": chosen, "areas": api.AREAS}
+    return await _admin_page(request, "admin/audit.html", "audit", load)

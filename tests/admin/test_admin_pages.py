@@ -1,0 +1,316 @@
+"""The admin pages, walked through as a new admin would, on the real services: SLA
+calendars, holidays and a deadline preview (a calendar change re-prices an open clock),
+an alert route (an alert arrives at a fake Slack), customer mail templates, canned
+responses, portal access, and the audit log of who changed what; only admins get in."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.support.browser import SCREENSHOTS, chromium
+from tests.support.fake_slack import FakeSlack
+from tests.support.mail import MailSink
+from tests.support.stack import Stack, auth, card_for, cleanup, sla_auth, wait_until
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def slack():
+    with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def stack(mongo_url, amqp_url, tmp_path_factory, slack):
+    with MailSink() as mail:
+        s = Stack(mongo_url, amqp_url, tmp_path_factory.mktemp("admin"), smtp_port=mail.port)
+        # the admin pages reach each owner's admin API with that owner's admin token
+        s.extra["boards"] = {"BOARDS_SLA_ADMIN_TOKEN": s.ADMIN_TOKEN,
+                             "BOARDS_NOTIFY_URL": s.url("notify"),
+                             "BOARDS_NOTIFY_ADMIN_TOKEN": s.ADMIN_TOKEN,
+                             "BOARDS_PORTAL_ADMIN_TOKEN": s.ADMIN_TOKEN}
+        s.extra["sla"] = {"SLA_ADMIN_TOKEN": s.ADMIN_TOKEN}
+        s.start()
+        yield s
+        s.stop()
+        cleanup(mongo_url, amqp_url, s.namespace)
+
+
+@pytest.fixture(scope="module")
+def browser(stack):
+    with chromium() as b:
+        yield b
+
+
+def api(stack: Stack, method: str, path: str, **kw) -> httpx.Response:
+    return httpx.request(method, f"{stack['boards'].url}{path}", headers=auth(stack),
+                         timeout=15, **kw)
+
+
+@pytest.fixture(scope="module")
+def admin_token(stack) -> str:
+    r = api(stack, "POST", "/v1/agents", json={"id": "ada", "name": "Ada Admin",
+                                              "role": "admin", "boards": ["support"]})
+    assert r.status_code == 201, r.text
+    return r.json()["token"]
+
+
+def signed_in(browser: Browser, stack: Stack, token: str, path: str,
+              lang: str = "en-US") -> Page:
+    context = browser.new_context(locale=lang, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.on("dialog", lambda d: d.accept())
+    page.goto(f"{stack['boards'].url}/login?next={path}")
+    page.locator("input[name=token]").fill(token)
+    page.locator("form button[type=submit]").click()
+    expect(page).to_have_url(f"{stack['boards'].url}{path}")
+    page.wait_for_selector("body[data-ready='1']")
+    return page
+
+
+def submit_request(stack: Stack, service: str, fields: dict | None = None) -> dict:
+    body = {"service": service, "subject": "VPN drops every hour", "text": "Since Monday.",
+            "requester": {"email": f"c.{uuid.uuid4().hex[:6]}@acme.example", "name": "C"},
+            "fields": fields or {}}
+
+    def post():
+        r = httpx.post(f"{stack['intake'].url}/v1/requests", json=body, timeout=10)
+        return r if r.status_code != 404 else None  # intake may still learn the service
+    r = wait_until(post, timeout=20)
+    assert r.status_code == 202, r.text
+    return card_for(stack, r.json()["request_id"])
+
+
+def sla_deadline(stack: Stack, card_id: str, target: str = "first_response") -> datetime:
+    def read():
+        r = httpx.get(f"{stack['sla'].url}/v1/cards/{card_id}/sla", headers=sla_auth(stack))
+        return r.status_code == 200 and r.json()
+    record = wait_until(read)
+    found = next(t for t in record["targets"] if t["target"] == target)
+    return datetime.fromisoformat(found["deadline"].replace("Z", "+00:00"))
+
+
+# --- who gets in --------------------------------------------------------------------------
+
+def test_only_admins_reach_the_admin_pages_and_their_api(stack, admin_token):
+    r = api(stack, "POST", "/v1/agents", json={"id": "otto", "name": "Otto Agent",
+                                              "boards": ["support"]})
+    assert r.status_code == 201, r.text
+    base = stack["boards"].url
+    policy = {"calendar": "24x7", "targets": {"first_response": 5}}
+    with httpx.Client(base_url=base, timeout=15) as agent:
+        csrf = agent.post("/v1/session", json={"token": r.json()["token"]}).json()["csrf_token"]
+        for path in ("/admin/sla", "/admin/notifications", "/admin/access", "/admin/audit"):
+            assert agent.get(path).status_code == 403, path
+        refused = agent.put("/v1/admin/sla/policies/sneaky", json=policy,
+                            headers={"X-CSRF-Token": csrf})
+        assert refused.status_code == 403
+    with httpx.Client(base_url=base, timeout=15) as admin:
+        admin.post("/v1/session", json={"token": admin_token})
+        # a cookie alone (a forged cross-site form) is not enough to change anything
+        assert admin.put("/v1/admin/sla/policies/sneaky", json=policy).status_code == 403
+        assert admin.get("/admin/sla").status_code == 200
+    with httpx.Client(base_url=base, timeout=15) as nobody:
+        assert nobody.get("/v1/admin/audit").status_code == 401
+        assert nobody.get("/admin/sla", follow_redirects=False).headers["location"].startswith(
+            "/login")
+    names = [p["name"] for p in httpx.get(f"{stack['sla'].url}/v1/policies",
+                                          headers=sla_auth(stack)).json()["items"]]
+    assert "sneaky" not in names
+    # a name that would change the owner's path is refused before it is sent on
+    with httpx.Client(base_url=base, timeout=15) as admin:
+        csrf = admin.post("/v1/session", json={"token": admin_token}).json()["csrf_token"]
+        bad = admin.put("/v1/admin/sla/policies/..%2Fcalendars%2Fx", json=policy,
+                        headers={"X-CSRF-Token": csrf})
+        assert bad.status_code in (404, 422)
+
+
+# --- SLA ------------------------------------------------------------------------------------
+
+def test_a_calendar_with_holidays_a_deadline_preview_and_open_clocks_repriced(
+        browser, stack, admin_token):
+    page = signed_in(browser, stack, admin_token, "/admin/sla")
+    form = page.locator("#calendar-form")
+    form.get_by_label("Name").fill("office")
+    form.get_by_label("Time zone").fill("Mars/Olympus")
+    for day in ("Mon", "Tue", "Wed", "Thu", "Fri"):
+        form.get_by_label(day, exact=True).fill("09:00-18:00")
+    form.get_by_role("button", name="Save").click()
+    # refused by sla, shown beside the field it is about
+    expect(form.get_by_label("Time zone")).to_have_attribute("aria-invalid", "true")
+    expect(form.locator(".field-error")).to_contain_text("unknown time zone")
+    form.get_by_label("Time zone").fill("UTC")
+    form.get_by_role("button", name="Save").click()
+    expect(page.locator("#admin-status")).to_have_text("Saved.")
+    expect(page.locator("table.list").nth(1)).to_contain_text("office")
+
+    form = page.locator("#policy-form")
+    form.get_by_label("Name").fill("office-hours")
+    form.get_by_label("Calendar").select_option("office")
+    form.locator("input[name='targets.first_response']").fill("60")
+    form.locator("input[name='targets.resolution']").fill("600")
+    form.locator("input[name='priority_overrides.critical.first_response']").fill("15")
+    form.get_by_role("button", name="Save").click()
+    expect(page.locator("#admin-status")).to_have_text("Saved.")
+
+    # Friday 17:30 UTC + 60 working minutes = Monday 09:30; critical: Friday 17:45
+    preview = page.locator("#preview-form")
+    preview.get_by_label("Policy").select_option("office-hours")
+    preview.get_by_label("Start (UTC)").fill("2030-01-04T17:30")
+    preview.get_by_role("button", name="Show").click()
+    row = page.locator("#preview-result tr[data-target=first_response]")
+    expect(row).to_contain_text("2030-01-07 09:30")
+    preview.get_by_label("Priority").select_option("critical")
+    preview.get_by_role("button", name="Show").click()
+    expect(row).to_contain_text("2030-01-04 17:45")
+
+    # a service on that policy: a request's clock follows the office calendar
+    service = {"id": "vpn", "name": {"en": "VPN", "ru": "VPN"},
+               "target": {"board_id": "support", "column_id": "queue", "lane_id": "l1"},
+               "fields": [], "sla_policy": "office-hours"}
+    assert api(stack, "PUT", "/v1/services/vpn", json=service).status_code == 200, service
+    card = submit_request(stack, "vpn")
+    before = sla_deadline(stack, card["id"])
+    assert before < datetime.now(UTC) + timedelta(days=5)
+
+    # the next three weeks become holidays, imported as a list on the calendar's page
+    page.goto(f"{stack['boards'].url}/admin/sla?calendar=office")
+    today = date.today()
+    days = "\n".join(f"{today + timedelta(days=n)} closed" for n in range(21))
+    holidays = page.locator("#holidays-form")
+    holidays.get_by_label("Holidays", exact=True).fill("2030-02-30 not a day")
+    holidays.get_by_role("button", name="Import").click()
+    expect(holidays.locator(".field-error")).to_contain_text("line 1")
+    holidays.get_by_label("Holidays", exact=True).fill(days)
+    holidays.get_by_role("button", name="Import").click()
+    expect(page.locator("#admin-status")).to_have_text("Imported 21 dates.")
+    page.screenshot(path=SCREENSHOTS / "admin-sla.png", full_page=True)
+
+    # the open request's deadline is re-priced past the holidays, without a restart
+    after = wait_until(lambda: (d := sla_deadline(stack, card["id"])) != before and d,
+                       timeout=30)
+    assert after.date() >= today + timedelta(days=21)
+    page.context.close()
+
+
+# --- notifications --------------------------------------------------------------------------
+
+def test_a_slack_route_added_on_the_page_brings_an_alert(browser, stack, admin_token, slack):
+    page = signed_in(browser, stack, admin_token, "/admin/notifications")
+    form = page.locator("#route-form")
+    form.get_by_label("Route").fill("l1-slack")
+    form.get_by_label("Board").select_option("support")
+    form.get_by_label("new request").check()
+    form.locator("select[name=channel]").select_option("slack_webhook")
+    form.get_by_role("button", name="Save").click()
+    expect(form.locator(".form-error")).to_contain_text("needs webhook_url")
+    hook = slack.webhook_url("desk")
+    form.get_by_label("Slack webhook URL").fill(hook)
+    form.get_by_role("button", name="Save").click()
+    expect(page.locator("#admin-status")).to_have_text("Saved.")
+    expect(page.locator("table.list").first).to_contain_text("l1-slack")
+
+    card = submit_request(stack, "problem", {"system": "mail"})
+    posts = wait_until(lambda: slack.webhook_posts(hook), timeout=30)
+    assert card["number"] in str(posts[0])
+    page.context.close()
+
+
+def test_a_mail_template_previewed_refused_when_broken_and_saved(browser, stack, admin_token):
+    page = signed_in(browser, stack, admin_token,
+                     "/admin/notifications?template=acknowledgment/en")
+    form = page.locator("#template-form")
+    form.get_by_label("Subject").fill("We have it: {{ card.number }}")
+    form.get_by_role("button", name="Preview").click()
+    expect(form.locator(".form-error")).to_have_text("")
+    expect(page.locator("#template-shown .shown-subject")).to_contain_text("We have it: ")
+    form.get_by_label("Subject").fill("Broken {{ number ")
+    form.get_by_role("button", name="Save").click()
+    expect(form.get_by_label("Subject")).to_have_attribute("aria-invalid", "true")
+    form.get_by_label("Subject").fill("We have it: {{ card.number }}")
+    form.get_by_role("button", name="Save").click()
+    expect(page.locator("#admin-status")).to_have_text("Saved.")
+    r = httpx.get(f"{stack['notify'].url}/v1/templates/acknowledgment/en", headers=auth(stack))
+    assert r.json()["subject"] == "We have it: {{ card.number }}" and r.json()["custom"]
+    page.screenshot(path=SCREENSHOTS / "admin-notifications.png", full_page=True)
+    page.context.close()
+
+
+def test_canned_responses_created_edited_and_deleted(browser, stack, admin_token):
+    page = signed_in(browser, stack, admin_token, "/admin/notifications")
+    new = page.locator("#canned-new")
+    new.get_by_label("Title").fill("Restart first")
+    new.get_by_role("button", name="Save").click()
+    expect(new.locator(".field-error")).to_be_visible()  # the text is required
+    new.get_by_label("Text", exact=True).fill("Please restart {customer_name}'s laptop.")
+    new.get_by_role("button", name="Save").click()
+    expect(page.locator("#admin-status")).to_have_text("Saved.")
+    form = page.get_by_role("form", name="Restart first")
+    form.get_by_label("Title").fill("Restart it first")
+    form.get_by_role("button", name="Save").click()
+    expect(page.locator("#admin-status")).to_have_text("Saved.")
+
+    def titles():
+        return [c["title"] for c in api(stack, "GET", "/v1/canned-responses").json()["items"]]
+    assert "Restart it first" in titles() and "Restart first" not in titles()
+    page.get_by_role("form", name="Restart it first").get_by_role(
+        "button", name="Delete").click()
+    expect(page.locator("#admin-status")).to_have_text("Deleted.")
+    assert "Restart it first" not in titles()
+    page.context.close()
+
+
+# --- portal access --------------------------------------------------------------------------
+
+def test_portal_groups_and_allowlist_take_effect_without_a_restart(browser, stack, admin_token):
+    page = signed_in(browser, stack, admin_token, "/admin/access", lang="ru-RU")
+    new = page.locator("#group-new")
+    new.get_by_label("Имя").fill("VIP!")
+    new.get_by_role("button", name="Сохранить").click()
+    expect(new.get_by_label("Имя")).to_have_attribute("aria-invalid", "true")
+    new.get_by_label("Имя").fill("vip")
+    new.get_by_label("Домены").fill("vip.example")
+    new.get_by_role("button", name="Сохранить").click()
+    expect(page.locator("#admin-status")).to_have_text("Сохранено.")
+    access = httpx.get(f"{stack['portal'].url}/v1/access", headers=auth(stack)).json()
+    assert access["groups"]["vip"]["domains"] == ["vip.example"]
+
+    allow = page.locator("#allow-form")
+    allow.get_by_label("Домены").fill("acme.example")
+    allow.get_by_role("button", name="Сохранить").click()
+    expect(page.locator("#admin-status")).to_have_text("Сохранено.")
+    # stored by the portal (its sign-in reads it within a second, no restart)
+    after = httpx.get(f"{stack['portal'].url}/v1/access", headers=auth(stack)).json()
+    assert after["allow"]["domains"] == ["acme.example"]
+    assert after["revision"] > access["revision"]
+    page.screenshot(path=SCREENSHOTS / "admin-access-ru.png", full_page=True)
+    allow.get_by_label("Домены").fill("")
+    allow.get_by_role("button", name="Сохранить").click()
+    expect(page.locator("#admin-status")).to_have_text("Сохранено.")
+    page.context.close()
+
+
+# --- the audit log --------------------------------------------------------------------------
+
+def test_the_audit_log_shows_who_changed_what_before_and_after(browser, stack, admin_token):
+    page = signed_in(browser, stack, admin_token, "/admin/audit")
+    rows = page.locator("table.audit tbody tr")
+    expect(rows.first).to_be_visible()
+    calendar_row = rows.filter(has_text="calendar office").filter(has_text="holidays imported")
+    expect(calendar_row).to_contain_text("Ada Admin")
+    calendar_row.locator("summary").click()
+    expect(calendar_row.locator("pre.after")).to_contain_text(str(date.today()))
+    expect(calendar_row.locator("pre.before")).not_to_contain_text(str(date.today()))
+    page.goto(f"{stack['boards'].url}/admin/audit?area=access")
+    expect(rows.filter(has_text="group vip")).to_contain_text("created")
+    expect(rows.filter(has_text="calendar office")).to_have_count(0)
+    page.goto(f"{stack['boards'].url}/admin/audit")
+    page.screenshot(path=SCREENSHOTS / "admin-audit.png", full_page=True)
+    page.context.close()
