@@ -76,6 +76,10 @@ if ! server >/dev/null; then
 fi
 
 enable_plugin --offline
+# The node counts a few file handles per quorum queue against its open-files limit and
+# stops accepting connections at that limit; the bus has several queues per partition
+# and tests run several namespaces at once, so give it the hard limit, not 1024.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 bin="$(server)"
 echo "RabbitMQ is not running on 127.0.0.1:$PORT; starting it ($bin -detached)"
 # Debian's wrapper only lets root (or the rabbitmq user) start the node.

@@ -83,6 +83,9 @@ class Stack:
     extra: dict[str, dict[str, str]] = field(default_factory=dict)
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=lambda: {n: free_port() for n in SERVICES})
+    # more replicas of a service beside `services[name]` (its first one), each on its own
+    # ports; the services point at each other through the first replica's address
+    replicas: dict[str, list[ServiceProcess]] = field(default_factory=dict)
 
     ADMIN_TOKEN = "test-admin-token"
     SLA_READ_TOKEN = "test-sla-read-token"
@@ -159,7 +162,34 @@ class Stack:
         for name in names:
             self.services[name].wait_ready()
 
+    def start_replicas(self, name: str, count: int, wait: bool = True) -> list[ServiceProcess]:
+        """`count` more processes of `name` on the same store and queues (own HTTP and,
+        for intake, SMTP ports; own log file)."""
+        started = []
+        for _ in range(count):
+            index = len(self.replicas.setdefault(name, [])) + 1
+            env = self.env_for(name) | {name.upper() + "_HTTP_PORT": str(free_port())}
+            if name == "intake":
+                env["INTAKE_SMTP_PORT"] = str(free_port())
+            proc = ServiceProcess(name, env, int(env[name.upper() + "_HTTP_PORT"]),
+                                  self.workdir / f"{name}.{index}.log")
+            self.replicas[name].append(proc)
+            proc.start(wait=False)
+            started.append(proc)
+        if wait:
+            for proc in started:
+                proc.wait_ready()
+        return started
+
+    def all_of(self, name: str) -> list[ServiceProcess]:
+        """Every process of a service: its first replica, then the others."""
+        first = [self.services[name]] if name in self.services else []
+        return first + self.replicas.get(name, [])
+
     def stop(self) -> None:
+        for procs in self.replicas.values():
+            for proc in procs:
+                proc.stop()
         for proc in self.services.values():
             proc.stop()
 
