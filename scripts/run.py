@@ -126,7 +126,12 @@ def main() -> None:
         "boards": {"DEMO_CATALOG": "true", "BOOTSTRAP_ADMIN_TOKEN": ADMIN_TOKEN,
                    "COOKIE_SECURE": "false", "SLA_URL": f"http://127.0.0.1:{PORTS['sla']}",
                    "SLA_TOKEN": SLA_READ_TOKEN, "PORTAL_TOKEN": KB_PORTAL_TOKEN,
-                   "PORTAL_URL": f"http://127.0.0.1:{PORTS['portal']}"},
+                   "PORTAL_URL": f"http://127.0.0.1:{PORTS['portal']}",
+                   # the admin pages change each service through its admin API
+                   "SLA_ADMIN_TOKEN": ADMIN_TOKEN, "NOTIFY_ADMIN_TOKEN": ADMIN_TOKEN,
+                   "NOTIFY_URL": f"http://127.0.0.1:{PORTS['notify']}",
+                   "PORTAL_ADMIN_URL": f"http://127.0.0.1:{PORTS['portal']}",
+                   "PORTAL_ADMIN_TOKEN": ADMIN_TOKEN},
         "sla": {"READ_TOKEN": SLA_READ_TOKEN},
         "notify": {"SMTP__HOST": smtp_host, "SMTP__PORT": smtp_port,
                    "REPLY_TOKEN_SECRET": REPLY_SECRET, "LINK_SECRET": LINK_SECRET,

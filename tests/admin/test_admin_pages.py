@@ -34,6 +34,7 @@ def stack(mongo_url, amqp_url, tmp_path_factory, slack):
         s.extra["boards"] = {"BOARDS_SLA_ADMIN_TOKEN": s.ADMIN_TOKEN,
                              "BOARDS_NOTIFY_URL": s.url("notify"),
                              "BOARDS_NOTIFY_ADMIN_TOKEN": s.ADMIN_TOKEN,
+                             "BOARDS_PORTAL_ADMIN_URL": s.url("portal"),
                              "BOARDS_PORTAL_ADMIN_TOKEN": s.ADMIN_TOKEN}
         s.extra["sla"] = {"SLA_ADMIN_TOKEN": s.ADMIN_TOKEN}
         s.start()

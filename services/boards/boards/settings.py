@@ -39,4 +39,6 @@ class BoardsSettings(ServiceSettings):
     sla_admin_token: str = ""
     notify_url: str = "http://127.0.0.1:8004"
     notify_admin_token: str = ""
+    # the portal's own address inside the deployment (portal_url is where customers go)
+    portal_admin_url: str = "http://127.0.0.1:8000"
     portal_admin_token: str = ""
