@@ -9,10 +9,11 @@ from desk_runtime.service import ServiceRuntime
 from fastapi import FastAPI
 
 from boards import demo, kb, stats, web
-from boards.api import admin, cards
+from boards.api import admin, cards, search, views
 from boards.application.catalog import publish_service
 from boards.consumers import HANDLERS
 from boards.repository import Repositories
+from boards.repository.views import SavedViewRepository
 from boards.settings import BoardsSettings
 
 
@@ -27,6 +28,8 @@ def create_app(settings: BoardsSettings | None = None) -> FastAPI:
         repos = Repositories.of(runtime.db)
         await repos.ensure_indexes()
         await repos.cards.backfill_list_fields()
+        await repos.cards.backfill_search()
+        await SavedViewRepository(runtime.db).ensure_indexes()
         if settings.demo_catalog:
             await load_demo(runtime)
         await stats.start(runtime, settings)
@@ -41,6 +44,8 @@ def create_app(settings: BoardsSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.include_router(cards.router)
     app.include_router(admin.router)
+    app.include_router(search.router)
+    app.include_router(views.router)
     stats.install(app)
     kb.install(app)
     web.install(app)

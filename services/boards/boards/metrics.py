@@ -21,3 +21,10 @@ TRANSFERS_REFUSED = Counter("desk_boards_transfer_refused_total",
 MENTIONS = Counter("desk_boards_mentions_total",
                    "Agents named in internal notes: told, or without a contact to tell.",
                    ["outcome"])
+BULK_RESULTS = Counter("desk_boards_bulk_results_total",
+                       "Cards a bulk action touched, by action and result (done, unchanged, "
+                       "refused).", ["action", "status"])
+SEARCHES = Counter("desk_boards_card_searches_total",
+                   "Card searches and table pages served, by what asked (search, table, "
+                   "export) and whether the input was refused as invalid.",
+                   ["kind", "outcome"])

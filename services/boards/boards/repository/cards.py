@@ -12,10 +12,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from boards.domain.card import Card, CardChange
 from boards.domain.cards import matches_filters, search_terms, sort_key, sort_key_time, time_key
+from boards.domain.search import TEXT_SOURCES, card_keys, comment_stems
 
 # Card fields an agent can filter a list by; each has its own (board, field, sort_key) index.
 LIST_FILTER_FIELDS = ("lane_id", "column_id", "assignee_id", "service_id", "priority",
-                      "sla_state", "search_terms")
+                      "sla_state", "search_terms", "text_keys")
 
 
 # Marks "cards nobody is responsible for" (a plain None means "no assignee filter").
@@ -34,18 +35,32 @@ class CardListSpec:
     equal: dict[str, Any] = field(default_factory=dict)
     terms: tuple[str, ...] = ()
     after: str | None = None
+    text: tuple[str, ...] = ()  # full-text keys (boards.domain.search), all required
 
     @classmethod
     def build(cls, *, boards: str | list[str], after: str | None = None,
-              terms: list[str] | None = None, **equal: Any) -> CardListSpec:
+              terms: list[str] | None = None, text: list[str] | None = None,
+              **equal: Any) -> CardListSpec:
         """`equal` keys are card fields; None is "no filter", UNASSIGNED is "no assignee"."""
         chosen = {k: (None if v is UNASSIGNED else v) for k, v in equal.items() if v is not None}
         scope = (boards,) if isinstance(boards, str) else tuple(boards)
-        return cls(scope, chosen, tuple(terms or ()), after)
+        return cls(scope, chosen, tuple(terms or ()), after, tuple(text or ()))
+
+    def projection(self) -> dict[str, int]:
+        """A list reads no history; the full-text fields only when it ranks by them."""
+        return {"history": 0} | ({} if self.text else {"text_keys": 0, "search_comments": 0})
+
+    def matches(self, card: dict[str, Any]) -> bool:
+        """Whether a row the index yielded passes every other filter and has every key."""
+        have = set(card.get("text_keys") or ()) if self.text else set()
+        return (matches_filters(card, self.equal, list(self.terms))
+                and all(k in have for k in self.text))
 
     def index_field(self) -> tuple[str, Any] | None:
         """The one filter the store narrows by (with board and the window); the most
         selective first. The others are checked on the rows the index yields."""
+        if self.text:
+            return "text_keys", max(self.text, key=len)
         if self.terms:
             return "search_terms", max(self.terms, key=len)
         for name in INDEX_PREFERENCE:
@@ -68,14 +83,17 @@ INDEX_PREFERENCE = ("assignee_id", "sla_state", "column_id", "lane_id", "service
 
 
 def card_list_query(*, boards: str | list[str], after: str | None = None,
-                    terms: list[str] | None = None, **equal: Any) -> dict[str, Any]:
+                    terms: list[str] | None = None, text: list[str] | None = None,
+                    **equal: Any) -> dict[str, Any]:
     """The whole list filter as one store query (what a plain MongoDB client would send)."""
-    spec = CardListSpec.build(boards=boards, after=after, terms=terms, **equal)
+    spec = CardListSpec.build(boards=boards, after=after, terms=terms, text=text, **equal)
     query: dict[str, Any] = {"board_id": spec.boards[0] if len(spec.boards) == 1
                              else {"$in": list(spec.boards)}}
     query |= spec.equal
     if spec.terms:
         query["search_terms"] = {"$all": list(spec.terms)}
+    if spec.text:
+        query["text_keys"] = {"$all": list(spec.text)}
     if spec.after:
         query["sort_key"] = {"$lt": spec.after}
     return query
@@ -145,7 +163,9 @@ class CardRepository:
         return (doc["board_id"], doc.get("sla") or {}) if doc else None
 
     async def add_card(self, card: Card, session: Session = None) -> None:
-        await self._cards.insert_one(card.to_document(), session=session)
+        doc = card.to_document()
+        doc["text_keys"] = card_keys(doc)
+        await self._cards.insert_one(doc, session=session)
 
     async def save_change(self, card: Card, change: CardChange, now: datetime,
                           session: Session = None) -> Card | None:
@@ -153,6 +173,8 @@ class CardRepository:
         it, or None when another writer got there first."""
         update: dict[str, Any] = {"$set": {**change.sets, **card.derived(change, now)},
                                   "$inc": {"version": 1}}
+        if TEXT_SOURCES & change.sets.keys():
+            update["$set"]["text_keys"] = await self._text_keys_after(card, change.sets, session)
         pushes: dict[str, Any] = {k: {"$each": v} for k, v in change.pushes.items()}
         if change.history:
             pushes["history"] = {"$each": change.history}
@@ -227,6 +249,7 @@ class CardRepository:
 
     async def add_comment(self, comment: dict[str, Any], session: Session = None) -> None:
         await self._comments.insert_one(comment, session=session)
+        await self._comment_searchable(comment, session)
 
     async def reply_recorded(self, reply_id: str, session: Session = None) -> bool:
         return await self._comments.find_one({"reply_id": reply_id}, {"_id": 1},
@@ -253,7 +276,7 @@ class CardRepository:
             found = [c async for c in self._cards.find({"request_id": spec.equal["request_id"]},
                                                       {"history": 0})]
             rows = [c for c in found if c["board_id"] in spec.boards
-                    and matches_filters(c, spec.equal, list(spec.terms))
+                    and spec.matches(c)
                     and (not spec.after or c["sort_key"] < spec.after)][:limit]
             return [Card.from_document(c) for c in rows]
         span = await self.card_span()
@@ -279,9 +302,9 @@ class CardRepository:
             query = spec.window_query(board, upper, lower)
             if trace is not None:
                 trace.append(query)
-            got = [c async for c in self._cards.find(query, {"history": 0})
+            got = [c async for c in self._cards.find(query, spec.projection())
                    .sort("sort_key", DESCENDING).limit(batch)]
-            found += [c for c in got if matches_filters(c, spec.equal, list(spec.terms))]
+            found += [c for c in got if spec.matches(c)]
             if len(got) == batch:  # more in this window: continue after the last row
                 upper = got[-1]["sort_key"]
                 continue
@@ -315,3 +338,61 @@ class CardRepository:
             async for card in self._cards.find({}, {"sort_key": 1}):
                 await self.note_card_time(card["sort_key"])
         return n
+
+    # --- full-text search (boards.domain.search) ------------------------------------------
+
+    async def _comment_searchable(self, comment: dict[str, Any], session: Session) -> None:
+        """A comment's words find its card: its stems join the card's keys (not its version:
+        a pending edit stays valid; the same transaction as the comment)."""
+        stems = comment_stems(comment.get("text"))
+        if not stems:
+            return
+        doc = await self._cards.find_one({"_id": comment["card_id"]},
+                                        {"search_comments": 1, "title": 1, "number": 1,
+                                         "requester": 1, "fields": 1}, session=session)
+        if doc is None:
+            return
+        doc["search_comments"] = [*(doc.get("search_comments") or ()), *stems]
+        await self._cards.update_one({"_id": doc["_id"]}, {"$set": {
+            "search_comments": doc["search_comments"], "text_keys": card_keys(doc)}},
+            session=session)
+
+    async def _text_keys_after(self, card: Card, sets: dict[str, Any], session: Session
+                               ) -> list[str]:
+        """The full-text keys once a change to the card's own words applies (the comments'
+        stems read afresh when the card was read without them)."""
+        doc = {**card.to_document(), **sets}
+        if "search_comments" not in doc:
+            stored = await self._cards.find_one({"_id": card.id}, {"search_comments": 1},
+                                               session=session)
+            doc["search_comments"] = (stored or {}).get("search_comments") or []
+        return card_keys(doc)
+
+    async def comments_of_cards(self, card_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """The comments of several cards (a search page's), oldest first per card."""
+        found: dict[str, list[dict[str, Any]]] = {i: [] for i in card_ids}
+        async for c in self._comments.find({"card_id": {"$in": card_ids}}).sort(
+                [("created_at", ASCENDING), ("_id", ASCENDING)]):
+            found[c["card_id"]].append(c)
+        return found
+
+    async def backfill_search(self) -> int:
+        """Cards written before full-text search get their comments' stems and new keys
+        (once: a marker in the counters says the store is done)."""
+        if await self._counters.find_one({"_id": SEARCH_MARKER, "v": SEARCH_VERSION}):
+            return 0
+        n = 0
+        async for card in self._cards.find({}, {"history": 0}):
+            stems: list[str] = []
+            async for c in self._comments.find({"card_id": card["_id"]}, {"text": 1}):
+                stems += comment_stems(c.get("text"))
+            card["search_comments"] = stems
+            await self._cards.update_one({"_id": card["_id"]}, {"$set": {
+                "search_comments": stems, "text_keys": card_keys(card)}})
+            n += 1
+        await self._counters.update_one({"_id": SEARCH_MARKER},
+                                        {"$set": {"v": SEARCH_VERSION}}, upsert=True)
+        return n
+
+
+SEARCH_MARKER, SEARCH_VERSION = "search-keys", 2

@@ -18,13 +18,14 @@ from boards.web.admin.repository import AuditRepository
 
 
 def install(app: FastAPI) -> None:
-    from boards.web import admin, attachments, live, pages, session
+    from boards.web import admin, attachments, live, pages, session, table
 
     app.include_router(session.router)
     app.include_router(attachments.router)
     app.include_router(live.router)
     app.include_router(pages.router)
     admin.install(app)
+    app.include_router(table.router)
     app.mount("/assets", StaticFiles(directory=Path(__file__).parent / "static"), name="assets")
     hub = live.LiveHub(app.state.runtime)
     hub.subscribe()

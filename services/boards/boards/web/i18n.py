@@ -91,6 +91,7 @@ TEXT: dict[str, dict[str, str]] = {
         "units": "d h m", "board_name": "Board name", "add_column": "Add column",
         "add_lane": "Add lane", "category": "Status category", "wip_limit": "WIP limit",
         "time_limit": "Time limit (min)", "name": "Name",
+        "table": "Table",
     },
     "ru": {
         "app": "Служба поддержки", "board": "Доска", "my_cards": "Мои карточки",
@@ -179,6 +180,7 @@ TEXT: dict[str, dict[str, str]] = {
         "save_participants": "Сохранить участников", "task_created": "Создана {number}",
         "due_short": "срок {d}", "work": "Работа", "remove": "Убрать",
         "child_title": "Название дочерней карточки",
+        "table": "Таблица",
     },
 }
 
