@@ -15,6 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 from tests.support.browser import SCREENSHOTS, chromium
 from tests.support.fake_slack import FakeSlack
 from tests.support.mail import MailSink
+from tests.portal.helpers import PORTAL_ENV, card_by_title, sign_in, submit
 from tests.support.stack import Stack, auth, card_for, cleanup, sla_auth, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -27,20 +28,26 @@ def slack():
 
 
 @pytest.fixture(scope="module")
-def stack(mongo_url, amqp_url, tmp_path_factory, slack):
-    with MailSink() as mail:
-        s = Stack(mongo_url, amqp_url, tmp_path_factory.mktemp("admin"), smtp_port=mail.port)
-        # the admin pages reach each owner's admin API with that owner's admin token
-        s.extra["boards"] = {"BOARDS_SLA_ADMIN_TOKEN": s.ADMIN_TOKEN,
-                             "BOARDS_NOTIFY_URL": s.url("notify"),
-                             "BOARDS_NOTIFY_ADMIN_TOKEN": s.ADMIN_TOKEN,
-                             "BOARDS_PORTAL_ADMIN_URL": s.url("portal"),
-                             "BOARDS_PORTAL_ADMIN_TOKEN": s.ADMIN_TOKEN}
-        s.extra["sla"] = {"SLA_ADMIN_TOKEN": s.ADMIN_TOKEN}
-        s.start()
-        yield s
-        s.stop()
-        cleanup(mongo_url, amqp_url, s.namespace)
+def mail():
+    with MailSink() as sink:
+        yield sink
+
+
+@pytest.fixture(scope="module")
+def stack(mongo_url, amqp_url, tmp_path_factory, slack, mail):
+    s = Stack(mongo_url, amqp_url, tmp_path_factory.mktemp("admin"), smtp_port=mail.port)
+    # the admin pages reach each owner's admin API with that owner's admin token
+    s.extra["boards"] = {"BOARDS_SLA_ADMIN_TOKEN": s.ADMIN_TOKEN,
+                         "BOARDS_NOTIFY_URL": s.url("notify"),
+                         "BOARDS_NOTIFY_ADMIN_TOKEN": s.ADMIN_TOKEN,
+                         "BOARDS_PORTAL_ADMIN_URL": s.url("portal"),
+                         "BOARDS_PORTAL_ADMIN_TOKEN": s.ADMIN_TOKEN}
+    s.extra["sla"] = {"SLA_ADMIN_TOKEN": s.ADMIN_TOKEN}
+    s.extra["portal"] = dict(PORTAL_ENV)  # plain-http cookies, test rate limits
+    s.start()
+    yield s
+    s.stop()
+    cleanup(mongo_url, amqp_url, s.namespace)
 
 
 @pytest.fixture(scope="module")
@@ -199,6 +206,54 @@ def test_a_calendar_with_holidays_a_deadline_preview_and_open_clocks_repriced(
                        timeout=30)
     assert after.date() >= today + timedelta(days=21)
     page.context.close()
+
+
+# --- the catalog: a service with a conditional form, on the portal, on its board and SLA ---
+
+def test_a_new_service_with_a_conditional_form_reaches_the_portal_board_and_sla(
+        browser, stack, admin_token, mail):
+    page = signed_in(browser, stack, admin_token, "/admin")
+    form = page.locator("#service-form")
+    form.get_by_label("Id", exact=True).fill("laptop")
+    form.get_by_label("Name (English)").fill("New laptop")
+    form.get_by_label("Name (Russian)").fill("Новый ноутбук")
+    form.get_by_label("Target column").select_option("queue")
+    form.get_by_label("Target lane").select_option("l2")
+    form.get_by_label("SLA policy").fill("office-hours")  # made on the SLA page above
+    page.get_by_role("button", name="Add field").click()
+    row = page.locator(".field-row").nth(0)
+    row.get_by_label("Key", exact=True).fill("model")
+    row.get_by_label("Label (en)").fill("Model")
+    row.locator("[name=f_type]").select_option("select")
+    row.get_by_label("Options (value=label, comma-separated)").fill("air=Air, other=Other")
+    row.get_by_label("Required").check()
+    page.get_by_role("button", name="Add field").click()
+    row = page.locator(".field-row").nth(1)
+    row.get_by_label("Key", exact=True).fill("which")
+    row.get_by_label("Label (en)").fill("Which model?")
+    row.get_by_label("Required").check()
+    row.get_by_label("Shown when field").fill("model")
+    row.get_by_label("has one of the values (comma-separated)").fill("other")
+    page.get_by_role("button", name="Save").first.click()
+    expect(page.locator("#service-result")).to_contain_text("laptop r1")
+    page.context.close()
+
+    # the portal lists it (it heard catalog.service_changed) and enforces its form
+    customer = sign_in(stack, mail, f"lea.{uuid.uuid4().hex[:6]}@acme.example")
+    wait_until(lambda: "New laptop" in customer.get("/").text, timeout=20)
+    refused = submit(customer, "laptop", "Screen cracked", {"model": "other"})
+    assert refused.status_code in (400, 422) and "Which model?" in refused.text
+    assert submit(customer, "laptop", "Screen cracked",
+                  {"model": "other", "which": "X13"}).status_code == 303
+
+    # on the service's board, column and lane, its clock on the service's policy
+    card = card_by_title(stack, "Screen cracked")
+    assert (card["board_id"], card["column_id"], card["lane_id"]) == ("support", "queue", "l2")
+    assert card["fields"] == {"model": "other", "which": "X13"}
+    record = wait_until(lambda: (r := httpx.get(
+        f"{stack['sla'].url}/v1/cards/{card['id']}/sla", headers=sla_auth(stack))
+    ).status_code == 200 and r.json())
+    assert record["policy"] == "office-hours"
 
 
 # --- notifications --------------------------------------------------------------------------
