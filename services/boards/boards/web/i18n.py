@@ -48,7 +48,8 @@ TEXT: dict[str, dict[str, str]] = {
         "requester_change": "Change the requester", "requester_name": "Name",
         "no_requester": "internal task, no customer", "save_participants": "Save participants",
         "task_created": "Created {number}", "due_short": "due {d}", "work": "Work",
-        "remove": "Remove", "child_title": "Child card title",
+        "remove": "Remove", "child_title": "Child card: what to do",
+        "field_value": "Value", "set_field": "Set field",
         "conversation": "Conversation", "public_reply": "Public reply (customer sees it)",
         "internal_note": "Internal note (agents only)", "send": "Send", "reply_kind": "Reply as",
         "canned": "Canned response", "none": "none", "preview": "Preview", "insert": "Insert",
@@ -91,7 +92,6 @@ TEXT: dict[str, dict[str, str]] = {
         "units": "d h m", "board_name": "Board name", "add_column": "Add column",
         "add_lane": "Add lane", "category": "Status category", "wip_limit": "WIP limit",
         "time_limit": "Time limit (min)", "name": "Name",
-        "table": "Table",
     },
     "ru": {
         "app": "Служба поддержки", "board": "Доска", "my_cards": "Мои карточки",
@@ -179,8 +179,8 @@ TEXT: dict[str, dict[str, str]] = {
         "requester_name": "Имя", "no_requester": "внутренняя задача, без клиента",
         "save_participants": "Сохранить участников", "task_created": "Создана {number}",
         "due_short": "срок {d}", "work": "Работа", "remove": "Убрать",
-        "child_title": "Название дочерней карточки",
-        "table": "Таблица",
+        "child_title": "Дочерняя карточка: что сделать",
+        "field_value": "Значение", "set_field": "Задать поле",
     },
 }
 

@@ -82,6 +82,9 @@ function initWork() {
       done(await api("PATCH", base, { version: version(), labels }));
     });
   }
+  // a custom field: set (empty value removes it); a request's are checked by its service's form
+  on("field-set", async () => done(await api("PATCH", base, {
+    version: version(), fields: { [value("field-key")]: value("field-value") || null } })));
   on("block-form", async () => {
     const blocker = value("block-card");
     done(await api("POST", `${base}/blockers`, blocker ? { blocked_by: blocker }
