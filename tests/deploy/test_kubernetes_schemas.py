@@ -12,7 +12,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from desk_contracts.topology import queue_spec, queues_of
+from desk_contracts.topology import PARTITIONS, Topology, queue_spec, queues_of
 from kubernetes_validate.utils import (
     SchemaNotFoundError,
     all_versions,
@@ -31,7 +31,8 @@ KEDA_SCHEMAS = {("keda.sh/v1alpha1", "ScaledObject"): "keda-scaledobject-v1alpha
 SERVICES = ("portal", "intake", "boards", "sla", "notify")
 # Per-card order holds within one process until card events are partitioned (#21 item 1):
 # these consume card-ordered events and stay at one replica until then.
-ORDER_CAPPED = ("boards", "sla", "notify")
+# consumers scaled by KEDA up to the partition count (a card's events: one replica at a time)
+PARTITIONED = ("boards", "sla", "notify")
 HPA_SCALED = ("portal", "intake")
 
 
@@ -198,14 +199,18 @@ def test_each_deployment_has_exactly_one_scaler():
         assert "replicas" not in deployments[target]["spec"], target
 
 
-def test_consumers_are_capped_at_one_replica_until_card_events_are_partitioned():
+def test_consumers_scale_up_to_the_partition_count_and_keda_owns_the_count():
     scaled = {s["spec"]["scaleTargetRef"]["name"]: s for s in of_kind("ScaledObject").values()}
     deployments = of_kind("Deployment")
-    for service in ORDER_CAPPED:
+    for service in PARTITIONED:
         spec = scaled[f"desk-{service}"]["spec"]
-        assert spec["minReplicaCount"] == spec["maxReplicaCount"] == 1, service
-        # and without KEDA installed, the Deployment alone keeps the same one replica
-        assert deployments[f"desk-{service}"]["spec"]["replicas"] == 1, service
+        # one active consumer per partition: a replica beyond their count would idle
+        assert spec["minReplicaCount"] == 1 and spec["maxReplicaCount"] == PARTITIONS, service
+        # an applied `replicas` would reset KEDA's count on every `kubectl apply`
+        assert "replicas" not in deployments[f"desk-{service}"]["spec"], service
+        # rolling updates are safe: old and new pods share the partitions like replicas
+        assert deployments[f"desk-{service}"]["spec"].get("strategy", {}).get(
+            "type", "RollingUpdate") == "RollingUpdate", service
 
 
 def test_scaled_objects_watch_their_own_queues_through_the_services_broker():
@@ -224,6 +229,9 @@ def test_scaled_objects_watch_their_own_queues_through_the_services_broker():
         for trigger in scaled["spec"]["triggers"]:
             if trigger["type"] == "rabbitmq":
                 assert trigger["authenticationRef"]["name"] in auths
-        assert all(queue_spec(q).service == service for q in queues), queues
-        # a backlog on any of its queues is a reason to scale, so none is left unwatched
-        assert sorted(queues) == sorted(q.name for q in queues_of(service)), service
+        topology = Topology()
+        assert all(queue_spec(topology.logical_queue(q)).service == service
+                   for q in queues), queues
+        # a backlog on any partition of its queues is a reason to scale: none is unwatched
+        assert sorted(queues) == sorted(name for q in queues_of(service)
+                                        for name in topology.partition_queues(q)), service
