@@ -5,6 +5,7 @@ responses, portal access, and the audit log of who changed what; only admins get
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -254,6 +255,29 @@ def test_a_new_service_with_a_conditional_form_reaches_the_portal_board_and_sla(
         f"{stack['sla'].url}/v1/cards/{card['id']}/sla", headers=sla_auth(stack))
     ).status_code == 200 and r.json())
     assert record["policy"] == "office-hours"
+
+
+def test_a_board_s_limits_changed_on_the_admin_page_keep_its_card_types_and_priorities(
+        browser, stack, admin_token):
+    board = {"name": "Work", "columns": [{"id": "todo", "name": "To do", "category": "queued"},
+                                         {"id": "done", "name": "Done", "category": "done"}],
+             "lanes": [{"id": "main", "name": "Main"}], "members": ["ada"],
+             "card_types": [{"id": "feature", "name": {"en": "Feature"}}],
+             "priorities": [{"id": "soon", "names": {"en": "Soon"}, "level": "high",
+                             "color": "#c62828"}]}
+    r = api(stack, "PUT", "/v1/boards/work", json=board)
+    assert r.status_code == 200, r.text
+    page = signed_in(browser, stack, admin_token, "/admin")
+    form = page.locator("form.board-form[data-board=work]")
+    form.get_by_label("Board name").fill("Work (dev)")
+    form.locator(".col-rows input[name=c_wip]").first.fill("5")
+    form.get_by_role("button", name="Save").click()
+    expect(form.locator(".result")).to_have_class(re.compile(r"\bok\b"))
+    saved = api(stack, "GET", "/v1/boards/work").json()
+    assert saved["name"] == "Work (dev)" and saved["columns"][0]["wip_limit"] == 5
+    assert [t["id"] for t in saved["card_types"]] == ["feature"]
+    assert [p["id"] for p in saved["priorities"]] == ["soon"]
+    page.context.close()
 
 
 # --- notifications --------------------------------------------------------------------------
