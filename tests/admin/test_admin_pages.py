@@ -15,6 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.support.browser import SCREENSHOTS, chromium
 from tests.support.fake_slack import FakeSlack
+from tests.support.imap import DovecotServer, dovecot_available
 from tests.support.mail import MailSink
 from tests.portal.helpers import PORTAL_ENV, card_by_title, sign_in, submit
 from tests.support.stack import Stack, auth, card_for, cleanup, sla_auth, wait_until
@@ -42,7 +43,8 @@ def stack(mongo_url, amqp_url, tmp_path_factory, slack, mail):
                          "BOARDS_NOTIFY_URL": s.url("notify"),
                          "BOARDS_NOTIFY_ADMIN_TOKEN": s.ADMIN_TOKEN,
                          "BOARDS_PORTAL_ADMIN_URL": s.url("portal"),
-                         "BOARDS_PORTAL_ADMIN_TOKEN": s.ADMIN_TOKEN}
+                         "BOARDS_PORTAL_ADMIN_TOKEN": s.ADMIN_TOKEN,
+                         "BOARDS_INTAKE_ADMIN_TOKEN": s.ADMIN_TOKEN}
     s.extra["sla"] = {"SLA_ADMIN_TOKEN": s.ADMIN_TOKEN}
     s.extra["portal"] = dict(PORTAL_ENV)  # plain-http cookies, test rate limits
     s.start()
@@ -375,6 +377,53 @@ def test_portal_groups_and_allowlist_take_effect_without_a_restart(browser, stac
     allow.get_by_role("button", name="Сохранить").click()
     expect(page.locator("#admin-status")).to_have_text("Сохранено.")
     page.context.close()
+
+
+# --- channels: an IMAP mailbox -------------------------------------------------------------
+
+@pytest.mark.skipif(not dovecot_available(), reason="dovecot-imapd not installed")
+def test_an_imap_mailbox_tested_from_the_page_shows_its_error_then_brings_mail(
+        browser, stack, admin_token):
+    user = "helpdesk@acme.example"
+    with DovecotServer() as imap:
+        imap.add_user(user, "right-secret")
+        page = signed_in(browser, stack, admin_token, "/admin/channels")
+        form = page.locator("#mailbox-form")
+        form.get_by_label("Service").select_option("problem")
+        form.get_by_label("Server").fill("127.0.0.1")
+        form.get_by_label("Port").fill(str(imap.port))
+        form.get_by_label("Security").select_option("none")
+        form.get_by_label("User name").fill(user)
+        form.get_by_label("Password").fill("wrong-secret")
+        form.get_by_label("After fetching").select_option("move")
+        form.get_by_role("button", name="Save").click()
+        expect(form.get_by_label("Move to folder")).to_have_attribute("aria-invalid", "true")
+        form.get_by_label("After fetching").select_option("seen")
+        form.get_by_role("button", name="Save").click()
+        expect(page.locator("#admin-status")).to_have_text("Saved.")
+
+        # the test says what the server said; the row keeps it as the last error
+        page.get_by_role("button", name="Test: poll now problem").click()
+        expect(page.locator("#admin-status")).to_contain_text("did not answer")
+        page.reload()
+        expect(page.locator("tr[data-mailbox=problem] .error-text")).not_to_be_empty()
+
+        page.goto(f"{stack['boards'].url}/admin/channels?mailbox=problem")
+        form.get_by_label("Password").fill("right-secret")
+        form.get_by_role("button", name="Save").click()
+        expect(page.locator("#admin-status")).to_have_text("Saved.")
+        raw = (f"From: Bo <bo@acme.example>\r\nTo: {user}\r\nSubject: Printer on fire\r\n"
+               f"Message-ID: <{uuid.uuid4().hex}@acme.example>\r\n\r\nPlease help.\r\n")
+        imap.append(user, raw.encode())
+        page.get_by_role("button", name="Test: poll now problem").click()
+        expect(page.locator("#admin-status")).to_have_text("Polled: 1 fetched.")
+        assert card_by_title(stack, "Printer on fire")["board_id"] == "support"
+        page.reload()
+        expect(page.locator("tr[data-mailbox=problem] .error-text")).to_be_empty()
+        page.screenshot(path=SCREENSHOTS / "admin-channels.png", full_page=True)
+        page.get_by_role("button", name="Delete problem").click()
+        expect(page.locator("#admin-status")).to_have_text("Deleted.")
+        page.context.close()
 
 
 # --- the audit log --------------------------------------------------------------------------

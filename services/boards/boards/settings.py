@@ -42,3 +42,4 @@ class BoardsSettings(ServiceSettings):
     # the portal's own address inside the deployment (portal_url is where customers go)
     portal_admin_url: str = "http://127.0.0.1:8000"
     portal_admin_token: str = ""
+    intake_admin_token: str = ""  # intake's INTAKE_ADMIN_TOKEN (IMAP mailboxes), at intake_url

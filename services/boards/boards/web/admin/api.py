@@ -25,7 +25,7 @@ from boards.web.admin.repository import AuditRepository
 
 router = APIRouter(prefix="/v1/admin", tags=["admin pages"])
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-AREAS = ("sla", "notifications", "access", "canned")
+AREAS = ("sla", "notifications", "access", "canned", "channels")
 
 
 def _name(value: str, field: str = "name") -> str:
@@ -282,6 +282,51 @@ async def delete_canned(canned_id: str, request: Request,
         raise NotFound("no such canned response")
     await _audit(request, agent, "canned", "deleted", f"canned {before['title']}",
                  _canned_view(before), None)
+
+
+# --- channels: IMAP mailboxes (intake) --------------------------------------------------------
+
+@router.get("/channels")
+async def channels_config(request: Request, _: Agent = Depends(current_admin)) -> dict:
+    return {"mailboxes": (await upstream.call(request, "intake", "GET", "/v1/mailboxes"))["items"]}
+
+
+def _mailbox_view(doc: dict | None) -> dict | None:
+    # what the log keeps of a mailbox: never its password (intake does not return it)
+    return None if doc is None else {k: v for k, v in doc.items() if k != "password"}
+
+
+@router.put("/channels/mailboxes/{service_id}")
+async def put_mailbox(service_id: str, body: dict[str, Any], request: Request,
+                      agent: Agent = Depends(current_admin)) -> dict:
+    _name(service_id, "service_id")
+    before = _find((await upstream.call(request, "intake", "GET", "/v1/mailboxes"))["items"],
+                   id=service_id)
+    after = await upstream.call(request, "intake", "PUT", f"/v1/mailboxes/{service_id}", body)
+    await _audit(request, agent, "channels", "updated" if before else "created",
+                 f"mailbox {service_id}", _mailbox_view(before), _mailbox_view(after))
+    return after
+
+
+@router.delete("/channels/mailboxes/{service_id}", status_code=204)
+async def delete_mailbox(service_id: str, request: Request,
+                         agent: Agent = Depends(current_admin)) -> None:
+    _name(service_id, "service_id")
+    before = _find((await upstream.call(request, "intake", "GET", "/v1/mailboxes"))["items"],
+                   id=service_id)
+    if before is None:
+        raise NotFound(f"no mailbox for {service_id!r}")
+    await upstream.call(request, "intake", "DELETE", f"/v1/mailboxes/{service_id}")
+    await _audit(request, agent, "channels", "deleted", f"mailbox {service_id}",
+                 _mailbox_view(before), None)
+
+
+@router.post("/channels/mailboxes/{service_id}/poll")
+async def poll_mailbox(service_id: str, request: Request,
+                       _: Agent = Depends(current_admin)) -> dict:
+    """Test the connection: poll now; answers what was fetched or the server's error."""
+    _name(service_id, "service_id")
+    return await upstream.call(request, "intake", "POST", f"/v1/mailboxes/{service_id}/poll")
 
 
 # --- the audit log ---------------------------------------------------------------------------

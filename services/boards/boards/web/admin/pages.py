@@ -121,3 +121,15 @@ async def audit_page(request: Request, area: str | None = None) -> Response:
         rows = await AuditRepository(request.app.state.runtime.db).recent(chosen, 200)
         return {"entries": rows, "area_filter": chosen, "areas": api.AREAS}
     return await _admin_page(request, "admin/audit.html", "audit", load)
+
+
+@router.get("/admin/channels")
+async def channels_page(request: Request, mailbox: str | None = None) -> Response:
+    async def load(request: Request) -> dict:
+        boxes = (await upstream.call(request, "intake", "GET", "/v1/mailboxes"))["items"]
+        repos = Repositories.of(request.app.state.runtime.db)
+        services = [s for s, _ in await repos.catalog.list_services()]
+        return {"mailboxes": boxes,
+                "editing_mailbox": next((b for b in boxes if b["id"] == mailbox), None),
+                "services": [{"id": s.id, "name": s.name.get("en") or s.id} for s in services]}
+    return await _admin_page(request, "admin/channels.html", "channels", load)

@@ -17,7 +17,8 @@ from fastapi import Request
 # area → (URL setting, token setting) of boards' settings
 OWNERS = {"sla": ("sla_url", "sla_admin_token"),
           "notify": ("notify_url", "notify_admin_token"),
-          "portal": ("portal_admin_url", "portal_admin_token")}
+          "portal": ("portal_admin_url", "portal_admin_token"),
+          "intake": ("intake_url", "intake_admin_token")}
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 
 

@@ -154,6 +154,14 @@ const REQUESTS = {
   template: (f) => ["PUT", `/v1/admin/notifications/templates/${f.dataset.template}`, templateBody(f)],
   allow: (f) => ["PUT", "/v1/admin/access/allow", addressSet(f)],
   group: (f) => ["PUT", `/v1/admin/access/groups/${slug(f, "name")}`, addressSet(f)],
+  mailbox: (f) => {
+    const body = { host: val(f, "host"), port: num(val(f, "port")), security: val(f, "security"),
+                   username: val(f, "username"), password: f.elements.namedItem("password").value,
+                   folder: val(f, "folder") || "INBOX", after: val(f, "after"),
+                   enabled: f.elements.namedItem("enabled").checked };
+    if (val(f, "move_to")) body.move_to = val(f, "move_to");
+    return ["PUT", `/v1/admin/channels/mailboxes/${slug(f, "service_id")}`, body];
+  },
   canned: (f) => {
     const body = { title: val(f, "title"), text: f.elements.namedItem("text").value,
                    service_id: val(f, "service_id") || null };
@@ -243,6 +251,18 @@ document.addEventListener("submit", (e) => {
 document.addEventListener("click", async (e) => {
   if (e.target.closest("#template-preview")) {
     previewTemplate(e.target.closest("form"));
+    return;
+  }
+  const poll = e.target.closest("button[data-poll]");
+  if (poll) {
+    STATUS.textContent = "";
+    poll.disabled = true;
+    const res = await call("POST", poll.dataset.poll);
+    poll.disabled = false;
+    const error = res.ok ? res.body.error : (fieldsOf(res)._ || `HTTP ${res.status}`);
+    STATUS.textContent = error ? fmt("poll_failed", { error })
+                               : fmt("polled", { fetched: res.body.fetched });
+    STATUS.classList.toggle("failed", Boolean(error));
     return;
   }
   const del = e.target.closest("button[data-delete]");
