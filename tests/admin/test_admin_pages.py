@@ -282,6 +282,32 @@ def test_a_board_s_limits_changed_on_the_admin_page_keep_its_card_types_and_prio
     page.context.close()
 
 
+def test_card_types_and_priorities_of_a_board_set_on_their_page(browser, stack, admin_token):
+    page = signed_in(browser, stack, admin_token, "/admin/boards?board=work")
+    form = page.locator("#work-form")
+    form.get_by_label("Id 2", exact=True).fill("bug")
+    form.get_by_label("Name (English) 2", exact=True).fill("Bug")
+    form.get_by_label("Name (Russian) 2", exact=True).fill("Ошибка")
+    form.get_by_label("Priority id 2", exact=True).fill("Right Now!")
+    form.get_by_label("Priority name (English) 2", exact=True).fill("Right now")
+    form.get_by_label("SLA level 2", exact=True).select_option("critical")
+    form.get_by_role("button", name="Save").click()
+    # refused by the board's rules, marked on the row it is about
+    expect(form.get_by_label("Priority id 2", exact=True)).to_have_attribute(
+        "aria-invalid", "true")
+    form.get_by_label("Priority id 2", exact=True).fill("now")
+    form.get_by_role("button", name="Save").click()
+    expect(page.locator("#admin-status")).to_have_text("Saved.")
+    page.screenshot(path=SCREENSHOTS / "admin-boards.png", full_page=True)
+    saved = api(stack, "GET", "/v1/boards/work").json()
+    assert [t["id"] for t in saved["card_types"]] == ["feature", "bug"]
+    assert saved["card_types"][1]["name"] == {"en": "Bug", "ru": "Ошибка"}
+    assert [(p["id"], p["level"]) for p in saved["priorities"]] == [("soon", "high"),
+                                                                     ("now", "critical")]
+    assert saved["name"] == "Work (dev)" and saved["columns"][0]["wip_limit"] == 5
+    page.context.close()
+
+
 # --- notifications --------------------------------------------------------------------------
 
 def test_a_slack_route_added_on_the_page_brings_an_alert(browser, stack, admin_token, slack):
@@ -439,6 +465,8 @@ def test_the_audit_log_shows_who_changed_what_before_and_after(browser, stack, a
     expect(calendar_row.locator("pre.before")).not_to_contain_text(str(date.today()))
     page.goto(f"{stack['boards'].url}/admin/audit?area=access")
     expect(rows.filter(has_text="group vip")).to_contain_text("created")
+    page.goto(f"{stack['boards'].url}/admin/audit?area=boards")
+    expect(rows.filter(has_text="board work types and priorities")).to_contain_text("Ada Admin")
     expect(rows.filter(has_text="calendar office")).to_have_count(0)
     page.goto(f"{stack['boards'].url}/admin/audit")
     page.screenshot(path=SCREENSHOTS / "admin-audit.png", full_page=True)

@@ -17,7 +17,8 @@ from desk_runtime.metrics import REJECTED_INPUT
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from boards.api.schemas import NewCannedResponse
+from boards.api.schemas import BoardPriority, CardType, NewCannedResponse
+from boards.application.catalog import reshape_board
 from boards.auth import Agent, current_admin
 from boards.repository import Repositories
 from boards.web.admin import upstream
@@ -25,7 +26,7 @@ from boards.web.admin.repository import AuditRepository
 
 router = APIRouter(prefix="/v1/admin", tags=["admin pages"])
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-AREAS = ("sla", "notifications", "access", "canned", "channels")
+AREAS = ("sla", "notifications", "access", "canned", "channels", "boards")
 
 
 def _name(value: str, field: str = "name") -> str:
@@ -282,6 +283,38 @@ async def delete_canned(canned_id: str, request: Request,
         raise NotFound("no such canned response")
     await _audit(request, agent, "canned", "deleted", f"canned {before['title']}",
                  _canned_view(before), None)
+
+
+# --- boards: card types and priorities (boards' own) ------------------------------------------
+
+class BoardWork(BaseModel):
+    card_types: list[CardType] = Field(min_length=1)
+    priorities: list[BoardPriority] = Field(min_length=1)
+
+
+@router.put("/boards/{board_id}/work")
+async def put_board_work(board_id: str, body: BoardWork, request: Request,
+                         agent: Agent = Depends(current_admin)) -> dict:
+    """A board's card types and priorities (lowest first); the rest of the board is kept."""
+    for kind, items in (("card_types", body.card_types), ("priorities", body.priorities)):
+        ids = [i.id for i in items]
+        if len(ids) != len(set(ids)):
+            REJECTED_INPUT.labels("boards", "admin", "duplicate_id").inc()
+            raise Invalid(f"duplicate {kind} ids", details={"fields": {kind: "ids repeat"}})
+    repos = Repositories.of(request.app.state.runtime.db)
+    before = await repos.catalog.board(board_id)
+    if before is None:
+        raise NotFound("no such board")
+    board = {**before, **body.model_dump(mode="json")}
+
+    async def work(uow):
+        return await reshape_board(uow, board, None)
+    saved = await request.app.state.runtime.transact(
+        work, correlation_id=request.state.correlation_id)
+    keys = ("card_types", "priorities")
+    await _audit(request, agent, "boards", "updated", f"board {board_id} types and priorities",
+                 {k: before.get(k) for k in keys}, {k: saved.get(k) for k in keys})
+    return {k: saved.get(k) for k in keys}
 
 
 # --- channels: IMAP mailboxes (intake) --------------------------------------------------------

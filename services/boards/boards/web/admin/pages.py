@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from boards.auth import session_of
+from boards.domain.board import BoardRules
 from boards.repository import Repositories
 from boards.web import i18n as workspace_i18n
 from boards.web.admin import api, i18n, upstream
@@ -133,3 +134,20 @@ async def channels_page(request: Request, mailbox: str | None = None) -> Respons
                 "editing_mailbox": next((b for b in boxes if b["id"] == mailbox), None),
                 "services": [{"id": s.id, "name": s.name.get("en") or s.id} for s in services]}
     return await _admin_page(request, "admin/channels.html", "channels", load)
+
+
+@router.get("/admin/boards")
+async def boards_page(request: Request, board: str | None = None) -> Response:
+    async def load(request: Request) -> dict:
+        repos = Repositories.of(request.app.state.runtime.db)
+        boards = await repos.catalog.list_boards()
+        chosen = next((b for b in boards if b["_id"] == board), boards[0] if boards else None)
+        if chosen is None:
+            return {"chosen": None, "all_boards": [], "types": [], "prios": []}
+        rules = BoardRules(chosen)  # a board that names none has the defaults
+        types, prios = rules.card_types, rules.priorities
+        return {"chosen": {"id": chosen["_id"], "name": chosen["name"]},
+                "all_boards": [{"id": b["_id"], "name": b["name"]} for b in boards],
+                "types": list(types) + [{}, {}], "prios": list(prios) + [{}],
+                "levels": PRIORITIES}
+    return await _admin_page(request, "admin/boards.html", "boards", load)

@@ -143,7 +143,51 @@ const templateBody = (form) => ({ subject: val(form, "subject"),
                                   text: form.elements.namedItem("text").value,
                                   html: form.elements.namedItem("html").value });
 
-// kind → [method, path, body, message after success]
+// rows without an id are left out; `index` maps a sent row back to its row on the page
+function rowsOf(form, prefix, build) {
+  const out = [];
+  const index = {};
+  for (let n = 0; form.elements.namedItem(`${prefix}.${n}.id`); n++) {
+    const get = (k) => form.elements.namedItem(`${prefix}.${n}.${k}`);
+    if (!get("id").value.trim()) continue;
+    index[out.length] = n;
+    out.push(build(get));
+  }
+  return [out, index];
+}
+
+let workIndex = {};
+function workBody(form) {
+  const names = (get, key) => {
+    const en = get(`${key}.en`).value.trim();
+    const ru = get(`${key}.ru`).value.trim();
+    return ru ? { en, ru } : { en };
+  };
+  const [types, ti] = rowsOf(form, "card_types", (get) => {
+    const t = { id: get("id").value.trim(), name: names(get, "name"), color: get("color").value,
+                customer_request: get("customer_request").checked };
+    if (get("sla_policy").value.trim()) t.sla_policy = get("sla_policy").value.trim();
+    return t;
+  });
+  const [prios, pi] = rowsOf(form, "priorities", (get) => ({
+    id: get("id").value.trim(), names: names(get, "names"), color: get("color").value,
+    level: get("level").value }));
+  workIndex = { card_types: ti, priorities: pi };
+  return { card_types: types, priorities: prios };
+}
+
+// "card_types.2.name.en" of the sent body -> the field of that row on the page
+function workFields(fields) {
+  const out = {};
+  for (const [key, msg] of Object.entries(fields)) {
+    const [list, n, ...rest] = key.split(".");
+    const row = workIndex[list]?.[n];
+    out[row === undefined ? key : [list, row, ...rest].join(".")] = msg;
+  }
+  return out;
+}
+
+// kind -> [method, path, body]
 const REQUESTS = {
   policy: (f) => ["PUT", `/v1/admin/sla/policies/${slug(f, "name")}`, policyBody(f)],
   calendar: (f) => ["PUT", `/v1/admin/sla/calendars/${slug(f, "name")}`, calendarBody(f)],
@@ -162,6 +206,7 @@ const REQUESTS = {
     if (val(f, "move_to")) body.move_to = val(f, "move_to");
     return ["PUT", `/v1/admin/channels/mailboxes/${slug(f, "service_id")}`, body];
   },
+  work: (f) => ["PUT", `/v1/admin/boards/${encodeURIComponent(f.dataset.board)}/work`, workBody(f)],
   canned: (f) => {
     const body = { title: val(f, "title"), text: f.elements.namedItem("text").value,
                    service_id: val(f, "service_id") || null };
@@ -193,7 +238,8 @@ async function submit(form) {
                                                 : fmt("saved"));
     return;
   }
-  showErrors(form, res.status === 422 ? fieldsOf(res) : { _: fmt("failed", { message: fieldsOf(res)._ || res.status }) });
+  const fields = form.dataset.kind === "work" ? workFields(fieldsOf(res)) : fieldsOf(res);
+  showErrors(form, res.status === 422 ? fields : { _: fmt("failed", { message: fieldsOf(res)._ || res.status }) });
 }
 
 // --- the SLA deadline preview ----------------------------------------------------------------
