@@ -308,6 +308,48 @@ def test_card_types_and_priorities_of_a_board_set_on_their_page(browser, stack, 
     page.context.close()
 
 
+# --- people: API tokens -------------------------------------------------------------------
+
+def test_an_api_token_created_shown_once_used_and_revoked_with_its_sessions(
+        browser, stack, admin_token):
+    r = api(stack, "POST", "/v1/agents", json={"id": "tina", "name": "Tina Tokens",
+                                              "boards": ["support"]})
+    first = r.json()["token"]
+    page = signed_in(browser, stack, admin_token, "/admin/people")
+    form = page.get_by_role("form", name="New token: Tina Tokens")
+    form.get_by_role("button", name="New token").click()
+    expect(form.get_by_label("What it is for")).to_have_attribute("aria-invalid", "true")
+    form.get_by_label("What it is for").fill("CI script")
+    form.get_by_role("button", name="New token").click()
+    expect(page.locator("#new-token")).to_be_visible()
+    token = page.locator("#new-token-value").text_content()
+    assert token and token != first
+
+    boards = stack["boards"].url
+    assert httpx.get(f"{boards}/v1/boards", timeout=10,
+                     headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    browser_like = httpx.Client(base_url=boards, timeout=10)
+    assert browser_like.post("/v1/session", json={"token": token}).status_code == 200
+    page.reload()
+    row = page.locator("section.person", has_text="Tina Tokens").locator(
+        "tr", has_text="CI script")
+    expect(row.locator(".last-used")).not_to_have_text("never")
+    page.screenshot(path=SCREENSHOTS / "admin-people.png", full_page=True)
+
+    row.get_by_role("button", name="Revoke CI script").click()
+    expect(page.locator("#admin-status")).to_have_text("Deleted.")
+    expect(page.locator("section.person", has_text="Tina Tokens").locator(
+        "tr", has_text="CI script")).to_have_count(0)
+    # the token and the session it opened stop at once; the agent's other token works
+    assert httpx.get(f"{boards}/v1/boards", timeout=10,
+                     headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert browser_like.get("/v1/session").status_code == 401
+    assert httpx.get(f"{boards}/v1/boards", timeout=10,
+                     headers={"Authorization": f"Bearer {first}"}).status_code == 200
+    browser_like.close()
+    page.context.close()
+
+
 # --- notifications --------------------------------------------------------------------------
 
 def test_a_slack_route_added_on_the_page_brings_an_alert(browser, stack, admin_token, slack):

@@ -57,6 +57,7 @@ async def agent_for_token(request: Request, token: str) -> Agent:
         if tokens_equal(token, _bootstrap_token(request)):
             return BOOTSTRAP_ADMIN
         raise Unauthorized("unknown or revoked token")
+    await _agents(request).note_token_use(doc, token, datetime.now(UTC))
     return Agent.from_document(doc)
 
 
@@ -70,7 +71,11 @@ async def _session_agent(request: Request, doc: dict) -> Agent | None:
         return BOOTSTRAP_ADMIN
     agent = await _agents(request).active_agent(doc["agent_id"])
     # deactivated since: the session dies with the token
-    return Agent.from_document(agent) if agent is not None else None
+    if agent is None:
+        return None
+    if doc.get("token") and doc["token"] not in agent.get("token_hashes", ()):
+        return None  # the API token it was opened with has been revoked since
+    return Agent.from_document(agent)
 
 
 async def _live_session(request: Request, raw: str) -> tuple[Agent, dict] | None:
@@ -125,6 +130,7 @@ async def open_session(request: Request, response: Response, token: str) -> tupl
         # the bootstrap admin has no agents row: its session lives while that token is the
         # configured one (its hash is kept to compare; changing the setting ends it)
         "bootstrap": None if await agents.agent_by_token(token) else hash_token(token),
+        "token": hash_token(token),  # revoking that token ends this session too
     })
     set_cookie(response, COOKIE, raw, max_age=int(ttl.total_seconds()),
                secure=settings.cookie_secure)

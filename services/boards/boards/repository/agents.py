@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from desk_runtime.sessions import live_session, token_hash
@@ -10,6 +11,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 Session = AsyncClientSession | None
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)  # "last used" is kept to the minute
 
 
 class AgentRepository:
@@ -32,6 +34,42 @@ class AgentRepository:
     async def agent_by_token(self, token: str) -> dict[str, Any] | None:
         """The active agent holding this API token."""
         return await self._agents.find_one({"token_hashes": token_hash(token), "active": True})
+
+    # --- API tokens (several per agent, each with a name and its last use) ----------------
+
+    async def note_token_use(self, doc: dict[str, Any], token: str, at: datetime,
+                             every: timedelta = TOKEN_USE_RESOLUTION) -> None:
+        """Remember when a token was last used, at most once per `every` (not a write per
+        request)."""
+        digest = token_hash(token)
+        last = (doc.get("token_meta") or {}).get(digest, {}).get("last_used_at")
+        if last is not None and last.tzinfo is None:
+            last = last.replace(tzinfo=UTC)
+        if last is None or at - last >= every:
+            await self._agents.update_one({"_id": doc["_id"], "token_hashes": digest},
+                                          {"$set": {f"token_meta.{digest}.last_used_at": at}})
+
+    async def add_token(self, agent_id: str, token: str, meta: dict[str, Any]) -> bool:
+        digest = token_hash(token)
+        result = await self._agents.update_one(
+            {"_id": agent_id}, {"$push": {"token_hashes": digest},
+                                "$set": {f"token_meta.{digest}": meta}})
+        return result.matched_count == 1
+
+    async def revoke_token(self, agent_id: str, token_id: str) -> str | None:
+        """Revoke the token whose hash starts with `token_id`; its hash, or None."""
+        doc = await self._agents.find_one({"_id": agent_id}, {"token_hashes": 1})
+        digest = next((h for h in (doc or {}).get("token_hashes", [])
+                       if h.startswith(token_id)), None)
+        if digest is None:
+            return None
+        await self._agents.update_one({"_id": agent_id},
+                                      {"$pull": {"token_hashes": digest},
+                                       "$unset": {f"token_meta.{digest}": ""}})
+        return digest
+
+    async def agent(self, agent_id: str) -> dict[str, Any] | None:
+        return await self._agents.find_one({"_id": agent_id})
 
     async def active_agent(self, agent_id: str, session: Session = None
                            ) -> dict[str, Any] | None:

@@ -10,23 +10,25 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from desk_runtime.http import Invalid, NotFound
 from desk_runtime.metrics import REJECTED_INPUT
+from desk_runtime.web import new_token
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from boards.api.schemas import BoardPriority, CardType, NewCannedResponse
 from boards.application.catalog import reshape_board
-from boards.auth import Agent, current_admin
+from boards.auth import Agent, current_admin, hash_token
 from boards.repository import Repositories
 from boards.web.admin import upstream
 from boards.web.admin.repository import AuditRepository
 
 router = APIRouter(prefix="/v1/admin", tags=["admin pages"])
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-AREAS = ("sla", "notifications", "access", "canned", "channels", "boards")
+AREAS = ("boards", "people", "sla", "notifications", "access", "canned", "channels")
 
 
 def _name(value: str, field: str = "name") -> str:
@@ -315,6 +317,52 @@ async def put_board_work(board_id: str, body: BoardWork, request: Request,
     await _audit(request, agent, "boards", "updated", f"board {board_id} types and priorities",
                  {k: before.get(k) for k in keys}, {k: saved.get(k) for k in keys})
     return {k: saved.get(k) for k in keys}
+
+
+# --- people: agents' API tokens (boards' own) -----------------------------------------------
+
+TOKEN_ID_CHARS = 12  # a token is named by the start of its hash (the token is never kept)
+
+
+def token_views(doc: dict) -> list[dict]:
+    meta = doc.get("token_meta") or {}
+    return [{"id": h[:TOKEN_ID_CHARS], "name": meta.get(h, {}).get("name"),
+             "created_at": meta.get(h, {}).get("created_at"),
+             "created_by": meta.get(h, {}).get("created_by"),
+             "last_used_at": meta.get(h, {}).get("last_used_at")}
+            for h in doc.get("token_hashes", [])]
+
+
+class NewToken(BaseModel):
+    name: str = Field(min_length=1, max_length=100, description="what it is for")
+
+
+@router.post("/agents/{agent_id}/tokens", status_code=201)
+async def create_token(agent_id: str, body: NewToken, request: Request,
+                       agent: Agent = Depends(current_admin)) -> dict:
+    """A new API token for an agent, shown only in this answer."""
+    agents = Repositories.of(request.app.state.runtime.db).agents
+    token = new_token(32)
+    meta = {"name": body.name, "created_at": datetime.now(UTC), "created_by": agent.id}
+    if not await agents.add_token(agent_id, token, meta):
+        raise NotFound("no such agent")
+    view = {"id": hash_token(token)[:TOKEN_ID_CHARS], "name": body.name}
+    await _audit(request, agent, "people", "token created", f"agent {agent_id}", None, view)
+    return view | {"token": token}
+
+
+@router.delete("/agents/{agent_id}/tokens/{token_id}", status_code=204)
+async def revoke_token(agent_id: str, token_id: str, request: Request,
+                       agent: Agent = Depends(current_admin)) -> None:
+    """The token stops working at once, and so do browser sessions opened with it."""
+    if len(token_id) != TOKEN_ID_CHARS or any(c not in "0123456789abcdef" for c in token_id):
+        raise NotFound("no such token")
+    agents = Repositories.of(request.app.state.runtime.db).agents
+    doc = await agents.agent(agent_id)
+    before = next((t for t in token_views(doc or {}) if t["id"] == token_id), None)
+    if before is None or await agents.revoke_token(agent_id, token_id) is None:
+        raise NotFound("no such token")
+    await _audit(request, agent, "people", "token revoked", f"agent {agent_id}", before, None)
 
 
 # --- channels: IMAP mailboxes (intake) --------------------------------------------------------

@@ -151,3 +151,13 @@ async def boards_page(request: Request, board: str | None = None) -> Response:
                 "types": list(types) + [{}, {}], "prios": list(prios) + [{}],
                 "levels": PRIORITIES}
     return await _admin_page(request, "admin/boards.html", "boards", load)
+
+
+@router.get("/admin/people")
+async def people_page(request: Request) -> Response:
+    async def load(request: Request) -> dict:
+        agents = await Repositories.of(request.app.state.runtime.db).agents.all_agents()
+        return {"people": [{"id": a["_id"], "name": a.get("name") or a["_id"],
+                            "role": a.get("role", "agent"), "active": a.get("active", True),
+                            "tokens": api.token_views(a)} for a in agents]}
+    return await _admin_page(request, "admin/people.html", "people", load)

@@ -206,6 +206,8 @@ const REQUESTS = {
     if (val(f, "move_to")) body.move_to = val(f, "move_to");
     return ["PUT", `/v1/admin/channels/mailboxes/${slug(f, "service_id")}`, body];
   },
+  token: (f) => ["POST", `/v1/admin/agents/${encodeURIComponent(f.dataset.agent)}/tokens`,
+                 { name: val(f, "name") }],
   work: (f) => ["PUT", `/v1/admin/boards/${encodeURIComponent(f.dataset.board)}/work`, workBody(f)],
   canned: (f) => {
     const body = { title: val(f, "title"), text: f.elements.namedItem("text").value,
@@ -233,6 +235,14 @@ async function submit(form) {
   if (button) button.disabled = true;
   const res = await call(method, path, body);
   if (button) button.disabled = false;
+  if (res.ok && form.dataset.kind === "token") {
+    // shown once, never stored in the browser: the list shows it after the next reload
+    const box = document.getElementById("new-token");
+    document.getElementById("new-token-value").textContent = res.body.token;
+    box.hidden = false;
+    form.reset();
+    return;
+  }
   if (res.ok) {
     reloadWith(form.dataset.kind === "holidays" ? fmt("imported", { n: res.body.imported })
                                                 : fmt("saved"));
