@@ -373,7 +373,8 @@ def test_a_slack_route_added_on_the_page_brings_an_alert(browser, stack, admin_t
     page.context.close()
 
 
-def test_a_mail_template_previewed_refused_when_broken_and_saved(browser, stack, admin_token):
+def test_a_mail_template_previewed_refused_when_broken_test_sent_and_saved(
+        browser, stack, admin_token, mail):
     page = signed_in(browser, stack, admin_token,
                      "/admin/notifications?template=acknowledgment/en")
     form = page.locator("#template-form")
@@ -381,7 +382,12 @@ def test_a_mail_template_previewed_refused_when_broken_and_saved(browser, stack,
     form.get_by_role("button", name="Preview").click()
     expect(form.locator(".form-error")).to_have_text("")
     expect(page.locator("#template-shown .shown-subject")).to_contain_text("We have it: ")
-    form.get_by_label("Subject").fill("Broken {{ number ")
+    form.get_by_label("Test address").fill("lead@acme.example")
+    form.get_by_role("button", name="Send a test").click()
+    expect(page.locator("#admin-status")).to_have_text("Sent to lead@acme.example.")
+    [sent] = mail.wait_for("lead@acme.example")
+    assert sent["Subject"] == "We have it: SD-42"  # the sample request's number
+    form.get_by_label("Subject").fill("Broken {{ card.number ")
     form.get_by_role("button", name="Save").click()
     expect(form.get_by_label("Subject")).to_have_attribute("aria-invalid", "true")
     form.get_by_label("Subject").fill("We have it: {{ card.number }}")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any, Literal
 
 from desk_runtime.http import Invalid, NotFound, require_admin
+from desk_runtime.mail import MailRefused, send_mail
 from desk_runtime.metrics import REJECTED_INPUT
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field, ValidationError
 
+from notify.domain.messages import build_email
 from notify.domain.routes import AgentRoute
 from notify.domain.templates import (
     KINDS,
@@ -123,6 +126,37 @@ async def preview_template(kind: str, language: str, body: TemplateBody) -> dict
         raise Invalid(f"template does not render: {exc}",
                       details={"part": exc.part, "reason": exc.reason}) from None
     return {"subject": shown.subject, "text": shown.text, "html": shown.html}
+
+
+class TestSend(TemplateBody):
+    email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+
+
+@router.post("/templates/{kind}/{language}/test")
+async def test_send_template(kind: str, language: str, body: TestSend,
+                             request: Request) -> dict[str, Any]:
+    """Send a draft, rendered with the sample variables, to one address now (an admin's
+    check of how it looks in a real mailbox); the SMTP relay's refusal is the answer."""
+    _check(kind, language)
+    try:
+        shown = validate(kind, MessageTemplate(subject=body.subject, text=body.text,
+                                               html=body.html))
+    except TemplateInvalid as exc:
+        REJECTED_INPUT.labels("notify", "admin", "invalid_template").inc()
+        raise Invalid(f"template does not render: {exc}",
+                      details={"part": exc.part, "reason": exc.reason}) from None
+    settings = request.app.state.settings
+    message_id = f"test-{uuid.uuid4()}@{settings.inbound_domain}"
+    try:
+        msg = build_email(shown, to=body.email, mail_from=settings.mail_from,
+                          message_id=message_id)
+        await send_mail(msg, settings.smtp)
+    except ValueError as exc:
+        raise Invalid(f"cannot build the message: {exc}",
+                      details={"fields": {"email": str(exc)}}) from None
+    except (MailRefused, OSError) as exc:
+        return {"sent": False, "error": str(exc)[:500]}
+    return {"sent": True, "message_id": message_id}
 
 
 @router.delete("/templates/{kind}/{language}", status_code=204)

@@ -168,6 +168,17 @@ async def preview_template(kind: str, language: str, body: TemplateIn, request: 
                                _template_path(kind, language) + "/preview", body.model_dump())
 
 
+class TemplateTest(TemplateIn):
+    email: str
+
+
+@router.post("/notifications/templates/{kind}/{language}/test")
+async def test_send_template(kind: str, language: str, body: TemplateTest, request: Request,
+                             _: Agent = Depends(current_admin)) -> dict:
+    return await upstream.call(request, "notify", "POST",
+                               _template_path(kind, language) + "/test", body.model_dump())
+
+
 @router.delete("/notifications/templates/{kind}/{language}", status_code=204)
 async def reset_template(kind: str, language: str, request: Request,
                          agent: Agent = Depends(current_admin)) -> None:

@@ -46,7 +46,9 @@ TEXT: dict[str, dict[str, str]] = {
         "templates": "Customer mail templates", "template": "Template",
         "kind": "Kind", "subject": "Subject", "text_part": "Text", "html_part": "HTML",
         "custom": "changed", "default": "default", "reset_default": "Reset to default",
-        "preview_template": "Preview", "template_help":
+        "preview_template": "Preview", "test_address": "Test address",
+        "test_send": "Send a test", "test_sent": "Sent to {email}.",
+        "test_failed": "Not sent: {error}", "template_help":
             "Jinja placeholders such as {{ card.number }}, {{ card.title }}, {{ customer_name }}.",
         "canned": "Canned responses", "new_canned": "New canned response",
         "title": "Title", "canned_text": "Text", "canned_service": "Service (empty: all)",
@@ -127,7 +129,9 @@ TEXT: dict[str, dict[str, str]] = {
         "templates": "Шаблоны писем клиентам", "template": "Шаблон",
         "kind": "Вид", "subject": "Тема", "text_part": "Текст", "html_part": "HTML",
         "custom": "изменён", "default": "по умолчанию", "reset_default": "Вернуть исходный",
-        "preview_template": "Предпросмотр", "template_help":
+        "preview_template": "Предпросмотр", "test_address": "Адрес для проверки",
+        "test_send": "Отправить пробное", "test_sent": "Отправлено на {email}.",
+        "test_failed": "Не отправлено: {error}", "template_help":
             "Подстановки Jinja, например {{ card.number }}, {{ card.title }}, {{ customer_name }}.",
         "canned": "Шаблоны ответов", "new_canned": "Новый шаблон ответа",
         "title": "Название", "canned_text": "Текст", "canned_service": "Услуга (пусто — все)",

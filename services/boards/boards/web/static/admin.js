@@ -304,7 +304,29 @@ document.addEventListener("submit", (e) => {
   (form.dataset.kind === "preview" ? preview(form) : submit(form));
 });
 
+async function testTemplate(form) {
+  clearErrors(form);
+  STATUS.textContent = "";
+  const email = val(form, "test_email");
+  if (!email) { showErrors(form, { test_email: "required" }); return; }
+  const res = await call("POST", `/v1/admin/notifications/templates/${form.dataset.template}/test`,
+                         { ...templateBody(form), email });
+  if (!res.ok) {
+    const fields = fieldsOf(res);
+    if (fields.email) { fields.test_email = fields.email; delete fields.email; }
+    showErrors(form, fields);
+    return;
+  }
+  STATUS.textContent = res.body.sent ? fmt("test_sent", { email })
+                                     : fmt("test_failed", { error: res.body.error });
+  STATUS.classList.toggle("failed", !res.body.sent);
+}
+
 document.addEventListener("click", async (e) => {
+  if (e.target.closest("#template-test")) {
+    testTemplate(e.target.closest("form"));
+    return;
+  }
   if (e.target.closest("#template-preview")) {
     previewTemplate(e.target.closest("form"));
     return;
