@@ -237,6 +237,13 @@ def test_a_new_service_with_a_conditional_form_reaches_the_portal_board_and_sla(
     row.get_by_label("Required").check()
     row.get_by_label("Shown when field").fill("model")
     row.get_by_label("has one of the values (comma-separated)").fill("other")
+    # the live preview of the portal form follows the editor and applies the condition
+    preview = page.get_by_role("region", name="Portal form preview")
+    expect(preview.get_by_role("heading", name="New laptop")).to_be_visible()
+    expect(preview.get_by_label("Which model?")).to_have_count(0)
+    preview.get_by_label("Model").select_option("other")
+    expect(preview.get_by_label("Which model?")).to_be_visible()
+    page.screenshot(path=SCREENSHOTS / "admin-catalog.png", full_page=True)
     page.get_by_role("button", name="Save").first.click()
     expect(page.locator("#service-result")).to_contain_text("laptop r1")
     page.context.close()
