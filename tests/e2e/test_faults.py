@@ -296,13 +296,13 @@ def log_excerpt(w: World, names=SERVICES, show: int = 8) -> str:
 
 
 def queue_states(w: World) -> dict[str, tuple[int, int]]:
-    """Every service queue of the namespace: (ready messages, consumers); -1 if missing."""
+    """Every service queue's partitions in the namespace: (ready messages, consumers);
+    -1 if missing."""
     async def run() -> dict[str, tuple[int, int]]:
         out = {}
         conn = await aio_pika.connect(w.rabbit.url, timeout=10)
         async with conn:
-            for spec in QUEUES:
-                name = w.topology.queue(spec)
+            for name in (n for spec in QUEUES for n in w.topology.partition_queues(spec)):
                 ch = await conn.channel()
                 try:
                     q = await ch.declare_queue(name, passive=True)
