@@ -504,6 +504,10 @@ def test_an_imap_mailbox_tested_from_the_page_shows_its_error_then_brings_mail(
         page.screenshot(path=SCREENSHOTS / "admin-channels.png", full_page=True)
         page.get_by_role("button", name="Delete problem").click()
         expect(page.locator("#admin-status")).to_have_text("Deleted.")
+        # notify's relay (the test's SMTP sink) answers the check
+        page.get_by_role("button", name="Check the SMTP settings").click()
+        expect(page.locator("#admin-status")).to_contain_text(
+            f"The relay 127.0.0.1:{stack.smtp_port} (none) answered.")
         page.context.close()
 
 

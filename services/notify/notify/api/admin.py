@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from typing import Annotated, Any, Literal
+
+import aiosmtplib
 
 from desk_runtime.http import Invalid, NotFound, require_admin
 from desk_runtime.mail import MailRefused, send_mail
@@ -157,6 +160,30 @@ async def test_send_template(kind: str, language: str, body: TestSend,
     except (MailRefused, OSError) as exc:
         return {"sent": False, "error": str(exc)[:500]}
     return {"sent": True, "message_id": message_id}
+
+
+@router.post("/smtp/check")
+async def check_smtp(request: Request) -> dict[str, Any]:
+    """Reach the configured relay as a send would (TLS, STARTTLS, login) and leave
+    without sending: what an admin checks after changing the mail settings."""
+    smtp = request.app.state.settings.smtp
+    where = {"host": smtp.host, "port": smtp.port, "security": smtp.security,
+             "login": bool(smtp.username)}
+    client = aiosmtplib.SMTP(hostname=smtp.host, port=smtp.port,
+                             use_tls=smtp.security == "tls",
+                             start_tls=smtp.security == "starttls",
+                             timeout=min(smtp.timeout_seconds, 10.0))
+    try:
+        await client.connect()
+        if smtp.username:
+            await client.login(smtp.username, smtp.password)
+        await client.noop()
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        return where | {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]}
+    finally:
+        with contextlib.suppress(Exception):
+            await client.quit()
+    return where | {"ok": True}
 
 
 @router.delete("/templates/{kind}/{language}", status_code=204)

@@ -413,6 +413,12 @@ async def delete_mailbox(service_id: str, request: Request,
                  _mailbox_view(before), None)
 
 
+@router.post("/channels/smtp-check")
+async def smtp_check(request: Request, _: Agent = Depends(current_admin)) -> dict:
+    """notify reaches its SMTP relay as a send would, without sending."""
+    return await upstream.call(request, "notify", "POST", "/v1/smtp/check")
+
+
 @router.post("/channels/mailboxes/{service_id}/poll")
 async def poll_mailbox(service_id: str, request: Request,
                        _: Agent = Depends(current_admin)) -> dict:

@@ -92,7 +92,11 @@ TEXT: dict[str, dict[str, str]] = {
         "inactive": "deactivated", "token": "Token", "created": "Created",
         "last_used": "Last used", "revoke": "Revoke", "no_tokens": "No tokens.",
         "new_token": "New token", "token_name": "What it is for",
-        "not_built_channels": "The Telegram bot, inbound addresses and the SMTP check are still set by intake's and notify's settings (docs/intake.md).",
+        "smtp": "Outgoing mail (SMTP)",
+        "smtp_help": "notify's relay is set by its settings (NOTIFY_SMTP__*); the check reaches it as a send would, without sending.",
+        "smtp_check": "Check the SMTP settings", "smtp_ok": "The relay {host}:{port} ({security}) answered.",
+        "smtp_failed": "The relay {host}:{port} ({security}) failed: {error}",
+        "not_built_channels": "The Telegram bot and the inbound addresses are still set by intake's settings (docs/intake.md).",
     },
     "ru": {
         "admin_nav": "Разделы настройки", "area_catalog": "Услуги, доски, агенты",
@@ -176,7 +180,11 @@ TEXT: dict[str, dict[str, str]] = {
         "inactive": "отключён", "token": "Токен", "created": "Создан",
         "last_used": "Последнее использование", "revoke": "Отозвать", "no_tokens": "Токенов нет.",
         "new_token": "Новый токен", "token_name": "Для чего",
-        "not_built_channels": "Бот Telegram, входящие адреса и проверка SMTP пока задаются настройками intake и notify (docs/intake.md).",
+        "smtp": "Исходящая почта (SMTP)",
+        "smtp_help": "Сервер notify задаётся его настройками (NOTIFY_SMTP__*); проверка подключается к нему, как при отправке, но ничего не отправляет.",
+        "smtp_check": "Проверить настройки SMTP", "smtp_ok": "Сервер {host}:{port} ({security}) ответил.",
+        "smtp_failed": "Сервер {host}:{port} ({security}) не ответил как нужно: {error}",
+        "not_built_channels": "Бот Telegram и входящие адреса пока задаются настройками intake (docs/intake.md).",
     },
 }
 

@@ -331,6 +331,15 @@ document.addEventListener("click", async (e) => {
     previewTemplate(e.target.closest("form"));
     return;
   }
+  if (e.target.closest("#smtp-check")) {
+    STATUS.textContent = "";
+    const res = await call("POST", "/v1/admin/channels/smtp-check");
+    const b = res.body || {};
+    STATUS.textContent = res.ok ? fmt(b.ok ? "smtp_ok" : "smtp_failed", b)
+                                : fmt("failed", { message: fieldsOf(res)._ || res.status });
+    STATUS.classList.toggle("failed", !(res.ok && b.ok));
+    return;
+  }
   const poll = e.target.closest("button[data-poll]");
   if (poll) {
     STATUS.textContent = "";
