@@ -56,3 +56,14 @@ def test_table_query_drops_and_names_bad_values_and_round_trips_as_a_link():
 def test_table_texts_exist_in_both_languages():
     assert set(TEXT["en"]) == set(TEXT["ru"])
     assert all(v.strip() for lang in TEXT.values() for v in lang.values())
+
+
+def test_a_capped_page_says_so_in_the_pages_language():
+    from boards.api.search import Found
+    from boards.web.table import _note, texts
+
+    capped = Found([], None, note="capped")
+    assert "500" in _note(capped, CardQuery.parse({"q": "vpn"}), texts("ru"))
+    sorted_note = _note(capped, CardQuery.parse({"sort": "-priority"}), texts("en"))
+    assert "2000" in sorted_note and "Priority" in sorted_note
+    assert _note(Found([], None), CardQuery.parse({}), texts("en")) is None

@@ -21,7 +21,15 @@ from desk_runtime.http import Invalid, NotFound
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from boards.api.search import SORTS, STATUSES, CardQuery, Found, find
+from boards.api.search import (
+    SEARCH_CANDIDATES,
+    SORT_LIMIT,
+    SORTS,
+    STATUSES,
+    CardQuery,
+    Found,
+    find,
+)
 from boards.api.views import COLUMNS, readable_view, views_for
 from boards.auth import Agent
 from boards.domain.board import BoardRules
@@ -69,7 +77,11 @@ TEXT = {
            "invalid_filter": "Ignored {name}: {message}",
            "status_queued": "queued", "status_in_progress": "in progress",
            "status_waiting_for_customer": "waiting for customer", "status_paused": "paused",
-           "status_done": "done", "delete_view": "Delete view"},
+           "status_done": "done", "delete_view": "Delete view",
+           "search_capped": "Showing the {n} newest matching cards, best first; add words "
+                            "or filters to reach older ones.",
+           "sort_capped": "More than {n} cards match, so they are shown newest first; "
+                          "narrow the filters to sort by {column}."},
     "ru": {"table": "Таблица", "table_title": "Карточки", "columns": "Колонки",
            "sort": "Сортировка", "relevance": "по релевантности", "newest": "сначала новые",
            "oldest": "сначала старые", "per_page": "На странице",
@@ -101,7 +113,11 @@ TEXT = {
            "invalid_filter": "Пропущено {name}: {message}",
            "status_queued": "в очереди", "status_in_progress": "в работе",
            "status_waiting_for_customer": "ждёт клиента", "status_paused": "на паузе",
-           "status_done": "готово", "delete_view": "Удалить представление"},
+           "status_done": "готово", "delete_view": "Удалить представление",
+           "search_capped": "Показаны {n} самых новых подходящих карточек, лучшие первыми; "
+                            "уточните слова или фильтры, чтобы найти более старые.",
+           "sort_capped": "Подходит больше {n} карточек, поэтому они показаны от новых к "
+                          "старым; сузьте фильтры, чтобы сортировать по колонке «{column}»."},
 }
 
 
@@ -163,6 +179,16 @@ def sla_text(card: Card, t: dict[str, str], now: datetime) -> str:
         f"{mins // 60}h {mins % 60}m"
     when = t["left"].format(t=span) if left >= 0 else t["overdue"].format(t=span)
     return f"{state} {when}".strip()
+
+
+def _note(page: Found, query: CardQuery, t: dict[str, str]) -> str | None:
+    """Why the page is not everything asked for, in the page's language."""
+    if page.note is None:
+        return None
+    if query.q:
+        return t["search_capped"].format(n=SEARCH_CANDIDATES)
+    return t["sort_capped"].format(n=SORT_LIMIT, column=t.get(
+        f"col_{query.sort.lstrip('-')}", query.sort))
 
 
 def _columns(raw: str | None) -> list[str]:
@@ -239,7 +265,7 @@ async def table_page(request: Request) -> Response:
     return render(
         request, "table.html", lang, tx=t, query=query, rows=rows, cols=cols, all_cols=COLUMNS,
         per=per, page_sizes=PAGE_SIZES, keep=keep, next_cursor=page.next_cursor,
-        note=page.note, sorts=SORTS, statuses=STATUSES, services=services, choices=choices,
+        note=_note(page, query, t), sorts=SORTS, statuses=STATUSES, services=services, choices=choices,
         agents=lookups.agents, canned=canned, views=await views_for(
             SavedViewRepository(request.app.state.runtime.db), agent),
         view_id=view_id, data=data, **base)
