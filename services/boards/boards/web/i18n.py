@@ -92,6 +92,7 @@ TEXT: dict[str, dict[str, str]] = {
         "units": "d h m", "board_name": "Board name", "add_column": "Add column",
         "add_lane": "Add lane", "category": "Status category", "wip_limit": "WIP limit",
         "time_limit": "Time limit (min)", "name": "Name",
+        "table": "Table",
     },
     "ru": {
         "app": "Служба поддержки", "board": "Доска", "my_cards": "Мои карточки",
@@ -181,6 +182,7 @@ TEXT: dict[str, dict[str, str]] = {
         "due_short": "срок {d}", "work": "Работа", "remove": "Убрать",
         "child_title": "Дочерняя карточка: что сделать",
         "field_value": "Значение", "set_field": "Задать поле",
+        "table": "Таблица",
     },
 }
 
