@@ -427,6 +427,21 @@ def test_canned_responses_created_edited_and_deleted(browser, stack, admin_token
         "button", name="Delete").click()
     expect(page.locator("#admin-status")).to_have_text("Deleted.")
     assert "Restart it first" not in titles()
+
+    # an admin's text is shown as text on the admin pages and in the audit log, never run
+    markup = '<img src=x onerror="window.__owned=1">'
+    assert api(stack, "POST", "/v1/canned-responses",
+               json={"title": markup, "text": "x"}).status_code == 201
+    page.reload()
+    expect(page.get_by_role("form", name=markup)).to_be_visible()
+    new = page.locator("#canned-new")
+    new.get_by_label("Title").fill(markup + " 2")
+    new.get_by_label("Text", exact=True).fill(markup)
+    new.get_by_role("button", name="Save").click()
+    expect(page.locator("#admin-status")).to_have_text("Saved.")
+    page.goto(f"{stack['boards'].url}/admin/audit?area=canned")
+    expect(page.locator("table.audit")).to_contain_text(markup)
+    assert page.evaluate("window.__owned") is None
     page.context.close()
 
 
