@@ -28,6 +28,10 @@ ROUTE_EVENTS = ("new_request", "customer_reply", "escalation", "sla_warning", "s
                 "column_reached")
 PRIORITIES = ("low", "medium", "high", "critical")
 TARGETS = ("first_response", "next_response", "resolution")
+CATEGORIES = ("queued", "in_progress", "waiting_for_customer", "paused", "done")
+# what sla pauses when a policy names nothing (sla.domain.policy.DEFAULT_PAUSES)
+DEFAULT_PAUSES = {"first_response": [], "next_response": ["paused"],
+                  "resolution": ["waiting_for_customer", "paused"]}
 
 
 async def _admin_page(request: Request, template: str, area: str, load) -> Response:
@@ -71,7 +75,8 @@ async def sla_page(request: Request, policy: str | None = None,
                  for d in WEEKDAYS}
         return {**config, "editing_policy": editing_policy,
                 "editing_calendar": editing_calendar, "hours": hours,
-                "weekdays": WEEKDAYS, "priorities": PRIORITIES, "targets": TARGETS}
+                "weekdays": WEEKDAYS, "priorities": PRIORITIES, "targets": TARGETS,
+                "categories": CATEGORIES, "default_pauses": DEFAULT_PAUSES}
     return await _admin_page(request, "admin/sla.html", "sla", load)
 
 

@@ -96,7 +96,14 @@ function policyBody(form) {
     const [, prio, target] = input.name.split(".");
     (overrides[prio] ??= {})[target] = Number(input.value);
   }
-  const body = { calendar: val(form, "calendar"), targets, priority_overrides: overrides };
+  // every target is sent, so what the form shows is what the policy keeps
+  const pauseOn = { first_response: [], next_response: [], resolution: [] };
+  for (const input of form.querySelectorAll("input[name^='pause_on.']")) {
+    const [, target, category] = input.name.split(".");
+    if (input.checked) pauseOn[target].push(category);
+  }
+  const body = { calendar: val(form, "calendar"), targets, priority_overrides: overrides,
+                 pause_on: pauseOn };
   const remind = num(val(form, "remind_after_days"));
   if (remind !== undefined) body.remind_after_days = remind;
   return body;
