@@ -170,13 +170,17 @@ def test_a_calendar_with_holidays_a_deadline_preview_and_open_clocks_repriced(
     form.locator("input[name='priority_overrides.critical.first_response']").fill("15")
     # the resolution clock also stops while a card is in_progress here (not by default)
     form.get_by_label("Resolution: pauses in in_progress").check()
+    form.get_by_label("Warn at this share of a target (empty: sla's setting)").fill("1.5")
+    form.get_by_role("button", name="Save").click()
+    expect(form.locator(".field-error")).to_contain_text("less than 1")
+    form.get_by_label("Warn at this share of a target (empty: sla's setting)").fill("0.7")
     form.get_by_role("button", name="Save").click()
     expect(page.locator("#admin-status")).to_have_text("Saved.")
     policies = httpx.get(f"{stack['sla'].url}/v1/policies", headers=sla_auth(stack)).json()
     saved = next(p for p in policies["items"] if p["name"] == "office-hours")
     assert set(saved["pause_on"]["resolution"]) == {"in_progress", "waiting_for_customer",
                                                     "paused"}
-    assert saved["pause_on"]["next_response"] == ["paused"]
+    assert saved["pause_on"]["next_response"] == ["paused"] and saved["warn_share"] == 0.7
 
     # Friday 17:30 UTC + 60 working minutes = Monday 09:30; critical: Friday 17:45
     preview = page.locator("#preview-form")

@@ -106,6 +106,8 @@ function policyBody(form) {
                  pause_on: pauseOn };
   const remind = num(val(form, "remind_after_days"));
   if (remind !== undefined) body.remind_after_days = remind;
+  const warn = num(val(form, "warn_share"));
+  if (warn !== undefined) body.warn_share = warn;
   return body;
 }
 
