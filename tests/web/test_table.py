@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from pymongo import MongoClient
 
+from tests.support.browser import SCREENSHOTS
 from tests.support.stack import Stack, auth, cleanup
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -87,9 +88,13 @@ def test_search_shows_where_it_matched_and_the_keyboard_walks_the_rows(browser, 
     page.get_by_role("button", name="Apply", exact=True).click()
     rows = page.locator("#card-table tbody tr[data-id]")
     expect(rows).to_have_count(1)
+    # words typed into the form are ranked (the sort field's default), not newest-first
+    assert not re.search(r"[?&]sort=[^&]", page.url)
+    expect(page.get_by_label("Sort")).to_have_value("")
     expect(rows.first).to_contain_text(desk["router"]["number"])
     expect(rows.first.locator("ul.matches")).to_contain_text("found in reply")
     expect(rows.first.locator("mark")).to_have_text("маршрутизатор")
+    page.screenshot(path=str(SCREENSHOTS / "table.png"), full_page=False)
 
     # columns: add the requester's organisation, drop the SLA; sort by number
     page.goto(f"{stack['boards'].url}/table?board=bulk")

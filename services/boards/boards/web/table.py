@@ -49,7 +49,8 @@ EXPORT_LIMIT = 10_000
 
 TEXT = {
     "en": {"table": "Table", "table_title": "Cards", "columns": "Columns", "sort": "Sort",
-           "relevance": "relevance", "newest": "newest first", "oldest": "oldest first",
+           "relevance": "relevance", "newest": "newest first",
+           "default_sort": "best match (newest without words)", "oldest": "oldest first",
            "per_page": "Per page", "next_page": "Next page", "first_page": "First page",
            "export_csv": "Export CSV", "views": "Saved views", "save_view": "Save view",
            "view_name": "View name", "shared": "Shared with the board's agents",
@@ -84,6 +85,7 @@ TEXT = {
                           "narrow the filters to sort by {column}."},
     "ru": {"table": "Таблица", "table_title": "Карточки", "columns": "Колонки",
            "sort": "Сортировка", "relevance": "по релевантности", "newest": "сначала новые",
+           "default_sort": "по релевантности (без слов — новые)",
            "oldest": "сначала старые", "per_page": "На странице",
            "next_page": "Следующая страница", "first_page": "Первая страница",
            "export_csv": "Выгрузить CSV", "views": "Сохранённые представления",
