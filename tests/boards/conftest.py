@@ -80,15 +80,27 @@ class Desk:
         return found
 
     def drain(self, queue: str) -> list[bytes]:
-        """Every message waiting in one of the namespace's queues (as its consumer would get)."""
+        """Every message waiting in one of the namespace's logical queues (all partitions),
+        taken as its consumer would take them. Partitions have a single active consumer and
+        refuse basic.get, so each is consumed for as many messages as it holds."""
         async def run() -> list[bytes]:
+            topology = Topology(self.stack.namespace)
             conn = await aio_pika.connect(self.amqp_url)
             bodies: list[bytes] = []
             async with conn:
                 channel = await conn.channel()
-                q = await channel.get_queue(f"{self.stack.namespace}.{queue}", ensure=False)
-                while (message := await q.get(fail=False, no_ack=True)) is not None:
-                    bodies.append(message.body)
+                for index in range(topology.partitions):
+                    name = f"{topology.name(queue)}.p{index}"
+                    q = await channel.declare_queue(name, passive=True)
+                    waiting = q.declaration_result.message_count
+                    if not waiting:
+                        continue
+                    async with q.iterator(no_ack=True) as messages:
+                        async for message in messages:
+                            bodies.append(message.body)
+                            waiting -= 1
+                            if waiting == 0:
+                                break
             return bodies
         return asyncio.run(run())
 
