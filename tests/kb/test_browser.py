@@ -66,6 +66,14 @@ def test_suggestions_while_typing_and_this_solved_my_problem(browser, stack, mai
     expect(page.get_by_role("heading", name=f"Monitor flickers {tag}")).to_be_visible()
     assert page.url.endswith(f"{article['path']}?solved=1")
     wait_until(lambda: deflections(stack) == before + 1)
+    # the statistics count it too: in the summary (API) and as a tile on the stats page
+    r = httpx.get(f"{stack.url('boards')}/v1/stats/summary", headers=auth(stack), timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.json()["deflected"]["total"] == before + 1
+    assert r.json()["deflected"]["by_service"].get("problem", 0) >= 1
+    html = httpx.get(f"{stack.url('boards')}/stats", headers=auth(stack), timeout=10).text
+    tile = html[html.index('id="tile-deflected"'):]
+    assert f'<div class="v">{before + 1}</div>' in tile[:300]
     # and no request was filed: the customer's list has nothing pending or open
     page.goto(stack.url("portal") + "/")
     expect(page.get_by_text("You have no open requests")).to_be_visible()

@@ -12,6 +12,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from boards.auth import Agent, current_agent
+from boards.kb.application import deflection_counts
+from boards.kb.repository import KnowledgeBaseRepository
 from boards.stats import domain, query
 from boards.stats.domain import Period
 from boards.stats.repository import CardFilter, StatsRepository
@@ -76,6 +78,7 @@ class StatsQuery:
             boards=None if agent.role == "admin" else agent.boards,
             created_before=self.period.end)
         self.repo = StatsRepository(request.app.state.runtime.db)
+        self.kb = KnowledgeBaseRepository(request.app.state.runtime.db)
         self.params = {"from": self.period.start.isoformat(), "to": self.period.end.isoformat(),
                        "account": account, "service": service, "lane": lane,
                        "agent": agent_id, "channel": channel, "board": board}
@@ -83,13 +86,21 @@ class StatsQuery:
     async def data(self) -> query.Dataset:
         return await query.load(self.repo, self.filter, active_from=self.period.start)
 
+    async def deflected(self) -> dict:
+        """Requests that knowledge-base articles answered before they were filed, in the
+        period (of the filtered service, when one is chosen)."""
+        counts = await deflection_counts(self.kb, self.period.start, self.period.end)
+        service = self.params.get("service")
+        total = counts["by_service"].get(service, 0) if service else counts["total"]
+        return {"total": total, "by_service": counts["by_service"]}
+
 
 @router.get("/summary")
 async def get_summary(q: Annotated[StatsQuery, Depends()],
                       group_by: Dimension | None = None) -> dict:
     """Received, closed, first response and resolution (business time), SLA, reopens, CSAT."""
     data = await q.data()
-    out = {"period": q.params, **query.summary(data, q.period)}
+    out = {"period": q.params, **query.summary(data, q.period), "deflected": await q.deflected()}
     if group_by:
         out["group_by"] = group_by
         out["groups"] = query.grouped(data, q.period, group_by)

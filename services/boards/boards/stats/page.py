@@ -30,6 +30,7 @@ TEXT = {
            "mean": "mean", "sla": "SLA met / breached", "target": "Target", "met": "met",
            "breached": "breached", "share": "met share", "reopen": "Reopen rate",
            "csat": "Satisfaction (CSAT)", "average": "average", "response_rate": "response rate",
+           "deflected": "Answered by articles", "deflected_hint": "requests not filed",
            "comments": "Comments", "backlog": "Backlog (open at end of day)",
            "cfd": "Cumulative flow", "cycle": "Cycle time (work started → done)",
            "throughput": "Throughput per week", "columns": "Mean time in column",
@@ -49,6 +50,7 @@ TEXT = {
            "mean": "среднее", "sla": "SLA: выполнено / нарушено", "target": "Цель",
            "met": "выполнено", "breached": "нарушено", "share": "доля выполненных",
            "reopen": "Доля переоткрытых", "csat": "Удовлетворённость (CSAT)",
+           "deflected": "Решено статьями", "deflected_hint": "обращений не понадобилось",
            "average": "среднее", "response_rate": "доля ответивших", "comments": "Комментарии",
            "backlog": "Открытые заявки (на конец дня)", "cfd": "Накопительная диаграмма потока",
            "cycle": "Время цикла (начало работы → готово)",
@@ -199,6 +201,7 @@ async def stats_page(request: Request) -> Response:
             group_by = None
         data = await q.data()
         summary = query.summary(data, q.period)
+        summary["deflected"] = await q.deflected()
         if group_by:
             summary["groups"] = query.grouped(data, q.period, group_by)
         flow = query.flow(data, q.period)
