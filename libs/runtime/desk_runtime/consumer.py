@@ -325,9 +325,10 @@ class Consumer:
                 await handler(uow, payload)
 
         try:
-            with pymongo.timeout(runtime.settings.consumer_transaction_timeout_seconds):
-                async with runtime.client.start_session() as session:
-                    await session.with_transaction(work)
+            async with runtime.store_slots:
+                with pymongo.timeout(runtime.settings.consumer_transaction_timeout_seconds):
+                    async with runtime.client.start_session() as session:
+                        await session.with_transaction(work)
         except DuplicateKeyError:
             if await runtime.db[PROCESSED].find_one({"_id": record_id}, {"_id": 1}):
                 return True

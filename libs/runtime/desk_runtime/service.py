@@ -66,6 +66,8 @@ class ServiceRuntime:
             logger=get_logger("faststream"))
         self.relay = OutboxRelay(self.db, self.bus, name, settings.outbox_poll_seconds)
         self.tasks = BackgroundTasks(name)
+        # a turn in the store: at most `store_transactions` transactions at once
+        self.store_slots = asyncio.Semaphore(settings.store_transactions)
         # singleton work (one replica at a time) takes a lease from here
         self.leases = Leases(self.db, name, settings.lease_seconds)
         self.consumers: list[Consumer] = []
@@ -182,9 +184,10 @@ class ServiceRuntime:
 
         # bounded: with the store gone, the driver would retry a transaction for two
         # minutes; the caller (an HTTP request, a consumer's backoff) decides instead
-        with pymongo.timeout(self.settings.transaction_timeout_seconds):
-            async with self.client.start_session() as session:
-                result = await session.with_transaction(run)
+        async with self.store_slots:
+            with pymongo.timeout(self.settings.transaction_timeout_seconds):
+                async with self.client.start_session() as session:
+                    result = await session.with_transaction(run)
         STORE_TRANSACTIONS.labels(self.name, kind).inc()
         self.committed(last[0].emitted if last else [])
         return result

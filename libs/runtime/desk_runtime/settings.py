@@ -38,6 +38,10 @@ class ServiceSettings(BaseSettings):
     outbox_poll_seconds: float = 0.5
     prefetch: int = Field(16, description="messages in flight per queue and process; events "
                           "of one card are still handled one at a time")
+    store_transactions: int = Field(8, ge=1, description="transactions this process runs in "
+                                    "the store at once; the rest wait their turn here, not "
+                                    "in the store (where hundreds at once serialise on its "
+                                    "transaction bookkeeping and time out)")
     transaction_timeout_seconds: float = Field(5.0, description="longest a command's "
                                                "transaction may take, retries included (the "
                                                "store away: an HTTP caller gets 503, not a hang)")
