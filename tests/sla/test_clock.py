@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from desk_contracts.catalog import StatusCategory as C
+from pydantic import ValidationError
 from sla.domain.calendar import BusinessCalendar
 from sla.domain.clock import CardSla
 from sla.domain.policy import SlaPolicy
@@ -84,6 +86,49 @@ def test_priority_change_reprices_without_losing_time_spent():
     assert first.deadline == T0 + 60 * MIN  # high: 60 min in all, 30 already used
     assert clock(sla, "resolution").deadline == T0 + 480 * MIN
     assert sla.priority == "high"
+
+
+# Core12's own priorities: two of the same level, one with its own targets.
+BY_ID = SlaPolicy.model_validate({
+    "name": "core12", "targets": {"first_response": 240, "resolution": 2880},
+    "priority_overrides": {"critical": {"first_response": 30}},
+    "priority_targets": {"overdue-urgent": {"first_response": 10, "resolution": 120}}})
+
+
+def test_a_board_priority_id_has_its_own_targets_and_the_level_is_the_fallback():
+    urgent = new(BY_ID, priority="critical", priority_key="overdue-urgent")
+    assert clock(urgent, "first_response").deadline == T0 + 10 * MIN
+    assert clock(urgent, "resolution").deadline == T0 + 120 * MIN
+    other_critical = new(BY_ID, priority="critical", priority_key="fire")
+    assert clock(other_critical, "first_response").deadline == T0 + 30 * MIN  # the level's
+    assert clock(other_critical, "resolution").deadline == T0 + 2880 * MIN  # the policy's
+    assert new(BY_ID, priority="medium").targets["first_response"].deadline == T0 + 240 * MIN
+    # today's four: their ids are their levels, so a policy may name "high" either way
+    by_level_id = SlaPolicy.model_validate({
+        "name": "p", "targets": {"first_response": 240},
+        "priority_targets": {"high": {"first_response": 45}}})
+    assert clock(new(by_level_id, priority="high"), "first_response").deadline == T0 + 45 * MIN
+
+
+def test_changing_to_a_board_priority_of_the_same_level_reprices():
+    sla = new(BY_ID, priority="critical", priority_key="fire")
+    sla.reprice(T0 + 5 * MIN, BY_ID, ALWAYS, ALWAYS, priority="critical",
+                priority_key="overdue-urgent")
+    first = clock(sla, "first_response")
+    assert first.spent_before == 5 * 60 and first.deadline == T0 + 10 * MIN
+    assert sla.priority_key == "overdue-urgent"
+    assert sla.log[-1].detail == "priority fire → overdue-urgent"
+    sla.reprice(T0 + 6 * MIN, BY_ID, ALWAYS, ALWAYS, priority="low")  # an event without an id
+    assert sla.priority_key is None and clock(sla, "first_response").deadline == T0 + 240 * MIN
+
+
+def test_a_policy_refuses_what_cannot_be_a_board_priority_id():
+    with pytest.raises(ValidationError):
+        SlaPolicy.model_validate({"name": "p", "targets": {"first_response": 1},
+                                  "priority_targets": {"Not An Id": {"first_response": 5}}})
+    with pytest.raises(ValidationError):
+        SlaPolicy.model_validate({"name": "p", "targets": {"first_response": 1},
+                                  "priority_targets": {"x": {"first_response": 0}}})
 
 
 def test_raising_priority_past_the_new_target_breaches_at_once():

@@ -81,7 +81,8 @@ class Engine:
             card_id=card.card_id, number=card.number, service_id=card.service_id,
             policy=policy, cal=cal, priority=card.priority, category=card.status_category,
             column_id=card.column_id, at=at, warn_share=self.warn_share,
-            auto_close_after_days=auto_close, card_version=card.version)
+            auto_close_after_days=auto_close, card_version=card.version,
+            priority_key=card.priority_key if card.priority_key != card.priority else None)
 
     async def save(self, sla: CardSla, version: int, signals: list[Signal],
                    lease_owner: str | None = None, policy: SlaPolicy | None = None) -> None:
@@ -166,11 +167,12 @@ class Engine:
         if card.version <= sla.card_version:
             return
         sla.card_version = card.version
-        if "priority" in changed or "service_id" in changed:
+        # a board priority of the same level ("priority_key" alone) may have its own targets
+        if {"priority", "priority_key", "service_id"} & set(changed):
             _, old_cal, _ = await self.policy_for(None, sla.policy)
             policy, cal, auto_close = await self.policy_for(card.service_id, card.sla_policy)
             sla.reprice(card.updated_at, policy, old_cal, cal, priority=card.priority,
-                        service_id=card.service_id)
+                        priority_key=card.priority_key, service_id=card.service_id)
             sla.auto_close_after_days = auto_close
         await self.save(sla, version, [])
 

@@ -31,6 +31,9 @@ def _repo(request: Request) -> SlaRepository:
 class PreviewIn(BaseModel):
     policy: str = Field(min_length=1, max_length=63)
     priority: Priority = Priority.MEDIUM
+    priority_key: str | None = Field(None, max_length=50,
+                                     description="a board's own priority id (its targets "
+                                                 "first, the level's as the fallback)")
     start: AwareDatetime
 
 
@@ -46,7 +49,7 @@ async def preview(body: PreviewIn, request: Request) -> dict:
     start = body.start.astimezone(UTC)
     targets = []
     for target in TARGETS:
-        minutes = policy.minutes(target, body.priority)
+        minutes = policy.minutes(target, body.priority, body.priority_key)
         if minutes is None:
             continue
         try:
@@ -57,6 +60,7 @@ async def preview(body: PreviewIn, request: Request) -> dict:
                         "deadline": deadline.isoformat().replace("+00:00", "Z")})
     return {"policy": policy.name, "calendar": policy.calendar,
             "timezone": calendar.timezone, "priority": body.priority.value,
+            "priority_key": body.priority_key or body.priority.value,
             "start": start.isoformat().replace("+00:00", "Z"), "targets": targets}
 
 

@@ -91,6 +91,7 @@ class CardSla(BaseModel):
     policy: str
     calendar: str
     priority: Priority
+    priority_key: str | None = None  # the board's own priority id (policies may name it)
     category: StatusCategory
     column_id: str | None = None
     card_version: int = 0
@@ -112,9 +113,10 @@ class CardSla(BaseModel):
     def open(cls, *, card_id: str, number: str, service_id: str | None, policy: SlaPolicy,
              cal: BusinessCalendar, priority: Priority | str, category: StatusCategory | str,
              column_id: str | None, at: datetime, warn_share: float,
-             auto_close_after_days: int | None = None, card_version: int = 1) -> CardSla:
+             auto_close_after_days: int | None = None, card_version: int = 1,
+             priority_key: str | None = None) -> CardSla:
         sla = cls(card_id=card_id, number=number, service_id=service_id, policy=policy.name,
-                  calendar=cal.name, priority=Priority(priority),
+                  calendar=cal.name, priority=Priority(priority), priority_key=priority_key,
                   category=StatusCategory.QUEUED, column_id=column_id, created_at=at,
                   warn_share=policy.warn_share or warn_share, card_version=card_version,
                   auto_close_after_days=auto_close_after_days)
@@ -126,7 +128,7 @@ class CardSla(BaseModel):
 
     def _start_target(self, target: TargetName, policy: SlaPolicy, cal: BusinessCalendar,
                       at: datetime) -> None:
-        minutes = policy.minutes(target, self.priority)
+        minutes = policy.minutes(target, self.priority, self.priority_key)
         if minutes is None:
             return
         previous = self.targets.get(target)
@@ -257,15 +259,22 @@ class CardSla(BaseModel):
 
     def reprice(self, at: datetime, policy: SlaPolicy, old_cal: BusinessCalendar,
                 cal: BusinessCalendar, priority: Priority | str | None = None,
-                service_id: str | None = None, reason: str | None = None) -> None:
+                service_id: str | None = None, reason: str | None = None,
+                priority_key: str | None = None) -> None:
         """Priority, service or policy changed: new budgets, same time already spent.
 
         `reason` forces a re-price with the same policy name (its targets were edited).
         """
         changes = [reason] if reason else []
-        if priority is not None and Priority(priority) != self.priority:
-            changes.append(f"priority {self.priority} → {priority}")
+        if priority is not None:
+            # the board's priority id when the card event has one (a policy may name it),
+            # else the level alone
+            before = self.priority_key or str(self.priority)
             self.priority = Priority(priority)
+            self.priority_key = priority_key if priority_key != str(self.priority) else None
+            after = self.priority_key or str(self.priority)
+            if after != before:
+                changes.append(f"priority {before} → {after}")
         if policy.name != self.policy:
             changes.append(f"policy {self.policy} → {policy.name}")
             self.policy = policy.name
@@ -278,7 +287,8 @@ class CardSla(BaseModel):
                 continue
             running = clock.running_since is not None
             self._pause(clock, old_cal, at)
-            minutes = policy.minutes(name, self.priority)  # type: ignore[arg-type]
+            minutes = policy.minutes(name, self.priority,  # type: ignore[arg-type]
+                                     self.priority_key)
             if minutes is None:
                 clock.completed_at = at
                 self.log.append(LogEntry(at=at, what="dropped", target=clock.target,
@@ -368,6 +378,7 @@ class CardSla(BaseModel):
             "policy": self.policy,
             "calendar": self.calendar,
             "priority": str(self.priority),
+            "priority_key": self.priority_key or str(self.priority),
             "status_category": str(self.category),
             "targets": [
                 {
