@@ -72,6 +72,12 @@ def test_a_card_is_priced_by_its_board_priority_id_then_its_level(sla, amqp_url)
         "priority_overrides": {"critical": {"first_response": 30}},
         "priority_targets": {"overdue-urgent": {"first_response": 10, "resolution": 120}}})
     assert r.status_code == 200, r.text
+    # a client that knows nothing of board priorities (the admin page) keeps them on saving
+    r = httpx.put(f"{proc.url}/v1/policies/core12", headers=ADMIN, json={
+        "calendar": "24x7", "targets": {"first_response": 240, "resolution": 2880},
+        "priority_overrides": {"critical": {"first_response": 30}}})
+    assert r.json()["priority_targets"] == {
+        "overdue-urgent": {"first_response": 10, "resolution": 120}}
     r = httpx.post(f"{proc.url}/v1/preview", headers=ADMIN, json={
         "policy": "core12", "priority": "critical", "priority_key": "overdue-urgent",
         "start": "2026-12-01T10:00:00Z"})

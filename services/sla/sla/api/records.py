@@ -97,15 +97,19 @@ async def list_policies(request: Request) -> dict:
             summary="Create or replace a policy; open clocks that follow it are re-priced "
                     "(time already spent is kept)")
 async def put_policy(name: str, body: dict, request: Request) -> dict:
+    repo = _repo(request)
+    before = await repo.policy(name)
+    if before is not None and "priority_targets" not in body:
+        # a form that predates board priorities (the admin page) keeps their targets
+        body = {**body, "priority_targets": before.model_dump(mode="json")["priority_targets"]}
     try:
         policy = SlaPolicy.model_validate({**body, "name": name})
     except ValidationError as exc:
         raise Invalid("invalid policy", details={"errors": exc.errors(include_url=False,
                                                                        include_context=False)})
-    repo = _repo(request)
     if await repo.calendar(policy.calendar) is None:
         raise Invalid(f"calendar {policy.calendar!r} does not exist")
-    existed = await repo.policy(name) is not None
+    existed = before is not None
     await repo.save_policy(policy)
     if existed:
         await repo.request_reprice(name)
