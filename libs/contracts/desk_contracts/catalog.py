@@ -7,6 +7,7 @@ The portal form, the web API and the Telegram dialog all validate a request with
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import date
 from enum import StrEnum
 from typing import Any, Literal
@@ -294,13 +295,19 @@ def validate_fields(service: ServiceDefinition, values: dict[str, Any]) -> dict[
     been filled before the answer that hides them changed). Unknown keys are errors,
     so a typo in an integration does not silently lose data.
     """
+    return validate_answers(service.fields, values, unknown="is not a field of this service")
+
+
+def validate_answers(fields: Sequence[FormField], values: dict[str, Any], *,
+                     unknown: str = "is not a field of this form") -> dict[str, Any]:
+    """`validate_fields` for any list of form fields (a board's own custom fields too)."""
     errors: dict[str, str] = {}
     cleaned: dict[str, Any] = {}
-    known = {f.key for f in service.fields}
+    known = {f.key for f in fields}
     for key in values:
         if key not in known:
-            errors[key] = "is not a field of this service"
-    for f in service.fields:
+            errors[key] = unknown
+    for f in fields:
         if not field_applies(f, cleaned):
             continue
         raw = values.get(f.key)
