@@ -273,8 +273,8 @@ class CardUpdated(EventPayload):
 
 class CardMentioned(EventPayload):
     TYPE = "card.mentioned"
-    SUMMARY = ("An agent was named (@id) in an internal note, or a card they follow changed; "
-               "carries no note text (internal content never leaves boards).")
+    SUMMARY = ("An agent was named (@handle or @name) in an internal note, or a card they "
+               "follow changed; carries no note text (internal content never leaves boards).")
 
     card: CardSnapshot
     agent: AgentContact
@@ -282,6 +282,10 @@ class CardMentioned(EventPayload):
     by: str | None = Field(
         None, description="the name of the agent who wrote the note (or moved the card)")
     comment_id: str | None = None
+    change: Literal["moved", "assigned", "customer_reply", "agent_reply", "internal_note",
+                    "priority", "closed", "reopened"] | None = Field(
+        None, description="for `followed_change`: what happened to the followed card "
+                          "(absent from older publishers: a move or an assignment)")
 
 
 class CardLinked(EventPayload):
