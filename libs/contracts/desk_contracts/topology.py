@@ -61,6 +61,10 @@ QUEUES: tuple[QueueSpec, ...] = (
                                   "sla.breached.v1", "sla.met.v1", "request.deflected.v1"),
               "Builds the statistics read model (flow, response times, SLA, CSAT, "
               "requests an article deflected)."),
+    QueueSpec("boards", "automation", ("card.created.v1", "card.moved.v1", "card.updated.v1",
+                                       "card.assigned.v1", "comment.added.v1",
+                                       "sla.warning.v1", "sla.breached.v1"),
+              "Runs the automation rules and request templates a card event triggers."),
     QueueSpec("sla", "cards", ("card.created.v1", "card.moved.v1", "card.updated.v1",
                                "comment.added.v1", "catalog.service_changed.v1"),
               "Drives SLA clocks from card events."),
