@@ -8,7 +8,7 @@ from desk_runtime.http import create_service_app
 from desk_runtime.service import ServiceRuntime
 from fastapi import FastAPI
 
-from boards import demo, kb, stats, web
+from boards import automation, demo, kb, stats, web
 from boards.api import admin, cards, search, views
 from boards.application.catalog import publish_service
 from boards.consumers import HANDLERS
@@ -30,6 +30,7 @@ def create_app(settings: BoardsSettings | None = None) -> FastAPI:
         await repos.cards.backfill_list_fields()
         await repos.cards.backfill_search()
         await SavedViewRepository(runtime.db).ensure_indexes()
+        await automation.start(runtime.db)
         if settings.demo_catalog:
             await load_demo(runtime)
         await stats.start(runtime, settings)
@@ -48,6 +49,7 @@ def create_app(settings: BoardsSettings | None = None) -> FastAPI:
     app.include_router(views.router)
     stats.install(app)
     kb.install(app)
+    automation.install(app)
     web.install(app)
     return app
 

@@ -41,6 +41,7 @@ from desk_runtime.language import detect_language
 from desk_runtime.logging import get_logger
 from desk_runtime.unit_of_work import UnitOfWork
 
+from boards.automation.routing import route_request, stamp
 from boards.domain.agent import Agent
 from boards.domain.board import BoardRules, TransferRefused, stored_priority_key
 from boards.domain.card import Card, CardChange, StaleVersion, WipLimitReached
@@ -135,6 +136,8 @@ async def create_from_request(uow: UnitOfWork, request: RequestReceived, *, pref
     service = await repos.catalog.service(request.service_id, uow.session)
     if service is None:
         raise PermanentFailure(f"unknown service {request.service_id!r}")
+    # the request's category (boards.automation) may route it and set type, priority, SLA
+    service, category = await route_request(uow, service, request)
     board = await repos.catalog.board(service.target.board_id, uow.session)
     if board is None:
         raise PermanentFailure(f"service {service.id!r} targets missing board")
@@ -162,6 +165,7 @@ async def create_from_request(uow: UnitOfWork, request: RequestReceived, *, pref
         # The customer's language, never the service's: notify decides what to answer in.
         # Channels that do not say (the web API, agents' own cards) are judged by the text.
         language=request.language or detect_language(f"{request.subject}\n{request.text}"))
+    stamp(card, category, request)
     board_priority = BoardRules(board).priority_for_level(card.priority)
     card.priority_key = stored_priority_key(board_priority) if board_priority else None
     await repos.cards.add_card(card, uow.session)

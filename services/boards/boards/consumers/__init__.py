@@ -11,6 +11,7 @@ from typing import Any
 
 from desk_runtime.unit_of_work import UnitOfWork
 
+from boards.automation import consumers as automation
 from boards.consumers import requests, sla
 from boards.kb import consumers as kb
 from boards.settings import BoardsSettings
@@ -19,4 +20,5 @@ from boards.stats import consumers as stats
 Handler = Callable[[UnitOfWork, Any, BoardsSettings], Awaitable[None]]
 
 HANDLERS: list[tuple[str, str, Handler]] = [*requests.HANDLERS, *sla.HANDLERS,
-                                            *stats.HANDLERS, *kb.HANDLERS]
+                                            *stats.HANDLERS, *kb.HANDLERS,
+                                            *automation.HANDLERS]

@@ -1,0 +1,309 @@
+"""Automation at work: a request's category routes its card, and each card event runs
+the rules and request templates it triggers.
+
+Rules run in boards' `boards.automation` consumer, one transaction per card event, after
+the change that caused it committed: the consumer's processed-event record and each run's
+id (rule, version, event) make a redelivered event run nothing twice. Every action goes
+through the same card operations agents use (boards.application.cards), so WIP limits,
+versions, history and the events other services hear are the same. The events a run
+causes are remembered with the run's depth; a chain of rules triggering rules is stopped
+at `MAX_DEPTH` and the stop is written on the card.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from desk_contracts.catalog import AssignmentRule, Priority
+from desk_contracts.events import CardMentioned
+from desk_runtime.http import DomainError, Invalid
+from desk_runtime.logging import get_logger
+from desk_runtime.unit_of_work import UnitOfWork
+
+from boards.application import cards
+from boards.automation import domain
+from boards.automation.domain import Decision, Happening
+from boards.automation.metrics import ACTIONS, CHAIN_STEPS, EVALUATION_SECONDS, RULE_RUNS
+from boards.automation.repository import AutomationRepository
+from boards.domain.agent import Agent
+from boards.domain.card import Card, CardChange
+from boards.domain.cards import choose_assignee
+from boards.repository import Repositories
+from boards.settings import BoardsSettings
+
+log = get_logger(__name__)
+
+BY = "automation"
+# Child cards are made in the name of "system": it never becomes one of their participants.
+SYSTEM = Agent("system", "Automation", "admin", frozenset())
+REPLY_AS = "Service desk"
+
+
+# --- card events ----------------------------------------------------------------------------
+
+async def on_happening(uow: UnitOfWork, happening: Happening, settings: BoardsSettings
+                       ) -> None:
+    """Run the request templates and rules one card event triggers."""
+    repos = Repositories.of(uow.db)
+    auto = AutomationRepository(uow.db)
+    card = await repos.cards.card(happening.card_id, uow.session)
+    if card is None:
+        return  # an event of a card this boards does not hold (an integrator's)
+    event_id = str(uow.causation.event_id) if uow.causation else f"local-{uuid.uuid4()}"
+    depth = await auto.depth_of(event_id, uow.session)
+    now = datetime.now(UTC)
+    mark = len(uow.emitted)
+    notes: list[tuple[str, Any, Any]] = []
+
+    await _templates(uow, auto, card, happening, settings, now)
+
+    started = time.perf_counter()
+    decisions = domain.evaluate(await auto.all("rule"), happening, card.to_document())
+    EVALUATION_SECONDS.observe(time.perf_counter() - started)
+    ran: list[str] = []
+    for decision in decisions:
+        run_id = f"{decision.rule_id}:{decision.version}:{event_id}"
+        run = {"_id": run_id, "card_id": card.id, "rule_id": decision.rule_id,
+               "rule_name": decision.rule_name, "version": decision.version,
+               "trigger": happening.trigger, "event_id": event_id, "depth": depth, "at": now}
+        if not decision.run:
+            outcome, did = "skipped", [decision.reason]
+        elif depth >= domain.MAX_DEPTH:
+            outcome = "loop_stopped"
+            did = [f"stopped: {depth} rule runs in a row led here (limit {domain.MAX_DEPTH});"
+                   " the rules may be triggering each other"]
+        else:
+            outcome, did = "ran", []
+        if await auto.ran(run_id, uow.session):
+            continue  # this event ran this rule before (a redelivery): nothing twice
+        if outcome == "ran":
+            did = await _carry_out(uow, repos, auto, card.id, decision, settings, now)
+            ran.append(decision.rule_id)
+        await auto.record_run(run | {"outcome": outcome, "did": did}, uow.session)
+        RULE_RUNS.labels(outcome).inc()
+        if outcome == "loop_stopped":
+            log.warning("automation.loop_stopped", card_id=card.id, rule=decision.rule_id,
+                        depth=depth)
+        notes.append((f"automation: {decision.rule_name}",
+                      f"{happening.trigger} ({outcome})", "; ".join(did) or "nothing to do"))
+
+    caused = [str(e.event_id) for e in uow.emitted[mark:]]
+    await auto.note_caused(caused, depth + 1, ran, now, uow.session)
+    if notes:
+        await _write_history(uow, repos, card.id, notes, now)
+
+
+async def _write_history(uow: UnitOfWork, repos: Repositories, card_id: str,
+                         notes: list[tuple[str, Any, Any]], now: datetime) -> None:
+    """The runs on the card's history, where agents look (by "automation")."""
+    card = await repos.cards.card(card_id, uow.session)
+    change = CardChange(touch=False)
+    for name, before, after in notes:
+        change.note(now, BY, name, before, after)
+    if await repos.cards.save_change(card, change, now, uow.session) is None:
+        raise card.changed_meanwhile(None)  # the transaction runs again from the start
+
+
+# --- actions --------------------------------------------------------------------------------
+
+async def _carry_out(uow: UnitOfWork, repos: Repositories, auto: AutomationRepository,
+                     card_id: str, decision: Decision, settings: BoardsSettings,
+                     now: datetime) -> list[str]:
+    """Each action of a rule in order, on the card as the one before left it; what each
+    did (an action that cannot apply says why and the others still run)."""
+    did: list[str] = []
+    for action in decision.actions:
+        card = await repos.cards.card(card_id, uow.session)
+        try:
+            said = await _act(uow, repos, auto, card, action, decision, settings, now)
+            ACTIONS.labels(action["type"], "done" if said else "unchanged").inc()
+            did.append(said or f"{action['type']}: already so")
+        except (DomainError, KeyError) as exc:
+            ACTIONS.labels(action["type"], "failed").inc()
+            message = exc.message if isinstance(exc, DomainError) else str(exc).strip("'\"")
+            did.append(f"{action['type']} failed: {message}")
+    return did
+
+
+async def _edit(uow: UnitOfWork, card: Card, changes: dict[str, Any]) -> bool:
+    updated = await cards.edit(uow, card, changes, by=BY, expected_version=card.version,
+                               can_see_board=lambda _: True)
+    return updated.version != card.version
+
+
+async def _pick(uow: UnitOfWork, repos: Repositories, rule: Mapping[str, Any], key: str
+                ) -> str | None:
+    assignment = AssignmentRule.model_validate(rule)
+    turn = await repos.cards.next_counter(f"round-robin:{key}") - 1
+    load = await repos.cards.open_load(list(assignment.agents), uow.session)
+    return choose_assignee(assignment, turn=turn, open_load=load)
+
+
+async def _act(uow: UnitOfWork, repos: Repositories, auto: AutomationRepository, card: Card,
+               action: Mapping[str, Any], decision: Decision, settings: BoardsSettings,
+               now: datetime) -> str | None:
+    kind = action["type"]
+    if kind == "set_type":
+        return f"type {action['value']}" if await _edit(uow, card, {"type": action["value"]}) \
+            else None
+    if kind == "set_priority":
+        value = action["value"]
+        key = "priority" if value in {p.value for p in Priority} else "priority_key"
+        return f"priority {value}" if await _edit(uow, card, {key: value}) else None
+    if kind in ("add_labels", "remove_labels"):
+        labels = domain.label_change(card.labels, action)
+        verb = "added" if kind == "add_labels" else "removed"
+        return (f"labels {verb}: {', '.join(action['labels'])}"
+                if await _edit(uow, card, {"labels": labels}) else None)
+    if kind == "set_due_date":
+        due = domain.due_date_after(action["days"], now.date())
+        return f"due {due}" if await _edit(uow, card, {"due_date": due}) else None
+    if kind == "add_checklist":
+        return await _add_checklist(uow, auto, card, action["checklist_template_id"])
+    if kind == "set_assignee":
+        chosen = await _pick(uow, repos, action["assignment"], f"rule:{decision.rule_id}")
+        if chosen is None or chosen == card.assignee_id:
+            return None
+        await cards.assign(uow, card, chosen, by=BY, expected_version=None)
+        return f"assigned to {chosen}"
+    if kind == "set_column":
+        moved = await cards.move(uow, card, action["column_id"], card.lane_id, by=BY)
+        return f"moved to {action['column_id']}" if moved.version != card.version else None
+    if kind == "set_lane":
+        moved = await cards.move(uow, card, card.column_id, action["lane_id"], by=BY)
+        return f"lane {action['lane_id']}" if moved.version != card.version else None
+    if kind in ("reply", "note"):
+        visibility = "public" if kind == "reply" else "internal"
+        await cards.comment(uow, card, agent_id=BY, agent_name=REPLY_AS,
+                            text=action.get("text"), visibility=visibility,
+                            canned_response_id=action.get("canned_response_id"))
+        return "replied to the customer" if kind == "reply" else "internal note added"
+    if kind == "notify":
+        return await _notify(uow, repos, card, action["agents"], decision)
+    if kind == "create_children":
+        made = [await _child(uow, auto, card, spec, settings, now)
+                for spec in action["children"]]
+        return f"children created: {', '.join(c.number for c in made)}"
+    if kind == "move_parent_when_children_done":
+        return await _move_parent(uow, repos, card, action["column_id"])
+    raise Invalid(f"unknown action {kind!r}")
+
+
+async def _add_checklist(uow: UnitOfWork, auto: AutomationRepository, card: Card,
+                         template_id: str) -> str | None:
+    template = await auto.one("checklist", template_id, uow.session)
+    if template is None:
+        raise Invalid(f"checklist template {template_id!r} is gone")
+    checklist = domain.checklist_after(card.checklist, template)
+    if checklist is None or not await _edit(uow, card, {"checklist": checklist}):
+        return None
+    return f"checklist {template['name']!r} added"
+
+
+async def _notify(uow: UnitOfWork, repos: Repositories, card: Card, agent_ids: list[str],
+                  decision: Decision) -> str | None:
+    """The agents hear of the card by their route (e-mail, Slack), as for a mention."""
+    told = []
+    service = await repos.catalog.service(card.service_id, uow.session) if card.service_id \
+        else None
+    for agent_id in agent_ids:
+        contact = cards._contact(await repos.agents.active_agent(agent_id, uow.session))
+        if contact is None:
+            continue
+        await uow.emit(CardMentioned(card=card.snapshot(service), agent=contact,
+                                     by=f"Automation ({decision.rule_name})"))
+        told.append(agent_id)
+    return f"notified {', '.join(told)}" if told else None
+
+
+def _title(spec: Mapping[str, Any], parent: Card) -> str:
+    return spec["title"].replace("{number}", parent.number).replace("{title}", parent.title)
+
+
+async def _child(uow: UnitOfWork, auto: AutomationRepository, parent: Card,
+                 spec: Mapping[str, Any], settings: BoardsSettings, now: datetime) -> Card:
+    """A child card on the spec's board: its type, assignee rule, checklist and due date."""
+    repos = Repositories.of(uow.db)
+    assignee = (await _pick(uow, repos, spec["assignment"], f"child:{spec['board_id']}")
+                if spec.get("assignment") else None)
+    child = await cards.create_child(
+        uow, parent, SYSTEM, board_id=spec["board_id"], title=_title(spec, parent),
+        text=spec.get("text"), card_type=spec.get("type"), priority_key=None, fields={},
+        due_date=domain.due_at(spec, now), assignee_id=assignee, column_id=None,
+        lane_id=None, prefix=settings.card_prefix)
+    if spec.get("checklist_template_id"):
+        await _add_checklist(uow, auto, child, spec["checklist_template_id"])
+    return child
+
+
+async def _move_parent(uow: UnitOfWork, repos: Repositories, card: Card, column_id: str
+                       ) -> str | None:
+    if not card.parent_id:
+        return None
+    parent = await repos.cards.card(card.parent_id, uow.session)
+    rows = await repos.cards.children_of(parent.id, uow.session)
+    still_open = [n for n, category in rows if category != "done"]
+    if still_open or parent.column_id == column_id:
+        return None
+    await cards.move(uow, parent, column_id, parent.lane_id, by=BY)
+    return f"parent {parent.number} moved to {column_id}"
+
+
+# --- request templates: a chain of steps ----------------------------------------------------
+
+async def _templates(uow: UnitOfWork, auto: AutomationRepository, card: Card,
+                     happening: Happening, settings: BoardsSettings, now: datetime) -> None:
+    """A new request starts its template's chain; a step reaching done starts the next."""
+    if happening.trigger == "card_created" and not card.is_task:
+        template = domain.template_for(await auto.all("request_template"), card.to_document())
+        if template is None:
+            return
+        chain = {"_id": card.id, "template_id": template["_id"],
+                 "template_name": template["name"], "steps": template["steps"],
+                 "done_column_id": template.get("done_column_id"), "started": [], "at": now}
+        if not await auto.start_chain(chain, uow.session):
+            return
+        if template.get("checklist_template_id"):
+            await _add_checklist(uow, auto, card, template["checklist_template_id"])
+        await _start_step(uow, auto, card.id, chain, 0, settings, now)
+    elif happening.trigger == "card_moved" and happening.to_category == "done":
+        chain = await auto.chain_of_step(card.id, uow.session)
+        if chain is None or chain.get("finished_at") or chain["started"][-1]["card_id"] != card.id:
+            return
+        index = domain.next_step(chain)
+        if index is not None:
+            await _start_step(uow, auto, chain["_id"], chain, index, settings, now)
+            return
+        await auto.chain_finished(chain["_id"], now, uow.session)
+        said = "all steps done"
+        repos = Repositories.of(uow.db)
+        parent = await repos.cards.card(chain["_id"], uow.session)
+        if chain.get("done_column_id") and parent is not None and \
+                parent.column_id != chain["done_column_id"]:
+            try:
+                await cards.move(uow, parent, chain["done_column_id"], parent.lane_id, by=BY)
+                said += f"; {parent.number} moved to {chain['done_column_id']}"
+            except (DomainError, KeyError) as exc:
+                said += f"; moving {parent.number} failed: {getattr(exc, 'message', exc)}"
+        await _write_history(uow, repos, chain["_id"], [
+            (f"template: {chain['template_name']}", None, said)], now)
+
+
+async def _start_step(uow: UnitOfWork, auto: AutomationRepository, parent_id: str,
+                      chain: Mapping[str, Any], index: int, settings: BoardsSettings,
+                      now: datetime) -> None:
+    """The chain's step `index` as a child card of the request; the request's history
+    says which step started."""
+    repos = Repositories.of(uow.db)
+    parent = await repos.cards.card(parent_id, uow.session)
+    step = chain["steps"][index]
+    child = await _child(uow, auto, parent, step, settings, now)
+    await auto.step_started(parent_id, index, child.id, child.number, uow.session)
+    CHAIN_STEPS.labels(chain["template_id"]).inc()
+    await _write_history(uow, repos, parent_id, [
+        (f"template: {chain['template_name']}", None,
+         f"step {index + 1} of {len(chain['steps'])}: {child.number} {child.title}")], now)
