@@ -15,12 +15,21 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.support.browser import SCREENSHOTS, chromium
 from tests.support.fake_slack import FakeSlack
+from tests.support.fake_telegram import FakeTelegram
 from tests.support.imap import DovecotServer, dovecot_available
 from tests.support.mail import MailSink
 from tests.portal.helpers import PORTAL_ENV, card_by_title, sign_in, submit
-from tests.support.stack import Stack, auth, card_for, cleanup, sla_auth, wait_until
+from tests.support.stack import Stack, auth, card_for, cleanup, mta_auth, sla_auth, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+TG_TOKEN = "123456789:AAtest-token-of-the-admin-pages-0001"
+TG_CHAT = 5151
+
+
+@pytest.fixture(scope="module")
+def tg():
+    with FakeTelegram(token=TG_TOKEN) as fake:
+        yield fake
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +45,7 @@ def mail():
 
 
 @pytest.fixture(scope="module")
-def stack(mongo_url, amqp_url, tmp_path_factory, slack, mail):
+def stack(mongo_url, amqp_url, tmp_path_factory, slack, mail, tg):
     s = Stack(mongo_url, amqp_url, tmp_path_factory.mktemp("admin"), smtp_port=mail.port)
     # the admin pages reach each owner's admin API with that owner's admin token
     s.extra["boards"] = {"BOARDS_SLA_ADMIN_TOKEN": s.ADMIN_TOKEN,
@@ -46,6 +55,9 @@ def stack(mongo_url, amqp_url, tmp_path_factory, slack, mail):
                          "BOARDS_PORTAL_ADMIN_TOKEN": s.ADMIN_TOKEN,
                          "BOARDS_INTAKE_ADMIN_TOKEN": s.ADMIN_TOKEN}
     s.extra["sla"] = {"SLA_ADMIN_TOKEN": s.ADMIN_TOKEN}
+    # no bot until an admin sets one on the channels page; Telegram is the fake
+    s.extra["intake"] = {"INTAKE_TELEGRAM__API_BASE": tg.base_url,
+                         "INTAKE_TELEGRAM__POLL_TIMEOUT_SECONDS": "1"}
     s.extra["portal"] = dict(PORTAL_ENV)  # plain-http cookies, test rate limits
     s.start()
     yield s
@@ -535,6 +547,102 @@ def test_an_imap_mailbox_tested_from_the_page_shows_its_error_then_brings_mail(
         expect(page.locator("#admin-status")).to_contain_text(
             f"The relay 127.0.0.1:{stack.smtp_port} (none) answered.")
         page.context.close()
+
+
+# --- channels: the Telegram bot and the inbound addresses ----------------------------------
+
+def test_the_telegram_bot_set_on_the_page_tested_and_running_without_a_restart(
+        browser, stack, admin_token, tg):
+    page = signed_in(browser, stack, admin_token, "/admin/channels")
+    form = page.locator("#telegram-form")
+    expect(form.locator(".telegram-state")).to_contain_text("Now: off")
+    form.get_by_label("Mode").select_option("webhook")
+    form.get_by_label("Bot token").fill("not-a-token")
+    form.get_by_label("Webhook URL (https)").fill("http://desk.example/v1/telegram/webhook")
+    form.get_by_role("button", name="Save").click()
+    expect(form.get_by_label("Bot token")).to_have_attribute("aria-invalid", "true")
+    expect(form.get_by_label("Webhook URL (https)")).to_have_attribute("aria-invalid", "true")
+    # a token Telegram does not know: the test says what Telegram said
+    form.get_by_label("Bot token").fill("123456789:AAsomebody-elses-token-000000000")
+    form.get_by_role("button", name="Test the bot").click()
+    expect(page.locator("#admin-status")).to_have_text(
+        "Telegram did not accept the bot: 401 Unauthorized")
+    form.get_by_label("Bot token").fill(TG_TOKEN)
+    form.get_by_role("button", name="Test the bot").click()
+    expect(page.locator("#admin-status")).to_have_text(
+        "Telegram answered: the bot is @desk_test_bot.")
+    form.get_by_label("Mode").select_option("polling")
+    form.get_by_label("Webhook URL (https)").fill("")
+    form.get_by_role("button", name="Save").click()
+    expect(page.locator("#admin-status")).to_have_text("Saved.")
+    # the token is never shown back in full, only enough to recognise it
+    expect(page.locator("#token-help")).to_contain_text("123456789:…0001")
+    assert TG_TOKEN not in page.content()
+    bot = httpx.get(f"{stack['intake'].url}/v1/telegram/bot", headers=auth(stack)).json()
+    assert bot["mode"] == "polling" and TG_TOKEN not in str(bot)
+    # intake runs the bot now (no restart): a /start is answered with the services
+    tg.push_update(tg.message_update(TG_CHAT, "/start"))
+    menu = wait_until(lambda: tg.messages_to(TG_CHAT), timeout=30)[0]
+    assert "svc:problem" in str(menu.get("reply_markup"))
+    # the stored token is what the test uses when none is typed
+    form.get_by_role("button", name="Test the bot").click()
+    expect(page.locator("#admin-status")).to_have_text(
+        "Telegram answered: the bot is @desk_test_bot.")
+    page.screenshot(path=SCREENSHOTS / "admin-channels-telegram.png", full_page=True)
+    # switched off: the bot stops polling (its token kept for next time)
+    form.get_by_label("Mode").select_option("off")
+    form.get_by_role("button", name="Save").click()
+    expect(page.locator("#admin-status")).to_have_text("Saved.")
+    expect(page.locator("#token-help")).to_contain_text("123456789:…0001")
+    page.goto(f"{stack['boards'].url}/admin/audit?area=channels")
+    row = page.locator("table.audit tbody tr").filter(has_text="telegram bot").first
+    expect(row).to_contain_text("Ada Admin")
+    assert TG_TOKEN not in page.content()
+    page.context.close()
+
+
+def test_an_inbound_address_routes_mail_to_its_service(browser, stack, admin_token):
+    page = signed_in(browser, stack, admin_token, "/admin/channels", lang="ru-RU")
+    form = page.locator("#address-form")
+    form.get_by_label("Адрес").fill("help at acme")
+    form.get_by_role("button", name="Сохранить").click()
+    expect(form.get_by_label("Адрес")).to_have_attribute("aria-invalid", "true")
+    # an address of the desk's own domain that is another service's already is refused
+    domain = httpx.get(f"{stack['intake'].url}/v1/inbound-addresses",
+                       headers=auth(stack)).json()["inbound_domain"]
+    form.get_by_label("Адрес").fill(f"problem@{domain}")
+    form.get_by_label("Услуга").select_option("access")
+    form.get_by_role("button", name="Сохранить").click()
+    expect(form.locator(".field-error")).to_contain_text("service 'problem'")
+    form.get_by_label("Адрес").fill("Help@Acme.example")
+    form.get_by_role("button", name="Сохранить").click()
+    expect(page.locator("#admin-status")).to_have_text("Сохранено.")
+    expect(page.locator("tr[data-address='help@acme.example']")).to_contain_text("access")
+    page.screenshot(path=SCREENSHOTS / "admin-channels-ru.png", full_page=True)
+
+    # mail the MTA hands over for that address opens a request in that service
+    raw = (f"From: Ivo <ivo@acme.example>\r\nTo: help@acme.example\r\n"
+           f"Cc: boss@acme.example\r\nSubject: Badge does not open the door\r\n"
+           f"Message-ID: <{uuid.uuid4().hex}@acme.example>\r\n\r\nSince today.\r\n")
+    r = httpx.post(f"{stack['intake'].url}/v1/inbound/email",
+                   params={"recipient": "help@acme.example"}, content=raw.encode(),
+                   headers=mta_auth(stack) | {"Content-Type": "message/rfc822"}, timeout=10)
+    assert r.status_code == 202, r.text
+    card = card_by_title(stack, "Badge does not open the door")
+    assert card["service_id"] == "access"
+    found = httpx.get(f"{stack['intake'].url}/v1/inbound/messages",
+                      params={"status": "request"}, headers=auth(stack)).json()["items"]
+    mine = [m for m in found if m.get("title") == "Badge does not open the door"]
+    assert mine and mine[0]["service"] == "access"
+
+    page.get_by_role("button", name="Удалить help@acme.example").click()
+    expect(page.locator("#admin-status")).to_have_text("Удалено.")
+    expect(page.locator("tr[data-address='help@acme.example']")).to_have_count(0)
+    gone = httpx.post(f"{stack['intake'].url}/v1/inbound/email",
+                      params={"recipient": "help@acme.example"}, content=raw.encode(),
+                      headers=mta_auth(stack) | {"Content-Type": "message/rfc822"}, timeout=10)
+    assert gone.status_code == 422
+    page.context.close()
 
 
 # --- the audit log --------------------------------------------------------------------------

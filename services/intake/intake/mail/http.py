@@ -12,10 +12,12 @@ accept replies held as `unverified_sender`, and manage IMAP mailboxes.
 from __future__ import annotations
 
 import hmac
+import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from desk_contracts.channels import EMAIL
+from desk_runtime.config_cache import config_cache
 from desk_runtime.http import (
     DomainError,
     Forbidden,
@@ -31,7 +33,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from intake.mail.ingest import MailIngest, Recipient, split_recipient
+from intake.mail.ingest import INBOUND_ROUTES_KEY, MailIngest, Recipient
 from intake.mail.parse import Unparseable, parse_mail
 from intake.repository import IntakeRepository
 
@@ -83,10 +85,11 @@ async def inbound_email(request: Request, recipient: str | None = None,
         raise Invalid("the message is empty")
     domain = settings.inbound_domain
     if recipient:
-        rcpt = split_recipient(recipient, domain)
+        rcpt = await _ingest(request).recipient(recipient)
         if rcpt is None:
             REJECTED_INPUT.labels("intake", EMAIL, "foreign_recipient").inc()
-            raise Invalid(f"{recipient} is not an address of this service desk ({domain})")
+            raise Invalid(f"{recipient} is not an address of this service desk ({domain} or "
+                          "an inbound address)")
         recipients = [rcpt]
     else:
         # The service comes from the mail's headers; an unreadable mail still gets stored
@@ -95,7 +98,7 @@ async def inbound_email(request: Request, recipient: str | None = None,
             addresses = parse_mail(raw).recipients
         except Unparseable:
             addresses = []
-        found = [r for r in (split_recipient(a, domain) for a in addresses) if r]
+        found = [r for r in [await _ingest(request).recipient(a) for a in addresses] if r]
         recipients = [r for r in found if r.token is None][:1] or found[:1]
     envelope_sender = None if sender is None else sender.strip().strip("<>").lower()
     accepted = await _ingest(request).accept(raw, recipients or [Recipient("", None)],
@@ -232,3 +235,64 @@ async def poll_mailbox(service_id: str, request: Request) -> dict:
     if mailbox is None:
         raise NotFound(f"no mailbox for {service_id!r}")
     return await _channel(request).imap.poll(mailbox)
+
+
+# --- inbound addresses: which address routes mail to which service ---------------------------
+
+ADDRESS = re.compile(r"^[a-z0-9.!#$%&'*/=?^_`{|}~+-]{1,64}@[a-z0-9-]+(\.[a-z0-9-]+)+$")
+
+
+class InboundAddress(BaseModel):
+    address: str = Field(min_length=3, max_length=254)
+    service_id: str = Field(min_length=1, max_length=63)
+
+
+def _address_public(doc: dict) -> dict:
+    return {"address": doc["_id"], "service_id": doc["service"],
+            "updated_at": doc["updated_at"].astimezone(UTC).isoformat()
+            if doc.get("updated_at") else None}
+
+
+def _bad_address(field: str, reason: str) -> Invalid:
+    REJECTED_INPUT.labels("intake", "admin", "invalid_inbound_address").inc()
+    return Invalid(f"{field}: {reason}", details={"fields": {field: reason}})
+
+
+@admin.get("/inbound-addresses")
+async def list_inbound_addresses(request: Request) -> dict:
+    """Each address an admin routed to a service, and the inbound domain whose
+    `<service>@` addresses route by themselves."""
+    repo = IntakeRepository(request.app.state.runtime.db)
+    return {"items": [_address_public(d) for d in await repo.inbound_addresses()],
+            "inbound_domain": request.app.state.settings.inbound_domain}
+
+
+@admin.put("/inbound-addresses")
+async def put_inbound_address(body: InboundAddress, request: Request) -> dict:
+    """Mail to `address` opens requests in (and threads within) `service_id`; an address
+    of another domain is one whose mail reaches intake (forwarded, or polled)."""
+    address = body.address.strip().lower()
+    if not ADDRESS.match(address):
+        raise _bad_address("address", "not an e-mail address")
+    domain = request.app.state.settings.inbound_domain.lower()
+    local, _, at = address.rpartition("@")
+    repo = IntakeRepository(request.app.state.runtime.db)
+    if at == domain and "+" in local:
+        raise _bad_address("address", f"'+' on {domain} carries reply tokens")
+    service = await repo.service(body.service_id)
+    if service is None:
+        raise _bad_address("service_id", "no such service")
+    if at == domain and local != body.service_id and await repo.service(local) is not None:
+        raise _bad_address("address", f"is the address of service {local!r} already")
+    doc = await repo.save_inbound_address(address, body.service_id)
+    config_cache(request.app.state.runtime.db.name).forget(INBOUND_ROUTES_KEY)
+    return _address_public(doc)
+
+
+@admin.delete("/inbound-addresses/{address}", status_code=204)
+async def delete_inbound_address(address: str, request: Request) -> Response:
+    repo = IntakeRepository(request.app.state.runtime.db)
+    if not await repo.delete_inbound_address(address.strip().lower()):
+        raise NotFound(f"no inbound address {address!r}")
+    config_cache(request.app.state.runtime.db.name).forget(INBOUND_ROUTES_KEY)
+    return Response(status_code=204)

@@ -19,12 +19,15 @@ import hashlib
 import re
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from desk_contracts.channels import EMAIL
 from desk_contracts.events import AddressBounced, AttachmentRef, Person, ReplyReceived, clean_name
+from desk_runtime.config_cache import config_cache
 from desk_runtime.logging import get_logger
 from desk_runtime.metrics import REJECTED_INPUT
 from desk_runtime.service import ServiceRuntime
@@ -66,6 +69,19 @@ def split_recipient(address: str, inbound_domain: str) -> Recipient | None:
     return Recipient(match.group(1), match.group(2))
 
 
+def route_recipient(address: str, inbound_domain: str,
+                    routes: Mapping[str, str]) -> Recipient | None:
+    """An address of ours: one an admin routed to a service (an inbound address, on any
+    domain), else `<service>[+token]@<inbound domain>`."""
+    bare = address.strip().strip("<>").lower()
+    if bare in routes:
+        return Recipient(routes[bare])
+    return split_recipient(bare, inbound_domain)
+
+
+INBOUND_ROUTES_KEY = ("inbound_addresses",)
+
+
 def quick_message_id(raw: bytes) -> str | None:
     """The Message-ID from the header block alone (dedupe happens before full parsing)."""
     try:
@@ -97,6 +113,20 @@ class MailIngest:
         self._queue: asyncio.Queue[tuple[str, dict | None, bytes | None]] = asyncio.Queue()
         self._workers: list[Worker] = []
         self._retry_soon = False
+
+    # -- where mail goes --------------------------------------------------------------------
+
+    async def inbound_routes(self) -> Mapping[str, str]:
+        """address → service of the inbound addresses admins set (kept briefly per process;
+        a change through this replica is seen at once, through another within seconds)."""
+        async def load() -> Mapping[str, str]:
+            return MappingProxyType({d["_id"]: d["service"]
+                                     for d in await self.repo.inbound_addresses()})
+        return await config_cache(self.runtime.db.name).get(INBOUND_ROUTES_KEY, load)
+
+    async def recipient(self, address: str) -> Recipient | None:
+        return route_recipient(address, self.settings.inbound_domain,
+                               await self.inbound_routes())
 
     # -- acceptance -------------------------------------------------------------------------
 
@@ -309,10 +339,14 @@ class MailIngest:
                            require_authenticated=self.settings.require_authenticated_sender,
                            sender=mail.sender, number=thread.get("number"))
 
-    def _others(self, mail: ParsedMail) -> list[str]:
-        """People the mail was also addressed to (To/Cc), not us and not the sender."""
+    async def _others(self, mail: ParsedMail) -> list[str]:
+        """People the mail was also addressed to (To/Cc), not us (our domain or an inbound
+        address) and not the sender: they are copied on the request's replies."""
         domain = "@" + self.settings.inbound_domain.lower()
-        return [a for a in mail.recipients if a != mail.sender and not a.endswith(domain)][:50]
+        ours = await self.inbound_routes()
+        return [a for a in mail.recipients
+                if a != mail.sender and not a.lower().endswith(domain)
+                and a.lower() not in ours][:50]
 
     def _person(self, mail: ParsedMail) -> Person:
         # a name from a mail header is cleaned, not refused (the contract refuses control
@@ -331,7 +365,7 @@ class MailIngest:
 
         async def extra(uow) -> None:
             # a participant (or one an agent vouched for) may bring in whom they copied
-            people = [mail.sender, *self._others(mail)]
+            people = [mail.sender, *await self._others(mail)]
             if doc.get("accepted_by") and not doc.get("trust_sender"):
                 people = [p for p in people if p in thread.get("participants", [])]
             await self.repo.add_to_thread(thread["_id"], people, mail.message_id, uow.session)
@@ -346,6 +380,7 @@ class MailIngest:
         text = "\n\n".join([strip_signature(mail.text), *notes]).strip()
         title = mail.subject or (text.split("\n", 1)[0][:120] if text else "") or "(no subject)"
         request_id = doc["_id"]
+        others = await self._others(mail)
         draft = RequestDraft(
             request_id=request_id, channel=EMAIL, service_id=service_id or "",
             requester=self._person(mail), subject=title[:500], text=text[:100_000],
@@ -353,7 +388,7 @@ class MailIngest:
             channel_ref=mail.message_id, language=mail.language,
             # the service's access rule for the sender, as the portal and web API apply it
             access_address=mail.sender, message_id=mail.message_id,
-            cc=tuple(self._others(mail)))
+            cc=tuple(others))
         outcome = self._outcome(mail, "request", reason=reason, request_id=request_id,
                                 text=text, refs=refs, title=title)
         try:

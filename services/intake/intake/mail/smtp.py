@@ -16,7 +16,7 @@ from desk_contracts.channels import EMAIL
 from desk_runtime.logging import get_logger
 from desk_runtime.metrics import REJECTED_INPUT
 
-from intake.mail.ingest import MailIngest, split_recipient
+from intake.mail.ingest import MailIngest
 from intake.repository import IntakeRepository
 
 log = get_logger(__name__)
@@ -31,7 +31,7 @@ class InboundHandler:
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,  # noqa: N802
                           address: str, rcpt_options: list[str]) -> str:
-        rcpt = split_recipient(address, self.domain)
+        rcpt = await self.ingest.recipient(address)
         if rcpt is None:
             REJECTED_INPUT.labels("intake", EMAIL, "foreign_recipient").inc()
             return f"550 5.7.1 <{address}>: relaying denied, not a mailbox of this service desk"
@@ -49,7 +49,7 @@ class InboundHandler:
         raw = envelope.original_content or envelope.content
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
-        recipients = [r for r in (split_recipient(a, self.domain) for a in envelope.rcpt_tos)
+        recipients = [r for r in [await self.ingest.recipient(a) for a in envelope.rcpt_tos]
                       if r is not None]
         try:
             accepted = await self.ingest.accept(raw, recipients, source="smtp",

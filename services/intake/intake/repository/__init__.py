@@ -2,12 +2,13 @@
 
 One class, `IntakeRepository`, with methods named for what they do; each concern's
 methods live in their own module (requests, threads, inbound mail, mailboxes, Telegram,
-attachments, the catalog and customer-group copies).
+inbound addresses, attachments, the catalog and customer-group copies).
 """
 
 from __future__ import annotations
 
 from intake.repository.attachments import AttachmentRecords
+from intake.repository.addresses import InboundAddressRecords
 from intake.repository.base import AlreadyRecorded
 from intake.repository.catalog import CatalogRecords
 from intake.repository.customers import CustomerGroupRecords
@@ -19,7 +20,7 @@ from intake.repository.threads import ThreadRecords
 
 
 class IntakeRepository(RequestRecords, ThreadRecords, InboundMailRecords, MailboxRecords,
-                       TelegramRecords, AttachmentRecords, CatalogRecords,
+                       InboundAddressRecords, TelegramRecords, AttachmentRecords, CatalogRecords,
                        CustomerGroupRecords):
     async def ensure_indexes(self) -> None:
         await self._requests.create_index(

@@ -19,6 +19,7 @@ class Store:
         self._inbound = db.inbound_mail
         self._quarantine = db.quarantine
         self._mailboxes = db.mailboxes
+        self._inbound_addresses = db.inbound_addresses
         self._dialogs = db.telegram_dialogs
         self._telegram_state = db.telegram_state
         self._telegram_updates = db.telegram_updates

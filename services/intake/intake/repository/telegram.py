@@ -75,6 +75,17 @@ class TelegramRecords(Store):
         if result.matched_count == 0 and result.upserted_id is None:
             raise LeaseLost("the Telegram polling offset is written under a newer lease")
 
+    # -- the bot's configuration (set on the admin pages; the environment seeds it) --------
+
+    async def telegram_bot(self) -> dict[str, Any] | None:
+        return await self._telegram_state.find_one({"_id": "bot"})
+
+    async def save_telegram_bot(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Store the bot's settings with a growing revision (replicas compare it)."""
+        return await self._telegram_state.find_one_and_update(
+            {"_id": "bot"}, {"$set": fields, "$inc": {"revision": 1}}, upsert=True,
+            return_document=ReturnDocument.AFTER)
+
     # -- outbox -----------------------------------------------------------------------------
 
     async def queue_telegram_message(self, key: str, *, chat_id: int, text: str,

@@ -67,9 +67,14 @@ class BotTransport:
     def open(self) -> None:
         self.api = BotApi(self.config.token, self.config.api_base)
 
+    def reset(self) -> None:
+        """A new configuration: polling deletes a webhook again before its first poll."""
+        self._webhook_deleted = False
+
     async def close(self) -> None:
         if self.api is not None:
-            await self.api.close()
+            api, self.api = self.api, None
+            await api.close()
 
     # -- sending ----------------------------------------------------------------------------
 

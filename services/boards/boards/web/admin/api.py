@@ -12,6 +12,7 @@ import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from desk_runtime.http import Invalid, NotFound
 from desk_runtime.metrics import REJECTED_INPUT
@@ -380,7 +381,11 @@ async def revoke_token(agent_id: str, token_id: str, request: Request,
 
 @router.get("/channels")
 async def channels_config(request: Request, _: Agent = Depends(current_admin)) -> dict:
-    return {"mailboxes": (await upstream.call(request, "intake", "GET", "/v1/mailboxes"))["items"]}
+    addresses = await upstream.call(request, "intake", "GET", "/v1/inbound-addresses")
+    return {"mailboxes": (await upstream.call(request, "intake", "GET", "/v1/mailboxes"))["items"],
+            "telegram": await upstream.call(request, "intake", "GET", "/v1/telegram/bot"),
+            "inbound_addresses": addresses["items"],
+            "inbound_domain": addresses["inbound_domain"]}
 
 
 def _mailbox_view(doc: dict | None) -> dict | None:
@@ -425,6 +430,71 @@ async def poll_mailbox(service_id: str, request: Request,
     """Test the connection: poll now; answers what was fetched or the server's error."""
     _name(service_id, "service_id")
     return await upstream.call(request, "intake", "POST", f"/v1/mailboxes/{service_id}/poll")
+
+
+# --- channels: the Telegram bot and the inbound addresses (intake) ----------------------------
+
+def _bot_view(doc: dict) -> dict:
+    # what the log keeps of the bot: intake answers only a hint of the token
+    return {k: doc.get(k) for k in ("mode", "token_hint", "webhook_url")}
+
+
+@router.put("/channels/telegram")
+async def put_telegram(body: dict[str, Any], request: Request,
+                       agent: Agent = Depends(current_admin)) -> dict:
+    """The bot's token (stored sealed by intake, never shown back), webhook or polling."""
+    before = await upstream.call(request, "intake", "GET", "/v1/telegram/bot")
+    after = await upstream.call(request, "intake", "PUT", "/v1/telegram/bot", body)
+    await _audit(request, agent, "channels", "updated", "telegram bot", _bot_view(before),
+                 _bot_view(after))
+    return after
+
+
+@router.post("/channels/telegram/test")
+async def test_telegram(request: Request, body: dict[str, Any] | None = None,
+                        _: Agent = Depends(current_admin)) -> dict:
+    """Telegram's getMe with the stored token (or one typed in), from intake."""
+    return await upstream.call(request, "intake", "POST", "/v1/telegram/bot/test", body or {})
+
+
+EMAIL = re.compile(r"^[^@\s/]{1,64}@[^@\s/]{1,253}$")
+
+
+class InboundAddressIn(BaseModel):
+    address: str = Field(min_length=3, max_length=254)
+    service_id: str = Field(min_length=1, max_length=63)
+
+
+async def _inbound_address(request: Request, address: str) -> dict | None:
+    found = await upstream.call(request, "intake", "GET", "/v1/inbound-addresses")
+    return _find(found["items"], address=address)
+
+
+@router.put("/channels/addresses")
+async def put_inbound_address(body: InboundAddressIn, request: Request,
+                              agent: Agent = Depends(current_admin)) -> dict:
+    """Mail to `address` goes to `service_id` (intake routes and threads by it)."""
+    address = body.address.strip().lower()
+    before = await _inbound_address(request, address)
+    after = await upstream.call(request, "intake", "PUT", "/v1/inbound-addresses",
+                                {"address": address, "service_id": body.service_id})
+    await _audit(request, agent, "channels", "updated" if before else "created",
+                 f"address {address}", before, after)
+    return after
+
+
+@router.delete("/channels/addresses/{address}", status_code=204)
+async def delete_inbound_address(address: str, request: Request,
+                                 agent: Agent = Depends(current_admin)) -> None:
+    address = address.strip().lower()
+    if not EMAIL.match(address):  # it becomes a path segment of intake's API
+        raise NotFound(f"no inbound address {address!r}")
+    before = await _inbound_address(request, address)
+    if before is None:
+        raise NotFound(f"no inbound address {address!r}")
+    await upstream.call(request, "intake", "DELETE",
+                        f"/v1/inbound-addresses/{quote(address, safe='@')}")
+    await _audit(request, agent, "channels", "deleted", f"address {address}", before, None)
 
 
 # --- the audit log ---------------------------------------------------------------------------

@@ -133,9 +133,13 @@ async def audit_page(request: Request, area: str | None = None) -> Response:
 async def channels_page(request: Request, mailbox: str | None = None) -> Response:
     async def load(request: Request) -> dict:
         boxes = (await upstream.call(request, "intake", "GET", "/v1/mailboxes"))["items"]
+        addresses = await upstream.call(request, "intake", "GET", "/v1/inbound-addresses")
         repos = Repositories.of(request.app.state.runtime.db)
         services = [s for s, _ in await repos.catalog.list_services()]
         return {"mailboxes": boxes,
+                "telegram": await upstream.call(request, "intake", "GET", "/v1/telegram/bot"),
+                "inbound_addresses": addresses["items"],
+                "inbound_domain": addresses["inbound_domain"],
                 "editing_mailbox": next((b for b in boxes if b["id"] == mailbox), None),
                 "services": [{"id": s.id, "name": s.name.get("en") or s.id} for s in services]}
     return await _admin_page(request, "admin/channels.html", "channels", load)

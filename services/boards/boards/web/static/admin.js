@@ -215,6 +215,13 @@ const REQUESTS = {
     if (val(f, "move_to")) body.move_to = val(f, "move_to");
     return ["PUT", `/v1/admin/channels/mailboxes/${slug(f, "service_id")}`, body];
   },
+  telegram: (f) => {
+    const body = { mode: val(f, "mode"), webhook_url: val(f, "webhook_url") };
+    if (val(f, "token")) body.token = val(f, "token");
+    return ["PUT", "/v1/admin/channels/telegram", body];
+  },
+  address: (f) => ["PUT", "/v1/admin/channels/addresses",
+                   { address: val(f, "address"), service_id: val(f, "service_id") }],
   token: (f) => ["POST", `/v1/admin/agents/${encodeURIComponent(f.dataset.agent)}/tokens`,
                  { name: val(f, "name") }],
   work: (f) => ["PUT", `/v1/admin/boards/${encodeURIComponent(f.dataset.board)}/work`, workBody(f)],
@@ -338,6 +345,19 @@ document.addEventListener("click", async (e) => {
   }
   if (e.target.closest("#template-preview")) {
     previewTemplate(e.target.closest("form"));
+    return;
+  }
+  if (e.target.closest("#telegram-test")) {
+    const form = e.target.closest("form");
+    clearErrors(form);
+    STATUS.textContent = "";
+    const token = val(form, "token");
+    const res = await call("POST", "/v1/admin/channels/telegram/test", token ? { token } : {});
+    if (!res.ok) { showErrors(form, fieldsOf(res)); return; }
+    const b = res.body;
+    STATUS.textContent = b.ok ? fmt("telegram_ok", { username: b.bot.username })
+                              : fmt("telegram_failed", { error: b.error });
+    STATUS.classList.toggle("failed", !b.ok);
     return;
   }
   if (e.target.closest("#smtp-check")) {
