@@ -4,8 +4,10 @@ participants, mentions and a request's new author — against a real boards proc
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import pytest
+from desk_contracts.events import Person, ReplyReceived
 
 from tests.support.stack import wait_until
 
@@ -294,3 +296,89 @@ def test_a_request_gets_a_new_author_with_history(desk, boards):
     r = desk.admin.put(f"/v1/cards/{a_task['id']}/requester", json={
         "requester": {"email": "x@acme.example"}, "version": a_task["version"]})
     assert r.status_code == 422
+
+
+def test_a_note_names_agents_by_handle_or_name_in_any_case(desk, boards):
+    anna = desk.admin.post("/v1/agents", json={
+        "id": f"anna-{uuid.uuid4().hex[:6]}", "name": "Анна Петрова", "boards": ["it-ready"],
+        "email": "anna@desk.example", "language": "ru"}).json()
+    bob = desk.admin.post("/v1/agents", json={
+        "id": f"bob-{uuid.uuid4().hex[:6]}", "name": "Bob Stone", "boards": ["it-ready"],
+        "slack_webhook_url": "https://hooks.slack.example/services/T/B/x"}).json()
+    outsider = desk.admin.post("/v1/agents", json={
+        "id": f"out-{uuid.uuid4().hex[:6]}", "name": "Outside Olga", "boards": ["payroll"],
+        "email": "olga@desk.example"}).json()
+    card = task(desk, title="Names in notes")
+    text = (f"@анна петрова и @BOB STONE, посмотрите; @{bob['id'].upper()} ещё раз; "
+            "@Outside Olga is not on this board, @Никто is nobody, mail boss@desk.example")
+    r = desk.admin.post(f"/v1/cards/{card['id']}/comments",
+                        json={"visibility": "internal", "text": text})
+    assert r.status_code == 201, r.text
+    mentions = r.json()["mentions"]
+    assert [(text[m["start"]:m["end"]], m["agent_id"]) for m in mentions] == [
+        ("@анна петрова", anna["id"]), ("@BOB STONE", bob["id"]),
+        (f"@{bob['id'].upper()}", bob["id"])]
+    told = desk.outbox("card.mentioned", card["id"])
+    assert [(e["payload"]["agent"]["agent_id"], e["payload"]["agent"].get("email"),
+             e["payload"]["agent"].get("slack_webhook_url")) for e in told] == [
+        (anna["id"], "anna@desk.example", None),
+        (bob["id"], None, "https://hooks.slack.example/services/T/B/x")]
+    assert outsider["id"] not in str(told)
+    listed = desk.admin.get(f"/v1/cards/{card['id']}/comments").json()["items"]
+    assert listed[-1]["mentions"] == mentions
+
+
+def test_followers_hear_every_change_once_and_never_their_own(desk, boards):
+    card = desk.request("question")
+    lead = agent(desk, [card["board_id"]], email="lead@desk.example")
+    dev = agent(desk, [card["board_id"]], email="dev2@desk.example")
+    lead_api, dev_api = desk.client(lead["token"]), desk.client(dev["token"])
+    for who in (lead_api, dev_api):
+        assert who.put(f"/v1/cards/{card['id']}/following",
+                       json={"following": True}).status_code == 200
+
+    def changes(agent_id: str) -> list[str]:
+        return [e["payload"]["change"] for e in desk.outbox("card.mentioned", card["id"])
+                if e["payload"]["agent"]["agent_id"] == agent_id
+                and e["payload"]["reason"] == "followed_change"]
+
+    columns = {"in_progress": "in-progress", "done": "done"}  # the demo board's
+    # the lead acts: the developer hears each change, the lead never of their own
+    assert lead_api.post(f"/v1/cards/{card['id']}/comments", json={
+        "visibility": "public", "text": "We are on it."}).status_code == 201
+    assert lead_api.post(f"/v1/cards/{card['id']}/comments", json={
+        "visibility": "internal", "text": "checking the logs"}).status_code == 201
+    version = desk.card(card["id"])["version"]
+    assert lead_api.patch(f"/v1/cards/{card['id']}", json={
+        "version": version, "priority": "high"}).status_code == 200
+    assert lead_api.post(f"/v1/cards/{card['id']}/assign",
+                         json={"assignee_id": lead["id"]}).status_code == 200
+    version = desk.card(card["id"])["version"]
+    assert lead_api.post(f"/v1/cards/{card['id']}/move", json={
+        "column_id": columns["in_progress"], "version": version}).status_code == 200
+    version = desk.card(card["id"])["version"]
+    assert lead_api.post(f"/v1/cards/{card['id']}/move", json={
+        "column_id": columns["done"], "version": version}).status_code == 200
+    version = desk.card(card["id"])["version"]
+    assert lead_api.post(f"/v1/cards/{card['id']}/move", json={
+        "column_id": columns["in_progress"], "version": version}).status_code == 200
+    # the customer writes (the same reply twice: one comment, one message), then again
+    def reply(text: str, reply_id: str | None = None) -> ReplyReceived:
+        return ReplyReceived(reply_id=reply_id or f"r-{uuid.uuid4()}", card_id=card["id"],
+                             channel="email", text=text, received_at=datetime.now(UTC),
+                             author=Person(email=card["requester"]["email"], name="Customer"))
+    first = reply("Thanks!")
+    desk.publish(first, first, reply("One more thing"))
+    wait_until(lambda: changes(dev["id"]).count("customer_reply") == 2)
+    # a note that names the developer: the mention, not a second message as a follower
+    assert lead_api.post(f"/v1/cards/{card['id']}/comments", json={
+        "visibility": "internal", "text": f"@{dev['id']} have a look"}).status_code == 201
+    assert changes(dev["id"]) == ["agent_reply", "internal_note", "priority", "assigned",
+                                  "moved", "closed", "reopened", "customer_reply",
+                                  "customer_reply"]
+    assert changes(lead["id"]) == ["customer_reply", "customer_reply"]
+    named = [e for e in desk.outbox("card.mentioned", card["id"])
+             if e["payload"]["reason"] == "mention"]
+    assert [e["payload"]["agent"]["agent_id"] for e in named] == [dev["id"]]
+    comments = desk.admin.get(f"/v1/cards/{card['id']}/comments").json()["items"]
+    assert sum(1 for c in comments if c["text"] == "Thanks!") == 1

@@ -14,7 +14,7 @@ from boards.domain.board import (
     stored_priority_key,
 )
 from boards.domain.card import Card, WipLimitReached
-from boards.domain.cards import mentioned_ids
+from boards.domain.mentions import find_mentions, mention_segments, mentioned_agents
 from desk_runtime.http import Invalid
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -145,6 +145,33 @@ def test_a_request_gets_its_real_author_with_history():
                                            now=T0) is None
 
 
-def test_mentions_are_agent_ids_not_mail_addresses():
-    assert mentioned_ids("@bob please check; cc @cy.z, and @bob again") == ["bob", "cy.z"]
-    assert mentioned_ids("write to boss@desk.example or a@b") == []
+AGENTS = [("bob", "Bob Stone"), ("cy.z", "Cyril Zaytsev"), ("anna", "Анна Петрова"),
+          ("ann2", "Анна Смирнова"), ("max", "Макс")]
+
+
+def named(text: str) -> list[str]:
+    return mentioned_agents(find_mentions(text, AGENTS))
+
+
+def test_mentions_are_handles_not_mail_addresses():
+    assert named("@bob please check; cc @cy.z, and @bob again") == ["bob", "cy.z"]
+    assert named("write to boss@desk.example or a@b") == []
+    assert named("@BOB and @Cy.Z") == ["bob", "cy.z"]
+
+
+def test_mentions_by_display_name_in_any_case_ru_and_en():
+    assert named("@Анна Петрова посмотри, пожалуйста") == ["anna"]
+    assert named("@анна смирнова, @bob stone: done?") == ["ann2", "bob"]
+    assert named("спросите @макс.") == ["max"]
+    assert named("@Bob, look") == ["bob"]  # a first name no other agent shares
+    assert named("@Анна, посмотри") == []  # two Annas: left as text
+    assert named("@Борис and @bobby") == []  # nobody by that name
+
+
+def test_a_note_splits_into_text_and_highlighted_mentions():
+    text = "Hi @Анна Петрова and @nobody, see @bob."
+    mentions = [m.as_document() for m in find_mentions(text, AGENTS)]
+    assert mention_segments(text, mentions) == [
+        ("Hi ", None), ("@Анна Петрова", "anna"), (" and @nobody, see ", None),
+        ("@bob", "bob"), (".", None)]
+    assert mention_segments("plain", []) == [("plain", None)]

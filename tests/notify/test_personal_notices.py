@@ -58,3 +58,30 @@ def test_a_mention_reaches_the_agents_slack_and_a_task_no_customer(desk: Desk):
     assert "which you follow, is now in column done" in desk.slack.webhook_posts(hook)[1]["text"]
     # nothing for a customer came from the task: no acknowledgment, no rating request
     assert [d for d in desk.deliveries(card_id=task.card_id) if d["audience"] == "customer"] == []
+
+
+def test_a_follower_hears_what_changed_once_even_when_the_event_comes_twice(desk: Desk):
+    card = desk.card(email=addr("cust"))
+    desk.create(card)
+    follower = addr("lead")
+    contact = AgentContact(agent_id="ag-5", email=follower, language="en")
+    note = desk.publish(CardMentioned(card=card, agent=contact, by="Boris",
+                                      reason="followed_change", change="internal_note"))[0]
+    desk.publish(note)  # the same event again (a redelivery): no second message
+    ru = addr("lead-ru")
+    closed = desk.next_version(card, status_category=StatusCategory.DONE, column_id="done")
+    desk.publish(CardMentioned(card=closed, agent=AgentContact(
+        agent_id="ag-6", email=ru, language="ru"), by="Борис", reason="followed_change",
+        change="closed"))
+    desk.publish(CardMentioned(card=closed, agent=contact, by="Anna",
+                               reason="followed_change", change="customer_reply"))
+    [ru_message] = desk.mail.wait_for(ru)
+    assert (f"Карточка {card.number} «{card.title}», за которой вы следите, закрыта. "
+            "Кто закрыл: Борис.") in ru_message.get_body(("plain",)).get_content()
+    messages = wait_until(lambda: len(desk.mail.to(follower)) == 2 and desk.mail.to(follower))
+    bodies = sorted(m.get_body(("plain",)).get_content() for m in messages)
+    assert f"Boris added an internal note to card {card.number}" in bodies[0]
+    assert f"The customer (Anna) replied on card {card.number}" in bodies[1]
+    assert all(m["Subject"] == f"{card.number} changed: {card.title}" for m in messages)
+    # the later event was delivered, so the duplicate of the first was handled before it
+    assert len(desk.deliveries(cause_event_id=str(note.event_id))) == 1

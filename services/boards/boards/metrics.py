@@ -21,6 +21,9 @@ TRANSFERS_REFUSED = Counter("desk_boards_transfer_refused_total",
 MENTIONS = Counter("desk_boards_mentions_total",
                    "Agents named in internal notes: told, or without a contact to tell.",
                    ["outcome"])
+FOLLOWER_NOTICES = Counter("desk_boards_follower_notices_total",
+                           "Followers told of a change to a card they follow, by change.",
+                           ["change"])
 BULK_RESULTS = Counter("desk_boards_bulk_results_total",
                        "Cards a bulk action touched, by action and result (done, unchanged, "
                        "refused).", ["action", "status"])

@@ -223,6 +223,12 @@ class NewComment(BaseModel):
         [], description="files uploaded to intake first (POST {intake}/v1/attachments)")
 
 
+class MentionOut(BaseModel):
+    start: int = Field(description="where the `@` is in the text")
+    end: int = Field(description="just after the name")
+    agent_id: str
+
+
 class Comment(BaseModel):
     id: str
     card_id: str
@@ -232,6 +238,8 @@ class Comment(BaseModel):
     attachments: list[dict[str, Any]] = []
     created_at: datetime
     canned_response_id: str | None = None
+    mentions: list[MentionOut] = Field(
+        [], description="agents an internal note names (@handle or @display name, any case)")
 
 
 class CommentList(BaseModel):

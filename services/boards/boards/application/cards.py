@@ -49,12 +49,13 @@ from boards.domain.cards import (
     choose_assignee,
     column_of,
     format_number,
-    mentioned_ids,
     render_canned,
 )
+from boards.domain.mentions import Mention, find_mentions, mentioned_agents
 from boards.metrics import (
     ACCESS_DENIED,
     CARD_CHANGES,
+    FOLLOWER_NOTICES,
     MENTIONS,
     STALE_VERSIONS,
     TRANSFERS_REFUSED,
@@ -249,8 +250,17 @@ async def move(uow: UnitOfWork, card: Card, column_id: str, lane_id: str, *, by:
     await uow.emit(CardMoved(card=updated.snapshot(await _service_of(uow, updated)),
                              from_column_id=card.column_id, from_lane_id=card.lane_id,
                              from_category=card.status_category, moved_by=by))
-    await _tell_followers(uow, updated, by=by)
+    await _tell_followers(uow, updated, by=by, change=_move_kind(card, updated))
     return updated
+
+
+def _move_kind(before: Card, after: Card) -> str:
+    """What a move means to someone following the card: closed, reopened or just moved."""
+    if after.status_category == "done" and before.status_category != "done":
+        return "closed"
+    if before.status_category == "done" and after.status_category != "done":
+        return "reopened"
+    return "moved"
 
 
 async def move_for_agent(uow: UnitOfWork, ref: str, agent: Agent, column_id: str,
@@ -307,7 +317,7 @@ async def assign(uow: UnitOfWork, card: Card, assignee_id: str | None, *, by: st
     await uow.emit(CardAssigned(card=updated.snapshot(await _service_of(uow, updated)),
                                 previous_assignee_id=card.assignee_id, assignee=contact,
                                 assigned_by=await _name_of(uow, by)))
-    await _tell_followers(uow, updated, by=by, besides=assignee_id)
+    await _tell_followers(uow, updated, by=by, besides={assignee_id}, change="assigned")
     return updated
 
 
@@ -346,6 +356,8 @@ async def edit(uow: UnitOfWork, card: Card, changes: dict[str, Any], *, by: str,
     updated = await _commit(uow, card, change, expected_version=expected_version)
     CARD_CHANGES.labels("updated").inc()
     await _updated(uow, updated, tuple(sorted(change.sets)))
+    if {"priority", "priority_key"} & change.sets.keys():
+        await _tell_followers(uow, updated, by=by, change="priority")
     return updated
 
 
@@ -368,6 +380,10 @@ async def comment(uow: UnitOfWork, card: Card, *, agent_id: str, agent_name: str
         raise Invalid("a task has no customer to answer; add an internal note",
                       details={"visibility": "tasks take internal notes only"})
     now = datetime.now(UTC)
+    # who a note names (@handle or @display name) among those who see the board
+    board_agents = (await repos.agents.agents_seeing_board(card.board_id, uow.session)
+                    if visibility == "internal" and "@" in text else [])
+    mentions = find_mentions(text, [(a["_id"], a.get("name")) for a in board_agents])
     added = {
         "_id": str(uuid.uuid4()),
         "card_id": card.id,
@@ -377,10 +393,11 @@ async def comment(uow: UnitOfWork, card: Card, *, agent_id: str, agent_name: str
         "attachments": [a.model_dump(mode="json") for a in attachments],
         "created_at": now,
         "canned_response_id": canned_response_id,
+        "mentions": [m.as_document() for m in mentions],
     }
     await repos.cards.add_comment(added, uow.session)
-    await _commit(uow, card, card.commented(by=agent_id, visibility=visibility,
-                                            comment_id=added["_id"], now=now))
+    commented = await _commit(uow, card, card.commented(by=agent_id, visibility=visibility,
+                                                        comment_id=added["_id"], now=now))
     CARD_CHANGES.labels(f"comment_{visibility}").inc()
     await uow.emit(CommentAdded(
         comment_id=added["_id"], card_id=card.id, number=card.number,
@@ -388,9 +405,14 @@ async def comment(uow: UnitOfWork, card: Card, *, agent_id: str, agent_name: str
         text=text if visibility == "public" else None,
         attachments=attachments if visibility == "public" else (), created_at=now,
     ))
+    told: set[str] = set()
     if visibility == "internal":
-        await _tell_mentioned(uow, card, text, by=agent_id, by_name=agent_name,
-                              comment_id=added["_id"])
+        told = await _tell_mentioned(uow, commented, mentions, board_agents, by=agent_id,
+                                     by_name=agent_name, comment_id=added["_id"])
+    # a follower named in the note has its mention: one message per change
+    await _tell_followers(uow, commented, by=agent_id, besides=told,
+                          change="internal_note" if visibility == "internal" else "agent_reply",
+                          comment_id=added["_id"])
     return added
 
 
@@ -417,12 +439,15 @@ async def customer_reply(uow: UnitOfWork, reply: ReplyReceived) -> None:
         "channel": reply.channel,
     }
     await repos.cards.add_comment(added, uow.session)
-    await _commit(uow, card, card.customer_replied(now))
+    replied = await _commit(uow, card, card.customer_replied(now))
     await uow.emit(CommentAdded(
         comment_id=added["_id"], card_id=card.id, number=card.number,
         visibility="public", author=Author(**added["author"]), text=reply.text,
         attachments=reply.attachments, created_at=now, reply_id=reply.reply_id,
     ))
+    await _tell_followers(uow, replied, by="customer", change="customer_reply",
+                          by_name=reply.author.name or reply.author.email or None,
+                          comment_id=added["_id"])
 
 
 async def mark_read(uow: UnitOfWork, card: Card, *, by: str) -> Card:
@@ -658,7 +683,7 @@ async def transfer(uow: UnitOfWork, card: Card, agent: Agent, *, board_id: str,
                              from_column_id=card.column_id, from_lane_id=card.lane_id,
                              from_category=card.status_category, moved_by=agent.id,
                              from_board_id=card.board_id))
-    await _tell_followers(uow, updated, by=agent.id)
+    await _tell_followers(uow, updated, by=agent.id, change="moved")
     return updated
 
 
@@ -748,33 +773,37 @@ def _contact(doc: Mapping[str, Any] | None) -> AgentContact | None:
                         language=doc.get("language") or "en")
 
 
-async def _tell_mentioned(uow: UnitOfWork, card: Card, text: str, *, by: str, by_name: str,
-                          comment_id: str) -> None:
-    """Each agent of the card's board named as @id in a note hears of it (not the writer);
-    a name that is nobody on the board is left as plain text."""
-    agents = _repos(uow).agents
-    for agent_id in mentioned_ids(text):
-        if agent_id == by:
-            continue
-        doc = await agents.active_agent(agent_id, uow.session)
-        if doc is None or not Agent.from_document(doc).can_see_board(card.board_id):
-            continue
-        contact = _contact(doc)
+async def _tell_mentioned(uow: UnitOfWork, card: Card, mentions: list[Mention],
+                          board_agents: list[dict[str, Any]], *, by: str, by_name: str,
+                          comment_id: str) -> set[str]:
+    """Each agent a note names (who sees the card's board) hears of it, not its writer;
+    returns who was named. A name that is nobody on the board stayed plain text."""
+    docs = {a["_id"]: a for a in board_agents}
+    named = {a for a in mentioned_agents(mentions) if a != by}
+    for agent_id in sorted(named, key=mentioned_agents(mentions).index):
+        contact = _contact(docs[agent_id])
         MENTIONS.labels("told" if contact else "no_contact").inc()
         if contact is not None:
             await uow.emit(CardMentioned(card=card.snapshot(await _service_of(uow, card)),
                                          agent=contact, by=by_name, comment_id=comment_id))
+    return named
 
 
-async def _tell_followers(uow: UnitOfWork, card: Card, *, by: str,
-                          besides: str | None = None) -> None:
-    """Followers hear that a card they follow moved or changed hands (not from themselves)."""
+async def _tell_followers(uow: UnitOfWork, card: Card, *, by: str, change: str,
+                          besides: set[str | None] = frozenset(), by_name: str | None = None,
+                          comment_id: str | None = None) -> None:
+    """Followers hear every change to a card they follow (one message each), never of
+    their own; `besides` already heard of it otherwise (the new assignee, those named)."""
+    followers = [f for f in card.followers if f != by and f not in besides]
+    if not followers:
+        return
     agents = _repos(uow).agents
-    for follower in card.followers:
-        if follower in (by, besides):
-            continue
+    snapshot = card.snapshot(await _service_of(uow, card))
+    who = by_name or await _name_of(uow, by)
+    for follower in followers:
         contact = _contact(await agents.active_agent(follower, uow.session))
         if contact is not None:
-            await uow.emit(CardMentioned(card=card.snapshot(await _service_of(uow, card)),
-                                         agent=contact, reason="followed_change",
-                                         by=await _name_of(uow, by)))
+            FOLLOWER_NOTICES.labels(change).inc()
+            await uow.emit(CardMentioned(card=snapshot, agent=contact,
+                                         reason="followed_change", by=who, change=change,
+                                         comment_id=comment_id))

@@ -214,11 +214,3 @@ def matches_filters(card: Mapping[str, Any], equal: Mapping[str, Any], terms: li
         return False
     have = set(card.get("search_terms") or ())
     return all(t in have for t in terms)
-
-
-_MENTION = re.compile(r"(?<![\w@.])@([A-Za-z0-9][A-Za-z0-9._-]{0,63})")
-
-
-def mentioned_ids(text: str) -> list[str]:
-    """Agent ids named as `@id` in a note, once each, in order (an e-mail is no mention)."""
-    return list(dict.fromkeys(m.rstrip(".") for m in _MENTION.findall(text or "")))

@@ -99,6 +99,18 @@ class AgentRepository:
     async def board_members(self, board_id: str) -> list[str]:
         return [a["_id"] async for a in self._agents.find({"boards": board_id}, {"_id": 1})]
 
+    async def agents_seeing_board(self, board_id: str, session: Session = None
+                                  ) -> list[dict[str, Any]]:
+        """Active agents who can see a board: its members and the admins (who may be
+        @named in its notes), each with what a mention needs."""
+        fields = {"name": 1, "email": 1, "slack_webhook_url": 1, "language": 1, "role": 1,
+                  "boards": 1}
+        found = {a["_id"]: a async for a in self._agents.find(
+            {"boards": board_id, "active": True}, fields, session=session)}
+        found |= {a["_id"]: a async for a in self._agents.find(
+            {"role": "admin", "active": True}, fields, session=session)}
+        return [found[k] for k in sorted(found)]
+
     async def set_board_members(self, board_id: str, members: list[str],
                                 session: Session = None) -> None:
         """Membership lives on the agent (what auth reads); a board's list is derived."""

@@ -27,6 +27,7 @@ from boards.application import cards as card_ops
 from boards.domain.board import BoardRules
 from boards.domain.card import Card
 from boards.domain.cards import query_terms
+from boards.domain.mentions import mention_segments
 from boards.repository import UNASSIGNED, CardListSpec, Repositories
 from boards.web import i18n
 from boards.web.metrics import SLA_FETCH_FAILED
@@ -315,7 +316,8 @@ async def card_page(request: Request, card_ref: str) -> Response:
         return render(request, "empty.html", lang, status=404, **base)
     board = await repos.catalog.board(card.board_id)
     service = await repos.catalog.service(card.service_id) if card.service_id else None
-    comments = await repos.cards.comments_of(card.id)
+    comments = [c | {"segments": mention_segments(c.get("text") or "", c.get("mentions"))}
+                for c in await repos.cards.comments_of(card.id)]
     canned = [{**{k: v for k, v in r.items() if k != "_id"}, "id": r["_id"]}
               for r in await repos.catalog.canned_for(card.service_id)]
     form = {f.key: f for f in service.fields} if service else {}

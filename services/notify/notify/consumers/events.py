@@ -180,10 +180,12 @@ async def on_card_assigned(uow: UnitOfWork, event: CardAssigned, ctx: Context) -
 
 
 async def on_card_mentioned(uow: UnitOfWork, event: CardMentioned, ctx: Context) -> None:
-    """Named in an internal note, or a followed card changed: tell that one agent."""
+    """Named in an internal note, or a followed card changed (what: `change`): tell that
+    one agent. A redelivered event finds its delivery recorded (its id is the cause's)."""
     service = await ctx.repo(uow).service(event.card.service_id, uow.session)
     await ctx.planner.to_agent(uow, "mentioned", event.card, service, event.agent,
-                               {"by": event.by or "", "reason": event.reason})
+                               {"by": event.by or "", "reason": event.reason,
+                                "change": event.change or ""})
 
 
 async def on_comment(uow: UnitOfWork, event: CommentAdded, ctx: Context) -> None:

@@ -137,7 +137,7 @@ def sample_context(kind: str) -> dict[str, Any]:
         "sla_breached": {"sla": {"target": "resolution", "deadline": "2026-01-10 12:00 UTC"}},
         "column_reached": {"column": "done", "lane": "l1"},
         "assigned": {"by": "Boris"},
-        "mentioned": {"by": "Boris", "reason": "mention"},
+        "mentioned": {"by": "Boris", "reason": "mention", "change": ""},
     }
     return base | extra.get(kind, {})
 
