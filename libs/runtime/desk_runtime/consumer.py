@@ -221,23 +221,61 @@ class Consumer:
         self.handlers = handlers
         self.queue_name = runtime.topology.queue(spec)
         self._stopping = False
-        # every replica subscribes to every partition; the broker makes one consumer per
-        # partition active (the others are hot standbys taking over when it goes away),
-        # so a card's events (one partition) are never handled by two replicas at once
-        self.subscribers = [
-            subscribe(runtime.bus.broker, runtime.topology, spec, partition=index,
-                      prefetch=runtime.settings.prefetch, consume=self.consume)
-            for index in range(runtime.topology.partitions)]
+        # a subscriber per partition this replica owns (desk_runtime.membership decides
+        # which), created when first owned and started/stopped as ownership moves; the
+        # partitions stay single-active-consumer queues, so even a replica that has not
+        # let go yet never consumes a partition beside its new owner
+        self.subscribers: dict[int, Any] = {}
         # one line per card per process, shared by all its queues: events of one card are
         # handled one at a time even when they arrive on different queues (their
         # transactions would otherwise conflict on the card and retry each other)
         runtime.ordered_queues.update(runtime.topology.partition_queues(spec))
 
+    def consuming(self, index: int) -> bool:
+        """This process's consumer is on partition `index` (and its channel is open)."""
+        s = self.subscribers.get(index)
+        return bool(s is not None and s.running and s._queue_obj is not None
+                    and s._consumer_tag and not s._queue_obj.channel.is_closed)
+
+    async def take_partition(self, index: int) -> None:
+        """Start consuming partition `index` (FastStream subscriber started at runtime)."""
+        sub = self.subscribers.get(index)
+        if sub is None:
+            sub = self.subscribers[index] = subscribe(
+                self.runtime.bus.broker, self.runtime.topology, self.spec, partition=index,
+                prefetch=self.runtime.settings.prefetch, consume=self.consume)
+        if sub.running:  # started before, its consumer lost (a channel closed): anew
+            await sub.stop()
+        await sub.start()
+
+    async def release_partition(self, index: int) -> None:
+        """Stop consuming partition `index` after what the broker delivered is acknowledged.
+
+        The broker consumer is cancelled first (nothing more is delivered; what was is
+        still dispatched to the handler), then the messages in hand finish (each acked or
+        handed back), then the subscriber stops. FastStream's own `stop()` alone would
+        stop handling before cancelling, leaving prefetched messages unacknowledged in a
+        channel that stays open — so those would wait, and the next owner would overtake
+        them.
+        """
+        sub = self.subscribers.get(index)
+        if sub is None or not sub.running:
+            return
+        queue, tag = sub._queue_obj, sub._consumer_tag
+        if queue is not None and tag and not queue.channel.is_closed:
+            await queue.cancel(tag)
+            sub._consumer_tag = None
+        # deliveries read before the cancel-ok reach the handler through two task hops
+        quiet = 0
+        while quiet < 3:
+            await asyncio.sleep(0.02)
+            quiet = quiet + 1 if sub.lock.qsize == 0 else 0
+        await sub.stop()
+
     @property
     def attached(self) -> bool:
-        """The broker connection is up and every partition has this process's consumer on it."""
-        return all(bool(s.running and s._queue_obj is not None and s._consumer_tag
-                        and not s._queue_obj.channel.is_closed) for s in self.subscribers)
+        """Every partition this process consumes has its consumer on the broker."""
+        return all(self.consuming(i) for i, s in self.subscribers.items() if s.running)
 
     def stopping(self) -> None:
         self._stopping = True

@@ -80,6 +80,12 @@ TASK_UP = Gauge(
     "1 while a background task runs without failing, 0 while it backs off after a failure.",
     ["service", "task"],
 )
+PARTITIONS_OWNED = Gauge(
+    "desk_bus_partitions_owned",
+    "Bus partitions this replica consumes (of its service's `bus_partitions`): its share "
+    "of the live replicas, agreed through the store (0: a standby while others own them all).",
+    ["service"],
+)
 LEASE_CHANGES = Counter(
     "desk_lease_changes_total",
     "Singleton-work leases this process acquired (first or after a takeover) or lost, by "

@@ -26,6 +26,7 @@ from desk_runtime.consumer import (
     ordering_middleware,
 )
 from desk_runtime.logging import configure_logging, get_logger
+from desk_runtime.membership import PartitionAssignment
 from desk_runtime.metrics import STORE_TRANSACTIONS
 from desk_runtime.mongo import create_client, ping, store_unavailable_stops_retries
 from desk_runtime.outbox import IDLE_POLL_MAX, OutboxRelay, ensure_outbox_indexes
@@ -71,6 +72,9 @@ class ServiceRuntime:
         # singleton work (one replica at a time) takes a lease from here
         self.leases = Leases(self.db, name, settings.lease_seconds)
         self.consumers: list[Consumer] = []
+        # which partitions of its queues this replica consumes, agreed with the others
+        self.assignment = PartitionAssignment(name, self.db, self.leases,
+                                              self.topology.partitions, self.consumers)
         self.card_locks = KeyedLocks()
         self.ordered_queues: set[str] = set()
         self._handlers: dict[str, dict[str, Handler]] = {}
@@ -126,13 +130,19 @@ class ServiceRuntime:
                 await hook()
             self._bus_started.set()
             log.info("bus.connected")
+            if self.consumers:
+                self.tasks.worker("partitions", self.assignment.round,
+                                  idle_start=self.assignment.interval,
+                                  idle_max=self.assignment.interval)
         await asyncio.Event().wait()  # stays alive; the robust connection does the rest
 
     async def stop(self) -> None:
         for consumer in self.consumers:
             consumer.stopping()
+        self.assignment.stopping()  # no partition taken while the subscribers stop
         await self.bus.close()  # FastStream waits for in-flight handlers (graceful timeout)
         await self.tasks.stop()
+        await self.assignment.stop()  # after the subscribers stopped: partitions handed on
         await self.leases.release_all()  # the next replica takes over at once
         await self.relay.flush()
         self.consumers.clear()
@@ -143,7 +153,9 @@ class ServiceRuntime:
         """What /readyz reports; every check answers within READY_TIMEOUT."""
         checks: dict[str, bool] = {"store": await ping(self.client, timeout=READY_TIMEOUT),
                                    "broker": self.bus.ready}
-        checks["consumers"] = checks["broker"] and all(c.attached for c in self.consumers)
+        # its share of the partitions consumed (a replica whose share is none is ready too)
+        checks["consumers"] = checks["broker"] and (not self.consumers
+                                                   or self.assignment.attached)
         checks.update({f"task:{k}": v for k, v in self.tasks.health().items() if k != "bus"})
         for name, check in self.readiness.items():
             try:
