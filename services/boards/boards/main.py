@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from boards import automation, demo, kb, stats, web
 from boards.api import admin, cards, search, views
+from boards.automation import demo as automation_demo
 from boards.application.catalog import publish_service
 from boards.consumers import HANDLERS
 from boards.repository import Repositories
@@ -62,3 +63,4 @@ async def load_demo(runtime: ServiceRuntime) -> None:
     for service in demo.demo_services():
         if await catalog.service(service.id) is None:
             await runtime.transact(lambda uow, s=service: publish_service(uow, s))
+    await automation_demo.load(runtime)

@@ -15,6 +15,8 @@ from typing import Any
 
 from desk_contracts.catalog import AssignmentRule, Priority, ServiceDefinition
 
+from boards.domain.board import DEFAULT_CARD_TYPES, DEFAULT_PRIORITIES
+
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 MAX_CATEGORY_LEVELS = 4
 # How many rule runs may follow from one another's effects before the chain is stopped:
@@ -180,8 +182,8 @@ def validate_category(doc: Mapping[str, Any], *, service: ServiceDefinition | No
                 x["id"] for x in board["lanes"]}:
             errors["lane_id"] = f"board {board_id!r} has no such lane"
         if doc.get("card_type") is not None and doc["card_type"] not in {
-                t["id"] for t in board.get("card_types") or []} | {"request"}:
-            errors["card_type"] = f"board {board_id!r} has no such card type"
+                t["id"] for t in _types(board) if t.get("customer_request")}:
+            errors["card_type"] = f"board {board_id!r} has no such request type"
     if doc.get("board_id") is not None and doc.get("column_id") is None:
         errors.setdefault("column_id", "a category that names a board names its column too")
     if doc.get("board_id") is not None and doc.get("lane_id") is None:
@@ -203,6 +205,14 @@ def validate_category(doc: Mapping[str, Any], *, service: ServiceDefinition | No
            "name": _text(doc.get("name")) or value, "parent_id": doc.get("parent_id")}
     out.update({k: doc[k] for k in CATEGORY_SETTINGS if doc.get(k) is not None})
     return out
+
+
+def _types(board: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
+    return board.get("card_types") or DEFAULT_CARD_TYPES
+
+
+def _priorities(board: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
+    return board.get("priorities") or DEFAULT_PRIORITIES
 
 
 # --- rules: triggers --------------------------------------------------------------------------
@@ -456,8 +466,7 @@ def validate_rule(doc: Mapping[str, Any], *, boards: Mapping[str, Mapping[str, A
                 errors[f"{at}.values"] = f"no such category: {', '.join(map(str, unknown))}"
             elif attribute == "priority" and (
                     unknown := [v for v in values if v not in {p.value for p in Priority}
-                                and not (board and v in {p.get("id") for p in
-                                                         board.get("priorities") or []})]):
+                                and not (board and v in {p["id"] for p in _priorities(board)})]):
                 errors[f"{at}.values"] = f"not a priority: {', '.join(map(str, unknown))}"
 
     actions = doc.get("actions")
@@ -490,10 +499,10 @@ def validate_rule(doc: Mapping[str, Any], *, boards: Mapping[str, Mapping[str, A
                 errors[f"{at}.lane_id"] = f"board {board_id!r} has no such lane"
         if kind == "set_priority" and a.get("value") and a["value"] not in {
                 p.value for p in Priority} and not (board and a["value"] in {
-                    p.get("id") for p in board.get("priorities") or []}):
+                    p["id"] for p in _priorities(board)}):
             errors[f"{at}.value"] = "not a priority"
         if kind == "set_type" and a.get("value") and board is not None and a["value"] not in {
-                t["id"] for t in board.get("card_types") or []}:
+                t["id"] for t in _types(board)}:
             errors[f"{at}.value"] = f"board {board_id!r} has no such card type"
         if kind == "set_due_date" and a.get("days") is not None and (
                 not isinstance(a["days"], int) or isinstance(a["days"], bool)
@@ -540,7 +549,7 @@ def _child_errors(child: Any, at: str, *, boards: Mapping[str, Mapping[str, Any]
     if not _text(child.get("title")):
         errors[f"{at}.title"] = "required"
     if child.get("type") is not None and board is not None and child["type"] not in {
-            t["id"] for t in board.get("card_types") or [] if not t.get("customer_request")}:
+            t["id"] for t in _types(board) if not t.get("customer_request")}:
         errors[f"{at}.type"] = "not a task type of that board"
     if child.get("assignment") is not None:
         try:

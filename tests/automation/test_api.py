@@ -1,0 +1,105 @@
+"""The automation API on the real stack: a wrong rule is refused field by field and nothing
+of it is kept; a saved rule keeps its versions; agents may not edit rules; rules that
+trigger each other are stopped at the depth limit and the stop is written on the card."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from tests.support.stack import wait_until
+
+pytestmark = pytest.mark.slow
+
+COLUMNS = [{"id": "todo", "name": "To do", "category": "queued"},
+           {"id": "doing", "name": "Doing", "category": "in_progress"},
+           {"id": "done", "name": "Done", "category": "done"}]
+
+
+def test_a_wrong_rule_is_refused_per_field_and_nothing_is_kept(boards):
+    r = boards.put("rules", "broken", {
+        "name": "", "board_id": "it",
+        "trigger": {"type": "card_moved", "to_column": "nowhere"},
+        "conditions": [{"attribute": "category", "values": ["no-such-category"]}],
+        "actions": [{"type": "set_column", "column_id": "void"},
+                    {"type": "add_checklist", "checklist_template_id": "gone"},
+                    {"type": "fly"}]})
+    assert r.status_code == 422
+    assert r.json()["details"] == {
+        "name": "a rule needs a name",
+        "trigger.to_column": "board 'it' has no such column",
+        "conditions[0].values": "no such category: no-such-category",
+        "actions[0].column_id": "board 'it' has no such column",
+        "actions[1].checklist_template_id": "no such checklist template",
+        "actions[2].type": r.json()["details"]["actions[2].type"],
+    }
+    assert r.json()["details"]["actions[2].type"].startswith("one of set_type")
+    assert boards.http.get("/v1/automation/rules/broken").status_code == 404
+
+
+def test_a_category_must_answer_the_forms_dependent_select(boards):
+    # the form shows "system" only under category=access, so it cannot sit below "question"
+    r = boards.put("categories", "q-vpn", {"service_id": "it-request", "parent_id":
+                                          "it-question", "field": "system", "value": "vpn"})
+    assert r.status_code == 422
+    assert set(r.json()["details"]) == {"field"}
+    r = boards.put("categories", "a-vpn", {"service_id": "it-request", "parent_id": "it-access",
+                                          "field": "system", "value": "vpn", "name": "VPN"})
+    assert r.status_code == 200, r.text
+    assert boards.http.delete("/v1/automation/categories/it-access").status_code == 422
+    assert boards.http.delete("/v1/automation/categories/a-vpn").status_code == 204
+
+
+def test_a_rule_keeps_each_version_and_only_admins_edit(boards):
+    rule = {"name": "Improvements get a due date", "board_id": "it",
+            "trigger": {"type": "card_created"},
+            "conditions": [{"attribute": "category", "values": ["it-improvement"]}],
+            "actions": [{"type": "set_due_date", "days": 14}]}
+    first = boards.put("rules", "improvement-due", rule)
+    assert first.status_code == 200, first.text
+    second = boards.put("rules", "improvement-due", rule | {"actions": [
+        {"type": "set_due_date", "days": 30}]})
+    assert (first.json()["version"], second.json()["version"]) == (1, 2)
+    versions = boards.http.get("/v1/automation/rules/improvement-due/versions").json()["items"]
+    assert [(v["version"], v["actions"][0]["days"]) for v in versions] == [(2, 30), (1, 14)]
+    agent = boards.http.post("/v1/agents", json={"id": f"ag-{uuid.uuid4().hex[:6]}",
+                                                 "name": "Ag", "boards": ["it"]}).json()
+    as_agent = httpx.put(f"{boards.stack['boards'].url}/v1/automation/rules/improvement-due",
+                         json=rule, headers={"Authorization": f"Bearer {agent['token']}"})
+    assert as_agent.status_code == 403
+    assert boards.http.delete("/v1/automation/rules/improvement-due").status_code == 204
+
+
+def test_rules_that_trigger_each_other_are_stopped_and_the_card_says_so(boards):
+    board = f"loop-{uuid.uuid4().hex[:6]}"
+    r = boards.http.put(f"/v1/boards/{board}", json={
+        "name": "Loop", "columns": COLUMNS, "lanes": [{"id": "main", "name": "Main"}]})
+    assert r.status_code == 200, r.text
+    r = boards.http.put(f"/v1/services/{board}", json={
+        "id": board, "name": {"en": "Loop"},
+        "target": {"board_id": board, "column_id": "todo", "lane_id": "main"}})
+    assert r.status_code == 200, r.text
+    for rule_id, trigger, to in ((f"{board}-start", {"type": "card_created"}, "doing"),
+                                 (f"{board}-ping", {"type": "card_moved", "to_column": "doing"},
+                                  "todo"),
+                                 (f"{board}-pong", {"type": "card_moved", "to_column": "todo"},
+                                  "doing")):
+        r = boards.put("rules", rule_id, {"name": rule_id, "board_id": board, "trigger": trigger,
+                                          "actions": [{"type": "set_column", "column_id": to}]})
+        assert r.status_code == 200, r.text
+
+    card = boards.submit(board, "Going round in circles")
+    stopped = wait_until(lambda: [run for run in boards.runs(card["id"])
+                                  if run["outcome"] == "loop_stopped"], timeout=60)
+    assert len(stopped) == 1 and stopped[0]["depth"] == 5
+    assert "rule runs in a row" in stopped[0]["did"][0]
+    history = boards.card(card["id"])["history"]
+    moves = [h for h in history if h["field"] == "column_id"]
+    assert len(moves) == 5  # start, then ping/pong twice each: then the chain is stopped
+    logged = [h for h in history if h["field"].startswith("automation:")]
+    assert len(logged) == 6
+    assert logged[-1]["from"] == "card_moved (loop_stopped)"
+    # the stop is final: the card stays where the last run left it
+    assert boards.card(card["id"])["column_id"] == "doing"
