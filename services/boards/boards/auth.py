@@ -5,7 +5,9 @@ never holds that token: `open_session` checks it once, stores only the SHA-256 o
 fresh random session id (with its expiry and a CSRF token) and sets it as an HttpOnly,
 SameSite=Strict cookie. Requests authenticated by that cookie that change state must
 carry the session's CSRF token in `X-CSRF-Token` (or a `csrf` form field for plain HTML
-forms). `current_agent` accepts either; `current_admin` also wants the admin role.
+forms). `current_agent` accepts either (and refuses a viewer's writes but their own
+bookkeeping); `current_admin` also wants the admin role; `require_board_admin` wants an
+admin or the lead of that board.
 """
 
 from __future__ import annotations
@@ -30,10 +32,14 @@ from boards.repository import AgentRepository
 from boards.web.metrics import SESSIONS
 
 __all__ = ["COOKIE", "Agent", "agent_for_token", "close_session", "csrf_ok", "current_admin",
-           "current_agent", "hash_token", "open_session", "session_of"]
+           "current_agent", "hash_token", "open_session", "require_board_admin", "session_of"]
 
 COOKIE = AGENT_SESSION_COOKIE  # not the portal's: both may be served from one host
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# what a viewer may still change: their own reading marks, follows and saved views
+VIEWER_WRITES = frozenset({("POST", "/v1/cards/{card_ref}/read"),
+                           ("PUT", "/v1/cards/{card_ref}/following"),
+                           ("POST", "/v1/views"), ("DELETE", "/v1/views/{view_id}")})
 
 
 def hash_token(token: str) -> str:
@@ -148,6 +154,16 @@ async def close_session(request: Request, response: Response) -> None:
 
 # --- FastAPI dependencies -----------------------------------------------------------------
 
+def _refuse_viewer_writes(request: Request, agent: Agent) -> Agent:
+    """One check for every route: a viewer's change is refused wherever it is tried."""
+    if agent.read_only and request.method not in SAFE_METHODS:
+        route = getattr(request.scope.get("route"), "path", request.url.path)
+        if (request.method, route) not in VIEWER_WRITES:
+            ACCESS_DENIED.labels("read_only").inc()
+            raise Forbidden("a viewer's access is read-only")
+    return agent
+
+
 async def current_agent(request: Request) -> Agent:
     """The Bearer token's agent; else the browser session cookie's, which must also bring
     its CSRF token on state-changing requests."""
@@ -156,9 +172,16 @@ async def current_agent(request: Request) -> Agent:
     if scheme.lower() != "bearer" or not token:
         agent = await agent_from_session(request)
         if agent is not None:
-            return agent
+            return _refuse_viewer_writes(request, agent)
         raise Unauthorized("an agent API token is required (Authorization: Bearer ...)")
-    return await agent_for_token(request, token)
+    return _refuse_viewer_writes(request, await agent_for_token(request, token))
+
+
+def require_board_admin(agent: Agent, board_id: str) -> None:
+    """Admins administer every board, a lead the boards they are on; others get 403."""
+    if not agent.can_admin_board(board_id):
+        ACCESS_DENIED.labels("not_board_admin").inc()
+        raise Forbidden("this needs the admin role, or the lead role on this board")
 
 
 async def current_admin(request: Request) -> Agent:

@@ -5,13 +5,20 @@ from __future__ import annotations
 import uuid
 
 from desk_contracts.catalog import ServiceDefinition
-from desk_runtime.http import Conflict, Invalid, NotFound
+from desk_runtime.http import Conflict, Forbidden, Invalid, NotFound
 from desk_runtime.web import new_token
 from fastapi import APIRouter, Depends, Query, Request
 
 from boards.api import schemas
-from boards.application.catalog import publish_service, reshape_board
-from boards.auth import Agent, current_admin, current_agent, hash_token
+from boards.application.catalog import (
+    board_fields,
+    board_labels,
+    publish_service,
+    reshape_board,
+    set_board_part,
+)
+from boards.domain.board import BoardRules
+from boards.auth import Agent, current_admin, current_agent, hash_token, require_board_admin
 from boards.repository import Repositories
 
 router = APIRouter(prefix="/v1", tags=["admin"])
@@ -65,7 +72,8 @@ async def put_service(service_id: str, service: ServiceDefinition, request: Requ
 # --- boards ----------------------------------------------------------------------------------
 
 # A board's own rules for its cards (boards.domain.board): kept when a PUT leaves them out.
-BOARD_RULES = ("card_types", "priorities", "accepts", "parent_waits_for_children")
+BOARD_RULES = ("card_types", "priorities", "accepts", "parent_waits_for_children", "labels",
+               "custom_fields")
 
 async def _board_view(repos: Repositories, board: dict) -> dict:
     out = {k: v for k, v in board.items() if k != "_id"}
@@ -93,8 +101,19 @@ async def get_board(board_id: str, request: Request, agent: Agent = Depends(curr
 
 @router.put("/boards/{board_id}", response_model=schemas.Board)
 async def put_board(board_id: str, body: schemas.BoardIn, request: Request,
-                    _: Agent = Depends(current_admin)) -> dict:
-    """Create or reshape a board. A column or lane that still holds cards cannot go."""
+                    agent: Agent = Depends(current_agent)) -> dict:
+    """Create or reshape a board. A column or lane that still holds cards cannot go.
+
+    Admins do anything here; the lead of an existing board reshapes it but does not
+    create boards or change who is on one."""
+    require_board_admin(agent, board_id)
+    if agent.role != "admin":
+        repos = _repos(request)
+        if await repos.catalog.board(board_id) is None:
+            raise Forbidden("only admins create boards")
+        if body.members is not None and sorted(set(body.members)) != sorted(
+                await repos.agents.board_members(board_id)):
+            raise Forbidden("only admins change who is on a board")
     for kind, items in (("column", body.columns), ("lane", body.lanes)):
         ids = [i.id for i in items]
         if len(ids) != len(set(ids)):
@@ -116,9 +135,60 @@ async def put_board(board_id: str, body: schemas.BoardIn, request: Request,
             board[kept] = existing[kept]
         elif board[kept] is None:  # a board without them reads as before they existed
             del board[kept]
+    if "labels" in body.model_fields_set and board.get("labels") is not None:
+        board["labels"] = board_labels(board["labels"])
+    if "custom_fields" in body.model_fields_set and board.get("custom_fields") is not None:
+        board["custom_fields"] = board_fields(board["custom_fields"], [
+            t["id"] for t in BoardRules(board).card_types])
     board["_id"] = board_id
     saved = await _transact(request, lambda uow: reshape_board(uow, board, body.members))
     return await _board_view(_repos(request), saved)
+
+
+async def _seen_board(request: Request, board_id: str, agent: Agent) -> dict:
+    board = await _repos(request).catalog.board(board_id)
+    if board is None or not agent.can_see_board(board_id):
+        raise NotFound("no such board")
+    return board
+
+
+@router.get("/boards/{board_id}/labels", response_model=schemas.BoardLabels)
+async def get_labels(board_id: str, request: Request, agent: Agent = Depends(current_agent)
+                     ) -> dict:
+    """The board's label list: what its cards choose their labels from."""
+    return {"labels": BoardRules(await _seen_board(request, board_id, agent)).labels}
+
+
+@router.put("/boards/{board_id}/labels", response_model=schemas.BoardLabels)
+async def put_labels(board_id: str, body: schemas.BoardLabels, request: Request,
+                     agent: Agent = Depends(current_admin)) -> dict:
+    """Replace the label list (name and colour each). A label keeps its id when renamed or
+    recoloured, so every card and tile shows the change; a new one gets an id."""
+    await _seen_board(request, board_id, agent)
+    labels = board_labels(body.model_dump(mode="json")["labels"])
+    await _transact(request, lambda uow: set_board_part(uow, board_id, "labels", labels))
+    return {"labels": labels}
+
+
+@router.get("/boards/{board_id}/fields", response_model=schemas.BoardFields)
+async def get_fields(board_id: str, request: Request, agent: Agent = Depends(current_agent)
+                     ) -> dict:
+    """The board's typed custom fields (text, number, date, select, checkbox)."""
+    board = await _seen_board(request, board_id, agent)
+    return {"fields": board.get("custom_fields") or []}
+
+
+@router.put("/boards/{board_id}/fields", response_model=schemas.BoardFields)
+async def put_fields(board_id: str, body: schemas.BoardFields, request: Request,
+                     agent: Agent = Depends(current_admin)) -> dict:
+    """Replace the board's custom fields; a card's values are checked by their type from
+    then on (422 naming each field that is wrong)."""
+    board = await _seen_board(request, board_id, agent)
+    fields = board_fields(body.model_dump(mode="json")["fields"],
+                          [t["id"] for t in BoardRules(board).card_types])
+    await _transact(request, lambda uow: set_board_part(uow, board_id, "custom_fields",
+                                                        fields))
+    return {"fields": fields}
 
 
 # --- agents ----------------------------------------------------------------------------------

@@ -322,7 +322,7 @@ class NewAgent(BaseModel):
     # an agent's name signs public comments (Author.name): no control characters
     name: PersonName = Field(min_length=1, max_length=200)
     email: str | None = None
-    role: Literal["agent", "admin"] = "agent"
+    role: Literal["viewer", "agent", "lead", "admin"] = "agent"
     boards: list[str] = []
     slack_webhook_url: str | None = Field(None, pattern=r"^https://\S+$", max_length=2000,
                                           description="where assignments and mentions go")
@@ -334,7 +334,7 @@ class AgentChange(BaseModel):
 
     name: PersonName | None = Field(None, min_length=1, max_length=200)
     email: str | None = None
-    role: Literal["agent", "admin"] | None = None
+    role: Literal["viewer", "agent", "lead", "admin"] | None = None
     boards: list[str] | None = None
     active: bool | None = Field(None, description="false revokes the agent's tokens at once")
     slack_webhook_url: str | None = Field(None, pattern=r"^https://\S+$", max_length=2000)
@@ -345,7 +345,7 @@ class AgentOut(BaseModel):
     id: str
     name: str
     email: str | None = None
-    role: Literal["agent", "admin"]
+    role: Literal["viewer", "agent", "lead", "admin"]
     boards: list[str]
     active: bool
     slack_webhook_url: str | None = None

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from boards.api.schemas import BoardPriority, CardType, NewCannedResponse
 from boards.application.catalog import reshape_board
-from boards.auth import Agent, current_admin, hash_token
+from boards.auth import Agent, current_admin, current_agent, hash_token, require_board_admin
 from boards.repository import Repositories
 from boards.web.admin import upstream
 from boards.web.admin.repository import AuditRepository
@@ -308,8 +308,10 @@ class BoardWork(BaseModel):
 
 @router.put("/boards/{board_id}/work")
 async def put_board_work(board_id: str, body: BoardWork, request: Request,
-                         agent: Agent = Depends(current_admin)) -> dict:
-    """A board's card types and priorities (lowest first); the rest of the board is kept."""
+                         agent: Agent = Depends(current_agent)) -> dict:
+    """A board's card types and priorities (lowest first); the rest of the board is kept.
+    Admins, and the lead of this board."""
+    require_board_admin(agent, board_id)
     for kind, items in (("card_types", body.card_types), ("priorities", body.priorities)):
         ids = [i.id for i in items]
         if len(ids) != len(set(ids)):

@@ -114,6 +114,8 @@ TEXT: dict[str, dict[str, str]] = {
         "inbound_addresses": "Inbound addresses",
         "inbound_addresses_help": "Mail to an address below opens requests in (and threads replies within) its service. <service>@{domain} routes by itself.",
         "address": "Address", "routes_to": "Goes to service",
+        "role_viewer": "viewer (reads their boards)", "role_agent": "agent (works cards)",
+        "role_lead": "team lead (also sets up their boards)", "role_admin": "admin (everything)",
     },
     "ru": {
         "admin_nav": "Разделы настройки", "area_catalog": "Услуги, доски, агенты",
@@ -219,6 +221,8 @@ TEXT: dict[str, dict[str, str]] = {
         "inbound_addresses": "Входящие адреса",
         "inbound_addresses_help": "Письма на адрес из списка открывают обращения в его услуге (и ответы в ней же). Адрес <услуга>@{domain} работает сам.",
         "address": "Адрес", "routes_to": "Услуга",
+        "role_viewer": "наблюдатель (читает свои доски)", "role_agent": "агент (работает с карточками)",
+        "role_lead": "руководитель (ещё и настраивает свои доски)", "role_admin": "администратор (всё)",
     },
 }
 

@@ -2,7 +2,8 @@
 rendered with the owning service's current configuration; their forms call
 `/v1/admin/...` (boards.web.admin.api) with the session cookie and its CSRF token.
 
-Admins only: anybody else signed in gets a 403 page, nobody signed in the sign-in page.
+Admins only (and a board's lead on `/admin/boards`, for their boards): anybody else signed
+in gets a 403 page, nobody signed in the sign-in page.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ DEFAULT_PAUSES = {"first_response": [], "next_response": ["paused"],
                   "resolution": ["waiting_for_customer", "paused"]}
 
 
-async def _admin_page(request: Request, template: str, area: str, load) -> Response:
+async def _admin_page(request: Request, template: str, area: str, load,
+                      leads: bool = False) -> Response:
     found = await session_of(request)
     if found is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -45,8 +47,10 @@ async def _admin_page(request: Request, template: str, area: str, load) -> Respo
     boards = [b for b in await repos.catalog.list_boards() if agent.can_see_board(b["_id"])]
     base = {"agent": agent, "csrf": session["csrf"], "boards": boards,
             "nav_boards": [{"id": b["_id"], "name": b["name"]} for b in boards]}
-    if agent.role != "admin":
+    # a lead administers their own boards (`leads` pages only); everything else is admins'
+    if agent.role != "admin" and not (leads and agent.role == "lead"):
         return render(request, "empty.html", lang, status=403, forbidden=True, **base)
+    request.state.admin_agent = agent
     a = i18n.texts(lang)
     unavailable = None
     ctx: dict[str, Any] = {}
@@ -149,7 +153,9 @@ async def channels_page(request: Request, mailbox: str | None = None) -> Respons
 async def boards_page(request: Request, board: str | None = None) -> Response:
     async def load(request: Request) -> dict:
         repos = Repositories.of(request.app.state.runtime.db)
-        boards = await repos.catalog.list_boards()
+        agent = request.state.admin_agent
+        boards = [b for b in await repos.catalog.list_boards()
+                  if agent.can_admin_board(b["_id"])]
         chosen = next((b for b in boards if b["_id"] == board), boards[0] if boards else None)
         if chosen is None:
             return {"chosen": None, "all_boards": [], "types": [], "prios": []}
@@ -159,7 +165,7 @@ async def boards_page(request: Request, board: str | None = None) -> Response:
                 "all_boards": [{"id": b["_id"], "name": b["name"]} for b in boards],
                 "types": list(types) + [{}, {}], "prios": list(prios) + [{}],
                 "levels": PRIORITIES}
-    return await _admin_page(request, "admin/boards.html", "boards", load)
+    return await _admin_page(request, "admin/boards.html", "boards", load, leads=True)
 
 
 @router.get("/admin/people")
