@@ -105,8 +105,9 @@ def test_board_priorities_and_types_are_the_boards_own(desk, boards):
     assert r.status_code == 200, r.text
     edited = r.json()
     assert (edited["priority"], edited["type"]) == ("low", "bug")
-    assert edited["labels"] == [{"name": "1C", "color": "#00897b"},
-                                {"name": "report", "color": "#607d8b"}]
+    # a board without a label list takes free labels (no id)
+    assert edited["labels"] == [{"id": None, "name": "1C", "color": "#00897b"},
+                                {"id": None, "name": "report", "color": "#607d8b"}]
     [updated] = desk.outbox("card.updated", card["id"])
     assert updated["payload"]["card"]["labels"] == ["1C", "report"]
     assert updated["payload"]["card"]["priority_key"] == "waits"
@@ -382,3 +383,85 @@ def test_followers_hear_every_change_once_and_never_their_own(desk, boards):
     assert [e["payload"]["agent"]["agent_id"] for e in named] == [dev["id"]]
     comments = desk.admin.get(f"/v1/cards/{card['id']}/comments").json()["items"]
     assert sum(1 for c in comments if c["text"] == "Thanks!") == 1
+
+
+def test_a_board_label_list_chosen_on_cards_and_renamed_everywhere(desk, boards):
+    r = desk.admin.put("/v1/boards/payroll/labels", json={"labels": [
+        {"name": "1C", "color": "#1565C0"}, {"name": "Срочно", "color": "#c62828"}]})
+    assert r.status_code == 200, r.text
+    labels = r.json()["labels"]
+    assert labels[0] == {"id": "1c", "name": "1C", "color": "#1565c0"}
+    urgent = labels[1]["id"]
+    card = task(desk, board_id="payroll", title="Salary export")
+    r = desk.admin.patch(f"/v1/cards/{card['id']}", json={
+        "version": card["version"], "label_ids": ["1c", urgent]})
+    assert r.status_code == 200, r.text
+    assert [x["name"] for x in r.json()["labels"]] == ["1C", "Срочно"]
+    # a label that is not on the board's list is refused, naming it
+    r = desk.admin.patch(f"/v1/cards/{card['id']}", json={
+        "version": r.json()["version"], "labels": [{"name": "vip"}]})
+    assert r.status_code == 422 and "vip" in r.json()["details"]["labels"]
+    # by name (any case) as the bulk action and older clients send them
+    version = desk.card(card["id"])["version"]
+    r = desk.admin.patch(f"/v1/cards/{card['id']}", json={
+        "version": version, "labels": [{"name": "срочно"}]})
+    assert r.status_code == 200 and [x["id"] for x in r.json()["labels"]] == [urgent]
+    # renamed and recoloured on the board: every view of the card shows it
+    r = desk.admin.put("/v1/boards/payroll/labels", json={"labels": [
+        {"id": "1c", "name": "1C", "color": "#1565c0"},
+        {"id": urgent, "name": "Горит", "color": "#ff0000"}]})
+    assert r.status_code == 200
+    shown = [{"id": urgent, "name": "Горит", "color": "#ff0000"}]
+    assert desk.card(card["id"])["labels"] == shown
+    listed = desk.admin.get("/v1/cards", params={"board": "payroll"}).json()["items"]
+    assert next(c for c in listed if c["id"] == card["id"])["labels"] == shown
+    assert desk.admin.get("/v1/boards/payroll/labels").json()["labels"][1]["name"] == "Горит"
+    # only admins change the list; two labels of one name are refused
+    dev = agent(desk, ["payroll"])
+    assert desk.client(dev["token"]).put("/v1/boards/payroll/labels",
+                                         json={"labels": []}).status_code == 403
+    r = desk.admin.put("/v1/boards/payroll/labels", json={"labels": [
+        {"name": "A"}, {"name": "a"}]})
+    assert r.status_code == 422
+
+
+def test_typed_custom_fields_are_checked_by_type_with_an_error_per_field(desk, boards):
+    r = desk.admin.put("/v1/boards/admins/fields", json={"fields": [
+        {"key": "hours", "label": {"en": "Hours", "ru": "Часы"}, "type": "number"},
+        {"key": "start", "label": {"en": "Start"}, "type": "date", "required": True},
+        {"key": "system", "label": {"en": "System"}, "type": "select",
+         "options": [{"value": "1c", "label": {"en": "1C"}},
+                     {"value": "sap", "label": {"en": "SAP"}}]},
+        {"key": "laptop", "label": {"en": "Laptop"}, "type": "checkbox"},
+        {"key": "note", "label": {"en": "Note"}}]})
+    assert r.status_code == 200, r.text
+    assert [f["type"] for f in desk.admin.get("/v1/boards/admins/fields").json()["fields"]] == [
+        "number", "date", "select", "checkbox", "text"]
+    r = desk.admin.put("/v1/boards/admins/fields", json={"fields": [
+        {"key": "system", "label": {"en": "System"}, "type": "select"}]})
+    assert r.status_code == 422 and "system" in r.json()["details"]["fields"]
+    r = desk.admin.put("/v1/boards/admins/fields", json={"fields": [
+        {"key": "x", "label": {"en": "X"}, "card_types": ["nope"]}]})
+    assert r.status_code == 422 and r.json()["details"]["fields"]["x"]
+    # a task is made without its required date (filled in on the card later)
+    card = task(desk, board_id="admins", title="New hire laptop", fields={"hours": "2,5"})
+    assert card["fields"] == {"hours": 2.5}
+    r = desk.admin.patch(f"/v1/cards/{card['id']}", json={"version": card["version"], "fields": {
+        "hours": "lots", "start": "31.12.2026", "system": "oracle", "laptop": "maybe",
+        "colour": "red"}})
+    assert r.status_code == 422
+    assert r.json()["details"]["fields"] == {
+        "hours": "must be a number", "start": "must be a date (YYYY-MM-DD)",
+        "system": "must be one of: 1c, sap", "laptop": "must be yes or no",
+        "colour": "is not a field of this board"}
+    r = desk.admin.patch(f"/v1/cards/{card['id']}", json={"version": card["version"], "fields": {
+        "hours": "8", "system": "sap"}})
+    assert r.status_code == 422 and r.json()["details"]["fields"] == {"start": "is required"}
+    r = desk.admin.patch(f"/v1/cards/{card['id']}", json={"version": card["version"], "fields": {
+        "hours": "8", "start": "2026-12-31", "system": "sap", "laptop": True}})
+    assert r.status_code == 200, r.text
+    assert r.json()["fields"] == {"hours": 8, "start": "2026-12-31", "system": "sap",
+                                  "laptop": True}
+    # a board without typed fields takes free keys as before
+    other = task(desk, board_id="payroll", title="Free fields", fields={"anything": "goes"})
+    assert other["fields"] == {"anything": "goes"}

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from desk_runtime.http import Invalid, NotFound
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -11,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from boards.api import schemas
 from boards.application import cards as card_ops
 from boards.auth import Agent, current_agent
+from boards.domain.board import BoardRules
 from boards.domain.card import Card
 from boards.domain.cards import decode_cursor, encode_cursor, query_terms
 from boards.metrics import ACCESS_DENIED
@@ -23,8 +25,10 @@ def _repos(request: Request) -> Repositories:
     return Repositories.of(request.app.state.runtime.db)
 
 
-def card_view(card: Card, *, with_history: bool = False) -> dict:
-    """A card as the API (and the workspace's card page) shows it."""
+def card_view(card: Card, *, with_history: bool = False,
+              board: Mapping[str, Any] | None = None) -> dict:
+    """A card as the API (and the workspace's card page) shows it; with its board, the
+    labels by their current name and colour."""
     out = {k: v for k, v in card.to_document().items()
            if k not in ("_id", "history", "search_terms", "sort_key")}
     out["id"] = card.id
@@ -34,6 +38,8 @@ def card_view(card: Card, *, with_history: bool = False) -> dict:
     out["sla"] = card.sla
     out["blocked"] = card.blocked
     out["priority_key"] = card.priority_key or card.priority  # the board's id for it
+    if board is not None:
+        out["labels"] = BoardRules(board).shown_labels(card.labels)
     if with_history:
         out["history"] = card.history
     return out
@@ -41,8 +47,21 @@ def card_view(card: Card, *, with_history: bool = False) -> dict:
 
 async def full_view(repos: Repositories, card: Card) -> dict:
     """The single card: with its history and how far its children are."""
-    return card_view(card, with_history=True) | {
+    return await changed_view(repos, card) | {
         "children": await card_ops.children_progress(repos, card)}
+
+
+async def changed_view(repos: Repositories, card: Card) -> dict:
+    """A card with its history, as a change answers it."""
+    return card_view(card, with_history=True, board=await repos.catalog.board(card.board_id))
+
+
+async def board_views(repos: Repositories, cards: list[Card]) -> list[dict]:
+    """A list's cards, each with its board's labels (boards are cached configuration)."""
+    boards: dict[str, Any] = {}
+    for board_id in {c.board_id for c in cards}:
+        boards[board_id] = await repos.catalog.board(board_id)
+    return [card_view(c, board=boards.get(c.board_id)) for c in cards]
 
 
 async def _transact(request: Request, work):
@@ -92,7 +111,7 @@ async def list_cards(
     rows = await repos.cards.list_cards(spec, limit + 1)
     page = rows[:limit]
     next_cursor = encode_cursor(page[-1].sort_key) if len(rows) > limit else None
-    return {"items": [card_view(c) for c in page], "next_cursor": next_cursor}
+    return {"items": await board_views(repos, page), "next_cursor": next_cursor}
 
 
 @router.get("/cards/{card_ref}", response_model=schemas.Card)
@@ -115,14 +134,15 @@ async def create_card(body: schemas.NewCard, request: Request,
         uow, agent_id=agent.id, service_id=body.service_id, requester=body.requester,
         title=body.title, text=body.text, priority=body.priority, fields=body.fields,
         due_date=body.due_date, prefix=settings.card_prefix))
-    return card_view(card, with_history=True)
+    return await changed_view(_repos(request), card)
 
 
 @router.post("/cards/{card_ref}/move", response_model=schemas.Card)
 async def move(card_ref: str, body: schemas.MoveCard, request: Request,
                agent: Agent = Depends(current_agent)) -> dict:
-    return card_view(await _transact(request, lambda uow: card_ops.move_for_agent(
-        uow, card_ref, agent, body.column_id, body.lane_id, body.version)), with_history=True)
+    return await changed_view(_repos(request), await _transact(
+        request, lambda uow: card_ops.move_for_agent(uow, card_ref, agent, body.column_id,
+                                                     body.lane_id, body.version)))
 
 
 async def _on_visible(request: Request, card_ref: str, agent: Agent, operation):
@@ -138,7 +158,7 @@ async def assign(card_ref: str, body: schemas.AssignCard, request: Request,
                  agent: Agent = Depends(current_agent)) -> dict:
     card = await _on_visible(request, card_ref, agent, lambda uow, card: card_ops.assign(
         uow, card, body.assignee_id, by=agent.id, expected_version=body.version))
-    return card_view(card, with_history=True)
+    return await changed_view(_repos(request), card)
 
 
 @router.patch("/cards/{card_ref}", response_model=schemas.Card)
@@ -149,7 +169,7 @@ async def patch(card_ref: str, body: schemas.PatchCard, request: Request,
     card = await _on_visible(request, card_ref, agent, lambda uow, card: card_ops.edit(
         uow, card, changes, by=agent.id, expected_version=version,
         can_see_board=agent.can_see_board))
-    return card_view(card, with_history=True)
+    return await changed_view(_repos(request), card)
 
 
 @router.post("/cards/{card_ref}/comments", response_model=schemas.Comment, status_code=201)
@@ -175,7 +195,7 @@ async def mark_read(card_ref: str, request: Request, agent: Agent = Depends(curr
                     ) -> dict:
     card = await _on_visible(request, card_ref, agent,
                              lambda uow, card: card_ops.mark_read(uow, card, by=agent.id))
-    return card_view(card, with_history=True)
+    return await changed_view(_repos(request), card)
 
 
 @router.post("/cards/{card_ref}/links", response_model=schemas.Card, status_code=201)
@@ -187,7 +207,7 @@ async def link(card_ref: str, body: schemas.NewLink, request: Request, response:
         parent = await card_ops.visible_card(repos, card_ref, agent, uow.session)
         child = await card_ops.visible_card(repos, body.child, agent, uow.session)
         return await card_ops.link(uow, parent, child, by=agent.id)
-    return card_view(await _transact(request, work), with_history=True)
+    return await changed_view(_repos(request), await _transact(request, work))
 
 
 def _comment_view(comment: dict) -> dict:

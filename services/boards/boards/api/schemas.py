@@ -55,6 +55,7 @@ HEX_COLOUR = r"^#[0-9a-fA-F]{6}$"
 
 
 class Label(BaseModel):
+    id: str | None = Field(None, description="the board label's id (none: a free label)")
     name: str = Field(min_length=1, max_length=50)
     color: str = Field("#607d8b", pattern=HEX_COLOUR)
 
@@ -210,7 +211,11 @@ class PatchCard(BaseModel):
     tags: list[str] | None = None
     checklist: list[ChecklistItem] | None = None
     type: str | None = Field(None, min_length=1, max_length=50)
-    labels: list[Label] | None = Field(None, max_length=30)
+    labels: list[Label] | None = Field(
+        None, max_length=30, description="by name: on a board with a label list, names of "
+                                         "its labels (any case); otherwise free labels")
+    label_ids: list[str] | None = Field(None, max_length=30,
+                                        description="ids from the board's label list")
     priority_key: str | None = Field(None, description="one of the board's priorities; "
                                      "sets `priority` to its level")
 
@@ -285,6 +290,39 @@ class BoardPriority(BaseModel):
     level: Priority = Field(description="the level SLA policies and the bus know it by")
 
 
+class BoardLabel(BaseModel):
+    """One of the board's labels; a card chooses from these, by id."""
+
+    id: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9-]{0,49}$",
+                           description="kept when a label is renamed; given for a new one")
+    name: str = Field(min_length=1, max_length=50)
+    color: str = Field("#607d8b", pattern=HEX_COLOUR)
+
+
+class BoardLabels(BaseModel):
+    labels: list[BoardLabel] = Field(max_length=100)
+
+
+class FieldChoice(BaseModel):
+    value: str = Field(min_length=1, max_length=100)
+    label: Names
+
+
+class BoardField(BaseModel):
+    """A typed custom field of the board's cards (of some card types, or all)."""
+
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")
+    label: Names
+    type: Literal["text", "number", "date", "select", "checkbox"] = "text"
+    required: bool = False
+    options: list[FieldChoice] = Field([], description="a select's choices (only a select)")
+    card_types: list[str] | None = Field(None, description="omitted: every card type")
+
+
+class BoardFields(BaseModel):
+    fields: list[BoardField] = Field(max_length=100)
+
+
 class Accepts(BaseModel):
     """What may be moved here from another board (None: anything)."""
 
@@ -304,6 +342,10 @@ class BoardIn(BaseModel):
     priorities: list[BoardPriority] | None = Field(
         None, description="lowest first; omitted: low, medium, high, critical")
     accepts: Accepts | None = None
+    labels: list[BoardLabel] | None = Field(
+        None, description="the board's labels; omitted: kept (PUT …/labels changes them)")
+    custom_fields: list[BoardField] | None = Field(
+        None, description="typed custom fields; omitted: kept (PUT …/fields changes them)")
     parent_waits_for_children: bool = Field(
         False, description="a card reaches a done column only after all its children")
 

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from boards.api import schemas
-from boards.api.cards import card_view
+from boards.api.cards import board_views
 from boards.application import bulk
 from boards.auth import Agent, current_agent
 from boards.domain.card import Card
@@ -225,8 +225,10 @@ async def search_cards(request: Request, agent: Agent = Depends(current_agent)) 
     invalid(query, "search")
     repos = Repositories.of(request.app.state.runtime.db)
     found = await find(repos, agent, query, int(raw_limit))
-    return {"items": [{k: v for k, v in card_view(c).items() if k not in HIDDEN}
-                      | {"matches": found.matches.get(c.id, [])} for c in found.cards],
+    views = await board_views(repos, found.cards)
+    return {"items": [{k: v for k, v in view.items() if k not in HIDDEN}
+                      | {"matches": found.matches.get(c.id, [])}
+                      for c, view in zip(found.cards, views, strict=True)],
             "next_cursor": found.next_cursor, "note": found.note}
 
 

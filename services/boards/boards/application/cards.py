@@ -15,7 +15,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from desk_contracts.access import address_allowed
-from desk_contracts.catalog import FieldErrors, ServiceDefinition, validate_fields
+from desk_contracts.catalog import (
+    FieldErrors,
+    ServiceDefinition,
+    validate_answers,
+    validate_fields,
+)
 from desk_contracts.channels import AGENT
 from desk_contracts.events import (
     AttachmentRef,
@@ -331,9 +336,11 @@ async def edit(uow: UnitOfWork, card: Card, changes: dict[str, Any], *, by: str,
     service whose board the agent belongs to, as creating a card there would require.
     """
     catalog = _repos(uow).catalog
+    rules = BoardRules(await catalog.board(card.board_id, uow.session))
     if {"priority_key", "priority", "type"} & changes.keys():
-        changes = _board_choices(BoardRules(await catalog.board(card.board_id, uow.session)),
-                                 card, changes)
+        changes = _board_choices(rules, card, changes)
+    if "label_ids" in changes or "labels" in changes:
+        changes = _labels_chosen(rules, changes)
     if "service_id" in changes and changes["service_id"] != card.service_id:
         service = await catalog.service(changes["service_id"], uow.session)
         # the same answer for "no such service" and "not on your boards": nothing is revealed
@@ -342,13 +349,9 @@ async def edit(uow: UnitOfWork, card: Card, changes: dict[str, Any], *, by: str,
     if "fields" in changes:
         service_id = changes.get("service_id") or card.service_id
         service = await catalog.service(service_id, uow.session) if service_id else None
-        merged = card.merged_fields(changes["fields"])
-        if service is not None:
-            try:
-                merged = validate_fields(service, merged)
-            except FieldErrors as exc:
-                raise Invalid("some fields are invalid", details={"fields": exc.errors}) from None
-        changes = {**changes, "fields": merged}
+        changes = {**changes, "fields": checked_fields(
+            rules, changes.get("type") or card.type, service, card.merged_fields(
+                changes["fields"]), given=changes["fields"])}
     change = card.edit(changes, by=by, now=datetime.now(UTC))
     if change is None:
         _require_version(card, expected_version)
@@ -545,6 +548,55 @@ def _board_choices(rules: BoardRules, card: Card, changes: dict[str, Any]) -> di
     return changes
 
 
+def _labels_chosen(rules: BoardRules, changes: dict[str, Any]) -> dict[str, Any]:
+    """Labels from the board's list (by id, or by name in any case); a board without a list
+    takes free labels by name, as before lists existed."""
+    changes = dict(changes)
+    wanted = ([{"id": i} for i in changes.pop("label_ids")] if "label_ids" in changes
+              and changes["label_ids"] is not None else changes.get("labels") or [])
+    changes.pop("label_ids", None)
+    chosen, unknown = rules.chosen_labels(wanted)
+    if unknown:
+        raise Invalid(f"board {rules.id!r} has no label {', '.join(unknown)}",
+                      details={"labels": f"not on the board's label list: {', '.join(unknown)}"})
+    changes["labels"] = chosen
+    return changes
+
+
+def checked_fields(rules: BoardRules, card_type: str | None,
+                   service: ServiceDefinition | None, merged: dict[str, Any], *,
+                   given: Mapping[str, Any], require: bool = True) -> dict[str, Any]:
+    """A card's custom fields after an edit, each checked by its type: the board's typed
+    fields (of the card's type) by the board, the rest by the request's service form.
+    On a board with typed fields a task cannot gain a key the board does not define.
+    Raises 422 with one message per wrong field, by its key. `require=False` (a new task:
+    made quickly, its details filled in on the card) checks types but not required fields."""
+    own = rules.custom_fields(card_type)
+    if not require:
+        own = [f.model_copy(update={"required": False}) for f in own]
+    own_keys = {f.key for f in own}
+    errors: dict[str, str] = {}
+    cleaned: dict[str, Any] = {}
+    try:
+        cleaned |= validate_answers(own, {k: v for k, v in merged.items() if k in own_keys})
+    except FieldErrors as exc:
+        errors |= exc.errors
+    rest = {k: v for k, v in merged.items() if k not in own_keys}
+    if service is not None:
+        try:
+            cleaned |= validate_fields(service, rest)
+        except FieldErrors as exc:
+            errors |= exc.errors
+    else:
+        cleaned |= rest
+        if own:
+            errors |= {k: "is not a field of this board" for k, v in given.items()
+                       if k not in own_keys and v is not None}
+    if errors:
+        raise Invalid("some fields are invalid", details={"fields": errors})
+    return cleaned
+
+
 # --- the closing rule -----------------------------------------------------------------------
 
 class ChildrenOpen(Conflict):
@@ -596,6 +648,9 @@ async def create_task(uow: UnitOfWork, agent: Agent, *, board_id: str, title: st
         raise Invalid(f"board {board_id!r} has no column {column_id!r}")
     if not any(x["id"] == lane_id for x in board["lanes"]):
         raise Invalid(f"board {board_id!r} has no lane {lane_id!r}")
+    fields = checked_fields(rules, chosen_type["id"], None,
+                            {**(chosen_type.get("fields") or {}), **fields}, given=fields,
+                            require=False)
     if assignee_id is not None:
         assignee = await repos.agents.active_agent(assignee_id, uow.session)
         if assignee is None or not Agent.from_document(assignee).can_see_board(board_id):

@@ -1,8 +1,9 @@
 """A board's own rules for its cards: card types, priorities, what it accepts, closing rule.
 
-A board document may carry `card_types`, `priorities`, `accepts` and
-`parent_waits_for_children`; a board saved before these existed reads as today's desk:
-one "request" type, the four priorities, accepting every card, parents closing freely.
+A board document may carry `card_types`, `priorities`, `labels`, `custom_fields`,
+`accepts` and `parent_waits_for_children`; a board saved before these existed reads as
+today's desk: one "request" type, the four priorities, free labels, no typed fields,
+accepting every card, parents closing freely.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from desk_contracts.catalog import FormField
 
 # The four priorities every board had before they were configurable (the demo keeps them).
 DEFAULT_PRIORITIES: tuple[dict[str, Any], ...] = (
@@ -74,6 +77,61 @@ class BoardRules:
 
     def priority_for_level(self, level: str) -> Mapping[str, Any] | None:
         return next((p for p in self.priorities if p["level"] == level), None)
+
+    # --- labels ------------------------------------------------------------------------------
+
+    @property
+    def labels(self) -> list[Mapping[str, Any]]:
+        """The board's label list (name and colour each), in the board's order."""
+        return list(self.board.get("labels") or ())
+
+    def chosen_labels(self, wanted: list[Mapping[str, Any]]) -> tuple[list[dict], list[str]]:
+        """A card's labels from the board's list, by id or by name (any case): (labels as
+        the card keeps them, what matched nothing). A board without a list takes any."""
+        if not self.labels:
+            return [{"name": w["name"], "color": w.get("color") or "#607d8b"}
+                    for w in wanted if w.get("name")], [str(w.get("id")) for w in wanted
+                                                          if not w.get("name")]
+        by_id = {x["id"]: x for x in self.labels}
+        by_name = {x["name"].casefold(): x for x in self.labels}
+        chosen: dict[str, dict] = {}
+        unknown: list[str] = []
+        for w in wanted:
+            found = by_id.get(w.get("id") or "") or by_name.get((w.get("name") or "").casefold())
+            if found is None:
+                unknown.append(str(w.get("id") or w.get("name")))
+            else:
+                chosen[found["id"]] = {"id": found["id"], "name": found["name"],
+                                       "color": found["color"]}
+        return list(chosen.values()), unknown
+
+    def shown_labels(self, card_labels: list[Mapping[str, Any]]) -> list[dict]:
+        """A card's labels as they look now: a board label by its current name and colour
+        (a rename shows everywhere); one taken off the board's list, or kept from another
+        board or from before the list, as the card has it."""
+        by_id = {x["id"]: x for x in self.labels}
+        out = []
+        for label in card_labels:
+            current = by_id.get(label.get("id") or "")
+            out.append({"id": current["id"], "name": current["name"],
+                        "color": current["color"]} if current else dict(label))
+        return out
+
+    # --- custom fields -----------------------------------------------------------------------
+
+    def custom_fields(self, card_type: str | None) -> list[FormField]:
+        """The board's typed custom fields that apply to cards of this type."""
+        out = []
+        for f in self.board.get("custom_fields") or ():
+            types = f.get("card_types")
+            if not types or card_type in types:
+                out.append(FormField.model_validate(
+                    {k: v for k, v in f.items() if k != "card_types"}))
+        return out
+
+    def field_keys(self) -> set[str]:
+        """Keys of every custom field the board defines (for any type)."""
+        return {f["key"] for f in self.board.get("custom_fields") or ()}
 
     # --- moves between boards ----------------------------------------------------------------
 

@@ -67,6 +67,14 @@ class CatalogRepository:
         await self._boards.replace_one({"_id": board["_id"]}, board, upsert=True, session=session)
         self._cache.forget(("boards", board["_id"]))
 
+    async def set_board_part(self, board_id: str, name: str, value: Any,
+                             session: Session = None) -> bool:
+        """Replace one part of a board (its labels, its custom fields); False: no board."""
+        done = await self._boards.update_one({"_id": board_id}, {"$set": {name: value}},
+                                             session=session)
+        self._cache.forget(("boards", board_id))
+        return done.matched_count == 1
+
     # --- canned responses -------------------------------------------------------------------
 
     async def canned_for(self, service_id: str | None) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from desk_contracts.catalog import FieldType, FormField
 from desk_runtime.http import Unauthorized
 from fastapi import APIRouter, Form, Request
 from desk_runtime.web import clear_cookie, new_token, set_cookie, template_environment, tokens_equal
@@ -167,8 +168,9 @@ async def home() -> Response:
 
 # --- the board -------------------------------------------------------------------------------
 
-def _card_brief(card: Card) -> dict:
-    """What a card tile needs (the board page embeds hundreds of these)."""
+def _card_brief(card: Card, rules: BoardRules | None = None) -> dict:
+    """What a card tile needs (the board page embeds hundreds of these); with the board's
+    rules, its labels by their current name and colour."""
     req = card.requester or {}
     return {"id": card.id, "number": card.number, "title": card.title,
             "version": card.version, "service_id": card.service_id,
@@ -180,7 +182,8 @@ def _card_brief(card: Card) -> dict:
             "entered": card.time_in_column_from,
             "kind": card.kind, "type": card.type,
             "priority_key": card.priority_key or card.priority,
-            "labels": card.labels, "blocked": card.blocked,
+            "labels": rules.shown_labels(card.labels) if rules else card.labels,
+            "blocked": card.blocked,
             "blockers": [b.get("card_number") or b.get("reason") for b in card.blockers
                          if b.get("resolved_at") is None],
             "rating": (card.rating or {}).get("score"), "due_date": card.due_date}
@@ -249,7 +252,7 @@ async def board_page(request: Request, board_id: str) -> Response:
     data = {
         "board": {"id": board["_id"], "name": board["name"], "columns": board["columns"],
                   "lanes": board["lanes"]} | _board_choices(board, lang),
-        "cards": [_card_brief(c) for c in cards],
+        "cards": [_card_brief(c, BoardRules(board)) for c in cards],
         "truncated": len(cards) >= BOARD_CARD_LIMIT,
         "services": _service_names(services, lang), "agents": names,
         "now": datetime.now(UTC), "me": agent.id, "lang": lang, "t": i18n.texts(lang),
@@ -274,7 +277,8 @@ async def my_cards(request: Request) -> Response:
                                          500)
     columns = {(b["_id"], c["id"]): c["name"] for b in base["boards"] for c in b["columns"]}
     services = _service_names(await repos.catalog.list_services(), lang)
-    rows = [{**_card_brief(c), "board_id": c.board_id,
+    rules = {b["_id"]: BoardRules(b) for b in base["boards"]}
+    rows = [{**_card_brief(c, rules.get(c.board_id)), "board_id": c.board_id,
              "column": columns.get((c.board_id, c.column_id), c.column_id),
              "service": services.get(c.service_id or "", c.service_id or ""),
              "done": c.status_category == "done"} for c in cards]
@@ -321,10 +325,15 @@ async def card_page(request: Request, card_ref: str) -> Response:
     canned = [{**{k: v for k, v in r.items() if k != "_id"}, "id": r["_id"]}
               for r in await repos.catalog.canned_for(card.service_id)]
     form = {f.key: f for f in service.fields} if service else {}
-    fields = [{"key": k, "label": form[k].label.get(lang) if k in form else k, "value": v,
-               "customer": form[k].show_to_customer if k in form else False}
+    rules = BoardRules(board) if board else None
+    own = {f.key: f for f in rules.custom_fields(card.type)} if rules else {}
+    t = i18n.texts(lang)
+    fields = [{"key": k, "label": (own.get(k) or form[k]).label.get(lang)
+               if k in own or k in form else k,
+               "value": _field_text(own.get(k) or form.get(k), v, lang, t),
+               "customer": form[k].show_to_customer if k in form and k not in own else False}
               for k, v in card.fields.items()]
-    view = card_view(card, with_history=True)
+    view = card_view(card, with_history=True, board=board)
     names = await repos.agents.agent_names()
     columns = {c["id"]: c for c in board["columns"]} if board else {}
     lanes = {lane["id"]: lane["name"] for lane in board["lanes"]} if board else {}
@@ -337,17 +346,61 @@ async def card_page(request: Request, card_ref: str) -> Response:
             "lang": lang, "t": i18n.texts(lang), "now": datetime.now(UTC), "me": agent.id}
     members = await repos.agents.board_members(card.board_id)
     data["card"] |= {"kind": card.kind, "members": card.members, "followers": card.followers,
-                     "labels": card.labels}
+                     "labels": view["labels"]}
     view["children"] = await card_ops.children_progress(repos, card)
     work = {"choices": _board_choices(board, lang) if board else {"card_types": [],
                                                                    "priorities": []},
             "boards": base["nav_boards"],
-            "following": agent.id in card.followers}
+            "following": agent.id in card.followers,
+            "labels": rules.labels if rules else [],
+            "label_ids": [x.get("id") for x in view["labels"]],
+            "fields": [_field_input(f, card.fields.get(f.key), lang) for f in own.values()]}
     return render(request, "card.html", lang, card=view, members=members, service=service,
                   board=board, work=work,
                   columns=columns, lanes=lanes, comments=comments, fields=fields,
                   sla=await sla_record(request, card.id), names=names, data=data,
                   reply_default=data["reply_default"], canned=canned, **base)
+
+
+def _field_text(field: FormField | None, value: Any, lang: str, t: dict[str, str]) -> Any:
+    """A custom field's value as a person reads it (a choice by its label, yes/no)."""
+    if field is None:
+        return value
+    if field.type == FieldType.CHECKBOX:
+        return t["yes"] if value else t["no"]
+    labels = {o.value: o.label.get(lang) for o in field.options}
+    if isinstance(value, list):
+        return ", ".join(labels.get(str(v), str(v)) for v in value)
+    return labels.get(str(value), value)
+
+
+def _field_input(field: FormField, value: Any, lang: str) -> dict:
+    """What the card's edit form needs to show one typed field with the matching input."""
+    return {"key": field.key, "label": field.label.get(lang), "type": field.type.value,
+            "required": field.required, "value": value,
+            "options": [{"value": o.value, "label": o.label.get(lang)} for o in field.options]}
+
+
+@router.get("/board/{board_id}/settings")
+async def board_settings_page(request: Request, board_id: str) -> Response:
+    """An admin's settings of one board: its label list and its typed custom fields."""
+    found = await _signed_in(request)
+    if found is None:
+        return _to_login(request)
+    agent, session = found
+    lang = i18n.pick_language(request)
+    base = await _page_base(request, agent, session["csrf"], lang)
+    board = await _repos(request).catalog.board(board_id)
+    if board is None or agent.role != "admin":
+        return render(request, "empty.html", lang, status=404 if board is None else 403,
+                      **base)
+    rules = BoardRules(board)
+    data = {"board": {"id": board_id, "name": board["name"],
+                      "card_types": [ct["id"] for ct in rules.card_types]},
+            "labels": rules.labels, "fields": board.get("custom_fields") or [],
+            "lang": lang, "t": i18n.texts(lang)}
+    return render(request, "board_settings.html", lang, board=board, data=data,
+                  labels=rules.labels, custom_fields=data["fields"], **base)
 
 
 # --- a request taken by phone ----------------------------------------------------------------

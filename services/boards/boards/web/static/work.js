@@ -82,6 +82,33 @@ function initWork() {
       done(await api("PATCH", base, { version: version(), labels }));
     });
   }
+  // labels chosen from the board's list (a renamed label shows its new name everywhere)
+  on("label-choose", async (form) => {
+    const label_ids = [...form.querySelectorAll('input[name="label"]:checked')].map((x) => x.value);
+    done(await api("PATCH", base, { version: version(), label_ids }));
+  });
+  // the board's typed fields: each input matches its type; the server checks each by type
+  // and names the ones it refuses, shown beside them
+  on("custom-fields", async (form) => {
+    const fields = {};
+    for (const box of form.querySelectorAll(".typed-field")) {
+      const input = box.querySelector("[name]");
+      fields[box.dataset.key] = box.dataset.type === "checkbox" ? input.checked
+        : (input.value.trim() === "" ? null : input.value.trim());
+    }
+    for (const p of form.querySelectorAll(".field-error")) p.textContent = "";
+    const res = await api("PATCH", base, { version: version(), fields });
+    if (res.ok) { location.reload(); return; }
+    const wrong = res.body?.details?.fields;
+    if (res.status === 422 && wrong) {
+      for (const [key, message] of Object.entries(wrong)) {
+        const p = form.querySelector(`.field-error[data-for="${CSS.escape(key)}"]`);
+        if (p) p.textContent = message;
+      }
+      return;
+    }
+    failed(res);
+  });
   // a custom field: set (empty value removes it); a request's are checked by its service's form
   on("field-set", async () => done(await api("PATCH", base, {
     version: version(), fields: { [value("field-key")]: value("field-value") || null } })));
@@ -112,6 +139,70 @@ function initWork() {
     version: version() })));
 }
 
+// --- a board's settings: its label list and typed custom fields (admins) ------------------
+
+function initBoardSettings() {
+  const board = DATA.board;
+  paintColours(document);
+  for (const [button, rows, template] of [["label-new", "label-rows", "label-row-template"],
+                                          ["field-new", "field-rows", "field-row-template"]]) {
+    document.getElementById(button).addEventListener("click", () => {
+      const row = document.getElementById(template).content.firstElementChild.cloneNode(true);
+      document.getElementById(rows).append(row);
+      row.querySelector("input").focus();
+    });
+  }
+  document.addEventListener("click", (e) => {
+    if (e.target.classList?.contains("row-remove")) e.target.closest("tr").remove();
+  });
+  const list = (text) => text.split(",").map((x) => x.trim()).filter(Boolean);
+  function shown(form, res) {
+    for (const p of form.querySelectorAll(".field-error, .form-error")) p.textContent = "";
+    if (res.ok) { say(T.saved || "Saved", "info"); return true; }
+    const wrong = res.body?.details?.fields;
+    if (res.status === 422 && wrong && typeof wrong === "object") {
+      for (const [key, message] of Object.entries(wrong)) {
+        const row = [...form.querySelectorAll(".field-row")].find((r) => r.querySelector('[name="key"]').value.trim() === key);
+        const p = row?.querySelector(".field-error") || form.querySelector(".form-error");
+        p.textContent = row ? message : `${key}: ${message}`;
+      }
+      return false;
+    }
+    const p = form.querySelector(".form-error");
+    p.textContent = res.body?.message || (Array.isArray(res.body?.detail)
+      ? res.body.detail.map((d) => d.msg).join("; ") : `HTTP ${res.status}`);
+    return false;
+  }
+  document.getElementById("labels-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const labels = [...e.target.querySelectorAll(".label-row")].map((row) => ({
+      ...(row.dataset.id ? { id: row.dataset.id } : {}),
+      name: row.querySelector('[name="name"]').value.trim(),
+      color: row.querySelector('[name="color"]').value })).filter((l) => l.name);
+    const res = await api("PUT", `/v1/boards/${encodeURIComponent(board.id)}/labels`, { labels });
+    if (shown(e.target, res)) {
+      // new labels got their ids: keep them so a rename after this keeps them too
+      const rows = [...e.target.querySelectorAll(".label-row")].filter((r) => r.querySelector('[name="name"]').value.trim());
+      res.body.labels.forEach((l, i) => { if (rows[i]) rows[i].dataset.id = l.id; });
+    }
+  });
+  document.getElementById("fields-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const fields = [...e.target.querySelectorAll(".field-row")].map((row) => {
+      const get = (name) => row.querySelector(`[name="${name}"]`);
+      const type = get("type").value;
+      const ru = get("label_ru").value.trim();
+      const types = list(get("card_types").value);
+      return { key: get("key").value.trim(), type, required: get("required").checked,
+               label: { en: get("label_en").value.trim() || get("key").value.trim(), ...(ru ? { ru } : {}) },
+               options: type === "select" ? list(get("options").value).map((v) => ({ value: v, label: { en: v } })) : [],
+               card_types: types.length ? types : null };
+    }).filter((f) => f.key);
+    shown(e.target, await api("PUT", `/v1/boards/${encodeURIComponent(board.id)}/fields`, { fields }));
+  });
+}
+
 const page = document.body.dataset.page;
+if (page === "board-settings") initBoardSettings();
 if (page === "board" && document.getElementById("task-dialog")) initTaskDialog();
 if (page === "card" && document.getElementById("work")) initWork();
