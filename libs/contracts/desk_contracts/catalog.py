@@ -207,6 +207,22 @@ class FieldErrors(Exception):
         self.errors = errors
 
 
+# validate_answers speaks English; its messages in Russian, for the pages that show them
+FIELD_ERRORS_RU = {
+    "is required": "обязательное поле",
+    "must be text": "должно быть текстом",
+    "must be a single line": "должно быть одной строкой",
+    "must be an e-mail address": "должно быть адресом e-mail",
+    "must be a number": "должно быть числом",
+    "must be yes or no": "должно быть «да» или «нет»",
+    "must be a date (YYYY-MM-DD)": "должно быть датой (ГГГГ-ММ-ДД)",
+    "is not a field of this service": "не относится к этой услуге",
+    "is not a field of this board": "не относится к этой доске",
+    "must be one of: ": "должно быть одним из: ",
+    "must be among: ": "должно быть из списка: ",
+}
+
+
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
