@@ -185,8 +185,10 @@ async def _act(uow: UnitOfWork, repos: Repositories, auto: AutomationRepository,
     if kind == "notify":
         return await _notify(uow, repos, card, action["agents"], decision)
     if kind == "create_children":
-        made = [await _child(uow, auto, card, spec, settings, now)
-                for spec in action["children"]]
+        made = []
+        for spec in action["children"]:  # each child link moves the parent's version on
+            parent = await repos.cards.card(card.id, uow.session)
+            made.append(await _child(uow, auto, parent, spec, settings, now))
         return f"children created: {', '.join(c.number for c in made)}"
     if kind == "move_parent_when_children_done":
         return await _move_parent(uow, repos, card, action["column_id"])
