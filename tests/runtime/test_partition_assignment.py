@@ -11,6 +11,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -189,18 +190,62 @@ def test_a_replica_that_stops_gracefully_hands_its_partitions_over_and_loses_not
     assert all(d["seq"] == ["0"] for d in done.values())  # each handled once
 
 
+class SteadyLoad:
+    """Publishes a batch of requests (`per_key` events each, interleaved) every second in a
+    thread of its own, until stopped: a backlog that keeps coming while replicas change."""
+
+    def __init__(self, amqp_url: str, namespace: str, keys: int, per_key: int):
+        self.amqp_url, self.namespace = amqp_url, namespace
+        self.batch, self.per_key = keys, per_key
+        self.keys: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    async def _run(self) -> None:
+        bus = Bus(self.amqp_url, Topology(self.namespace), "tests")
+        await bus.start()
+        try:
+            while not self._stop.is_set():
+                keys = [f"r-{uuid.uuid4().hex[:12]}" for _ in range(self.batch)]
+                for seq in range(self.per_key):
+                    for key in keys:
+                        await bus.publish(make_envelope(RequestReceived(
+                            request_id=key, channel="api", service_id="question",
+                            requester=Person(email="a@acme.example"), subject=str(seq),
+                            text="T", received_at=datetime.now(UTC)), account_id="default"))
+                self.keys += keys
+                await asyncio.sleep(1.0)
+        finally:
+            await bus.close()
+
+    def __enter__(self) -> SteadyLoad:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(60)
+
+
 @pytest.mark.slow
-def test_a_replica_joining_mid_burst_gets_partitions_handed_over_in_order(replicas, amqp_url):
+def test_a_replica_joining_under_load_gets_partitions_handed_over_in_order(replicas, amqp_url):
     """The first replica drains the partitions it gives up (what it was delivered is
-    handled and acknowledged before the newcomer may consume): every request's events are
-    handled once each, in the order they were published, across the handover."""
-    first = replicas.start(handle_seconds=0.3)  # slow work: a backlog, messages in hand
+    handled and acknowledged before the newcomer may consume) while requests keep coming
+    faster than it alone handles them: every request's events are handled once each, in
+    the order they were published, across the handover, and both replicas work."""
+    first = replicas.start(handle_seconds=0.2)  # 8 transactions at once: ~40 events/s
     wait_until(lambda: replicas.owners() == {first: [0, 1, 2, 3]}, timeout=60)
-    keys = publish(amqp_url, replicas.namespace, 40, per_key=5)
-    second = replicas.start(handle_seconds=0.3)  # joins while the first works through it
-    wait_until(lambda: [len(p) for p in replicas.owners().values()] == [2, 2], timeout=60)
-    keys += publish(amqp_url, replicas.namespace, 20, per_key=5)  # and after it joined
-    done = wait_until(lambda: len(h := replicas.handled()) == 60
+    with SteadyLoad(amqp_url, replicas.namespace, keys=10, per_key=5) as load:  # 50/s
+        second = replicas.start(handle_seconds=0.2)
+        wait_until(lambda: [len(p) for p in replicas.owners().values()] == [2, 2],
+                   timeout=60)
+        # the handover happened with a backlog in hand: not everything was handled yet
+        behind = len(load.keys) - sum(len(d["seq"]) == 5 for d in replicas.handled().values())
+        sent = len(load.keys)
+        wait_until(lambda: len(load.keys) >= sent + 20, timeout=60)  # two batches more
+    assert behind > 0, "the first replica kept up alone: no backlog to hand over"
+    keys = load.keys
+    done = wait_until(lambda: len(h := replicas.handled()) == len(keys)
                       and all(len(d["seq"]) == 5 for d in h.values()) and h, timeout=180)
     assert set(done) == set(keys)
     for key, record in done.items():
