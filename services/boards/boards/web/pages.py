@@ -186,7 +186,9 @@ def _card_brief(card: Card, rules: BoardRules | None = None) -> dict:
             "blocked": card.blocked,
             "blockers": [b.get("card_number") or b.get("reason") for b in card.blockers
                          if b.get("resolved_at") is None],
-            "rating": (card.rating or {}).get("score"), "due_date": card.due_date}
+            "rating": (card.rating or {}).get("score"), "due_date": card.due_date,
+            # done of total checklist items: the tile shows "x/y"
+            "checklist": [sum(1 for i in card.checklist if i.get("done")), len(card.checklist)]}
 
 
 def _board_choices(board: dict, lang: str) -> dict:

@@ -112,6 +112,7 @@ function briefFromApi(c) {
     blocked: !!c.blocked,
     blockers: (c.blockers || []).filter((b) => !b.resolved_at).map((b) => b.card_number || b.reason),
     rating: c.rating ? c.rating.score : null, due_date: c.due_date,
+    checklist: [(c.checklist || []).filter((i) => i.done).length, (c.checklist || []).length],
   };
 }
 
@@ -123,7 +124,8 @@ export function paintColours(scope) {
   }
 }
 
-// What a tile says beyond its number and title: type, labels, blockers, due date, rating.
+// What a tile says beyond its number and title: type, labels, blockers, due date,
+// checklist progress (done/total), rating.
 function tileExtras(c, board) {
   const type = (board.card_types || []).find((x) => x.id === c.type);
   const bits = [];
@@ -131,6 +133,7 @@ function tileExtras(c, board) {
   for (const l of c.labels || []) bits.push(`<span class="chip label" data-color="${esc(l.color)}">${esc(l.name)}</span>`);
   if (c.blocked) bits.push(`<span class="chip blocked" title="${esc((c.blockers || []).join("; "))}">⛔ ${esc(T.blocked)}${c.blockers && c.blockers.length ? ": " + esc(c.blockers.join("; ")) : ""}</span>`);
   if (c.due_date) bits.push(`<span class="chip due">${esc(fmt("due_short", { d: c.due_date }))}</span>`);
+  if (c.checklist && c.checklist[1]) bits.push(`<span class="chip checklist" title="${esc(T.checklist || "")}">☑ ${c.checklist[0]}/${c.checklist[1]}</span>`);
   if (c.rating) bits.push(`<span class="chip rating" aria-label="${esc(T.rating)} ${esc(c.rating)}/5">★${esc(c.rating)}</span>`);
   return bits.length ? `<p class="chips">${bits.join("")}</p>` : "";
 }
