@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from desk_contracts.catalog import FieldType, FormField
+from desk_contracts.catalog import FIELD_ERRORS_RU, FieldType, FormField
 from desk_runtime.http import Unauthorized
 from fastapi import APIRouter, Form, Request
 from desk_runtime.web import clear_cookie, new_token, set_cookie, template_environment, tokens_equal
@@ -345,7 +345,8 @@ async def card_page(request: Request, card_ref: str) -> Response:
                      "tags": card.tags, "due_date": card.due_date},
             "agent_name": agent.name,
             "canned": canned, "reply_default": service.reply_default if service else "public",
-            "lang": lang, "t": i18n.texts(lang), "now": datetime.now(UTC), "me": agent.id}
+            "lang": lang, "t": i18n.texts(lang), "now": datetime.now(UTC), "me": agent.id,
+            "field_errors": FIELD_ERRORS_RU if lang == "ru" else {}}
     members = await repos.agents.board_members(card.board_id)
     data["card"] |= {"kind": card.kind, "members": card.members, "followers": card.followers,
                      "labels": view["labels"]}
@@ -400,7 +401,8 @@ async def board_settings_page(request: Request, board_id: str) -> Response:
     data = {"board": {"id": board_id, "name": board["name"],
                       "card_types": [ct["id"] for ct in rules.card_types]},
             "labels": rules.labels, "fields": board.get("custom_fields") or [],
-            "lang": lang, "t": i18n.texts(lang)}
+            "lang": lang, "t": i18n.texts(lang),
+            "field_errors": FIELD_ERRORS_RU if lang == "ru" else {}}
     return render(request, "board_settings.html", lang, board=board, data=data,
                   labels=rules.labels, custom_fields=data["fields"], **base)
 

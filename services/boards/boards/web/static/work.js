@@ -24,6 +24,14 @@ function failed(res) {
   say(fmt("error", { message }));
 }
 
+// the server's field messages (English) in the page's language: exact, or by their start
+function fieldError(message) {
+  const table = DATA.field_errors || {};
+  if (table[message]) return table[message];
+  const prefix = Object.keys(table).find((k) => k.endsWith(": ") && message.startsWith(k));
+  return prefix ? table[prefix] + message.slice(prefix.length) : message;
+}
+
 const value = (id) => document.getElementById(id)?.value.trim() || "";
 
 // --- the board: a new task -------------------------------------------------------------------
@@ -103,7 +111,7 @@ function initWork() {
     if (res.status === 422 && wrong) {
       for (const [key, message] of Object.entries(wrong)) {
         const p = form.querySelector(`.field-error[data-for="${CSS.escape(key)}"]`);
-        if (p) p.textContent = message;
+        if (p) p.textContent = fieldError(message);
       }
       return;
     }
@@ -156,15 +164,18 @@ function initBoardSettings() {
     if (e.target.classList?.contains("row-remove")) e.target.closest("tr").remove();
   });
   const list = (text) => text.split(",").map((x) => x.trim()).filter(Boolean);
+  // each form says itself whether it was saved (cleared as it is sent)
+  const sending = (form) => {
+    for (const p of form.querySelectorAll(".field-error, .form-error, .form-status")) p.textContent = "";
+  };
   function shown(form, res) {
-    for (const p of form.querySelectorAll(".field-error, .form-error")) p.textContent = "";
-    if (res.ok) { say(T.saved || "Saved", "info"); return true; }
+    if (res.ok) { form.querySelector(".form-status").textContent = T.saved || "Saved"; return true; }
     const wrong = res.body?.details?.fields;
     if (res.status === 422 && wrong && typeof wrong === "object") {
       for (const [key, message] of Object.entries(wrong)) {
         const row = [...form.querySelectorAll(".field-row")].find((r) => r.querySelector('[name="key"]').value.trim() === key);
         const p = row?.querySelector(".field-error") || form.querySelector(".form-error");
-        p.textContent = row ? message : `${key}: ${message}`;
+        p.textContent = row ? fieldError(message) : `${key}: ${fieldError(message)}`;
       }
       return false;
     }
@@ -175,6 +186,7 @@ function initBoardSettings() {
   }
   document.getElementById("labels-form").addEventListener("submit", async (e) => {
     e.preventDefault();
+    sending(e.target);
     const labels = [...e.target.querySelectorAll(".label-row")].map((row) => ({
       ...(row.dataset.id ? { id: row.dataset.id } : {}),
       name: row.querySelector('[name="name"]').value.trim(),
@@ -188,6 +200,7 @@ function initBoardSettings() {
   });
   document.getElementById("fields-form").addEventListener("submit", async (e) => {
     e.preventDefault();
+    sending(e.target);
     const fields = [...e.target.querySelectorAll(".field-row")].map((row) => {
       const get = (name) => row.querySelector(`[name="${name}"]`);
       const type = get("type").value;
