@@ -18,7 +18,7 @@ from tests.support.fake_slack import FakeSlack
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.imap import DovecotServer, dovecot_available
 from tests.support.mail import MailSink
-from tests.portal.helpers import PORTAL_ENV, card_by_title, sign_in, submit
+from tests.portal.helpers import PORTAL_ENV, card_by_title, sign_in, submit, wait_in_portal
 from tests.support.stack import Stack, auth, card_for, cleanup, mta_auth, sla_auth, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -495,6 +495,48 @@ def test_portal_groups_and_allowlist_take_effect_without_a_restart(browser, stac
     allow.get_by_label("Домены").fill("")
     allow.get_by_role("button", name="Сохранить").click()
     expect(page.locator("#admin-status")).to_have_text("Сохранено.")
+    page.context.close()
+
+
+def test_an_organisation_lets_its_members_see_each_other_s_requests_on_the_portal(
+        browser, stack, admin_token, mail):
+    tag = uuid.uuid4().hex[:6]
+    anna_at, boris_at = f"anna.{tag}@acme.example", f"boris.{tag}@acme.example"
+    anna, boris = sign_in(stack, mail, anna_at), sign_in(stack, mail, boris_at)
+    assert submit(anna, "problem", "Projector in room 4 is dead",
+                  {"system": "mail"}).status_code == 303
+    card = card_by_title(stack, "Projector in room 4 is dead")
+    wait_in_portal(anna, card["id"])
+    assert boris.get(f"/requests/{card['id']}").status_code == 404  # not yet colleagues
+
+    page = signed_in(browser, stack, admin_token, "/admin/access")
+    new = page.locator("#org-new")
+    new.get_by_label("Id").fill("initech")
+    new.get_by_label("Organisation name").fill("Initech")
+    new.get_by_label("Domains").fill("not a domain")
+    new.get_by_role("button", name="Save").click()
+    expect(new.get_by_label("Domains")).to_have_attribute("aria-invalid", "true")
+    new.get_by_label("Domains").fill("")
+    new.get_by_label("Member addresses").fill(f"{anna_at}\n{boris_at}")
+    new.get_by_role("button", name="Save").click()
+    expect(page.locator("#admin-status")).to_have_text("Saved.")
+    expect(page.get_by_role("form", name="Organisation Initech")).to_be_visible()
+    page.screenshot(path=SCREENSHOTS / "admin-access.png", full_page=True)
+
+    # without a restart: Boris sees Anna's request, listed under the organisation's name
+    assert wait_in_portal(boris, card["id"], "Projector in room 4 is dead")
+    assert "Initech" in boris.get("/").text
+    outsider = sign_in(stack, mail, f"eve.{uuid.uuid4().hex[:6]}@acme.example")
+    assert outsider.get(f"/requests/{card['id']}").status_code == 404
+
+    page.get_by_role("form", name="Organisation Initech").get_by_role(
+        "button", name="Delete").click()
+    expect(page.locator("#admin-status")).to_have_text("Deleted.")
+    assert boris.get(f"/requests/{card['id']}").status_code == 404
+    assert anna.get(f"/requests/{card['id']}").status_code == 200  # her own, always
+    page.goto(f"{stack['boards'].url}/admin/audit?area=access")
+    expect(page.locator("table.audit tbody tr").filter(
+        has_text="organisation initech")).to_have_count(2)
     page.context.close()
 
 

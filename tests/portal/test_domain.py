@@ -64,13 +64,13 @@ def test_request_visibility_own_and_organisation():
     colleague = {"requester_email": "bob@acme.com"}
     outsider = {"requester_email": "eve@other.com"}
     tagged = {"requester_email": "eve@other.com", "organisation": "acme"}
-    assert may_see_request("anna@acme.com", mine, SETTINGS)
-    assert may_see_request("anna@acme.com", colleague, SETTINGS)  # same organisation
-    assert may_see_request("anna@acme.com", tagged, SETTINGS)
-    assert not may_see_request("anna@acme.com", outsider, SETTINGS)
-    assert not may_see_request("solo@gmail.com", mine, SETTINGS)  # in no organisation
-    assert requests_filter("solo@gmail.com", SETTINGS) == {"requester_email": "solo@gmail.com"}
-    org = requests_filter("anna@acme.com", SETTINGS)
+    assert may_see_request("anna@acme.com", mine, ACCESS)
+    assert may_see_request("anna@acme.com", colleague, ACCESS)  # same organisation
+    assert may_see_request("anna@acme.com", tagged, ACCESS)
+    assert not may_see_request("anna@acme.com", outsider, ACCESS)
+    assert not may_see_request("solo@gmail.com", mine, ACCESS)  # in no organisation
+    assert requests_filter("solo@gmail.com", ACCESS) == {"requester_email": "solo@gmail.com"}
+    org = requests_filter("anna@acme.com", ACCESS)
     assert {"requester_domain": {"$in": ["acme.com"]}} in org["$or"]
 
 

@@ -22,7 +22,7 @@ from desk_runtime.service import ServiceRuntime
 from desk_runtime.unit_of_work import UnitOfWork
 from prometheus_client import Counter
 
-from portal.domain.access import AccessChange
+from portal.domain.access import AccessChange, Organisation
 from portal.domain.i18n import LANGUAGES
 from portal.repository import AccessAlreadySeeded, PortalRepository
 
@@ -121,15 +121,19 @@ def _groups_event(doc: dict, now: datetime) -> CustomerGroupsChanged:
 
 
 async def seed_access(runtime: ServiceRuntime, allow: AddressSet,
-                      groups: dict[str, AddressSet]) -> None:
-    """At the first start, store the settings' allowlist and groups and tell intake."""
+                      groups: dict[str, AddressSet],
+                      organisations: dict[str, Organisation] | None = None) -> None:
+    """At the first start, store the settings' allowlist, groups and organisations and
+    tell intake (a configuration stored before organisations existed gets those)."""
     now = datetime.now(UTC)
+    organisations = organisations or {}
     if await PortalRepository(runtime.db).access_doc() is not None:
+        await PortalRepository(runtime.db).seed_organisations(organisations)
         return
 
     async def work(uow: UnitOfWork) -> None:
         repo = PortalRepository(uow.db)
-        await repo.seed_access(allow, groups, now, uow.session)
+        await repo.seed_access(allow, groups, organisations, now, uow.session)
         await uow.emit(_groups_event(await repo.access_doc(uow.session), now))
 
     try:

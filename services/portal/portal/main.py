@@ -32,7 +32,8 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     async def on_start() -> None:
         await PortalRepository(runtime.db).ensure_indexes()
         seed = AccessConfig.seed(settings)
-        await commands.seed_access(runtime, seed.allow, dict(seed.groups))
+        await commands.seed_access(runtime, seed.allow, dict(seed.groups),
+                                   dict(seed.organisations))
 
     app = create_service_app(runtime, title="Service desk — customer portal", on_start=on_start)
     app.state.settings = settings

@@ -21,7 +21,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from portal.domain.access import AccessChange
+from portal.domain.access import AccessChange, Organisation
 
 CLOSED = StatusCategory.DONE.value
 OPEN_CATEGORIES = [c.value for c in StatusCategory if c != StatusCategory.DONE]
@@ -298,18 +298,26 @@ class PortalRepository:
     async def access_doc(self, session: AsyncClientSession | None = None) -> dict | None:
         return await self._access_config.find_one({"_id": "current"}, session=session)
 
-    async def seed_access(self, allow: AddressSet, groups: dict[str, AddressSet], now: datetime,
+    async def seed_access(self, allow: AddressSet, groups: dict[str, AddressSet],
+                          organisations: dict[str, Organisation], now: datetime,
                           session: AsyncClientSession) -> None:
         """Store the first configuration; AccessAlreadySeeded when one is already stored."""
         try:
             await self._access_config.insert_one(
                 {"_id": "current", "revision": 1, "changed_at": now,
                  "allow": allow.model_dump(mode="json"),
-                 "groups": {k: v.model_dump(mode="json") for k, v in groups.items()}},
+                 "groups": {k: v.model_dump(mode="json") for k, v in groups.items()},
+                 "organisations": {k: v.as_doc() for k, v in organisations.items()}},
                 session=session)
         except DuplicateKeyError:
             # the transaction is aborted either way; the caller learns why in our terms
             raise AccessAlreadySeeded() from None
+
+    async def seed_organisations(self, organisations: dict[str, Organisation]) -> None:
+        """A configuration stored before it held organisations gets the settings' ones."""
+        await self._access_config.update_one(
+            {"_id": "current", "organisations": {"$exists": False}},
+            {"$set": {"organisations": {k: v.as_doc() for k, v in organisations.items()}}})
 
     async def change_access(self, revision: int, change: AccessChange, now: datetime,
                             session: AsyncClientSession) -> dict | None:
@@ -322,6 +330,10 @@ class PortalRepository:
             fields[f"groups.{change.group}"] = change.members.model_dump(mode="json")
         elif change.group is not None:
             update["$unset"] = {f"groups.{change.group}": ""}
+        if change.organisation_id is not None and change.organisation is not None:
+            fields[f"organisations.{change.organisation_id}"] = change.organisation.as_doc()
+        elif change.organisation_id is not None:
+            update["$unset"] = {f"organisations.{change.organisation_id}": ""}
         return await self._access_config.find_one_and_update(
             {"_id": "current", "revision": revision}, update,
             return_document=ReturnDocument.AFTER, session=session)

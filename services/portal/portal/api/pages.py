@@ -80,7 +80,7 @@ async def visible_services(customer: Customer, services: dict[str, ServiceDefini
 async def list_requests(portal: Portal, customer: Customer, *, closed: bool, page: int,
                         limit: int) -> tuple[list[dict], bool]:
     return await portal.repo.requests_of_customer(
-        requests_filter(customer.email, portal.settings), closed=closed, page=page, limit=limit)
+        requests_filter(customer.email, await portal.access()), closed=closed, page=page, limit=limit)
 
 
 async def pending_submissions(portal: Portal, customer: Customer) -> list[dict]:
@@ -111,13 +111,13 @@ async def home(request: Request, customer: CurrentCustomer) -> Response:
                                               page=closed_page, limit=limit)
     for doc in current + closed:
         doc["status_label"] = status_label(doc, services, lang)
-    org = organisation_of(customer.email, portal.settings)
+    org = organisation_of(customer.email, await portal.access())
     return render(request, "home.html", customer=customer,
                   groups=await visible_services(customer, services, portal, lang),
                   current=current, closed=closed, pending=await pending_submissions(
                       portal, customer),
                   open_page=open_page, closed_page=closed_page, more_current=more_current,
-                  more_closed=more_closed, organisation=org[0] if org else None,
+                  more_closed=more_closed, organisation=org[1].name if org else None,
                   sent=request.query_params.get("sent") == "1")
 
 
@@ -251,7 +251,7 @@ async def _visible_request(portal: Portal, customer: Customer, card_id: str) -> 
     if len(card_id) > 100:
         return None
     doc = await portal.repo.request_by_card(card_id)
-    if doc is None or not may_see_request(customer.email, doc, portal.settings):
+    if doc is None or not may_see_request(customer.email, doc, await portal.access()):
         return None
     return doc
 
@@ -292,7 +292,7 @@ async def _request_page(request: Request, customer: Customer, doc: dict, *, stat
     if doc.get("parent_id"):
         parent = await _visible_request(portal, customer, doc["parent_id"])
     children = await portal.repo.follow_ups_of(
-        doc["_id"], requests_filter(customer.email, portal.settings))
+        doc["_id"], requests_filter(customer.email, await portal.access()))
     rating = await portal.repo.rating_of(doc["_id"])
     return render(request, "request.html", status, customer=customer, req=doc,
                   status_text=status_label(doc, services, lang),

@@ -24,7 +24,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from prometheus_client import Counter
 
-from portal.domain.access import AccessConfig
+from portal.domain.access import AccessConfig, Organisation
 from portal.domain.i18n import LANGUAGES, translate
 from portal.domain.proxies import client_address, networks
 from portal.repository import PortalRepository
@@ -118,7 +118,9 @@ def access_config_of(doc: dict) -> AccessConfig:
     return AccessConfig(
         allow=AddressSet.model_validate(doc.get("allow") or {}),
         groups={k: AddressSet.model_validate(v) for k, v in (doc.get("groups") or {}).items()},
-        revision=doc.get("revision", 1))
+        revision=doc.get("revision", 1),
+        organisations={k: Organisation.from_doc(k, v)
+                       for k, v in (doc.get("organisations") or {}).items()})
 
 
 def portal_of(request: Request) -> Portal:

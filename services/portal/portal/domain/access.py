@@ -15,8 +15,28 @@ from portal.settings import AddressRule, PortalSettings
 
 
 @dataclass(frozen=True)
+class Organisation:
+    """Customers who see each other's requests on the portal: its members by exact domain
+    (or `*.domain`) and exact address, and the name the portal shows them."""
+
+    name: str
+    domains: tuple[str, ...] = ()
+    addresses: tuple[str, ...] = ()
+
+    def as_doc(self) -> dict:
+        return {"name": self.name, "domains": list(self.domains),
+                "addresses": list(self.addresses)}
+
+    @classmethod
+    def from_doc(cls, org_id: str, doc: Mapping) -> Organisation:
+        return cls(name=doc.get("name") or org_id, domains=tuple(doc.get("domains") or ()),
+                   addresses=tuple(doc.get("addresses") or ()))
+
+
+@dataclass(frozen=True)
 class AccessConfig:
-    """The stored access configuration: who may sign in, and the customer groups.
+    """The stored access configuration: who may sign in, the customer groups, and the
+    customers' organisations.
 
     `allow` empty = everybody may sign in. Kept in the portal's store, changed by the
     admin API; the settings only seed it at the first start.
@@ -25,6 +45,7 @@ class AccessConfig:
     allow: AddressSet = AddressSet()
     groups: Mapping[str, AddressSet] = field(default_factory=dict)
     revision: int = 0
+    organisations: Mapping[str, Organisation] = field(default_factory=dict)
 
     @classmethod
     def seed(cls, settings: PortalSettings) -> AccessConfig:
@@ -32,17 +53,26 @@ class AccessConfig:
             return AddressSet(domains=tuple(rule.domains), addresses=tuple(rule.addresses))
         return cls(allow=as_set(settings.access),
                    groups={name: as_set(rule) for name, rule in settings.groups.items()},
-                   revision=1)
+                   revision=1, organisations=seed_organisations(settings))
+
+
+def seed_organisations(settings: PortalSettings) -> dict[str, Organisation]:
+    return {org_id: Organisation(org_id, tuple(rule.domains), tuple(rule.addresses))
+            for org_id, rule in settings.organisations.items()}
 
 
 @dataclass(frozen=True)
 class AccessChange:
-    """One admin edit of the access configuration: a new sign-in allowlist, or one customer
-    group created/replaced (`members` given) or deleted (`members` None)."""
+    """One admin edit of the access configuration: a new sign-in allowlist, one customer
+    group created/replaced (`members` given) or deleted (`members` None), or one
+    organisation likewise."""
 
     allow: AddressSet | None = None
     group: str | None = None
     members: AddressSet | None = None
+    # one organisation created/replaced (`organisation` given) or deleted (None)
+    organisation_id: str | None = None
+    organisation: Organisation | None = None
 
     @property
     def touches_groups(self) -> bool:
@@ -58,10 +88,10 @@ def normalise_email(raw: str) -> str | None:
     return address
 
 
-def _in_rule(email: str, rule: AddressRule) -> bool:
+def _in_rule(email: str, rule: Organisation) -> bool:
     if not rule.domains and not rule.addresses:
         return False
-    return address_allowed(email, rule.domains, rule.addresses)
+    return address_allowed(email, list(rule.domains), list(rule.addresses))
 
 
 def may_sign_in(email: str, config: AccessConfig) -> bool:
@@ -72,10 +102,10 @@ def groups_of(email: str, config: AccessConfig) -> set[str]:
     return {name for name, members in config.groups.items() if members.contains(email)}
 
 
-def organisation_of(email: str, settings: PortalSettings) -> tuple[str, AddressRule] | None:
-    for name, rule in settings.organisations.items():
-        if _in_rule(email, rule):
-            return name, rule
+def organisation_of(email: str, config: AccessConfig) -> tuple[str, Organisation] | None:
+    for org_id, org in sorted(config.organisations.items()):
+        if _in_rule(email, org):
+            return org_id, org
     return None
 
 
@@ -85,9 +115,9 @@ def may_use_service(email: str, service: ServiceDefinition, config: AccessConfig
     return service.active and rule_admits(email, service.access, config.groups)
 
 
-def requests_filter(email: str, settings: PortalSettings) -> dict:
+def requests_filter(email: str, config: AccessConfig) -> dict:
     """The Mongo filter for the requests a customer may see: theirs, or their organisation's."""
-    org = organisation_of(email, settings)
+    org = organisation_of(email, config)
     if org is None:
         return {"requester_email": email}
     name, rule = org
@@ -100,12 +130,12 @@ def requests_filter(email: str, settings: PortalSettings) -> dict:
     return {"$or": alternatives}
 
 
-def may_see_request(email: str, request: dict, settings: PortalSettings) -> bool:
+def may_see_request(email: str, request: dict, config: AccessConfig) -> bool:
     """The same rule as `requests_filter`, for one document already loaded."""
     owner = request.get("requester_email")
     if owner == email:
         return True
-    org = organisation_of(email, settings)
+    org = organisation_of(email, config)
     if org is None:
         return False
     name, rule = org

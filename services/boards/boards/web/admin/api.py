@@ -239,6 +239,36 @@ async def delete_group(name: str, request: Request,
     return after
 
 
+class OrganisationIn(AddressSetIn):
+    name: str = ""
+
+
+@router.put("/access/organisations/{org_id}")
+async def put_organisation(org_id: str, body: OrganisationIn, request: Request,
+                           agent: Agent = Depends(current_admin)) -> dict:
+    """Customers who see each other's requests on the portal (the portal stores it)."""
+    _name(org_id, "id")
+    before = await upstream.call(request, "portal", "GET", "/v1/access")
+    after = await upstream.call(request, "portal", "PUT", f"/v1/access/organisations/{org_id}",
+                                body.model_dump())
+    old = (before.get("organisations") or {}).get(org_id)
+    await _audit(request, agent, "access", "updated" if old else "created",
+                 f"organisation {org_id}", old, after["organisations"].get(org_id))
+    return after
+
+
+@router.delete("/access/organisations/{org_id}")
+async def delete_organisation(org_id: str, request: Request,
+                              agent: Agent = Depends(current_admin)) -> dict:
+    _name(org_id, "id")
+    before = await upstream.call(request, "portal", "GET", "/v1/access")
+    after = await upstream.call(request, "portal", "DELETE",
+                                f"/v1/access/organisations/{org_id}")
+    await _audit(request, agent, "access", "deleted", f"organisation {org_id}",
+                 (before.get("organisations") or {}).get(org_id), None)
+    return after
+
+
 # --- canned responses (boards' own) ----------------------------------------------------------
 
 def _canned_view(doc: dict) -> dict:

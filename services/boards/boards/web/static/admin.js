@@ -207,6 +207,8 @@ const REQUESTS = {
   template: (f) => ["PUT", `/v1/admin/notifications/templates/${f.dataset.template}`, templateBody(f)],
   allow: (f) => ["PUT", "/v1/admin/access/allow", addressSet(f)],
   group: (f) => ["PUT", `/v1/admin/access/groups/${slug(f, "name")}`, addressSet(f)],
+  organisation: (f) => ["PUT", `/v1/admin/access/organisations/${slug(f, "id")}`,
+                        { name: val(f, "name"), ...addressSet(f) }],
   mailbox: (f) => {
     const body = { host: val(f, "host"), port: num(val(f, "port")), security: val(f, "security"),
                    username: val(f, "username"), password: f.elements.namedItem("password").value,
