@@ -159,6 +159,10 @@ class ServiceDefinition(BaseModel):
     reply_default: Literal["public", "internal"] = "public"
     auto_close_after_days: int | None = Field(default=None, ge=1)
     active: bool = True
+    # how the portal lists it: an icon (an emoji or a short symbol) and its place among
+    # the services of its group (lower first; equal ones by name)
+    icon: str | None = Field(None, max_length=16, pattern=r"^[^\x00-\x1f<>&\"']+$")
+    order: int = Field(0, ge=0, le=10_000)
     # False for definitions saved before the option existed (they keep answering in the
     # service's language); boards' admin API turns it on for a service created without it.
     answer_in_customer_language: bool = Field(
