@@ -206,3 +206,41 @@ async def test_duplicate_delivery_has_one_effect(env):
     assert taken("boards", "request.received") - before == 3
     assert len(seen) == 1
     assert await rt.db["effects"].count_documents({}) == 1
+
+
+async def test_a_transactions_events_are_one_outbox_write_and_a_repeated_id_aborts_it(env):
+    """The events of one transaction go to the outbox in one insert, in emit order; an event
+    written before (the same id: a replayed decision) still aborts the whole transaction."""
+    from pymongo.errors import DuplicateKeyError
+
+    ns, runtime = env
+    rt = runtime(outbox_relay=False)
+    await rt.start()
+    outbox_ns = f"{rt.settings.mongo_db}.{COLLECTION}"
+
+    async def outbox_inserts() -> int:
+        top = (await rt.client.admin.command("top"))["totals"]
+        return top.get(outbox_ns, {}).get("insert", {}).get("count", 0)
+
+    before = await outbox_inserts()
+    emitted = []
+
+    async def three(uow):
+        for i in range(3):
+            emitted.append(await uow.emit(request(i)))
+        await uow.db["notes"].insert_one({"_id": "kept"}, session=uow.session)
+
+    await rt.transact(three)
+    assert await outbox_inserts() - before == 1
+    entries = [d async for d in rt.db[COLLECTION].find().sort("seq", 1)]
+    assert [d["_id"] for d in entries] == [str(e.event_id) for e in emitted]
+
+    async def replayed(uow):
+        await uow.db["notes"].insert_one({"_id": "lost"}, session=uow.session)
+        await uow.emit(request(9))
+        await uow.emit(request(1), event_id=emitted[1].event_id)
+
+    with pytest.raises(DuplicateKeyError):
+        await rt.transact(replayed)
+    assert await rt.db["notes"].find_one({"_id": "lost"}) is None
+    assert await rt.db[COLLECTION].count_documents({}) == 3

@@ -361,6 +361,7 @@ class Consumer:
             uow_ref.append(uow)
             with store_unavailable_stops_retries():
                 await handler(uow, payload)
+                await uow.flush()
 
         try:
             async with runtime.store_slots:

@@ -1,6 +1,7 @@
 """Transactional outbox: events are written with the state change, then relayed to the bus.
 
-Right after a commit the process that committed publishes the new entries itself
+A transaction's events are written together, in one insert, right before it commits
+(`UnitOfWork.flush`). Right after the commit the process that committed publishes them itself
 (`OutboxRelay.committed`), from memory, with publisher confirms, and marks them sent in
 one write. Each entry is written already leased to its committer for `COMMITTER_LEASE`,
 so no other relay touches a fresh entry. Whatever that fast path did not finish — the
@@ -29,6 +30,7 @@ from opentelemetry.context import Context
 from pymongo import ASCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from desk_runtime.bus import Bus
 from desk_runtime.logging import get_logger
@@ -59,26 +61,42 @@ async def ensure_outbox_indexes(db: AsyncDatabase) -> None:
                                      {"$set": {"claimed_until": EPOCH}})
 
 
-async def add_to_outbox(db: AsyncDatabase, session: AsyncClientSession, envelope: Envelope) -> None:
-    """Record an event in the caller's transaction; the committer publishes it after commit."""
+def outbox_entry(envelope: Envelope) -> dict:
+    """The outbox document of an event, taken when the event is emitted (its trace context
+    is the emitter's)."""
     now = datetime.now(UTC)
     carrier = trace_carrier()  # the trace it is published under, by whichever relay
-    await db[COLLECTION].insert_one(
-        {
-            "_id": str(envelope.event_id),
-            "routing_key": envelope.routing_key,
-            "envelope": envelope.model_dump(mode="json"),
-            "created_at": now,
-            # time-ordered key so the fallback publishes in commit order
-            "seq": now.timestamp(),
-            "sent_at": None,
-            # the committing process publishes it; others only after this runs out
-            "claimed_until": now + COMMITTER_LEASE,
-            "attempts": 0,
-            **({"trace": carrier} if carrier else {}),
-        },
-        session=session,
-    )
+    return {
+        "_id": str(envelope.event_id),
+        "routing_key": envelope.routing_key,
+        "envelope": envelope.model_dump(mode="json"),
+        "created_at": now,
+        # time-ordered key so the fallback publishes in commit order
+        "seq": now.timestamp(),
+        "sent_at": None,
+        # the committing process publishes it; others only after this runs out
+        "claimed_until": now + COMMITTER_LEASE,
+        "attempts": 0,
+        **({"trace": carrier} if carrier else {}),
+    }
+
+
+async def write_outbox(db: AsyncDatabase, session: AsyncClientSession,
+                       entries: list[dict]) -> None:
+    """Record a transaction's events in that transaction: one write for all of them (the
+    committer publishes them after commit)."""
+    if len(entries) == 1:
+        await db[COLLECTION].insert_one(entries[0], session=session)
+    elif entries:
+        try:
+            await db[COLLECTION].insert_many(entries, ordered=True, session=session)
+        except BulkWriteError as exc:  # an event written before: as a single insert says it
+            dup = next((e for e in exc.details.get("writeErrors", []) if e.get("code") == 11000),
+                       None)
+            if dup is not None:
+                raise DuplicateKeyError(dup.get("errmsg", "duplicate event id"), 11000,
+                                        dup) from exc
+            raise
 
 
 class OutboxRelay:

@@ -192,7 +192,9 @@ class ServiceRuntime:
                              correlation_id=correlation_id, causation=causation)
             last[:] = [uow]
             with store_unavailable_stops_retries():
-                return await work(uow)
+                result = await work(uow)
+                await uow.flush()
+                return result
 
         # bounded: with the store gone, the driver would retry a transaction for two
         # minutes; the caller (an HTTP request, a consumer's backoff) decides instead

@@ -9,7 +9,7 @@ from desk_contracts import Envelope, EventPayload, make_envelope
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from desk_runtime.outbox import add_to_outbox
+from desk_runtime.outbox import outbox_entry, write_outbox
 
 
 @dataclass
@@ -22,16 +22,26 @@ class UnitOfWork:
     # how many times the message being handled was delivered before (0: the first time)
     attempt: int = 0
     emitted: list[Envelope] = field(default_factory=list)
+    _unwritten: list[dict] = field(default_factory=list)
 
-    async def emit(self, payload: EventPayload, *, event_id: uuid.UUID | None = None) -> Envelope:
-        """Write an event to the outbox in this transaction."""
+    async def emit(self, payload: EventPayload, *, event_id: uuid.UUID | None = None,
+                   correlation_id: str | None = None) -> Envelope:
+        """Add an event to this transaction's outbox entries (`correlation_id`: the one it
+        belongs to when not the unit's own, e.g. one of several deliveries recorded
+        together). The entries are written together, in emit order, by `flush`, which the
+        runtime runs right before the commit."""
         envelope = make_envelope(
             payload,
             account_id=self.causation.account_id if self.causation else self.account_id,
-            correlation_id=self.correlation_id,
+            correlation_id=correlation_id or self.correlation_id,
             causation=self.causation,
             event_id=event_id,
         )
-        await add_to_outbox(self.db, self.session, envelope)
+        self._unwritten.append(outbox_entry(envelope))
         self.emitted.append(envelope)
         return envelope
+
+    async def flush(self) -> None:
+        """Write the events emitted so far to the outbox (one store write for all)."""
+        entries, self._unwritten = self._unwritten, []
+        await write_outbox(self.db, self.session, entries)
