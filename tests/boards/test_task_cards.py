@@ -465,3 +465,28 @@ def test_typed_custom_fields_are_checked_by_type_with_an_error_per_field(desk, b
     # a board without typed fields takes free keys as before
     other = task(desk, board_id="payroll", title="Free fields", fields={"anything": "goes"})
     assert other["fields"] == {"anything": "goes"}
+
+
+def test_statistics_count_blocked_time_and_closed_work_per_type(desk, boards):
+    put_board(desk, "stats-dept", card_types=[
+        {"id": "feature", "name": {"en": "Feature"}, "color": "#6a1b9a"},
+        {"id": "bug", "name": {"en": "Bug"}, "color": "#c62828"}])
+    feature = task(desk, board_id="stats-dept", type="feature", title="Export")
+    bug = task(desk, board_id="stats-dept", type="bug", title="Crash")
+    r = desk.admin.post(f"/v1/cards/{bug['id']}/blockers", json={"reason": "vendor"})
+    assert r.status_code == 201, r.text
+    [blocker] = r.json()["blockers"]
+    r = desk.admin.delete(f"/v1/cards/{bug['id']}/blockers/{blocker['id']}")
+    assert r.status_code == 200, r.text
+    for card in (feature, desk.card(bug["id"])):
+        r = desk.admin.post(f"/v1/cards/{card['id']}/move",
+                            json={"column_id": "done", "version": card["version"]})
+        assert r.status_code == 200, r.text
+
+    def summary() -> dict | None:
+        found = desk.admin.get("/v1/stats/summary", params={"board": "stats-dept"}).json()
+        return found if sum(found["closed_by_type"].values()) == 2 else None
+    figures = wait_until(summary)
+    assert figures["closed_by_type"] == {"bug": 1, "feature": 1}
+    assert figures["blocked"]["count"] == 1 and figures["blocked"]["blocked_at_end"] == 0
+    assert figures["blocked"]["total_seconds"] > 0

@@ -69,13 +69,26 @@ def test_a_task_card_tells_agents_and_never_a_customer(stack, mail, mongo_url):
     [assigned] = mail.wait_for(dev["email"])
     assert assigned["Subject"] == f"{task['number']} is yours: Renew the TLS certificate"
     assert f"/cards/{task['number']}" in assigned.get_body(("plain",)).get_content()
-    # an @mention in an internal note reaches the named agent, without the note's text
+    # an @mention by name (any case) in an internal note reaches the named agent, without
+    # the note's text
     r = boards(stack, "POST", f"/v1/cards/{task['id']}/comments", token=dev["token"], json={
-        "visibility": "internal", "text": f"@{lead['id']} the new key is in the vault"})
-    assert r.status_code == 201
+        "visibility": "internal", "text": "@LEO the new key is in the vault"})
+    assert r.status_code == 201 and r.json()["mentions"][0]["agent_id"] == lead["id"]
     [mentioned] = mail.wait_for(lead["email"])
     assert mentioned["Subject"] == f"Dana mentioned you on {task['number']}"
     assert "vault" not in mentioned.get_body(("plain",)).get_content()
+    # the lead follows the task: a note from someone else reaches them, once
+    r = boards(stack, "PUT", f"/v1/cards/{task['id']}/following", token=lead["token"],
+               json={"following": True})
+    assert r.status_code == 200
+    r = boards(stack, "POST", f"/v1/cards/{task['id']}/comments", token=dev["token"], json={
+        "visibility": "internal", "text": "rotated on staging"})
+    assert r.status_code == 201
+    noted = mail.wait_for(lead["email"], count=2)[1]
+    assert noted["Subject"] == f"{task['number']} changed: Renew the TLS certificate"
+    body = noted.get_body(("plain",)).get_content()
+    assert f"Dana added an internal note to card {task['number']}" in body
+    assert "staging" not in body
 
     # portal and sla handled the task's creation and made nothing of it
     created = event_id(mongo_url, stack, "card.created", task["id"])
@@ -95,6 +108,11 @@ def test_a_task_card_tells_agents_and_never_a_customer(stack, mail, mongo_url):
     deliveries = mongo_find(mongo_url, f"{stack.namespace}_notify", "deliveries",
                             {"card_id": task["id"]})
     assert {d["audience"] for d in deliveries} == {"agent"}
+    # ... and its follower hears it was closed
+    closed = mail.wait_for(lead["email"], count=3)[2]
+    assert (f"closed card {task['number']} “Renew the TLS certificate”, which you follow"
+            in closed.get_body(("plain",)).get_content())
+    assert len(mail.to(lead["email"])) == 3
 
 
 def submit(stack: Stack, email: str) -> str:
