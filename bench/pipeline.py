@@ -21,6 +21,12 @@ a local SMTP sink (aiosmtpd). Then it prints:
   database come from the `top` command (free). Gross figures and figures net of the idle
   background rate are both printed;
 * a soak (`--soak-minutes 30 --rate 5`): steady requests, latency per minute window;
+* how long the stack keeps working after the last stage (backlogs behind it: statistics,
+  other consumers); the "after" insert rate is measured once it is quiet, so it shows the
+  store getting slower, not the store still busy;
+* `--idle-after-minutes 60`: the stack left idle that long after the load, then the
+  average idle CPU of each process over the stretch and the store's insert rate again;
+* `--ops-detail`: the burst's store operations per ticket by collection and kind;
 * each process's peak RSS.
 
 The bench observes without joining the pipeline: an extra exclusive queue bound to the
@@ -31,6 +37,7 @@ default every 0.5 s, so the portal figure is exact to that interval).
     python bench/pipeline.py                          # burst of 300, 8 concurrent
     python bench/pipeline.py --burst 100 --timeout 900
     python bench/pipeline.py --burst 0 --soak-minutes 30 --rate 5
+    python bench/pipeline.py --burst 100 --idle-after-minutes 60
     python bench/pipeline.py --retry-writes           # the driver's default URL (retryable
                                                       # writes on), to compare
 
@@ -323,8 +330,9 @@ class TxnCounter:
             await self.client.close()
 
 
-async def top_ops(url: str, namespace: str) -> Counter:
-    """Store operations so far per service database (the `top` command's counts)."""
+async def top_ops(url: str, namespace: str, *, detail: bool = False) -> Counter:
+    """Store operations so far per service database (the `top` command's counts); with
+    `detail`, per service, collection and kind of operation."""
     client = AsyncMongoClient(url)
     try:
         totals = (await client.admin.command("top"))["totals"]
@@ -338,7 +346,13 @@ async def top_ops(url: str, namespace: str) -> Counter:
         if db in ("admin", "bench_scratch"):  # the bench's own (profile reads, probes)
             continue
         who = db[len(namespace) + 1:] if db.startswith(namespace + "_") else "other"
-        ops[who] += sections["total"]["count"]
+        if not detail:
+            ops[who] += sections["total"]["count"]
+            continue
+        coll = ns.split(".", 1)[1] if "." in ns else ns
+        for kind in ("queries", "getmore", "insert", "update", "remove", "commands"):
+            if sections.get(kind, {}).get("count"):
+                ops[f"{who}.{coll} {kind}"] += sections[kind]["count"]
     return ops
 
 
@@ -469,6 +483,17 @@ def cpu_window(pids: dict[str, int], seconds: float) -> dict[str, float]:
     return {n: 100 * (cpu_seconds(p) - before[n]) / wall for n, p in pids.items()}
 
 
+def wait_quiet(pids: dict[str, int], limit: float) -> float:
+    """Seconds until the stack has caught up with work queued behind the last stage (other
+    consumers' backlog, statistics, outbox marks): every process under 10 % of one core
+    over two seconds in a row; at most `limit`."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        if all(v < 10.0 for v in cpu_window(pids, 2.0).values()):
+            break
+    return time.monotonic() - started
+
+
 def print_cpu(label: str, cpu: dict[str, float]) -> None:
     services = "  ".join(f"{n} {cpu[n]:.1f}" for n in SERVICES if n in cpu)
     print(f"  {label:<38} store {cpu['store']:5.1f} %   ({services})")
@@ -575,6 +600,7 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
         if args.burst:
             print(f"burst: {args.burst} requests, {args.concurrency} concurrent …", flush=True)
             ops0 = await top_ops(store.url, ns)
+            detail0 = await top_ops(store.url, ns, detail=True) if args.ops_detail else None
             cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
             b_start = time.time()
             if counter:
@@ -587,10 +613,16 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
             after_burst["cpu_spent"] = {n: cpu_seconds(p) - cpu0[n] for n, p in pids.items()}
             ops1 = await top_ops(store.url, ns)
             ops1["portal"] -= sum(1 for t in obs.portal_reads if b_start <= t <= b_end)
+            if detail0 is not None:
+                detail = await top_ops(store.url, ns, detail=True) - detail0
+                print("store operations per ticket by collection and kind (burst window):")
+                for key, n in detail.most_common(40):
+                    print(f"  {n / args.burst:7.2f}  {key}")
             if counter:
                 counter.paused = True
                 await asyncio.sleep(2.5)  # the profile entry of the last commit
                 await counter.poll()
+            after_burst["quiet"] = await asyncio.to_thread(wait_quiet, pids, 180.0)
             after_burst["insert"] = await insert_rate(store.url, args.insert_seconds)
             if args.idle_seconds and not args.soak_minutes:
                 after_burst["cpu"] = await asyncio.to_thread(cpu_window, pids,
@@ -614,9 +646,20 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
                 await asyncio.sleep(2.5)
                 await counter.poll()
             soak_txn = counter.between(s_start, s_end) if counter else Counter()
+            await asyncio.to_thread(wait_quiet, pids, 180.0)
             insert_after_soak = await insert_rate(store.url, args.insert_seconds)
             soak_cpu = (await asyncio.to_thread(cpu_window, pids, args.idle_seconds)
                         if args.idle_seconds else None)
+        # ---- a long idle stretch after the load: does the store stay as fast as it was?
+        long_idle: dict = {}
+        if args.idle_after_minutes:
+            print(f"idle: {args.idle_after_minutes:g} min with no traffic …", flush=True)
+            cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
+            i_start = time.time()
+            await asyncio.sleep(60 * args.idle_after_minutes)
+            long_idle["cpu_avg"] = {n: 100 * (cpu_seconds(p) - cpu0[n]) / (time.time() - i_start)
+                                    for n, p in pids.items()}
+            long_idle["insert"] = await insert_rate(store.url, args.insert_seconds)
         await http.aclose()
         rss = {n: peak_rss_mb(p) for n, p in pids.items()}
     finally:
@@ -668,8 +711,10 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
         print_txns("store per ticket (burst window)", b["txn"], b["ops"],
                    sum(1 for t in burst_tickets if t.accepted), b["end"] - b["start"],
                    idle_txn, idle_ops, idle_end - idle_start)
+        print(f"  work left after the last stage          {b['quiet']:8.1f} s    "
+              "(until every process is under 10 % of a core)")
         print(f"  store insert_one after the burst        {b['insert']:8.1f} /s   "
-              f"= {b['insert'] / insert_before:.2f} × before")
+              f"= {b['insert'] / insert_before:.2f} × before (measured once quiet)")
         if "cpu" in b:
             print_cpu("idle CPU after the burst" + (" (NOT idle: work left)" if any(
                 not t.complete for t in burst_tickets if t.accepted) else ""), b["cpu"])
@@ -696,6 +741,12 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
         if soak_cpu:
             print_cpu("idle CPU after the soak" + (" (NOT idle: work left)" if any(
                 not t.complete for t in soak_tickets if t.accepted) else ""), soak_cpu)
+    if long_idle:
+        print(f"after {args.idle_after_minutes:g} min idle")
+        print_cpu(f"CPU averaged over the {args.idle_after_minutes:g} min, % of one core",
+                  long_idle["cpu_avg"])
+        print(f"  store insert_one after the idle stretch {long_idle['insert']:8.1f} /s   "
+              f"= {long_idle['insert'] / insert_before:.2f} × before the load")
     print("peak RSS (VmHWM)")
     print("  " + "  ".join(f"{n} {rss[n]:.0f} MiB" for n in ("store", *SERVICES)))
     if failures:
@@ -726,6 +777,11 @@ def main() -> int:
                              "`retryWrites=false` (what make run and the tests use)")
     parser.add_argument("--test-timings", action="store_true",
                         help="the test suite's short poll intervals instead of the services' own")
+    parser.add_argument("--idle-after-minutes", type=float, default=0.0,
+                        help="leave the stack idle this long after the load, then measure the "
+                             "store's insert rate and the average idle CPU again")
+    parser.add_argument("--ops-detail", action="store_true",
+                        help="print the burst's store operations per collection and kind")
     parser.add_argument("--no-txn-count", action="store_true",
                         help="do not profile commits (one extra store write per transaction)")
     args = parser.parse_args()
