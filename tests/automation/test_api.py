@@ -4,6 +4,7 @@ trigger each other are stopped at the depth limit and the stop is written on the
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import httpx
@@ -103,3 +104,32 @@ def test_rules_that_trigger_each_other_are_stopped_and_the_card_says_so(boards):
     assert logged[-1]["from"] == "card_moved (loop_stopped)"
     # the stop is final: the card stays where the last run left it
     assert boards.card(card["id"])["column_id"] == "doing"
+
+
+def test_a_card_left_in_a_column_too_long_is_escalated_once(boards):
+    board = f"slow-{uuid.uuid4().hex[:6]}"
+    r = boards.http.put(f"/v1/boards/{board}", json={
+        "name": "Slow", "columns": COLUMNS, "lanes": [{"id": "main", "name": "Main"},
+                                                      {"id": "urgent", "name": "Urgent"}]})
+    assert r.status_code == 200, r.text
+    r = boards.http.put(f"/v1/services/{board}", json={
+        "id": board, "name": {"en": "Slow"},
+        "target": {"board_id": board, "column_id": "todo", "lane_id": "main"}})
+    assert r.status_code == 200, r.text
+    r = boards.put("rules", f"{board}-stuck", {
+        "name": "Waiting too long in To do", "board_id": board,
+        "trigger": {"type": "time_in_column", "column_id": "todo", "minutes": 0.05},
+        "actions": [{"type": "set_lane", "lane_id": "urgent"},
+                    {"type": "add_labels", "labels": ["waited"]}]})
+    assert r.status_code == 200, r.text
+
+    card = boards.submit(board, "Nobody looked at this")
+    escalated = wait_until(lambda: (c := boards.card(card["id"]))["lane_id"] == "urgent" and c,
+                           timeout=40)
+    assert [x["name"] for x in escalated["labels"]] == ["waited"]
+    [run] = [x for x in boards.runs(card["id"]) if x["rule_id"] == f"{board}-stuck"]
+    assert (run["trigger"], run["outcome"]) == ("time_in_column", "ran")
+    assert run["did"] == ["lane urgent", "labels added: waited"]
+    # the same stay in the column does not fire it again
+    time.sleep(12)
+    assert len([x for x in boards.runs(card["id"]) if x["rule_id"] == f"{board}-stuck"]) == 1

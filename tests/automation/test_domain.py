@@ -327,3 +327,46 @@ def test_a_chain_starts_each_step_after_the_one_before():
     now = datetime(2026, 12, 1, tzinfo=UTC)
     assert domain.due_at({"due_in_days": 2}, now) == "2026-12-03"
     assert domain.due_at({}, now) is None
+
+
+@pytest.mark.parametrize(("trigger", "now", "due"), [
+    # Monday 2026-11-30; 09:00 in Moscow is 06:00 UTC
+    ({"at": "09:00", "days": ["mon"], "timezone": "Europe/Moscow"},
+     datetime(2026, 11, 30, 6, 30, tzinfo=UTC), datetime(2026, 11, 30, 6, 0, tzinfo=UTC)),
+    ({"at": "09:00", "days": ["mon"], "timezone": "Europe/Moscow"},
+     datetime(2026, 11, 30, 5, 59, tzinfo=UTC), None),  # not yet; Sunday is not a day
+    ({"at": "09:00", "days": ["mon"], "timezone": "Europe/Moscow"},
+     datetime(2026, 12, 1, 5, 0, tzinfo=UTC), datetime(2026, 11, 30, 6, 0, tzinfo=UTC)),
+    ({"at": "23:30", "timezone": "UTC"},  # every day
+     datetime(2026, 12, 2, 0, 10, tzinfo=UTC), datetime(2026, 12, 1, 23, 30, tzinfo=UTC)),
+])
+def test_a_schedule_is_due_at_its_local_time_on_its_days(trigger, now, due):
+    assert domain.occurrence(trigger, now) == due
+
+
+def test_time_in_column_matches_its_column_only():
+    rule = _rule("stuck", {"type": "time_in_column", "column_id": "new", "minutes": 30})
+    assert [d.rule_id for d in domain.evaluate(
+        [rule], Happening("time_in_column", "c1", to_column="new"), CARD)] == ["stuck"]
+    assert domain.evaluate([rule], Happening("time_in_column", "c1", to_column="doing"),
+                           CARD) == []
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    assert domain.overdue_since(rule["trigger"], now) == datetime(2026, 12, 1, 11, 30,
+                                                                  tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("trigger", "errors"), [
+    ({"type": "time_in_column", "column_id": "void", "minutes": 0},
+     {"trigger.column_id", "trigger.minutes"}),
+    ({"type": "scheduled", "at": "25:00", "days": ["someday"], "timezone": "Mars/Base"},
+     {"trigger.at", "trigger.days", "trigger.timezone"}),
+])
+def test_timed_triggers_are_checked(trigger, errors):
+    with pytest.raises(AutomationInvalid) as caught:
+        _check(_valid_rule(trigger=trigger))
+    assert set(caught.value.errors) == errors
+
+
+def test_a_schedule_keeps_its_time_zone():
+    kept = _check(_valid_rule(trigger={"type": "scheduled", "at": "09:00"}))
+    assert kept["trigger"]["timezone"] == "UTC"

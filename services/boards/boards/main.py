@@ -31,7 +31,7 @@ def create_app(settings: BoardsSettings | None = None) -> FastAPI:
         await repos.cards.backfill_list_fields()
         await repos.cards.backfill_search()
         await SavedViewRepository(runtime.db).ensure_indexes()
-        await automation.start(runtime.db)
+        await automation.start(runtime, settings)
         if settings.demo_catalog:
             await load_demo(runtime)
         await stats.start(runtime, settings)

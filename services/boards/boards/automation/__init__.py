@@ -5,7 +5,6 @@ request templates that run a chain of subtasks. See docs/automation.md."""
 from __future__ import annotations
 
 from fastapi import FastAPI
-from pymongo.asynchronous.database import AsyncDatabase
 
 
 def install(app: FastAPI) -> None:
@@ -15,7 +14,11 @@ def install(app: FastAPI) -> None:
     app.include_router(cards_router)
 
 
-async def start(db: AsyncDatabase) -> None:
+async def start(runtime, settings) -> None:
+    """Indexes, and the clock that runs timed rules (time in a column, schedules)."""
+    from boards.automation.application import TIMER_SECONDS, timer_round
     from boards.automation.repository import AutomationRepository
 
-    await AutomationRepository(db).ensure_indexes()
+    await AutomationRepository(runtime.db).ensure_indexes()
+    runtime.tasks.worker("automation-clock", lambda: timer_round(runtime, settings),
+                         idle_start=TIMER_SECONDS, idle_max=TIMER_SECONDS)

@@ -45,15 +45,18 @@ REPLY_AS = "Service desk"
 
 # --- card events ----------------------------------------------------------------------------
 
-async def on_happening(uow: UnitOfWork, happening: Happening, settings: BoardsSettings
-                       ) -> None:
-    """Run the request templates and rules one card event triggers."""
+async def on_happening(uow: UnitOfWork, happening: Happening, settings: BoardsSettings, *,
+                       event_id: str | None = None,
+                       rules: list[Mapping[str, Any]] | None = None) -> None:
+    """Run the request templates and rules one card event triggers (a timer names its
+    own occurrence as `event_id` and the one rule it is for)."""
     repos = Repositories.of(uow.db)
     auto = AutomationRepository(uow.db)
     card = await repos.cards.card(happening.card_id, uow.session)
     if card is None:
         return  # an event of a card this boards does not hold (an integrator's)
-    event_id = str(uow.causation.event_id) if uow.causation else f"local-{uuid.uuid4()}"
+    event_id = event_id or (str(uow.causation.event_id) if uow.causation
+                            else f"local-{uuid.uuid4()}")
     depth = await auto.depth_of(event_id, uow.session)
     now = datetime.now(UTC)
     mark = len(uow.emitted)
@@ -62,7 +65,8 @@ async def on_happening(uow: UnitOfWork, happening: Happening, settings: BoardsSe
     await _templates(uow, auto, card, happening, settings, now)
 
     started = time.perf_counter()
-    decisions = domain.evaluate(await auto.all("rule"), happening, card.to_document())
+    decisions = domain.evaluate(rules if rules is not None else await auto.all("rule"),
+                                happening, card.to_document())
     EVALUATION_SECONDS.observe(time.perf_counter() - started)
     ran: list[str] = []
     for decision in decisions:
@@ -309,3 +313,52 @@ async def _start_step(uow: UnitOfWork, auto: AutomationRepository, parent_id: st
     await _write_history(uow, repos, parent_id, [
         (f"template: {chain['template_name']}", None,
          f"step {index + 1} of {len(chain['steps'])}: {child.number} {child.title}")], now)
+
+
+# --- the clock: time in a column, schedules ----------------------------------------------------
+
+# how often the clock looks for cards a timed rule is due for, and how many per rule a round
+TIMER_SECONDS = 5.0
+TIMER_BATCH = 200
+
+
+async def timer_round(runtime, settings: BoardsSettings) -> float:
+    """Run each timed rule for the cards it is due for: a card in its column longer than
+    the rule says (once per stay in the column), or every open card of the board at the
+    rule's scheduled time (once per occurrence). Any number of replicas may run this: a
+    run's id names the rule, the card and the stay or occurrence, so each runs once."""
+    auto = AutomationRepository(runtime.db)
+    now = datetime.now(UTC)
+    busy = False
+    for rule in await auto.all("rule"):
+        trigger = rule["trigger"]
+        if trigger["type"] not in domain.TIMED or not rule.get("active", True):
+            continue
+        if trigger["type"] == "time_in_column":
+            due = await auto.cards_in_column_since(
+                rule["board_id"], trigger["column_id"], domain.overdue_since(trigger, now),
+                TIMER_BATCH)
+            keyed = [(c, f"timer:{c['_id']}:{c['column_entered_at'].isoformat()}")
+                     for c in due]
+            happening = "time_in_column"
+        else:
+            occurrence = domain.occurrence(trigger, now)
+            if occurrence is None:
+                continue
+            due = await auto.open_cards(rule["board_id"], TIMER_BATCH)
+            keyed = [(c, f"schedule:{c['_id']}:{occurrence.isoformat()}") for c in due]
+            happening = "scheduled"
+        version = int(rule.get("version", 1))
+        done = await auto.ran_already([f"{rule['_id']}:{version}:{key}" for _, key in keyed])
+        for card, key in keyed:
+            if f"{rule['_id']}:{version}:{key}" in done:
+                continue
+            busy = True
+            try:
+                await runtime.transact(lambda uow, c=card, k=key: on_happening(
+                    uow, Happening(happening, c["_id"], to_column=c["column_id"]), settings,
+                    event_id=k, rules=[rule]), kind="automation_timer")
+            except DomainError as exc:  # this card's run is refused; the others still run
+                log.warning("automation.timer_failed", rule=rule["_id"], card_id=card["_id"],
+                            error=exc.message)
+    return 0 if busy else TIMER_SECONDS

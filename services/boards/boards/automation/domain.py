@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from typing import Any
 
 from desk_contracts.catalog import AssignmentRule, Priority, ServiceDefinition
@@ -218,7 +219,10 @@ def _priorities(board: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
 # --- rules: triggers --------------------------------------------------------------------------
 
 TRIGGERS = ("card_created", "card_moved", "field_changed", "assigned", "customer_replied",
-            "sla_warning", "sla_breached")
+            "sla_warning", "sla_breached", "time_in_column", "scheduled")
+# Triggers no card event carries: boards' automation clock finds the cards they apply to.
+TIMED = ("time_in_column", "scheduled")
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 @dataclass(frozen=True)
@@ -251,7 +255,30 @@ def trigger_matches(trigger: Mapping[str, Any], happening: Happening) -> bool:
     if happening.trigger in ("sla_warning", "sla_breached") and trigger.get("target") and \
             trigger["target"] != happening.sla_target:
         return False
+    if happening.trigger == "time_in_column" and trigger.get("column_id") != happening.to_column:
+        return False
     return True
+
+
+def occurrence(trigger: Mapping[str, Any], now: datetime) -> datetime | None:
+    """The latest time a scheduled trigger was due, within the last day (UTC); None when
+    it was not due in that day. `at` is HH:MM on `days` in the trigger's time zone."""
+    zone = ZoneInfo(trigger.get("timezone") or "UTC")
+    hour, minute = (int(x) for x in trigger["at"].split(":"))
+    local = now.astimezone(zone)
+    for back in (0, 1):
+        day = (local - timedelta(days=back)).date()
+        if DAYS[day.weekday()] not in (trigger.get("days") or DAYS):
+            continue
+        due = datetime.combine(day, time(hour, minute), tzinfo=zone)
+        if due <= local:
+            return due.astimezone(UTC)
+    return None
+
+
+def overdue_since(trigger: Mapping[str, Any], now: datetime) -> datetime:
+    """A time-in-column trigger: cards that entered the column before this are due."""
+    return now - timedelta(minutes=float(trigger["minutes"]))
 
 
 # --- rules: conditions ------------------------------------------------------------------------
@@ -438,6 +465,28 @@ def validate_rule(doc: Mapping[str, Any], *, boards: Mapping[str, Mapping[str, A
         if trigger["type"] == "field_changed" and trigger.get("field") is not None and \
                 not isinstance(trigger["field"], str):
             errors["trigger.field"] = "the name of a card field"
+        if trigger["type"] in TIMED and board is None:
+            errors["board_id"] = "a timed rule belongs to a board"
+        if trigger["type"] == "time_in_column":
+            if columns is not None and trigger.get("column_id") not in columns:
+                errors["trigger.column_id"] = f"a column of board {board_id!r}"
+            minutes = trigger.get("minutes")
+            if isinstance(minutes, bool) or not isinstance(minutes, int | float) or \
+                    not 0 < minutes <= 525_600:
+                errors["trigger.minutes"] = "minutes in the column, more than 0"
+        if trigger["type"] == "scheduled":
+            at = trigger.get("at")
+            if not isinstance(at, str) or not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", at):
+                errors["trigger.at"] = "a time of day, HH:MM"
+            days = trigger.get("days")
+            if days is not None and (not isinstance(days, list) or not days
+                                     or any(d not in DAYS for d in days)):
+                errors["trigger.days"] = f"some of {', '.join(DAYS)}"
+            zone = trigger.get("timezone") or (board or {}).get("timezone")
+            try:
+                ZoneInfo(zone or "UTC")
+            except (ZoneInfoNotFoundError, ValueError):
+                errors["trigger.timezone"] = "a time zone such as Europe/Moscow"
 
     conditions = doc.get("conditions") or []
     if not isinstance(conditions, list):
@@ -531,6 +580,9 @@ def validate_rule(doc: Mapping[str, Any], *, boards: Mapping[str, Mapping[str, A
                                             agents=agents, checklists=checklists))
     if errors:
         raise AutomationInvalid(errors)
+    trigger = dict(trigger)
+    if trigger["type"] == "scheduled":
+        trigger["timezone"] = trigger.get("timezone") or (board or {}).get("timezone") or "UTC"
     return {"_id": doc["id"], "name": _text(doc.get("name")), "board_id": board_id,
             "active": bool(doc.get("active", True)), "order": int(doc.get("order") or 0),
             "trigger": dict(trigger), "conditions": [dict(c) for c in conditions],

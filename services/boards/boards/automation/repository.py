@@ -93,6 +93,26 @@ class AutomationRepository:
         """Keep one rule's run on one event: its outcome and what it did."""
         await self._runs.insert_one(run, session=session)
 
+    async def ran_already(self, run_ids: list[str]) -> set[str]:
+        """Which of these runs are kept already (one query for a timer's batch)."""
+        if not run_ids:
+            return set()
+        return {d["_id"] async for d in self._runs.find({"_id": {"$in": run_ids}}, {"_id": 1})}
+
+    async def cards_in_column_since(self, board_id: str, column_id: str, before: datetime,
+                                    limit: int) -> list[dict[str, Any]]:
+        """Cards that entered a column before `before` (a time-in-column rule's due ones)."""
+        return [c async for c in self._db.cards.find(
+            {"board_id": board_id, "column_id": column_id,
+             "column_entered_at": {"$lt": before}},
+            {"_id": 1, "column_id": 1, "column_entered_at": 1}).limit(limit)]
+
+    async def open_cards(self, board_id: str, limit: int) -> list[dict[str, Any]]:
+        """A board's cards not done (what a scheduled rule looks at)."""
+        return [c async for c in self._db.cards.find(
+            {"board_id": board_id, "status_category": {"$ne": "done"}},
+            {"_id": 1, "column_id": 1}).limit(limit)]
+
     async def runs_of(self, card_id: str, limit: int = 200) -> list[dict[str, Any]]:
         return [r async for r in self._runs.find({"card_id": card_id}).sort(
             "at", DESCENDING).limit(limit)]
