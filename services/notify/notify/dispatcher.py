@@ -4,6 +4,15 @@ Each channel has its own pool of workers claiming only that channel's deliveries
 slow SMTP relay or a rate-limited Slack webhook never holds up the others. A delivery
 whose chat/webhook is paced or told to wait is put back with a later due time (no
 attempt spent) instead of a worker sleeping on it.
+
+Any number of notify replicas may dispatch. A claim is fenced: each claim of a delivery
+increments its `claim` token, and right before sending the claimer confirms its token
+still holds the delivery (extending the claim by LEASE), so a replica that stalled past
+its claim (a long pause, a frozen VM) and was taken over does not send; what it would
+write afterwards (retry, deferral, failure) matches only its own token. Once confirmed,
+nobody else can claim the delivery for LEASE, far longer than a send takes (the senders'
+own timeouts); a pause of more than LEASE between the confirmation and the send itself is
+the one window no store can fence.
 """
 
 from __future__ import annotations
@@ -87,7 +96,7 @@ class Dispatcher:
         self._gauge: Worker | None = None
         self._stopping = False
         self._to_wake: set[str] = set()
-        self._in_flight: set[str] = set()
+        self._in_flight: dict[str, int | None] = {}  # delivery → its claim token
         self._drained = asyncio.Event()
         self._drained.set()
         self._templates: dict[tuple[str, str], tuple[float, MessageTemplate | None]] = {}
@@ -120,9 +129,9 @@ class Dispatcher:
                 await asyncio.wait_for(self._drained.wait(), self.settings.stop_grace_seconds)
         names = {t.name for t in self.runtime.tasks.tasks if t.name.startswith("notify-")}
         await self.runtime.tasks.stop(names)
-        for delivery_id in list(self._in_flight):
+        for delivery_id, claim in list(self._in_flight.items()):
             with contextlib.suppress(Exception):
-                await self.repo.release_delivery(delivery_id)
+                await self.repo.release_delivery(delivery_id, claim)
         await self.http.aclose()
 
     def wake(self, channel: str | None = None) -> None:
@@ -166,7 +175,7 @@ class Dispatcher:
             return None
         if delivery is None:
             return await self._until_due(channel)
-        self._in_flight.add(delivery["_id"])
+        self._in_flight[delivery["_id"]] = delivery.get("claim")
         self._drained.clear()
         with bound_contextvars(correlation_id=delivery.get("correlation_id"),
                                notification_id=delivery["_id"]):
@@ -175,7 +184,7 @@ class Dispatcher:
             except Exception:  # the lease expires and another attempt follows
                 log.exception("dispatch.unexpected_error")
             finally:
-                self._in_flight.discard(delivery["_id"])
+                self._in_flight.pop(delivery["_id"], None)
                 if not self._in_flight:
                     self._drained.set()
         return 0
@@ -216,6 +225,12 @@ class Dispatcher:
             return
         key = sender.rate_key(delivery)
         if key is not None and not await self._pace(delivery, key):
+            return
+        if not await self.repo.confirm_claim(delivery["_id"], delivery.get("claim"), LEASE):
+            # taken over while this worker stalled (or settled by its new claimer): the
+            # delivery is someone else's now, and sending it here would send it twice
+            NOTIFICATIONS.labels(channel, kind, "claim_lost").inc()
+            log.warning("dispatch.claim_lost", claim=delivery.get("claim"))
             return
         started = time.perf_counter()
         try:
@@ -262,7 +277,8 @@ class Dispatcher:
             await self._failed(delivery, SendError(f"kept being rate limited: {reason}"))
             return
         await self.repo.defer_delivery(
-            delivery["_id"], datetime.now(UTC) + timedelta(seconds=seconds), reason)
+            delivery["_id"], datetime.now(UTC) + timedelta(seconds=seconds), reason,
+            delivery.get("claim"))
 
     async def render(self, delivery: dict) -> Rendered:
         key = (delivery["kind"], delivery.get("language") or "en")
@@ -302,14 +318,15 @@ class Dispatcher:
                 RECORD_RETRIES.inc()
                 log.warning("dispatch.record_retry", error=repr(exc)[:300], retry_in=delay)
                 with contextlib.suppress(Exception):
-                    await self.repo.hold_claim(delivery["_id"], self.worker, LEASE)
+                    await self.repo.hold_claim(delivery["_id"], self.worker, LEASE,
+                                               delivery.get("claim"))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECORD_RETRY_MAX)
         NOTIFICATIONS.labels(delivery["channel"], delivery["kind"], "sent").inc()
         log.info("notification.sent", kind=delivery["kind"], channel=delivery["channel"])
 
     async def _finish(self, delivery: dict, status: str, reason: str) -> None:
-        await self.repo.mark_settled(delivery["_id"], status, reason)
+        await self.repo.mark_settled(delivery["_id"], status, reason, delivery.get("claim"))
         NOTIFICATIONS.labels(delivery["channel"], delivery["kind"], status).inc()
 
     async def _failed(self, delivery: dict, exc: Exception) -> None:
@@ -320,13 +337,15 @@ class Dispatcher:
             delay = min(self.settings.retry_base_seconds * 2 ** (attempts - 1),
                         self.settings.retry_max_seconds) * random.uniform(0.9, 1.1)
             await self.repo.schedule_retry(delivery["_id"], error,
-                                           datetime.now(UTC) + timedelta(seconds=delay))
+                                           datetime.now(UTC) + timedelta(seconds=delay),
+                                           delivery.get("claim"))
             NOTIFICATIONS.labels(delivery["channel"], delivery["kind"], "retried").inc()
             log.warning("notification.retry", error=error, attempts=attempts, delay=delay)
             return
 
         async def mark(uow) -> None:
-            await self.repo.mark_failed(delivery["_id"], error, datetime.now(UTC), uow.session)
+            await self.repo.mark_failed(delivery["_id"], error, datetime.now(UTC), uow.session,
+                                        delivery.get("claim"))
             await uow.emit(NotificationFailed(
                 notification_id=delivery["_id"], cause_event_id=delivery["cause_event_id"],
                 channel=delivery["channel"], recipient=delivery["recipient"],

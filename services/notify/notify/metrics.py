@@ -7,7 +7,8 @@ from prometheus_client import Counter, Gauge, Histogram
 NOTIFICATIONS = Counter(
     "desk_notify_notifications_total",
     "Notifications by channel, kind and outcome (queued, sent, retried, failed, suppressed, "
-    "muted, rate_limited, duplicate).",
+    "muted, rate_limited, duplicate, claim_lost: a stalled replica's claim was taken over "
+    "before it sent).",
     ["channel", "kind", "outcome"],
 )
 PENDING = Gauge(

@@ -21,6 +21,14 @@ from notify.domain.templates import MessageTemplate
 
 Session = AsyncClientSession | None
 ACTIVE = ("pending", "retrying")
+
+
+def _fenced(delivery_id: str, claim: int | None) -> dict[str, Any]:
+    """A delivery, matched only while `claim` (a claim's fencing token) still holds it.
+
+    `mark_sent` is not fenced: a send that went out is recorded whoever claims the
+    delivery now (its `status` then stops the newer claimer from sending it again)."""
+    return {"_id": delivery_id} if claim is None else {"_id": delivery_id, "claim": claim}
 DELIVERY_LOG_DAYS = 90
 REQUEST_POLL_SECONDS = 0.05
 
@@ -227,12 +235,15 @@ class NotifyRepository:
 
     async def claim_due_delivery(self, worker: str, lease: timedelta, channel: str
                         ) -> dict[str, Any] | None:
-        """Take the most overdue delivery of `channel` for `lease` (one indexed range)."""
+        """Take the most overdue delivery of `channel` for `lease` (one indexed range).
+
+        Every claim increments the delivery's `claim` (its fencing token): what the
+        claimer writes afterwards matches only while no later claim took it over."""
         now = datetime.now(UTC)
         return await self._deliveries.find_one_and_update(
             {"channel": channel, "due_at": {"$lte": now}},
             {"$set": {"due_at": now + lease, "claimed_until": now + lease, "claimed_by": worker},
-             "$inc": {"attempts": 1}},
+             "$inc": {"attempts": 1, "claim": 1}},
             sort=[("channel", ASCENDING), ("due_at", ASCENDING)],
             return_document=ReturnDocument.AFTER,
         )
@@ -244,17 +255,30 @@ class NotifyRepository:
                                              sort=[("channel", ASCENDING), ("due_at", ASCENDING)])
         return doc["due_at"] if doc else None
 
-    async def release_delivery(self, delivery_id: str) -> None:
+    async def confirm_claim(self, delivery_id: str, claim: int | None, lease: timedelta
+                            ) -> bool:
+        """Right before a send: True, with the claim extended by `lease`, only if this claim
+        (`claim`, its fencing token) still holds the delivery and it still waits to be sent.
+        A claimer that stalled past its lease and was taken over gets False and must not
+        send; one that gets True keeps the delivery for `lease` (no one can claim it sooner)."""
+        until = datetime.now(UTC) + lease
+        result = await self._deliveries.update_one(
+            {**_fenced(delivery_id, claim), "status": {"$in": list(ACTIVE)}},
+            {"$set": {"due_at": until, "claimed_until": until}})
+        return result.matched_count == 1
+
+    async def release_delivery(self, delivery_id: str, claim: int | None = None) -> None:
         """Hand a claimed delivery back untried (a graceful stop): due now, no attempt spent."""
         await self._deliveries.update_one(
-            {"_id": delivery_id, "status": {"$in": list(ACTIVE)}},
+            {**_fenced(delivery_id, claim), "status": {"$in": list(ACTIVE)}},
             {"$set": {"due_at": datetime.now(UTC), "claimed_until": None},
              "$inc": {"attempts": -1}})
 
-    async def defer_delivery(self, delivery_id: str, until: datetime, reason: str) -> None:
+    async def defer_delivery(self, delivery_id: str, until: datetime, reason: str,
+                             claim: int | None = None) -> None:
         """Put a claimed delivery back without spending an attempt (rate limit, not failure)."""
         await self._deliveries.update_one(
-            {"_id": delivery_id},
+            _fenced(delivery_id, claim),
             {"$set": {"next_attempt_at": until, "due_at": until, "claimed_until": None,
                       "deferred_by": reason},
              "$inc": {"attempts": -1, "deferrals": 1}})
@@ -270,31 +294,34 @@ class NotifyRepository:
             session=session)
         return result.modified_count == 1
 
-    async def hold_claim(self, delivery_id: str, worker: str, lease: timedelta) -> None:
+    async def hold_claim(self, delivery_id: str, worker: str, lease: timedelta,
+                         claim: int | None = None) -> None:
         """Extend this worker's claim (its send went out; recording it takes longer)."""
         until = datetime.now(UTC) + lease
         await self._deliveries.update_one(
-            {"_id": delivery_id, "claimed_by": worker, "status": {"$ne": "sent"}},
+            {**_fenced(delivery_id, claim), "claimed_by": worker, "status": {"$ne": "sent"}},
             {"$set": {"due_at": until, "claimed_until": until}})
 
-    async def mark_settled(self, delivery_id: str, status: str, reason: str) -> None:
+    async def mark_settled(self, delivery_id: str, status: str, reason: str,
+                           claim: int | None = None) -> None:
         """Close a delivery that was not sent and needs no event (e.g. a suppressed address)."""
         await self._deliveries.update_one(
-            {"_id": delivery_id},
+            _fenced(delivery_id, claim),
             {"$set": {"status": status, "last_error": reason, "claimed_until": None},
              "$unset": {"due_at": ""}})
 
-    async def schedule_retry(self, delivery_id: str, error: str, at: datetime) -> None:
+    async def schedule_retry(self, delivery_id: str, error: str, at: datetime,
+                             claim: int | None = None) -> None:
         """A transient failure: try again at `at` (the attempt is spent)."""
         await self._deliveries.update_one(
-            {"_id": delivery_id},
+            _fenced(delivery_id, claim),
             {"$set": {"status": "retrying", "last_error": error, "claimed_until": None,
                       "next_attempt_at": at, "due_at": at}})
 
     async def mark_failed(self, delivery_id: str, error: str, at: datetime,
-                          session: AsyncClientSession) -> None:
+                          session: AsyncClientSession, claim: int | None = None) -> None:
         await self._deliveries.update_one(
-            {"_id": delivery_id},
+            _fenced(delivery_id, claim),
             {"$set": {"status": "failed", "last_error": error, "claimed_until": None,
                       "failed_at": at}, "$unset": {"due_at": ""}},
             session=session)
