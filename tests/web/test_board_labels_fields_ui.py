@@ -19,13 +19,24 @@ BOARD = {
     "name": "Office", "columns": [{"id": "todo", "name": "To do", "category": "queued"},
                                   {"id": "done", "name": "Done", "category": "done"}],
     "lanes": [{"id": "main", "name": "Main"}],
+    # Core12's own priorities: two of them critical
+    "priorities": [{"id": "waits", "names": {"en": "Waits", "ru": "Ждёт"},
+                    "color": "#2e7d32", "level": "low"},
+                   {"id": "fire", "names": {"en": "Fire", "ru": "Пожар"},
+                    "color": "#ef6c00", "level": "critical"},
+                   {"id": "overdue-urgent",
+                    "names": {"en": "Overdue-urgent", "ru": "Просрочено-срочно"},
+                    "color": "#c62828", "level": "critical"}],
 }
 
 
 @pytest.fixture(scope="module")
 def stack(mongo_url, amqp_url, tmp_path_factory):
     s = Stack(mongo_url, amqp_url, tmp_path_factory.mktemp("web-labels"))
-    s.start(("boards",))
+    # the settings page sets SLA targets through the admin pages' proxy to sla
+    s.extra["boards"] = {"BOARDS_SLA_ADMIN_TOKEN": s.ADMIN_TOKEN}
+    s.extra["sla"] = {"SLA_ADMIN_TOKEN": s.ADMIN_TOKEN}
+    s.start(("boards", "sla"))
     yield s
     s.stop()
     cleanup(mongo_url, amqp_url, s.namespace)
@@ -181,3 +192,46 @@ def test_the_settings_and_the_typed_form_speak_russian(browser, stack, people):
     expect(agent.get_by_role("link", name="Board settings")).to_have_count(0)
     assert agent.goto(f"{stack['boards'].url}/board/office/settings").status == 403
     agent.context.close()
+
+
+def sla_policy(stack: Stack, name: str) -> dict:
+    r = httpx.get(f"{stack['sla'].url}/v1/policies", headers=auth(stack), timeout=15)
+    return next(p for p in r.json()["items"] if p["name"] == name)
+
+
+def test_sla_targets_per_board_priority_from_the_settings(browser, stack, people):
+    page = signed_in(browser, stack, people["olga"], "en-US", "/board/office/settings")
+    form = page.locator("#sla-form")
+    expect(form).to_be_visible()
+    form.get_by_label("SLA policy").select_option("standard")
+    urgent = form.get_by_label("Overdue-urgent: First response")
+    # empty: the level's target (critical: 15 min in the demo policy) shows as the fallback
+    expect(urgent).to_have_value("")
+    assert urgent.get_attribute("placeholder") == "15"
+    assert form.get_by_label("Waits: First response").get_attribute("placeholder") == "240"
+    urgent.fill("5")
+    form.get_by_label("Overdue-urgent: Resolution").fill("60")
+    form.get_by_role("button", name="Save SLA targets").click()
+    expect(form.locator(".form-status")).to_have_text("Saved")
+    policy = sla_policy(stack, "standard")
+    assert policy["priority_targets"] == {
+        "overdue-urgent": {"first_response": 5, "resolution": 60}}
+    assert policy["priority_overrides"]["critical"] == {"first_response": 15, "resolution": 240}
+    # what sla prices a card by: the board priority's own target, else its level's
+    preview = httpx.post(f"{stack['sla'].url}/v1/preview", headers=auth(stack), timeout=15,
+                         json={"policy": "standard", "priority": "critical",
+                               "priority_key": "fire", "start": "2026-12-01T10:00:00Z"})
+    assert {t["target"]: t["minutes"] for t in preview.json()["targets"]}[
+        "first_response"] == 15
+    # shown again on a new visit (ru), and emptied cells give the board priority back its level
+    page.goto(f"{stack['boards'].url}/board/office/settings?lang=ru")
+    expect(page.get_by_role("heading", name="Сроки SLA для приоритетов этой доски")).to_be_visible()
+    form = page.locator("#sla-form")
+    form.get_by_label("Политика SLA").select_option("standard")
+    expect(form.get_by_label("Просрочено-срочно: Первый ответ")).to_have_value("5")
+    form.get_by_label("Просрочено-срочно: Первый ответ").fill("")
+    form.get_by_label("Просрочено-срочно: Решение").fill("")
+    form.get_by_role("button", name="Сохранить сроки SLA").click()
+    expect(form.locator(".form-status")).to_have_text("Сохранено")
+    assert sla_policy(stack, "standard")["priority_targets"] == {}
+    page.context.close()

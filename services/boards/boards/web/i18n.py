@@ -63,6 +63,13 @@ TEXT: dict[str, dict[str, str]] = {
         "field_options": "Choices (comma-separated)", "field_types": "Card types (comma-separated)",
         "type_text": "text", "type_number": "number", "type_date": "date",
         "type_select": "choice", "type_checkbox": "yes/no",
+        "sla_by_priority": "SLA targets for this board's priorities",
+        "sla_by_priority_help": "Minutes per target for each priority of this board, in the "
+                                "chosen policy; an empty cell takes the priority level's "
+                                "target (shown greyed).",
+        "target_first_response": "First response", "target_next_response": "Next response",
+        "target_resolution": "Resolution", "save_sla": "Save SLA targets",
+        "sla_admin_unavailable": "SLA policies cannot be read right now.",
         "conversation": "Conversation", "public_reply": "Public reply (customer sees it)",
         "internal_note": "Internal note (agents only)", "send": "Send", "reply_kind": "Reply as",
         "canned": "Canned response", "none": "none", "preview": "Preview", "insert": "Insert",
@@ -209,6 +216,13 @@ TEXT: dict[str, dict[str, str]] = {
         "field_types": "Типы карточек (через запятую)",
         "type_text": "текст", "type_number": "число", "type_date": "дата",
         "type_select": "выбор", "type_checkbox": "да/нет",
+        "sla_by_priority": "Сроки SLA для приоритетов этой доски",
+        "sla_by_priority_help": "Минуты на каждую цель для каждого приоритета этой доски в "
+                                "выбранной политике; пустая ячейка берёт срок уровня "
+                                "приоритета (показан серым).",
+        "target_first_response": "Первый ответ", "target_next_response": "Следующий ответ",
+        "target_resolution": "Решение", "save_sla": "Сохранить сроки SLA",
+        "sla_admin_unavailable": "Политики SLA сейчас недоступны.",
         "table": "Таблица",
     },
 }

@@ -404,7 +404,9 @@ async def board_settings_page(request: Request, board_id: str) -> Response:
             "lang": lang, "t": i18n.texts(lang),
             "field_errors": FIELD_ERRORS_RU if lang == "ru" else {}}
     return render(request, "board_settings.html", lang, board=board, data=data,
-                  labels=rules.labels, custom_fields=data["fields"], **base)
+                  labels=rules.labels, custom_fields=data["fields"],
+                  priorities=_board_choices(board, lang)["priorities"],
+                  sla_targets=("first_response", "next_response", "resolution"), **base)
 
 
 # --- a request taken by phone ----------------------------------------------------------------

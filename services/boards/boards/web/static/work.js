@@ -213,6 +213,54 @@ function initBoardSettings() {
     }).filter((f) => f.key);
     shown(e.target, await api("PUT", `/v1/boards/${encodeURIComponent(board.id)}/fields`, { fields }));
   });
+  initSlaTargets(shown, sending);
+}
+
+// SLA targets per board priority: a policy's `priority_targets` for this board's priority ids
+// (sla's own API, through the admin pages' proxy); an empty cell falls back to the level's
+async function initSlaTargets(shown, sending) {
+  const form = document.getElementById("sla-form");
+  const res = await api("GET", "/v1/admin/sla");
+  if (!res.ok) { document.getElementById("sla-unavailable").hidden = false; return; }
+  const policies = new Map(res.body.policies.map((p) => [p.name, p]));
+  const select = document.getElementById("sla-policy");
+  for (const name of policies.keys()) select.append(new Option(name, name));
+  const rows = () => [...form.querySelectorAll(".sla-row")];
+  function fill() {
+    const policy = policies.get(select.value);
+    for (const row of rows()) {
+      const own = (policy.priority_targets || {})[row.dataset.priority] || {};
+      const level = (policy.priority_overrides || {})[row.dataset.level] || {};
+      for (const input of row.querySelectorAll("input")) {
+        input.value = own[input.name] ?? "";
+        input.placeholder = level[input.name] ?? policy.targets[input.name] ?? "";
+      }
+    }
+  }
+  select.addEventListener("change", fill);
+  fill();
+  form.hidden = false;
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    sending(form);
+    const policy = policies.get(select.value);
+    const targets = { ...(policy.priority_targets || {}) };
+    for (const row of rows()) {
+      const own = {};
+      for (const input of row.querySelectorAll("input")) {
+        if (input.value.trim() !== "") own[input.name] = Number(input.value);
+      }
+      if (Object.keys(own).length) targets[row.dataset.priority] = own;
+      else delete targets[row.dataset.priority];
+    }
+    const saved = await api("PUT", `/v1/admin/sla/policies/${encodeURIComponent(policy.name)}`,
+                            { ...policy, priority_targets: targets });
+    if (saved.ok) policies.set(policy.name, saved.body);
+    if (!shown(form, saved) && saved.body?.details?.fields) {
+      form.querySelector(".form-error").textContent = Object.entries(saved.body.details.fields)
+        .map(([k, m]) => `${k}: ${fieldError(m)}`).join("; ");
+    }
+  });
 }
 
 const page = document.body.dataset.page;
