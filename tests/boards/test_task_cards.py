@@ -416,6 +416,12 @@ def test_a_board_label_list_chosen_on_cards_and_renamed_everywhere(desk, boards)
     listed = desk.admin.get("/v1/cards", params={"board": "payroll"}).json()["items"]
     assert next(c for c in listed if c["id"] == card["id"])["labels"] == shown
     assert desk.admin.get("/v1/boards/payroll/labels").json()["labels"][1]["name"] == "Горит"
+    # the card's next event carries the new name too
+    r = desk.admin.patch(f"/v1/cards/{card['id']}", json={
+        "version": desk.card(card["id"])["version"], "title": "Salary export v2"})
+    assert r.status_code == 200
+    assert desk.outbox("card.updated", card["id"])[-1]["payload"]["card"]["labels"] == [
+        "Горит"]
     # only admins change the list; two labels of one name are refused
     dev = agent(desk, ["payroll"])
     assert desk.client(dev["token"]).put("/v1/boards/payroll/labels",

@@ -167,6 +167,9 @@ async def put_labels(board_id: str, body: schemas.BoardLabels, request: Request,
     await _seen_board(request, board_id, agent)
     labels = board_labels(body.model_dump(mode="json")["labels"])
     await _transact(request, lambda uow: set_board_part(uow, board_id, "labels", labels))
+    # the cards' own copies follow (pages resolve labels by id already; this keeps what
+    # their later events carry current). A crash here leaves pages right, events stale.
+    await _repos(request).cards.relabel(board_id, labels)
     return {"labels": labels}
 
 

@@ -192,6 +192,22 @@ class CardRepository:
         await self._cards.update_one({"_id": card_id}, {"$set": dict(change.sets)},
                                     session=session)
 
+    async def relabel(self, board_id: str, labels: list[dict[str, Any]]) -> int:
+        """Cards of a board keep their copy of its labels' names and colours current (what
+        their events carry); display-only, no version. Returns how many cards changed."""
+        current = {x["id"]: x for x in labels}
+        changed = 0
+        async for doc in self._cards.find({"board_id": board_id,
+                                           "labels.id": {"$in": list(current)}},
+                                          {"labels": 1}):
+            fresh = [{"id": x["id"], "name": current[x["id"]]["name"],
+                      "color": current[x["id"]]["color"]} if x.get("id") in current else x
+                     for x in doc.get("labels") or []]
+            if fresh != doc.get("labels"):
+                await self._cards.update_one({"_id": doc["_id"]}, {"$set": {"labels": fresh}})
+                changed += 1
+        return changed
+
     async def current_version(self, card_id: str, session: Session = None) -> int | None:
         doc = await self._cards.find_one({"_id": card_id}, {"version": 1}, session=session)
         return doc["version"] if doc else None
