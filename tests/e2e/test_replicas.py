@@ -7,7 +7,10 @@ one replica produces), then with three replicas of each service, requests spread
 them as a load balancer would, and one replica of each service killed in turn (SIGKILL)
 while the conversations run. Every card's final state on the board, its SLA record (its
 clocks, pauses and log, which depend on the order its events were handled), the
-customer's view in the portal and the mails each customer got must be the same.
+customer's view in the portal and the mails each customer got must be the same. The
+replicas share the work: before the run each service's three replicas consume 2, 1 and 1
+of its four bus partitions (agreed through the store), and after the kills the two
+survivors consume 2 and 2 — the killed one's partitions taken over.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import itertools
 import re
 import threading
 import uuid
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
 
@@ -195,6 +199,20 @@ def queue_depths(stack: Stack) -> dict[str, tuple[int, int]]:
     return depths
 
 
+def partition_shares(stack: Stack, name: str) -> list[list[int]]:
+    """The partitions each live replica of `name` consumes, as it last told the store."""
+    members = mongo_find(stack.mongo_url, f"{stack.namespace}_{name}", "members",
+                         {"expires_at": {"$gt": datetime.now(UTC)}})
+    return sorted((sorted(m.get("owns") or []) for m in members), key=len, reverse=True)
+
+
+def shared(stack: Stack, name: str, sizes: list[int]) -> list[list[int]] | None:
+    """The shares, once the live replicas own `sizes` partitions, every one exactly once."""
+    shares = partition_shares(stack, name)
+    every = sorted(i for share in shares for i in share)
+    return shares if [len(x) for x in shares] == sizes and every == [0, 1, 2, 3] else None
+
+
 def outcomes_when_settled(stack: Stack, mail, lb: Balancer, convs: list[dict]) -> list[dict]:
     """The outcomes once nothing is in flight and two looks a moment apart agree."""
     def stable():
@@ -223,6 +241,8 @@ def test_three_replicas_of_every_service_end_where_one_replica_does(stack, mail)
     for name in SERVICES:  # ten processes starting at once on a small machine
         for proc in stack.replicas[name]:
             proc.wait_ready(timeout=180)
+    for name in SERVICES:  # the work is shared: no replica idles as a standby
+        wait_until(lambda name=name: shared(stack, name, [2, 1, 1]), timeout=120)
 
     # one replica of each service killed in turn while the conversations run (never
     # the first one: the services find each other through its address); sla and notify
@@ -240,10 +260,11 @@ def test_three_replicas_of_every_service_end_where_one_replica_does(stack, mail)
     replicated = outcomes_when_settled(stack, mail, lb, convs)
     assert replicated == baseline
 
-    # the survivors did the work together: every service still has two live replicas,
-    # and each kept (or took over) its share of every queue's partitions
+    # the survivors share the work: every service still has two live replicas, ready,
+    # and they consume two partitions each (the killed replica's taken over)
     for name in SERVICES:
         live = [p for p in stack.all_of(name) if p.proc.poll() is None]
         assert len(live) == 2, name
         for proc in live:
             assert httpx.get(f"{proc.url}/readyz", timeout=5).status_code == 200, name
+        wait_until(lambda name=name: shared(stack, name, [2, 2]), timeout=60)
