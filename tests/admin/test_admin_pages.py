@@ -493,9 +493,50 @@ def test_portal_groups_and_allowlist_take_effect_without_a_restart(browser, stac
     assert after["revision"] > access["revision"]
     page.screenshot(path=SCREENSHOTS / "admin-access-ru.png", full_page=True)
     allow.get_by_label("Домены").fill("")
+    allow.get_by_label("Адреса").fill("")  # both empty: everybody may sign in
     allow.get_by_role("button", name="Сохранить").click()
     expect(page.locator("#admin-status")).to_have_text("Сохранено.")
     page.context.close()
+
+
+def test_icons_order_and_group_visibility_set_in_the_editor_show_on_the_portal(
+        browser, stack, admin_token, mail):
+    for sid, name in (("printer", "Printer"), ("monitor", "Monitor")):
+        service = {"id": sid, "name": {"en": name}, "group": {"en": "Hardware"},
+                   "target": {"board_id": "support", "column_id": "queue", "lane_id": "l1"},
+                   "fields": []}
+        assert api(stack, "PUT", f"/v1/services/{sid}", json=service).status_code == 200
+    acme = sign_in(stack, mail, f"ann.{uuid.uuid4().hex[:6]}@acme.example")
+    home = wait_until(lambda: (t := acme.get("/").text) and "Printer" in t and "Monitor" in t
+                      and t, timeout=20)
+    assert home.index("Monitor") < home.index("Printer")  # same order: by name
+
+    page = signed_in(browser, stack, admin_token, "/admin?service=printer")
+    form = page.locator("#service-form")
+    form.get_by_label("Icon", exact=True).fill("<b>")
+    page.get_by_role("button", name="Save").first.click()
+    expect(page.locator("#service-result")).to_contain_text("icon")  # refused, nothing kept
+    form.get_by_label("Icon", exact=True).fill("🖨")
+    form.get_by_label("Order (lower first)").fill("1")
+    page.get_by_role("button", name="Save").first.click()
+    expect(page.locator("#service-result")).to_contain_text("printer r2")
+    page.goto(f"{stack['boards'].url}/admin?service=monitor")
+    form.get_by_label("Order (lower first)").fill("5")
+    form.get_by_label("Customer groups (empty: any)").fill("vip")  # made on Portal access
+    page.get_by_role("button", name="Save").first.click()
+    expect(page.locator("#service-result")).to_contain_text("monitor r2")
+    form.screenshot(path=SCREENSHOTS / "admin-catalog-order.png")
+    page.context.close()
+
+    # without a restart: the icon shows, the monitor only for the group's members, and the
+    # admin's order (printer 1, monitor 5) wins over the names'
+    wait_until(lambda: "Monitor" not in acme.get("/").text, timeout=20)
+    assert "🖨" in acme.get("/").text
+    vip = sign_in(stack, mail, f"val.{uuid.uuid4().hex[:6]}@vip.example")
+    home = vip.get("/").text
+    assert "Monitor" in home and home.index("Printer") < home.index("Monitor")
+    assert vip.get("/services/monitor/new").status_code == 200
+    assert acme.get("/services/monitor/new").status_code == 404
 
 
 def test_an_organisation_lets_its_members_see_each_other_s_requests_on_the_portal(

@@ -73,7 +73,10 @@ async def visible_services(customer: Customer, services: dict[str, ServiceDefini
         if may_use_service(customer.email, s, access):
             name = s.group.get(lang) if s.group else ""
             groups.setdefault(name, []).append(s)
-    return [(g, sorted(items, key=lambda s: s.name.get(lang).lower()))
+    # within a section: the admin's order first, then by name
+    def place(s: ServiceDefinition) -> tuple[int, str]:
+        return (s.order, s.name.get(lang).lower())
+    return [(g, sorted(items, key=place))
             for g, items in sorted(groups.items(), key=lambda kv: (kv[0] == "", kv[0].lower()))]
 
 

@@ -739,7 +739,9 @@ function initAdmin() {
     const svc = {
       id: el("id").value.trim(), name: localized(el("name_en").value.trim(), el("name_ru").value.trim()),
       target: { board_id: el("board").value, column_id: el("column").value, lane_id: el("lane").value },
-      access: { domains: split(el("domains").value), addresses: split(el("addresses").value) },
+      access: { domains: split(el("domains").value), addresses: split(el("addresses").value),
+                groups: split(el("groups").value) },
+      order: Number(el("order").value || 0),
       fields, default_priority: el("default_priority").value, reply_default: el("reply_default").value,
       notify_on: [...form.querySelectorAll('[name="notify_on"]:checked')].map((x) => x.value),
       assignment: { kind: el("assignment").value, agents: split(el("assign_agents").value) },
@@ -749,8 +751,10 @@ function initAdmin() {
     if (Object.keys(statusNames).length) svc.status_names = statusNames;
     if (el("sla_policy").value.trim()) svc.sla_policy = el("sla_policy").value.trim();
     if (el("auto_close_after_days").value) svc.auto_close_after_days = Number(el("auto_close_after_days").value);
+    if (el("icon").value.trim()) svc.icon = el("icon").value.trim();
+    if (el("group_en").value.trim()) svc.group = localized(el("group_en").value.trim(), el("group_ru").value.trim());
     const kept = DATA.editing || {};
-    for (const k of ["description", "group", "allow_due_date", "auto_reply", "active"]) if (k in kept) svc[k] = kept[k];
+    for (const k of ["description", "allow_due_date", "auto_reply", "active"]) if (k in kept) svc[k] = kept[k];
     return svc;
   }
   function showJson() { document.getElementById("service-json").textContent = JSON.stringify(build(), null, 2); }
@@ -763,6 +767,9 @@ function initAdmin() {
     el("id").value = s.id; el("name_en").value = s.name.en; el("name_ru").value = s.name.ru || "";
     el("domains").value = (s.access?.domains || []).join(", ");
     el("addresses").value = (s.access?.addresses || []).join(", ");
+    el("groups").value = (s.access?.groups || []).join(", ");
+    el("icon").value = s.icon || ""; el("order").value = s.order || 0;
+    el("group_en").value = s.group?.en || ""; el("group_ru").value = s.group?.ru || "";
     el("sla_policy").value = s.sla_policy || ""; el("default_priority").value = s.default_priority;
     el("reply_default").value = s.reply_default; el("auto_close_after_days").value = s.auto_close_after_days || "";
     el("assignment").value = s.assignment?.kind || "none"; el("assign_agents").value = (s.assignment?.agents || []).join(", ");
