@@ -2,9 +2,9 @@
 
 Starts its own SecantusDB, the machine's RabbitMQ on a unique bus namespace, an SMTP sink
 and the five services (one process each, as `make run`); then, for each replica count,
-starts more boards and notify processes (the partitioned queues spread over them: one
-active consumer per partition) and sends the same burst of web-form requests to intake.
-For each count it prints:
+starts more boards and notify processes, waits until they share the four bus partitions
+(each replica consumes its fair share, agreed through the store: 4, 2+2, 1+1+1+1) and
+sends the same burst of web-form requests to intake. For each count it prints:
 
 * requests/s through the whole path (first POST to last acknowledgment mail);
 * p50/p99 from the POST to the card (`card.created` on the bus: boards' consumer) and to
@@ -14,7 +14,9 @@ For each count it prints:
   work spread over the replicas) — what limits the curve is whichever is near a full
   core (or, on a small machine, the machine itself: the sum);
 * and once, before the services start, the raw store (serial two-insert transactions)
-  and the raw broker (publish with confirms + consume) of the same run.
+  and the raw broker (publish with confirms + consume) of the same run;
+* the machine's load average before and after (others may be using the machine: the
+  figures are this run's, on a machine shared or not).
 
     python bench/replicas.py                        # 1, 2, 4 replicas, 120 requests each
     python bench/replicas.py --burst 300 --counts 1 2 4
@@ -25,10 +27,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -41,13 +45,25 @@ from bench.common import cpu_seconds, pct  # noqa: E402
 from bench.notify_throughput import Sink, raw_broker  # noqa: E402
 from bench.pipeline import PipelineStack, Store, txn_rate, wait_catalogs  # noqa: E402
 from tests.support.infra import rabbitmq_server  # noqa: E402
-from tests.support.stack import SERVICES, cleanup  # noqa: E402
+from tests.support.stack import SERVICES, cleanup, mongo_find, wait_until  # noqa: E402
 
 SCALED = ("boards", "notify")
 
 
 def processes(stack: PipelineStack) -> dict[str, list[int]]:
     return {name: [p.proc.pid for p in stack.all_of(name)] for name in SERVICES}
+
+
+def shares(stack: PipelineStack, name: str) -> list[int]:
+    """How many partitions each live replica of `name` consumes (from the store), largest first."""
+    members = mongo_find(stack.mongo_url, f"{stack.namespace}_{name}", "members",
+                         {"expires_at": {"$gt": datetime.now(UTC)}})
+    return sorted((len(m.get("owns") or []) for m in members), reverse=True)
+
+
+def fair(count: int, partitions: int = 4) -> list[int]:
+    base, extra = divmod(partitions, count)
+    return [base + 1] * extra + [base] * (count - extra)
 
 
 def cpu_of(pids: list[int]) -> float:
@@ -140,6 +156,7 @@ def main() -> int:
 
     results: dict[int, dict] = {}
     raw: dict[str, float] = {}
+    load_before = os.getloadavg()[0]
     with rabbitmq_server() as amqp_url:
         store = Store(retry_writes=False)
         sink = Sink()
@@ -163,8 +180,13 @@ def main() -> int:
                     if more > 0:  # on a busy small machine a start can take minutes
                         for proc in stack.start_replicas(name, more, wait=False):
                             proc.wait_ready(timeout=300)
-                print(f"{count} replica(s) of boards and notify: burst of {args.burst} ...",
-                      flush=True)
+                for name in SCALED:  # the partitions handed over: every replica works
+                    wait_until(lambda name=name: shares(stack, name) == fair(count),
+                               timeout=120, interval=0.5)
+                print(f"{count} replica(s) of boards and notify: burst of {args.burst} "
+                      f"(partitions per replica: boards {shares(stack, 'boards')}, notify "
+                      f"{shares(stack, 'notify')}; load average "
+                      f"{os.getloadavg()[0]:.1f}) ...", flush=True)
                 results[count] = asyncio.run(burst(stack, sink, store, args.burst,
                                                    args.concurrency, args.timeout))
                 r = results[count]  # as it comes, in case a later count does not finish
@@ -182,6 +204,9 @@ def main() -> int:
                 cleanup(store.url, amqp_url, stack.namespace)
             store.stop()
 
+    print(f"\nmachine: {os.cpu_count()} cores, load average (1 min) {load_before:.1f} before "
+          f"the run, {os.getloadavg()[0]:.1f} after (above what this run adds: others use "
+          f"the machine too)")
     print("\nraw, same run (before the services start)")
     print(f"  store transaction of 2 insert_one's   {raw['txn']:8.1f} /s (serial)")
     print(f"  broker publish (confirms) + consume   {raw['bus']:8.1f} msg/s")
