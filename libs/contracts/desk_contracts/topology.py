@@ -128,8 +128,10 @@ class Topology:
     def queue_arguments(self, spec: QueueSpec) -> dict[str, object]:
         return {
             "x-queue-type": "quorum",
-            # one consumer at a time per partition (the others wait as hot standbys), so
-            # a card's events are never handled by two replicas at once
+            # one consumer at a time per partition, so a card's events are never handled
+            # by two replicas at once — the safety net under the store-agreed assignment
+            # (desk_runtime.membership), where a replica that has not let go yet keeps
+            # the new owner waiting
             "x-single-active-consumer": True,
             "x-delivery-limit": DELIVERY_LIMIT,
             "x-dead-letter-exchange": self.dead_exchange,

@@ -27,8 +27,10 @@ class ServiceSettings(BaseSettings):
                                 "for every service, changed only by the procedure in "
                                 "docs/architecture.md")
     lease_seconds: float = Field(10.0, gt=0, description="TTL of singleton-work leases "
-                                 "(IMAP mailboxes, the Telegram poller and sender): how long "
-                                 "a dead replica's work waits before another takes it over")
+                                 "(IMAP mailboxes, the Telegram poller and sender, each bus "
+                                 "partition a replica consumes) and of replica membership: "
+                                 "how long a dead replica's work waits before another takes "
+                                 "it over")
     account_id: str = "default"
     http_host: str = "127.0.0.1"
     http_port: int = 0
