@@ -166,6 +166,8 @@ def test_mentions_by_display_name_in_any_case_ru_and_en():
     assert named("@Bob, look") == ["bob"]  # a first name no other agent shares
     assert named("@Анна, посмотри") == []  # two Annas: left as text
     assert named("@Борис and @bobby") == []  # nobody by that name
+    # a whole name wins over another agent's first word
+    assert mentioned_agents(find_mentions("@Макс?", [*AGENTS, ("mx", "Макс Орлов")])) == ["max"]
 
 
 def test_a_note_splits_into_text_and_highlighted_mentions():

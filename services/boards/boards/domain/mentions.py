@@ -42,7 +42,8 @@ def _names(agents: Iterable[tuple[str, str | None]]) -> list[tuple[str, str]]:
             first.setdefault(words[0].casefold(), set()).add(agent_id)
             written.setdefault(words[0].casefold(), words[0])
     for key, ids in first.items():
-        full.setdefault(key, set()).update(ids)
+        if key not in full:  # a handle or a whole name wins over another's first word
+            full[key] = ids
     found = [(written[key], next(iter(ids))) for key, ids in full.items() if len(ids) == 1]
     return sorted(found, key=lambda x: -len(x[0]))
 
