@@ -72,6 +72,11 @@ def test_a_card_is_priced_by_its_board_priority_id_then_its_level(sla, amqp_url)
         "priority_overrides": {"critical": {"first_response": 30}},
         "priority_targets": {"overdue-urgent": {"first_response": 10, "resolution": 120}}})
     assert r.status_code == 200, r.text
+    # the API's document names the policy's shape, board priority targets included
+    spec = httpx.get(f"{proc.url}/openapi.json").json()
+    body = spec["paths"]["/v1/policies/{name}"]["put"]["requestBody"]["content"]
+    assert body["application/json"]["schema"]["$ref"] == "#/components/schemas/SlaPolicy"
+    assert "priority_targets" in spec["components"]["schemas"]["SlaPolicy"]["properties"]
     # a client that knows nothing of board priorities (the admin page) keeps them on saving
     r = httpx.put(f"{proc.url}/v1/policies/core12", headers=ADMIN, json={
         "calendar": "24x7", "targets": {"first_response": 240, "resolution": 2880},

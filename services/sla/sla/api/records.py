@@ -93,9 +93,17 @@ async def list_policies(request: Request) -> dict:
     return {"items": await _repo(request).all_policies()}
 
 
+# The body is read as a dict (a policy saved without `priority_targets` keeps its own, and
+# errors come back as details.errors), so its shape is named for the OpenAPI document here.
+_POLICY_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {"$ref": "#/components/schemas/SlaPolicy"}}}}}
+
+
 @router.put("/policies/{name}", dependencies=[Depends(require_admin)],
-            summary="Create or replace a policy; open clocks that follow it are re-priced "
-                    "(time already spent is kept)")
+            response_model=SlaPolicy, openapi_extra=_POLICY_BODY,
+            summary="Create or replace a policy (targets per priority level and per board "
+                    "priority id); open clocks that follow it are re-priced (time already "
+                    "spent is kept)")
 async def put_policy(name: str, body: dict, request: Request) -> dict:
     repo = _repo(request)
     before = await repo.policy(name)
