@@ -66,8 +66,8 @@ class ThreadRecords(Store):
                                 session: AsyncClientSession) -> None:
         # only a newer snapshot replaces the status (redelivery may reorder)
         await self._threads.update_one(
-            {"_id": card_id, "$or": [{"version": {"$lt": version}},
-                                     {"version": {"$exists": False}}]},
+            # older or none (`$not`, not `$or`: SecantusDB scans the collection for any `$or`)
+            {"_id": card_id, "version": {"$not": {"$gte": version}}},
             {"$set": {**fields, "version": version}}, session=session)
 
     async def remember_sent(self, card_id: str, key: str, session: AsyncClientSession) -> None:
