@@ -422,10 +422,17 @@ def test_a_board_label_list_chosen_on_cards_and_renamed_everywhere(desk, boards)
     assert r.status_code == 200
     assert desk.outbox("card.updated", card["id"])[-1]["payload"]["card"]["labels"] == [
         "Горит"]
-    # only admins change the list; two labels of one name are refused
+    # admins and the board's lead change the list, an agent does not; two labels of one
+    # name are refused
     dev = agent(desk, ["payroll"])
     assert desk.client(dev["token"]).put("/v1/boards/payroll/labels",
                                          json={"labels": []}).status_code == 403
+    lead = desk.new_agent(["payroll"], role="lead", name="Lead")
+    current = desk.admin.get("/v1/boards/payroll/labels").json()["labels"]
+    assert desk.client(lead["token"]).put("/v1/boards/payroll/labels",
+                                          json={"labels": current}).status_code == 200
+    assert desk.client(lead["token"]).put("/v1/boards/admins/fields",
+                                          json={"fields": []}).status_code in (403, 404)
     r = desk.admin.put("/v1/boards/payroll/labels", json={"labels": [
         {"name": "A"}, {"name": "a"}]})
     assert r.status_code == 422

@@ -161,10 +161,12 @@ async def get_labels(board_id: str, request: Request, agent: Agent = Depends(cur
 
 @router.put("/boards/{board_id}/labels", response_model=schemas.BoardLabels)
 async def put_labels(board_id: str, body: schemas.BoardLabels, request: Request,
-                     agent: Agent = Depends(current_admin)) -> dict:
-    """Replace the label list (name and colour each). A label keeps its id when renamed or
-    recoloured, so every card and tile shows the change; a new one gets an id."""
+                     agent: Agent = Depends(current_agent)) -> dict:
+    """Replace the label list (name and colour each; admins, or the board's lead). A label
+    keeps its id when renamed or recoloured, so every card and tile shows the change; a
+    new one gets an id."""
     await _seen_board(request, board_id, agent)
+    require_board_admin(agent, board_id)
     labels = board_labels(body.model_dump(mode="json")["labels"])
     await _transact(request, lambda uow: set_board_part(uow, board_id, "labels", labels))
     # the cards' own copies follow (pages resolve labels by id already; this keeps what
@@ -183,10 +185,11 @@ async def get_fields(board_id: str, request: Request, agent: Agent = Depends(cur
 
 @router.put("/boards/{board_id}/fields", response_model=schemas.BoardFields)
 async def put_fields(board_id: str, body: schemas.BoardFields, request: Request,
-                     agent: Agent = Depends(current_admin)) -> dict:
-    """Replace the board's custom fields; a card's values are checked by their type from
-    then on (422 naming each field that is wrong)."""
+                     agent: Agent = Depends(current_agent)) -> dict:
+    """Replace the board's custom fields (admins, or the board's lead); a card's values are
+    checked by their type from then on (422 naming each field that is wrong)."""
     board = await _seen_board(request, board_id, agent)
+    require_board_admin(agent, board_id)
     fields = board_fields(body.model_dump(mode="json")["fields"],
                           [t["id"] for t in BoardRules(board).card_types])
     await _transact(request, lambda uow: set_board_part(uow, board_id, "custom_fields",

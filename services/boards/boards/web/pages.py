@@ -386,7 +386,8 @@ def _field_input(field: FormField, value: Any, lang: str) -> dict:
 
 @router.get("/board/{board_id}/settings")
 async def board_settings_page(request: Request, board_id: str) -> Response:
-    """An admin's settings of one board: its label list and its typed custom fields."""
+    """A board's settings for its admins (and its lead): the label list, the typed custom
+    fields, SLA targets of its priorities (those need the admin role: sla's own API)."""
     found = await _signed_in(request)
     if found is None:
         return _to_login(request)
@@ -394,9 +395,10 @@ async def board_settings_page(request: Request, board_id: str) -> Response:
     lang = i18n.pick_language(request)
     base = await _page_base(request, agent, session["csrf"], lang)
     board = await _repos(request).catalog.board(board_id)
-    if board is None or agent.role != "admin":
-        return render(request, "empty.html", lang, status=404 if board is None else 403,
-                      **base)
+    if board is None or not agent.can_see_board(board_id):
+        return render(request, "empty.html", lang, status=404, **base)
+    if not agent.can_admin_board(board_id):
+        return render(request, "empty.html", lang, status=403, forbidden=True, **base)
     rules = BoardRules(board)
     data = {"board": {"id": board_id, "name": board["name"],
                       "card_types": [ct["id"] for ct in rules.card_types]},
