@@ -21,6 +21,7 @@ handler, written once here:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -237,6 +238,12 @@ class Consumer:
         return bool(s is not None and s.running and s._queue_obj is not None
                     and s._consumer_tag and not s._queue_obj.channel.is_closed)
 
+    def started(self, index: int) -> bool:
+        """A subscriber runs for partition `index` (its consumer may be waiting for the
+        connection to come back: aio-pika restores it then, so it is not started again)."""
+        s = self.subscribers.get(index)
+        return bool(s is not None and s.running)
+
     async def take_partition(self, index: int) -> None:
         """Start consuming partition `index` (FastStream subscriber started at runtime)."""
         sub = self.subscribers.get(index)
@@ -244,9 +251,8 @@ class Consumer:
             sub = self.subscribers[index] = subscribe(
                 self.runtime.bus.broker, self.runtime.topology, self.spec, partition=index,
                 prefetch=self.runtime.settings.prefetch, consume=self.consume)
-        if sub.running:  # started before, its consumer lost (a channel closed): anew
-            await sub.stop()
-        await sub.start()
+        if not sub.running:
+            await sub.start()
 
     async def release_partition(self, index: int) -> None:
         """Stop consuming partition `index` after what the broker delivered is acknowledged.
@@ -262,8 +268,12 @@ class Consumer:
         if sub is None or not sub.running:
             return
         queue, tag = sub._queue_obj, sub._consumer_tag
-        if queue is not None and tag and not queue.channel.is_closed:
-            await queue.cancel(tag)
+        if queue is not None and tag:
+            # on a closed channel the broker took back what it had delivered; the cancel
+            # (which fails to reach it) still keeps aio-pika from restoring the consumer
+            # when the connection comes back
+            with contextlib.suppress(Exception):
+                await queue.cancel(tag)
             sub._consumer_tag = None
         # deliveries read before the cancel-ok reach the handler through two task hops
         quiet = 0

@@ -168,9 +168,9 @@ class PartitionAssignment:
             if lease is not None:
                 self.owned[index] = lease
                 log.info("partitions.taken", partition=index)
-        for index in self.share():  # (re)subscribe: new, or a start that failed last round
+        for index in self.share():  # subscribe: new, or a start that failed last round
             for consumer in self.consumers:
-                if not consumer.consuming(index):
+                if not consumer.started(index):
                     await consumer.take_partition(index)
         PARTITIONS_OWNED.labels(self.service).set(len(self.share()))
         self.rounds += 1
