@@ -26,7 +26,7 @@ from desk_contracts.events import Person, RequestReceived
 from desk_contracts.topology import Topology, queue_spec
 from desk_runtime.bus import Bus, delete_topology
 from desk_runtime.membership import fair_share
-from desk_runtime.partitions import status
+from desk_runtime.partitions import owners, status
 from tests.support.stack import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,13 +146,16 @@ def consumers_per_partition(amqp_url: str, namespace: str) -> list[int]:
 
 @pytest.mark.slow
 def test_two_replicas_share_the_partitions_and_one_takes_all_when_the_other_dies(
-        replicas, amqp_url):
+        replicas, amqp_url, mongo_url):
     first, second = replicas.start(), replicas.start()
 
     # two of the four partitions each, none twice, none left out
-    owners = wait_until(lambda: (o := replicas.owners()).keys() == {first, second}
+    shares = wait_until(lambda: (o := replicas.owners()).keys() == {first, second}
                         and [len(p) for p in o.values()] == [2, 2] and o, timeout=60)
-    assert sorted(owners[first] + owners[second]) == [0, 1, 2, 3], owners
+    assert sorted(shares[first] + shares[second]) == [0, 1, 2, 3], shares
+    # what an operator sees with `python -m desk_runtime.partitions owners`
+    seen = asyncio.run(owners(mongo_url, f"{replicas.namespace}_{{service}}"))
+    assert seen["boards"] == shares and seen["sla"] == {}
     # one consumer on each partition on the broker: nobody idles as a standby
     assert wait_until(lambda: consumers_per_partition(amqp_url, replicas.namespace)
                       == [1, 1, 1, 1] or None, timeout=30)

@@ -2,7 +2,12 @@
 their number.
 
     python -m desk_runtime.partitions status
+    python -m desk_runtime.partitions owners
     python -m desk_runtime.partitions repartition --from 4 --to 8
+
+`owners` lists, per service, its live replicas and the partitions each consumes (the
+membership records in the service's store, desk_runtime.membership; DESK_MONGO_URL, and
+DESK_MONGO_DB_PATTERN, default `desk_{service}`, for each service's database).
 
 `repartition` is for a stopped desk (every service scaled to zero, so nothing consumes
 or publishes): it re-spreads what waits in the queues over the new partition count so
@@ -26,6 +31,9 @@ import os
 
 import aio_pika
 from desk_contracts.topology import QUEUES, PARTITIONS, QueueSpec, Topology
+from pymongo import AsyncMongoClient
+
+from desk_runtime.membership import Members
 
 
 async def status(amqp_url: str, topology: Topology) -> list[tuple[str, int, int]]:
@@ -112,17 +120,37 @@ async def repartition(amqp_url: str, namespace: str, old_count: int, new_count: 
         return {spec.name: await repartition_queue(channel, spec, old, new) for spec in QUEUES}
 
 
+async def owners(mongo_url: str, pattern: str) -> dict[str, dict[str, list[int]]]:
+    """Per consuming service: each live replica and the partitions it consumes."""
+    client = AsyncMongoClient(mongo_url)
+    try:
+        services = sorted({spec.service for spec in QUEUES})
+        return {service: await Members(client[pattern.format(service=service)], "", 1.0)
+                .owners() for service in services}
+    finally:
+        await client.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m desk_runtime.partitions")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("status")
+    sub.add_parser("owners", help="which replica consumes which partitions")
     change = sub.add_parser("repartition", help="with every service stopped")
     change.add_argument("--from", dest="old", type=int, required=True)
     change.add_argument("--to", dest="new", type=int, required=True)
     args = parser.parse_args()
     url = os.environ.get("DESK_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
     namespace = os.environ.get("DESK_BUS_NAMESPACE", "")
-    if args.command == "status":
+    if args.command == "owners":
+        found = asyncio.run(owners(
+            os.environ.get("DESK_MONGO_URL", "mongodb://127.0.0.1:27017/?directConnection=true"),
+            os.environ.get("DESK_MONGO_DB_PATTERN", "desk_{service}")))
+        for service, replicas in found.items():
+            print(f"{service}: {len(replicas)} live replica(s)")
+            for holder, parts in sorted(replicas.items()):
+                print(f"  {holder:50} partitions {parts}")
+    elif args.command == "status":
         topology = Topology(namespace, int(os.environ.get("DESK_BUS_PARTITIONS", PARTITIONS)))
         for name, ready, consumers in asyncio.run(status(url, topology)):
             print(f"{name:40} {'missing' if ready < 0 else ready:>8} ready  "
