@@ -254,3 +254,44 @@ def test_a_replica_joining_under_load_gets_partitions_handed_over_in_order(repli
     for key, record in done.items():
         assert record["seq"] == ["0", "1", "2", "3", "4"], (key, record)
     assert {who for d in done.values() for who in d["by"]} == {first, second}
+
+
+async def test_a_replica_whose_share_is_empty_is_ready(amqp_url, mongo_url):
+    """More replicas than partitions: the one that owns none still reports ready (it serves
+    HTTP and is a warm spare), while the other consumes the one partition."""
+    from desk_runtime.service import ServiceRuntime
+    from desk_runtime.settings import ServiceSettings
+
+    ns = f"t{uuid.uuid4().hex[:10]}"
+    settings = ServiceSettings(amqp_url=amqp_url, mongo_url=mongo_url, bus_namespace=ns,
+                               mongo_db=f"{ns}_boards", log_json=False, bus_partitions=1,
+                               lease_seconds=2.0)
+    runtimes = [ServiceRuntime("boards", settings) for _ in range(2)]
+    for rt in runtimes:
+        rt.on("requests", "request.received")(lambda uow, event: asyncio.sleep(0))
+        await rt.start()
+    try:
+        async def settled() -> list[list[int]] | None:
+            shares = sorted(rt.assignment.share() for rt in runtimes)
+            return shares if shares == [[], [0]] else None
+
+        for _ in range(100):
+            if await settled():
+                break
+            await asyncio.sleep(0.1)
+        assert await settled(), [rt.assignment.share() for rt in runtimes]
+        for rt in runtimes:
+            checks = await rt.ready()
+            assert checks["consumers"] and all(checks.values()), checks
+        counts = [c for name, _, c in await status(amqp_url, Topology(ns, 1))
+                  if name.startswith(Topology(ns, 1).queue(SPEC) + ".p")]
+        assert counts == [1]  # one consumer: the owner's; the other holds none
+    finally:
+        for rt in runtimes:
+            await rt.stop()
+        conn = await aio_pika.connect(amqp_url)
+        async with conn:
+            await delete_topology(await conn.channel(), Topology(ns, 1))
+        client = MongoClient(mongo_url)
+        client.drop_database(f"{ns}_boards")
+        client.close()
