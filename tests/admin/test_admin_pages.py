@@ -243,6 +243,7 @@ def test_a_new_service_with_a_conditional_form_reaches_the_portal_board_and_sla(
     form.get_by_label("Id", exact=True).fill("laptop")
     form.get_by_label("Name (English)").fill("New laptop")
     form.get_by_label("Name (Russian)").fill("Новый ноутбук")
+    form.get_by_label("Target board").select_option("support")
     form.get_by_label("Target column").select_option("queue")
     form.get_by_label("Target lane").select_option("l2")
     form.get_by_label("SLA policy").fill("office-hours")  # made on the SLA page above
@@ -744,6 +745,29 @@ def test_the_audit_log_shows_who_changed_what_before_and_after(browser, stack, a
     page.goto(f"{stack['boards'].url}/admin/audit?area=boards")
     expect(rows.filter(has_text="board work types and priorities")).to_contain_text("Ada Admin")
     expect(rows.filter(has_text="calendar office")).to_have_count(0)
+    # the older /admin page's changes too: a service and a board saved there, agents
+    expect(rows.filter(has_text="board work").filter(has_text="Ada Admin").first).to_contain_text(
+        "updated")
+    page.goto(f"{stack['boards'].url}/admin/audit?area=catalog")
+    laptop = rows.filter(has_text="service laptop").filter(has_text="created")
+    expect(laptop).to_contain_text("Ada Admin")
+    laptop.locator("summary").click()
+    expect(laptop.locator("pre.after")).to_contain_text("Which model?")
+    printer = rows.filter(has_text="service printer").filter(has_text="updated").first
+    printer.locator("summary").click()
+    expect(printer.locator("pre.after")).to_contain_text("🖨")
+    expect(printer.locator("pre.before")).not_to_contain_text("🖨")
+    # an agent deactivated on /admin: who did it, and the agent before and after
+    page.goto(f"{stack['boards'].url}/admin")
+    page.locator("button.deactivate[data-agent=otto]").click()
+    expect(page.locator("button.deactivate[data-agent=otto]")).to_have_count(0)
+    page.goto(f"{stack['boards'].url}/admin/audit?area=people")
+    expect(rows.filter(has_text="agent otto").filter(has_text="created")).to_have_count(1)
+    otto = rows.filter(has_text="agent otto").filter(has_text="deactivated")
+    expect(otto).to_contain_text("Ada Admin")
+    otto.locator("summary").click()
+    expect(otto.locator("pre.after")).to_contain_text('"active": false')
+    assert "token" not in otto.locator("pre.after").text_content().replace("token_", "")
     page.goto(f"{stack['boards'].url}/admin/audit")
     page.screenshot(path=SCREENSHOTS / "admin-audit.png", full_page=True)
     page.context.close()

@@ -1,4 +1,7 @@
-"""Admins' API: the service catalog, boards and their members, agents, canned responses."""
+"""Admins' API: the service catalog, boards and their members, agents, canned responses.
+
+Every accepted change is written to the audit log of configuration changes (who, when,
+before and after; boards.web.admin.repository), like the other admin areas' changes."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from boards.application.catalog import (
 from boards.domain.board import BoardRules
 from boards.auth import Agent, current_admin, current_agent, hash_token, require_board_admin
 from boards.repository import Repositories
+from boards.web.admin.repository import AuditRepository
 
 router = APIRouter(prefix="/v1", tags=["admin"])
 
@@ -31,6 +35,13 @@ def _repos(request: Request) -> Repositories:
 async def _transact(request: Request, work):
     return await request.app.state.runtime.transact(
         work, correlation_id=request.state.correlation_id)
+
+
+async def _audit(request: Request, agent: Agent, area: str, action: str, target: str,
+                 before, after) -> None:
+    await AuditRepository(request.app.state.runtime.db).record(
+        who={"id": agent.id, "name": agent.name}, area=area, action=action, target=target,
+        before=before, after=after)
 
 
 # --- service catalog -------------------------------------------------------------------------
@@ -47,10 +58,11 @@ async def list_services(request: Request, agent: Agent = Depends(current_agent))
 
 @router.put("/services/{service_id}", response_model=schemas.ServiceOut)
 async def put_service(service_id: str, service: ServiceDefinition, request: Request,
-                      _: Agent = Depends(current_admin)) -> dict:
+                      agent: Agent = Depends(current_admin)) -> dict:
     """Create or change a service; every other service hears `catalog.service_changed`."""
     if service.id != service_id:
         raise Invalid(f"the body's id {service.id!r} is not {service_id!r}")
+    before = await _repos(request).catalog.service(service_id)
 
     async def work(uow):
         saved = service
@@ -66,7 +78,11 @@ async def put_service(service_id: str, service: ServiceDefinition, request: Requ
         except (ValueError, KeyError) as exc:
             raise Invalid(str(exc).strip("'\"")) from None
     revision, saved = await _transact(request, work)
-    return {"revision": revision, "service": saved.model_dump(mode="json", by_alias=True)}
+    after = saved.model_dump(mode="json", by_alias=True)
+    await _audit(request, agent, "catalog", "updated" if before else "created",
+                 f"service {service_id}",
+                 before.model_dump(mode="json", by_alias=True) if before else None, after)
+    return {"revision": revision, "service": after}
 
 
 # --- boards ----------------------------------------------------------------------------------
@@ -141,8 +157,12 @@ async def put_board(board_id: str, body: schemas.BoardIn, request: Request,
         board["custom_fields"] = board_fields(board["custom_fields"], [
             t["id"] for t in BoardRules(board).card_types])
     board["_id"] = board_id
+    before = await _board_view(_repos(request), existing) if existing else None
     saved = await _transact(request, lambda uow: reshape_board(uow, board, body.members))
-    return await _board_view(_repos(request), saved)
+    after = await _board_view(_repos(request), saved)
+    await _audit(request, agent, "boards", "updated" if before else "created",
+                 f"board {board_id}", before, after)
+    return after
 
 
 async def _seen_board(request: Request, board_id: str, agent: Agent) -> dict:
@@ -208,7 +228,7 @@ def _agent_view(doc: dict) -> dict:
 
 @router.post("/agents", response_model=schemas.AgentCreated, status_code=201)
 async def create_agent(body: schemas.NewAgent, request: Request,
-                       _: Agent = Depends(current_admin)) -> dict:
+                       agent: Agent = Depends(current_admin)) -> dict:
     """Create an agent and hand out their API token (shown only in this response)."""
     repos = _repos(request)
     for board_id in body.boards:
@@ -225,6 +245,8 @@ async def create_agent(body: schemas.NewAgent, request: Request,
             raise Conflict(f"agent {doc['_id']!r} exists already")
         await repos.agents.add_agent(doc, uow.session)
     await _transact(request, work)
+    await _audit(request, agent, "people", "created", f"agent {doc['_id']}", None,
+                 _agent_view(doc))  # never the token
     return _agent_view(doc) | {"token": token}
 
 
@@ -235,7 +257,7 @@ async def list_agents(request: Request, _: Agent = Depends(current_admin)) -> di
 
 @router.patch("/agents/{agent_id}", response_model=schemas.AgentOut)
 async def change_agent(agent_id: str, body: schemas.AgentChange, request: Request,
-                       _: Agent = Depends(current_admin)) -> dict:
+                       agent: Agent = Depends(current_admin)) -> dict:
     """Change an agent's role or boards, or deactivate them (their token stops working)."""
     repos = _repos(request)
     changes = body.model_dump(exclude_unset=True)
@@ -245,12 +267,18 @@ async def change_agent(agent_id: str, body: schemas.AgentChange, request: Reques
     if "boards" in changes:
         changes["boards"] = sorted(set(changes["boards"]))
 
+    before = await repos.agents.agent(agent_id)
+
     async def work(uow):
         doc = await repos.agents.change_agent(agent_id, changes, uow.session)
         if doc is None:
             raise NotFound("no such agent")
         return doc
-    return _agent_view(await _transact(request, work))
+    after = _agent_view(await _transact(request, work))
+    action = "deactivated" if changes.get("active") is False else "updated"
+    await _audit(request, agent, "people", action, f"agent {agent_id}",
+                 _agent_view(before) if before else None, after)
+    return after
 
 
 # --- canned responses ------------------------------------------------------------------------
@@ -266,10 +294,12 @@ async def list_canned(request: Request, service: str | None = Query(None),
 
 @router.post("/canned-responses", response_model=schemas.CannedResponse, status_code=201)
 async def create_canned(body: schemas.NewCannedResponse, request: Request,
-                        _: Agent = Depends(current_admin)) -> dict:
+                        agent: Agent = Depends(current_admin)) -> dict:
     catalog = _repos(request).catalog
     if body.service_id and await catalog.service(body.service_id) is None:
         raise Invalid(f"no service {body.service_id!r}")
     doc = body.model_dump() | {"_id": str(uuid.uuid4())}
     await catalog.add_canned(doc)
-    return {**body.model_dump(), "id": doc["_id"]}
+    view = {**body.model_dump(), "id": doc["_id"]}
+    await _audit(request, agent, "canned", "created", f"canned {body.title}", None, view)
+    return view

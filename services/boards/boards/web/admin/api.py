@@ -29,7 +29,7 @@ from boards.web.admin.repository import AuditRepository
 
 router = APIRouter(prefix="/v1/admin", tags=["admin pages"])
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-AREAS = ("boards", "people", "sla", "notifications", "access", "canned", "channels")
+AREAS = ("catalog", "boards", "people", "sla", "notifications", "access", "canned", "channels")
 
 
 def _name(value: str, field: str = "name") -> str:
