@@ -31,6 +31,12 @@ _LISTED = {"number": 1, "title": 1, "service_id": 1, "status_category": 1,
            "customer_status": 1, "last_activity_at": 1, "requester_email": 1}
 
 
+
+def _newest_activity(doc: dict) -> tuple:
+    """Sort key: last activity, then id (requests without activity last)."""
+    at = doc.get("last_activity_at")
+    return (at is not None, at if at is not None else 0, doc["_id"])
+
 class AccessAlreadySeeded(Exception):
     """Another replica stored the first access configuration before this one."""
 
@@ -146,17 +152,30 @@ class PortalRepository:
         """Every service of the catalog copy by id, retired ones too (old requests name them)."""
         return {s.id: s for s in await self._catalog.all(active_only=False)}
 
-    async def requests_of_customer(self, visible: dict, *, closed: bool, page: int,
+    async def requests_of_customer(self, visible: list[dict], *, closed: bool, page: int,
                                    limit: int) -> tuple[list[dict], bool]:
         """One page of the open (or closed) requests `visible` admits, newest activity
-        first, and whether another page follows. `visible` is the customer's filter
-        (`domain.access.requests_filter`)."""
+        first, and whether another page follows. `visible` is the customer's filters, one
+        per alternative (`domain.access.requests_filters`); each is its own indexed query
+        and the pages are merged here."""
         # flat filters with $in (not $and/$ne) so the store walks the
         # (requester_email, status_category, last_activity_at) index instead of scanning
-        query = visible | {"status_category": CLOSED if closed else {"$in": OPEN_CATEGORIES}}
-        cursor = self._requests.find(query, _LISTED).sort("last_activity_at", -1) \
-            .skip(page * limit).limit(limit + 1)
-        docs = [d async for d in cursor]
+        status = {"status_category": CLOSED if closed else {"$in": OPEN_CATEGORIES}}
+        if len(visible) == 1:
+            cursor = self._requests.find(visible[0] | status, _LISTED) \
+                .sort("last_activity_at", -1).skip(page * limit).limit(limit + 1)
+            docs = [d async for d in cursor]
+            return docs[:limit], len(docs) > limit
+        # the first (page + 1) pages of every alternative hold this page of their union
+        wanted = (page + 1) * limit + 1
+        found: dict[str, dict] = {}
+        for alternative in visible:
+            cursor = self._requests.find(alternative | status, _LISTED) \
+                .sort("last_activity_at", -1).limit(wanted)
+            async for d in cursor:
+                found.setdefault(d["_id"], d)
+        docs = sorted(found.values(), key=_newest_activity, reverse=True)
+        docs = docs[page * limit:page * limit + limit + 1]
         return docs[:limit], len(docs) > limit
 
     async def request_by_card(self, card_id: str) -> dict | None:
@@ -164,10 +183,15 @@ class PortalRepository:
         caller's question (`domain.access.may_see_request`)."""
         return await self._requests.find_one({"_id": card_id})
 
-    async def follow_ups_of(self, card_id: str, visible: dict, limit: int = 20) -> list[dict]:
+    async def follow_ups_of(self, card_id: str, visible: list[dict], limit: int = 20
+                            ) -> list[dict]:
         """The requests filed as follow-ups of `card_id` that `visible` admits."""
-        return [c async for c in self._requests.find(
-            visible | {"parent_id": card_id}, {"number": 1, "title": 1}).limit(limit)]
+        found: dict[str, dict] = {}
+        for alternative in visible:
+            async for c in self._requests.find(alternative | {"parent_id": card_id},
+                                               {"number": 1, "title": 1}).limit(limit):
+                found.setdefault(c["_id"], c)
+        return list(found.values())[:limit]
 
     async def conversation(self, card_id: str, limit: int = 500) -> list[dict]:
         """A request's public comments, oldest first."""

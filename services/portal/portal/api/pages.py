@@ -48,7 +48,7 @@ from portal.domain.access import (
     may_see_request,
     may_use_service,
     organisation_of,
-    requests_filter,
+    requests_filters,
 )
 from portal.domain.i18n import TEXT, field_error, translate
 
@@ -83,7 +83,7 @@ async def visible_services(customer: Customer, services: dict[str, ServiceDefini
 async def list_requests(portal: Portal, customer: Customer, *, closed: bool, page: int,
                         limit: int) -> tuple[list[dict], bool]:
     return await portal.repo.requests_of_customer(
-        requests_filter(customer.email, await portal.access()), closed=closed, page=page, limit=limit)
+        requests_filters(customer.email, await portal.access()), closed=closed, page=page, limit=limit)
 
 
 async def pending_submissions(portal: Portal, customer: Customer) -> list[dict]:
@@ -295,7 +295,7 @@ async def _request_page(request: Request, customer: Customer, doc: dict, *, stat
     if doc.get("parent_id"):
         parent = await _visible_request(portal, customer, doc["parent_id"])
     children = await portal.repo.follow_ups_of(
-        doc["_id"], requests_filter(customer.email, await portal.access()))
+        doc["_id"], requests_filters(customer.email, await portal.access()))
     rating = await portal.repo.rating_of(doc["_id"])
     return render(request, "request.html", status, customer=customer, req=doc,
                   status_text=status_label(doc, services, lang),

@@ -115,11 +115,13 @@ def may_use_service(email: str, service: ServiceDefinition, config: AccessConfig
     return service.active and rule_admits(email, service.access, config.groups)
 
 
-def requests_filter(email: str, config: AccessConfig) -> dict:
-    """The Mongo filter for the requests a customer may see: theirs, or their organisation's."""
+def requests_filters(email: str, config: AccessConfig) -> list[dict]:
+    """The Mongo filters whose union is the requests a customer may see: theirs, or their
+    organisation's. Alternatives, not one `$or`: each is served by an index, where an `$or`
+    makes the embedded store scan every request (tests/test_store_queries.py)."""
     org = organisation_of(email, config)
     if org is None:
-        return {"requester_email": email}
+        return [{"requester_email": email}]
     name, rule = org
     alternatives: list[dict] = [{"requester_email": email}, {"organisation": name}]
     exact = [d.lower() for d in rule.domains if not d.startswith("*.")]
@@ -127,11 +129,11 @@ def requests_filter(email: str, config: AccessConfig) -> dict:
         alternatives.append({"requester_domain": {"$in": exact}})
     if rule.addresses:
         alternatives.append({"requester_email": {"$in": [a.lower() for a in rule.addresses]}})
-    return {"$or": alternatives}
+    return alternatives
 
 
 def may_see_request(email: str, request: dict, config: AccessConfig) -> bool:
-    """The same rule as `requests_filter`, for one document already loaded."""
+    """The same rule as `requests_filters`, for one document already loaded."""
     owner = request.get("requester_email")
     if owner == email:
         return True
