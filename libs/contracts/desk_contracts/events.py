@@ -433,13 +433,17 @@ class CustomerPreferencesChanged(EventPayload):
 
 class CustomerGroupsChanged(EventPayload):
     TYPE = "customer.groups_changed"
-    SUMMARY = ("The customer groups a service's access rule may name were changed on the "
-               "portal (which owns them); carries every group, so a copy is replaced whole.")
+    SUMMARY = ("The customer groups a service's access rule may name, or the customers' "
+               "organisations, were changed on the portal (which owns them); carries every "
+               "group and organisation, so a copy is replaced whole.")
 
     groups: dict[str, AddressSet] = Field(
         description="group name → its members by exact domain (or *.domain) and address")
     revision: int = Field(ge=1, description="grows with every change; older ones are ignored")
     changed_at: datetime
+    organisations: dict[str, AddressSet] | None = Field(
+        None, description="organisation id → its members (they see, and may reply on, each "
+                          "other's requests); None from a portal that did not send them")
 
 
 class AddressBounced(EventPayload):
