@@ -14,9 +14,11 @@ from fastapi import FastAPI
 
 def install(app: FastAPI) -> None:
     from boards.web import pages as workspace_pages
-    from boards.web.admin import api, i18n, pages
+    from boards.web.admin import api, automation, i18n, pages
 
     # the area navigation is also drawn on the catalog page (boards.web.pages' /admin)
     workspace_pages.env.globals["admin_texts"] = i18n.texts
+    workspace_pages.env.globals["automation_texts"] = automation.texts
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(automation.router)
