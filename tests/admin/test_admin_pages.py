@@ -565,6 +565,11 @@ def test_an_organisation_lets_its_members_see_each_other_s_requests_on_the_porta
     expect(page.get_by_role("form", name="Organisation Initech")).to_be_visible()
     page.screenshot(path=SCREENSHOTS / "admin-access.png", full_page=True)
 
+    # intake hears it too (customer.groups_changed): Boris may reply on Anna's e-mail thread
+    copy = wait_until(lambda: (r := httpx.get(
+        f"{stack['intake'].url}/v1/access/groups", headers=auth(stack)).json())
+        and "initech" in (r["organisations"] or {}) and r, timeout=20)
+    assert sorted(copy["organisations"]["initech"]["addresses"]) == sorted([anna_at, boris_at])
     # without a restart: Boris sees Anna's request, listed under the organisation's name
     assert wait_in_portal(boris, card["id"], "Projector in room 4 is dead")
     assert "Initech" in boris.get("/").text

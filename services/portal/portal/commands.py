@@ -117,7 +117,11 @@ class AccessChangedMeanwhile(Exception):
 def _groups_event(doc: dict, now: datetime) -> CustomerGroupsChanged:
     return CustomerGroupsChanged(
         groups={k: AddressSet.model_validate(v) for k, v in (doc.get("groups") or {}).items()},
-        revision=doc["revision"], changed_at=now)
+        revision=doc["revision"], changed_at=now,
+        # intake lets an organisation's members reply on each other's requests
+        organisations={k: AddressSet(domains=tuple(v.get("domains") or ()),
+                                     addresses=tuple(v.get("addresses") or ()))
+                       for k, v in (doc.get("organisations") or {}).items()})
 
 
 async def seed_access(runtime: ServiceRuntime, allow: AddressSet,

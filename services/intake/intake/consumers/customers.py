@@ -1,4 +1,5 @@
-"""Keeps intake's copy of the customer groups the portal owns, for services' access rules."""
+"""Keeps intake's copy of the customer groups (for services' access rules) and the
+customers' organisations (who may reply on a colleague's request) the portal owns."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from intake.repository import IntakeRepository
 
 
 async def on_groups(uow: UnitOfWork, event: CustomerGroupsChanged) -> None:
-    await IntakeRepository(uow.db).replace_customer_groups(dict(event.groups),
-                                                           event.revision, uow.session)
+    organisations = None if event.organisations is None else dict(event.organisations)
+    await IntakeRepository(uow.db).replace_customer_groups(
+        dict(event.groups), event.revision, uow.session, organisations)
 
 
 # the `intake.customers` queue: event type -> handler

@@ -334,7 +334,10 @@ class MailIngest:
             return None  # an agent read it and accepted it
         check = await asyncio.to_thread(self.trust.check, raw, mail.sender,
                                         doc.get("envelope_sender"))
-        participant = is_participant(thread, mail.sender, self.settings.organisations)
+        # the portal's organisations once it has sent them; until then the settings'
+        organisations = await self.repo.customer_organisations()
+        participant = is_participant(thread, mail.sender, self.settings.organisations
+                                     if organisations is None else organisations)
         return hold_reason(check, participant,
                            require_authenticated=self.settings.require_authenticated_sender,
                            sender=mail.sender, number=thread.get("number"))

@@ -203,7 +203,7 @@ class SenderTrust:
 
 def is_participant(thread: dict, sender: str, organisations: dict) -> bool:
     """The requester, anyone cc'd on the request or who wrote on it as a participant, or a
-    member of the requester's organisation (INTAKE_ORGANISATIONS)."""
+    member of the requester's organisation (the portal's, else INTAKE_ORGANISATIONS)."""
     sender = sender.strip().lower()
     if sender in (thread.get("participants") or []):
         return True

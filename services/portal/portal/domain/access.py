@@ -76,8 +76,9 @@ class AccessChange:
 
     @property
     def touches_groups(self) -> bool:
-        """Intake keeps a copy of the groups: such a change is published with it."""
-        return self.group is not None
+        """Intake keeps a copy of the groups and organisations: such a change is published
+        with them."""
+        return self.group is not None or self.organisation_id is not None
 
 
 def normalise_email(raw: str) -> str | None:
