@@ -517,6 +517,7 @@ def test_icons_order_and_group_visibility_set_in_the_editor_show_on_the_portal(
     form.get_by_label("Icon", exact=True).fill("<b>")
     page.get_by_role("button", name="Save").first.click()
     expect(page.locator("#service-result")).to_contain_text("icon")  # refused, nothing kept
+    expect(form.get_by_label("Icon", exact=True)).to_have_attribute("aria-invalid", "true")
     form.get_by_label("Icon", exact=True).fill("🖨")
     form.get_by_label("Order (lower first)").fill("1")
     page.get_by_role("button", name="Save").first.click()

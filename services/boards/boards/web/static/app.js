@@ -784,12 +784,54 @@ function initAdmin() {
   }
   showJson();
   const result = document.getElementById("service-result");
+  // a refused field of the service's JSON -> the editor's input for it
+  const INPUTS = { "name.en": "name_en", "name.ru": "name_ru", "group.en": "group_en",
+                   "group.ru": "group_ru", "target.board_id": "board", "target.column_id": "column",
+                   "target.lane_id": "lane", "access.domains": "domains",
+                   "access.addresses": "addresses", "access.groups": "groups" };
+  function inputFor(loc) {
+    const path = loc.filter((p, i) => !(i === 0 && p === "body"));
+    if (path[0] === "fields" && Number.isInteger(path[1])) {
+      const row = rows.querySelectorAll(".field-row")[path[1]];
+      const name = { key: "f_key", label: "f_label_en", type: "f_type", options: "f_options",
+                     condition: "f_cond_field" }[path[2]] || "f_key";
+      return row?.querySelector(`[name="${name}"]`);
+    }
+    for (let n = path.length; n > 0; n--) {
+      const key = path.slice(0, n).join(".");
+      const input = el(INPUTS[key] || key);
+      if (input && input.tagName) return input;
+    }
+    return null;
+  }
+  let errorN = 0;
+  function markErrors(res) {
+    const unplaced = [];
+    for (const d of Array.isArray(res.body?.detail) ? res.body.detail : []) {
+      const input = inputFor(d.loc || []);
+      if (!input) { unplaced.push(`${(d.loc || []).slice(1).join(".")}: ${d.msg}`); continue; }
+      const note = document.createElement("span");
+      note.className = "field-error";
+      note.id = `service-error-${++errorN}`;
+      note.textContent = d.msg.replace(/^Value error, /, "");
+      input.setAttribute("aria-invalid", "true");
+      input.setAttribute("aria-describedby", note.id);
+      (input.closest("label") || input).after(note);
+    }
+    form.querySelector("[aria-invalid=true]")?.focus();
+    return unplaced;
+  }
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
+    form.querySelectorAll(".field-error").forEach((x) => x.remove());
+    form.querySelectorAll("[aria-invalid]").forEach((x) => { x.removeAttribute("aria-invalid"); x.removeAttribute("aria-describedby"); });
     const svc = build();
     const res = await api("PUT", `/v1/services/${encodeURIComponent(svc.id)}`, svc);
-    if (res.ok) { result.textContent = `${T.saved}: ${svc.id} r${res.body.revision}`; result.className = "ok"; }
-    else { result.textContent = fmt("error", { message: errorText(res) }); result.className = "error"; }
+    if (res.ok) { result.textContent = `${T.saved}: ${svc.id} r${res.body.revision}`; result.className = "ok"; return; }
+    // refused fields are marked beside themselves; the line below says what refused them
+    const unplaced = res.status === 422 ? markErrors(res) : [];
+    result.textContent = fmt("error", { message: unplaced.length ? unplaced.join("; ") : errorText(res) });
+    result.className = "error";
   });
 
   for (const bf of document.querySelectorAll(".board-form")) {
