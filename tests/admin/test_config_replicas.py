@@ -1,6 +1,6 @@
 """Configuration saved through one replica takes effect on another without a restart:
-notify's customer mail templates and alert routes (two notify processes), and boards'
-canned responses (two boards processes)."""
+notify's customer mail templates and alert routes (two notify processes), intake's
+Telegram bot (two intake processes), and boards' canned responses (two boards processes)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,19 @@ import httpx
 import pytest
 
 from tests.support.fake_slack import FakeSlack
+from tests.support.fake_telegram import FakeTelegram
 from tests.support.mail import MailSink
 from tests.support.stack import Stack, auth, cleanup, wait_until
 
 pytestmark = pytest.mark.slow
 SUBJECT = "Got it via the other replica: {{ card.number }}"
+TG_TOKEN = "123456789:AAreplica-test-token-000000000000"
+
+
+@pytest.fixture(scope="module")
+def tg():
+    with FakeTelegram(token=TG_TOKEN) as fake:
+        yield fake
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +38,10 @@ def mail():
 
 
 @pytest.fixture(scope="module")
-def stack(mongo_url, amqp_url, tmp_path_factory, mail):
-    s = Stack(mongo_url, amqp_url, tmp_path_factory.mktemp("replicas"), smtp_port=mail.port)
+def stack(mongo_url, amqp_url, tmp_path_factory, mail, tg):
+    s = Stack(mongo_url, amqp_url, tmp_path_factory.mktemp("replicas"), smtp_port=mail.port,
+              extra={"intake": {"INTAKE_TELEGRAM__API_BASE": tg.base_url,
+                                "INTAKE_TELEGRAM__POLL_TIMEOUT_SECONDS": "1"}})
     s.start(("boards", "intake", "notify"))
     yield s
     s.stop()
@@ -79,6 +89,20 @@ def test_a_template_and_a_route_saved_through_one_notify_replica_apply_on_the_ot
     posts = wait_until(lambda: slack.webhook_posts(hook), timeout=30)
     assert any("Later" in str(p) or "After the change" in str(p) for p in posts)
     assert stack["notify"].proc.poll() is None  # A was never restarted
+
+
+def test_a_telegram_bot_saved_through_one_intake_replica_runs_on_the_other(stack, tg):
+    [other] = stack.start_replicas("intake", 1)
+    r = httpx.put(f"{other.url}/v1/telegram/bot", headers=auth(stack), timeout=10,
+                  json={"mode": "polling", "token": TG_TOKEN})
+    assert r.status_code == 200, r.text
+    # the replica that took it stops; the first one, running since before, must start
+    # the bot by itself (it sees the stored revision) and answer
+    other.stop()
+    tg.push_update(tg.message_update(4711, "/start"))
+    menu = wait_until(lambda: tg.messages_to(4711), timeout=30)[0]
+    assert "svc:problem" in str(menu.get("reply_markup"))
+    assert stack["intake"].proc.poll() is None  # never restarted
 
 
 def test_a_canned_response_saved_through_one_boards_replica_is_offered_by_the_other(stack):
