@@ -214,7 +214,8 @@ async def park(runtime, msg, queue_name: str, reason: str, detail: str,
 
 
 class Consumer:
-    """One service queue: a FastStream subscriber per partition, each applying the policy above."""
+    """One service queue: a FastStream subscriber per partition this replica owns, each
+    applying the policy above."""
 
     def __init__(self, runtime, spec: QueueSpec, handlers: dict[str, Handler]):
         self.runtime = runtime
@@ -281,11 +282,6 @@ class Consumer:
             await asyncio.sleep(0.02)
             quiet = quiet + 1 if sub.lock.qsize == 0 else 0
         await sub.stop()
-
-    @property
-    def attached(self) -> bool:
-        """Every partition this process consumes has its consumer on the broker."""
-        return all(self.consuming(i) for i, s in self.subscribers.items() if s.running)
 
     def stopping(self) -> None:
         self._stopping = True
