@@ -71,6 +71,12 @@ def test_a_rule_keeps_each_version_and_only_admins_edit(boards):
                          json=rule, headers={"Authorization": f"Bearer {agent['token']}"})
     assert as_agent.status_code == 403
     assert boards.http.delete("/v1/automation/rules/improvement-due").status_code == 204
+    # each change is in the admin audit log, with the rule before and after
+    logged = [e for e in boards.http.get("/v1/admin/audit").json()["items"]
+              if e["target"] == "rule:improvement-due"]
+    assert [e["action"] for e in logged] == ["deleted", "updated", "created"]
+    assert logged[1]["before"]["actions"][0]["days"] == 14
+    assert logged[1]["after"]["actions"][0]["days"] == 30
 
 
 def test_rules_that_trigger_each_other_are_stopped_and_the_card_says_so(boards):

@@ -19,6 +19,7 @@ from boards.automation import domain
 from boards.automation.domain import AutomationInvalid
 from boards.automation.repository import AutomationRepository
 from boards.repository import Repositories
+from boards.web.admin.api import _audit  # the admin audit log's one writer
 
 router = APIRouter(prefix="/v1/automation", tags=["automation"])
 cards_router = APIRouter(prefix="/v1", tags=["automation"])
@@ -113,24 +114,31 @@ async def put_definition(kind_name: str, item_id: str, request: Request,
                       details={"id": "differs from the path"})
     doc = await _validated(request, kind, {**body, "id": item_id})
     auto = _auto(request)
+    before = await auto.one(kind, item_id)
     if kind == "rule":
-        return _out(await request.app.state.runtime.transact(
+        saved = await request.app.state.runtime.transact(
             lambda uow: AutomationRepository(uow.db).save_rule(
-                doc, by=admin.id, at=datetime.now(UTC), session=uow.session)))
-    await auto.save(kind, doc)
-    return _out(doc)
+                doc, by=admin.id, at=datetime.now(UTC), session=uow.session))
+    else:
+        await auto.save(kind, doc)
+        saved = doc
+    await _audit(request, admin, "automation", "updated" if before else "created",
+                 f"{kind}:{item_id}", before, saved)
+    return _out(saved)
 
 
 @router.delete("/{kind_name}/{item_id}", status_code=204)
 async def delete_definition(kind_name: str, item_id: str, request: Request,
-                            _: Agent = Depends(current_admin)) -> Response:
+                            admin: Agent = Depends(current_admin)) -> Response:
     kind = _kind(kind_name)
     if kind == "category" and any(c.get("parent_id") == item_id
                                   for c in await _auto(request).all("category")):
         raise Invalid("the category has categories below it; delete those first",
                       details={"id": "has children"})
-    if not await _auto(request).delete(kind, item_id):
+    before = await _auto(request).one(kind, item_id)
+    if before is None or not await _auto(request).delete(kind, item_id):
         raise NotFound(f"no {kind_name} {item_id!r}")
+    await _audit(request, admin, "automation", "deleted", f"{kind}:{item_id}", before, None)
     return Response(status_code=204)
 
 

@@ -30,8 +30,8 @@ from boards.automation.domain import Decision, Happening
 from boards.automation.metrics import ACTIONS, CHAIN_STEPS, EVALUATION_SECONDS, RULE_RUNS
 from boards.automation.repository import AutomationRepository
 from boards.domain.agent import Agent
-from boards.domain.card import Card, CardChange
-from boards.domain.cards import choose_assignee
+from boards.domain.card import Card
+from boards.domain.cards import choose_assignee, history_entry
 from boards.repository import Repositories
 from boards.settings import BoardsSettings
 
@@ -98,18 +98,16 @@ async def on_happening(uow: UnitOfWork, happening: Happening, settings: BoardsSe
     caused = [str(e.event_id) for e in uow.emitted[mark:]]
     await auto.note_caused(caused, depth + 1, ran, now, uow.session)
     if notes:
-        await _write_history(uow, repos, card.id, notes, now)
+        await _write_history(uow, card.id, notes, now)
 
 
-async def _write_history(uow: UnitOfWork, repos: Repositories, card_id: str,
+async def _write_history(uow: UnitOfWork, card_id: str,
                          notes: list[tuple[str, Any, Any]], now: datetime) -> None:
-    """The runs on the card's history, where agents look (by "automation")."""
-    card = await repos.cards.card(card_id, uow.session)
-    change = CardChange(touch=False)
-    for name, before, after in notes:
-        change.note(now, BY, name, before, after)
-    if await repos.cards.save_change(card, change, now, uow.session) is None:
-        raise card.changed_meanwhile(None)  # the transaction runs again from the start
+    """The runs on the card's history, where agents look (by "automation"); no version
+    bump (the log is not a change to the card)."""
+    await AutomationRepository(uow.db).log_on_card(
+        card_id, [history_entry(now, BY, name, before, after) for name, before, after in notes],
+        uow.session)
 
 
 # --- actions --------------------------------------------------------------------------------
@@ -295,7 +293,7 @@ async def _templates(uow: UnitOfWork, auto: AutomationRepository, card: Card,
                 said += f"; {parent.number} moved to {chain['done_column_id']}"
             except (DomainError, KeyError) as exc:
                 said += f"; moving {parent.number} failed: {getattr(exc, 'message', exc)}"
-        await _write_history(uow, repos, chain["_id"], [
+        await _write_history(uow, chain["_id"], [
             (f"template: {chain['template_name']}", None, said)], now)
 
 
@@ -310,7 +308,7 @@ async def _start_step(uow: UnitOfWork, auto: AutomationRepository, parent_id: st
     child = await _child(uow, auto, parent, step, settings, now)
     await auto.step_started(parent_id, index, child.id, child.number, uow.session)
     CHAIN_STEPS.labels(chain["template_id"]).inc()
-    await _write_history(uow, repos, parent_id, [
+    await _write_history(uow, parent_id, [
         (f"template: {chain['template_name']}", None,
          f"step {index + 1} of {len(chain['steps'])}: {child.number} {child.title}")], now)
 

@@ -113,6 +113,14 @@ class AutomationRepository:
             {"board_id": board_id, "status_category": {"$ne": "done"}},
             {"_id": 1, "column_id": 1}).limit(limit)]
 
+    async def log_on_card(self, card_id: str, entries: list[dict[str, Any]],
+                          session: Session = None) -> None:
+        """Rule runs written into the card's history without a new version: an agent's
+        edit of the card is not refused because a rule wrote its log meanwhile."""
+        await self._db.cards.update_one({"_id": card_id},
+                                        {"$push": {"history": {"$each": entries}}},
+                                        session=session)
+
     async def runs_of(self, card_id: str, limit: int = 200) -> list[dict[str, Any]]:
         return [r async for r in self._runs.find({"card_id": card_id}).sort(
             "at", DESCENDING).limit(limit)]
