@@ -108,6 +108,14 @@ def test_a_lead_sets_up_their_board_but_nothing_an_admin_does(desk):
     r = lead.put("/v1/admin/boards/ops/work", json=work)
     assert r.status_code == 200, r.text
     assert [t["id"] for t in admin.get("/v1/boards/ops").json()["card_types"]] == ["chore"]
+    r = lead.put("/v1/boards/ops/labels", json={"labels": [{"name": "vip", "color": "#c62828"}]})
+    assert r.status_code == 200, r.text
+    # not their board: refused without saying whether it exists
+    assert lead.put("/v1/boards/other/labels", json={"labels": []}).status_code in (403, 404)
+    # each of the lead's changes is in the audit log under their name
+    logged = admin.get("/v1/admin/audit", params={"area": "boards"}).json()["items"]
+    mine = {e["target"] for e in logged if e["who"]["id"] == "leo"}
+    assert {"board ops", "board ops types and priorities", "board ops labels"} <= mine
     # they work cards like an agent
     card = task(lead)
     assert lead.post(f"/v1/cards/{card['id']}/comments",

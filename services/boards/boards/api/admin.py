@@ -185,10 +185,12 @@ async def put_labels(board_id: str, body: schemas.BoardLabels, request: Request,
     """Replace the label list (name and colour each; admins, or the board's lead). A label
     keeps its id when renamed or recoloured, so every card and tile shows the change; a
     new one gets an id."""
-    await _seen_board(request, board_id, agent)
+    before = BoardRules(await _seen_board(request, board_id, agent)).labels
     require_board_admin(agent, board_id)
     labels = board_labels(body.model_dump(mode="json")["labels"])
     await _transact(request, lambda uow: set_board_part(uow, board_id, "labels", labels))
+    await _audit(request, agent, "boards", "updated", f"board {board_id} labels", before,
+                 labels)
     # the cards' own copies follow (pages resolve labels by id already; this keeps what
     # their later events carry current). A crash here leaves pages right, events stale.
     await _repos(request).cards.relabel(board_id, labels)
@@ -214,6 +216,8 @@ async def put_fields(board_id: str, body: schemas.BoardFields, request: Request,
                           [t["id"] for t in BoardRules(board).card_types])
     await _transact(request, lambda uow: set_board_part(uow, board_id, "custom_fields",
                                                         fields))
+    await _audit(request, agent, "boards", "updated", f"board {board_id} fields",
+                 board.get("custom_fields") or [], fields)
     return {"fields": fields}
 
 
