@@ -661,6 +661,14 @@ def test_the_telegram_bot_set_on_the_page_tested_and_running_without_a_restart(
     form.get_by_role("button", name="Test the bot").click()
     expect(page.locator("#admin-status")).to_have_text(
         "Telegram answered: the bot is @desk_test_bot.")
+    # webhook mode: intake tells Telegram where to post, with a secret it made
+    hook = "https://desk.example/v1/telegram/webhook"
+    form.get_by_label("Webhook URL (https)").fill(hook)
+    form.get_by_role("button", name="Save").click()
+    expect(page.locator("#admin-status")).to_have_text("Saved.")
+    set_hook = wait_until(lambda: tg.webhook, timeout=30)
+    assert set_hook["url"] == hook and set_hook["secret_token"]
+    # polling instead: intake takes the webhook down and polls
     form.get_by_label("Mode").select_option("polling")
     form.get_by_label("Webhook URL (https)").fill("")
     form.get_by_role("button", name="Save").click()
