@@ -139,3 +139,36 @@ def test_a_card_left_in_a_column_too_long_is_escalated_once(boards):
     # the same stay in the column does not fire it again
     time.sleep(12)
     assert len([x for x in boards.runs(card["id"]) if x["rule_id"] == f"{board}-stuck"]) == 1
+
+
+def test_a_rule_starts_a_request_templates_chain_when_its_condition_is_met(boards):
+    board = f"chain-{uuid.uuid4().hex[:6]}"
+    r = boards.http.put(f"/v1/boards/{board}", json={
+        "name": "Chain", "columns": COLUMNS, "lanes": [{"id": "main", "name": "Main"}]})
+    assert r.status_code == 200, r.text
+    r = boards.http.put(f"/v1/services/{board}", json={
+        "id": board, "name": {"en": "Invoices"},
+        "target": {"board_id": board, "column_id": "todo", "lane_id": "main"}})
+    assert r.status_code == 200, r.text
+    r = boards.put("request-templates", f"{board}-pay", {
+        "name": "Pay an invoice", "service_id": board, "start": "by_rule",
+        "steps": [{"board_id": board, "title": "Check {title}"},
+                  {"board_id": board, "title": "Pay {title}"}]})
+    assert r.status_code == 200, r.text
+    r = boards.put("rules", f"{board}-approved", {
+        "name": "Approved invoices are paid", "board_id": board,
+        "trigger": {"type": "card_moved", "to_column": "doing"},
+        "conditions": [{"attribute": "kind", "values": ["request"]}],
+        "actions": [{"type": "start_template", "request_template_id": f"{board}-pay"}]})
+    assert r.status_code == 200, r.text
+
+    card = boards.submit(board, "Invoice 42")
+    time.sleep(3)  # on arrival nothing starts: the template waits for its rule
+    assert boards.children(card["id"]) == []
+    boards.move(card, "doing")
+    [first] = wait_until(lambda: boards.children(card["id"]), timeout=30)
+    assert first["title"] == "Check Invoice 42"
+    boards.move(first, "done")
+    second = wait_until(lambda: (c := boards.children(card["id"])) and len(c) == 2 and c[1],
+                        timeout=30)
+    assert second["title"] == "Pay Invoice 42"

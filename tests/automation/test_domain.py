@@ -247,6 +247,8 @@ def _check(doc):
      {"actions[0].children[0].board_id", "actions[0].children[0].title"}),
     ({"actions": [{"type": "set_priority", "value": "high"}, {"type": "set_lane"}]},
      {"actions[1].lane_id"}),
+    ({"actions": [{"type": "start_template", "request_template_id": "nope"}]},
+     {"actions[0].request_template_id"}),
 ])
 def test_a_rule_is_refused_naming_each_wrong_field(change, errors):
     with pytest.raises(AutomationInvalid) as caught:
@@ -301,11 +303,16 @@ TEMPLATES = [{"_id": "svc", "service_id": "it", "category_id": None, "steps": [{
              {"_id": "access", "service_id": "it", "category_id": "access", "steps": [{}]},
              {"_id": "crm", "service_id": "it", "category_id": "access-crm", "steps": [{}]},
              {"_id": "off", "service_id": "it", "category_id": "access-crm", "active": False,
-              "steps": [{}]}]
+              "steps": [{}]},
+             # started by a rule's action only, never on arrival
+             {"_id": "later", "service_id": "it", "category_id": "access-crm-admin",
+              "start": "by_rule", "steps": [{}]}]
 
 
 @pytest.mark.parametrize(("card", "template"), [
     ({"service_id": "it", "category_path": ["access", "access-crm"]}, "crm"),
+    ({"service_id": "it", "category_path": ["access", "access-crm", "access-crm-admin"]},
+     "crm"),
     ({"service_id": "it", "category_path": ["access"]}, "access"),
     ({"service_id": "it", "category_path": ["question"]}, "svc"),
     ({"service_id": "it"}, "svc"),

@@ -72,9 +72,10 @@ async def _validated(request: Request, kind: str, body: dict[str, Any]) -> dict[
         canned = {a["canned_response_id"] for a in body.get("actions") or []
                   if isinstance(a, dict) and a.get("canned_response_id")
                   and await repos.catalog.canned_response(a["canned_response_id"])}
+        templates = frozenset(t["_id"] for t in await auto.all("request_template"))
         return domain.validate_rule(body, boards=await _boards(request), services=set(services),
                                     categories=set(categories), checklists=checklists,
-                                    agents=agents, canned=canned)
+                                    agents=agents, canned=canned, templates=templates)
     except AutomationInvalid as exc:
         raise Invalid(f"the {kind.replace('_', ' ')} cannot be saved", details=exc.errors
                       ) from None

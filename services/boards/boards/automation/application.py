@@ -194,6 +194,13 @@ async def _act(uow: UnitOfWork, repos: Repositories, auto: AutomationRepository,
         return f"children created: {', '.join(c.number for c in made)}"
     if kind == "move_parent_when_children_done":
         return await _move_parent(uow, repos, card, action["column_id"])
+    if kind == "start_template":
+        template = await auto.one("request_template", action["request_template_id"],
+                                  uow.session)
+        if template is None:
+            raise Invalid(f"request template {action['request_template_id']!r} is gone")
+        started = await _start_chain(uow, auto, card, template, settings, now)
+        return f"template {template['name']!r} started" if started else None
     raise Invalid(f"unknown action {kind!r}")
 
 
@@ -264,16 +271,8 @@ async def _templates(uow: UnitOfWork, auto: AutomationRepository, card: Card,
     """A new request starts its template's chain; a step reaching done starts the next."""
     if happening.trigger == "card_created" and not card.is_task:
         template = domain.template_for(await auto.all("request_template"), card.to_document())
-        if template is None:
-            return
-        chain = {"_id": card.id, "template_id": template["_id"],
-                 "template_name": template["name"], "steps": template["steps"],
-                 "done_column_id": template.get("done_column_id"), "started": [], "at": now}
-        if not await auto.start_chain(chain, uow.session):
-            return
-        if template.get("checklist_template_id"):
-            await _add_checklist(uow, auto, card, template["checklist_template_id"])
-        await _start_step(uow, auto, card.id, chain, 0, settings, now)
+        if template is not None:
+            await _start_chain(uow, auto, card, template, settings, now)
     elif happening.trigger == "card_moved" and happening.to_category == "done":
         chain = await auto.chain_of_step(card.id, uow.session)
         if chain is None or chain.get("finished_at") or chain["started"][-1]["card_id"] != card.id:
@@ -295,6 +294,22 @@ async def _templates(uow: UnitOfWork, auto: AutomationRepository, card: Card,
                 said += f"; moving {parent.number} failed: {getattr(exc, 'message', exc)}"
         await _write_history(uow, chain["_id"], [
             (f"template: {chain['template_name']}", None, said)], now)
+
+
+async def _start_chain(uow: UnitOfWork, auto: AutomationRepository, card: Card,
+                       template: Mapping[str, Any], settings: BoardsSettings, now: datetime
+                       ) -> bool:
+    """The template's chain on this card: its checklist, then step 1 (False: a chain
+    runs on the card already — one per card)."""
+    chain = {"_id": card.id, "template_id": template["_id"],
+             "template_name": template["name"], "steps": template["steps"],
+             "done_column_id": template.get("done_column_id"), "started": [], "at": now}
+    if not await auto.start_chain(chain, uow.session):
+        return False
+    if template.get("checklist_template_id"):
+        await _add_checklist(uow, auto, card, template["checklist_template_id"])
+    await _start_step(uow, auto, card.id, chain, 0, settings, now)
+    return True
 
 
 async def _start_step(uow: UnitOfWork, auto: AutomationRepository, parent_id: str,

@@ -346,7 +346,7 @@ def describe(condition: Mapping[str, Any]) -> str:
 
 ACTIONS = ("set_type", "set_priority", "set_assignee", "set_lane", "set_column", "add_labels",
            "remove_labels", "set_due_date", "add_checklist", "create_children", "reply",
-           "note", "notify", "move_parent_when_children_done")
+           "note", "notify", "move_parent_when_children_done", "start_template")
 
 # what each action needs, besides `type`
 _ACTION_NEEDS: dict[str, tuple[str, ...]] = {
@@ -356,6 +356,7 @@ _ACTION_NEEDS: dict[str, tuple[str, ...]] = {
     "add_checklist": ("checklist_template_id",), "create_children": ("children",),
     "reply": ("text_or_canned",), "note": ("text",), "notify": ("agents",),
     "move_parent_when_children_done": ("column_id",),
+    "start_template": ("request_template_id",),
 }
 
 
@@ -434,7 +435,8 @@ def checklist_progress(items: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
 
 def validate_rule(doc: Mapping[str, Any], *, boards: Mapping[str, Mapping[str, Any]],
                   services: set[str], categories: set[str], checklists: set[str],
-                  agents: set[str], canned: set[str]) -> dict[str, Any]:
+                  agents: set[str], canned: set[str], templates: frozenset[str] = frozenset()
+                  ) -> dict[str, Any]:
     """A rule as stored (without its version), or AutomationInvalid naming each wrong
     field by its path (`trigger.type`, `conditions[0].attribute`, `actions[1].column_id`)."""
     errors: dict[str, str] = {}
@@ -574,6 +576,9 @@ def validate_rule(doc: Mapping[str, Any], *, boards: Mapping[str, Mapping[str, A
                 not isinstance(a["labels"], list)
                 or not all(isinstance(x, str) and 0 < len(x) <= 50 for x in a["labels"])):
             errors[f"{at}.labels"] = "label names, 1 to 50 characters"
+        if kind == "start_template" and a.get("request_template_id") and \
+                a["request_template_id"] not in templates:
+            errors[f"{at}.request_template_id"] = "no such request template"
         if kind == "create_children":
             for j, child in enumerate(a.get("children") or []):
                 errors.update(_child_errors(child, f"{at}.children[{j}]", boards=boards,
@@ -665,12 +670,15 @@ def validate_request_template(doc: Mapping[str, Any], *, services: set[str],
         errors["checklist_template_id"] = "no such checklist template"
     if doc.get("done_column_id") is not None and not isinstance(doc["done_column_id"], str):
         errors["done_column_id"] = "a column of the request's board"
+    if doc.get("start", "on_request") not in ("on_request", "by_rule"):
+        errors["start"] = "on_request (when the request arrives) or by_rule (a rule's action)"
     if errors:
         raise AutomationInvalid(errors)
     return {"_id": doc["id"], "name": _text(doc["name"]), "service_id": doc["service_id"],
             "category_id": doc.get("category_id"),
             "checklist_template_id": doc.get("checklist_template_id"),
             "done_column_id": doc.get("done_column_id"),
+            "start": doc.get("start", "on_request"),
             "active": bool(doc.get("active", True)),
             "steps": [dict(s) for s in steps]}
 
@@ -682,7 +690,8 @@ def template_for(templates: Iterable[Mapping[str, Any]], card: Mapping[str, Any]
     path = list(card.get("category_path") or [])
     best: tuple[int, Mapping[str, Any]] | None = None
     for t in templates:
-        if not t.get("active", True) or t["service_id"] != card.get("service_id"):
+        if not t.get("active", True) or t["service_id"] != card.get("service_id") or \
+                t.get("start", "on_request") != "on_request":
             continue
         if t.get("category_id") is None:
             rank = 0
