@@ -381,6 +381,28 @@ def test_an_api_token_created_shown_once_used_and_revoked_with_its_sessions(
     page.context.close()
 
 
+def test_a_role_and_boards_changed_on_the_people_page(browser, stack, admin_token):
+    page = signed_in(browser, stack, admin_token, "/admin/people")
+    form = page.get_by_role("form", name="Role: Tina Tokens")
+    form.get_by_label("Role").select_option("lead")
+    form.get_by_label("Boards (comma-separated ids)").fill("support, no-such-board")
+    form.get_by_role("button", name="Save").click()
+    expect(form.get_by_label("Boards (comma-separated ids)")).to_have_attribute(
+        "aria-invalid", "true")
+    form.get_by_label("Boards (comma-separated ids)").fill("support")
+    form.get_by_role("button", name="Save").click()
+    expect(page.locator("#admin-status")).to_have_text("Saved.")
+    tina = next(a for a in api(stack, "GET", "/v1/agents").json()["items"] if a["id"] == "tina")
+    assert (tina["role"], tina["boards"]) == ("lead", ["support"])
+    # an admin cannot take their own admin role away by a slip of the menu
+    own = page.get_by_role("form", name="Role: Ada Admin")
+    own.get_by_label("Role").select_option("viewer")
+    own.get_by_role("button", name="Save").click()
+    expect(own.get_by_label("Role")).to_have_attribute("aria-invalid", "true")
+    page.screenshot(path=SCREENSHOTS / "admin-people-roles.png", full_page=True)
+    page.context.close()
+
+
 # --- notifications --------------------------------------------------------------------------
 
 def test_a_slack_route_added_on_the_page_brings_an_alert(browser, stack, admin_token, slack):

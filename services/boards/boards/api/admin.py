@@ -267,7 +267,13 @@ async def change_agent(agent_id: str, body: schemas.AgentChange, request: Reques
     changes = body.model_dump(exclude_unset=True)
     for board_id in changes.get("boards") or []:
         if await repos.catalog.board(board_id) is None:
-            raise Invalid(f"no board {board_id!r}")
+            raise Invalid(f"no board {board_id!r}",
+                          details={"fields": {"boards": f"no board {board_id!r}"}})
+    if agent_id == agent.id and changes.get("role", "admin") != "admin":
+        # the last way back in would be the bootstrap token: an admin does not lock
+        # themselves out by a slip of the role menu
+        raise Invalid("you cannot take away your own admin role",
+                      details={"fields": {"role": "not your own admin role"}})
     if "boards" in changes:
         changes["boards"] = sorted(set(changes["boards"]))
 

@@ -174,5 +174,6 @@ async def people_page(request: Request) -> Response:
         agents = await Repositories.of(request.app.state.runtime.db).agents.all_agents()
         return {"people": [{"id": a["_id"], "name": a.get("name") or a["_id"],
                             "role": a.get("role", "agent"), "active": a.get("active", True),
+                            "boards": a.get("boards", []),
                             "tokens": api.token_views(a)} for a in agents]}
     return await _admin_page(request, "admin/people.html", "people", load)

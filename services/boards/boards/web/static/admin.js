@@ -224,6 +224,8 @@ const REQUESTS = {
   },
   address: (f) => ["PUT", "/v1/admin/channels/addresses",
                    { address: val(f, "address"), service_id: val(f, "service_id") }],
+  role: (f) => ["PATCH", `/v1/agents/${encodeURIComponent(f.dataset.agent)}`,
+                { role: val(f, "role"), boards: list(val(f, "boards")) }],
   token: (f) => ["POST", `/v1/admin/agents/${encodeURIComponent(f.dataset.agent)}/tokens`,
                  { name: val(f, "name") }],
   work: (f) => ["PUT", `/v1/admin/boards/${encodeURIComponent(f.dataset.board)}/work`, workBody(f)],
