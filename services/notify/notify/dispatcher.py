@@ -3,7 +3,8 @@
 Each channel has its own pool of workers claiming only that channel's deliveries, so a
 slow SMTP relay or a rate-limited Slack webhook never holds up the others. A delivery
 whose chat/webhook is paced or told to wait is put back with a later due time (no
-attempt spent) instead of a worker sleeping on it.
+attempt spent) instead of a worker sleeping on it. A worker takes a batch of due
+deliveries at a time (`dispatch_batch`) and records the sends together (`deliver_batch`).
 
 Any number of notify replicas may dispatch. A claim is fenced: each claim of a delivery
 increments its `claim` token, and right before sending the claimer confirms its token
@@ -164,29 +165,30 @@ class Dispatcher:
             busy.discard(index)
 
     async def _claim_and_deliver(self, channel: str) -> float | None:
-        """Send one due delivery of `channel` (0: look again at once), or say how long
-        nothing falls due (None: nothing waits at all; the worker backs off)."""
+        """Send a batch of due deliveries of `channel` (0: look again at once), or say how
+        long nothing falls due (None: nothing waits at all; the worker backs off)."""
         if self._stopping:
             return None
         try:
-            delivery = await self.repo.claim_due_delivery(self.worker, LEASE, channel)
+            batch = await self.repo.claim_due_deliveries(self.worker, LEASE, channel,
+                                                         self.settings.dispatch_batch)
         except Exception as exc:  # noqa: BLE001 (store hiccup: log, back off, poll again)
             log.warning("dispatch.claim_failed", error=str(exc))
             return None
-        if delivery is None:
+        if not batch:
             return await self._until_due(channel)
-        self._in_flight[delivery["_id"]] = delivery.get("claim")
+        for delivery in batch:
+            self._in_flight[delivery["_id"]] = delivery.get("claim")
         self._drained.clear()
-        with bound_contextvars(correlation_id=delivery.get("correlation_id"),
-                               notification_id=delivery["_id"]):
-            try:
-                await self.deliver(delivery)
-            except Exception:  # the lease expires and another attempt follows
-                log.exception("dispatch.unexpected_error")
-            finally:
+        try:
+            await self.deliver_batch(batch)
+        except Exception:  # the leases expire and other attempts follow
+            log.exception("dispatch.unexpected_error")
+        finally:
+            for delivery in batch:
                 self._in_flight.pop(delivery["_id"], None)
-                if not self._in_flight:
-                    self._drained.set()
+            if not self._in_flight:
+                self._drained.set()
         return 0
 
     async def _until_due(self, channel: str) -> float | None:
@@ -207,31 +209,81 @@ class Dispatcher:
                 PENDING.labels(channel).set(counts.get(channel, 0))
         return GAUGE_SECONDS
 
-    # --- one delivery -------------------------------------------------------------------
+    # --- deliveries ---------------------------------------------------------------------
     async def deliver(self, delivery: dict) -> None:
-        channel, kind = delivery["channel"], delivery["kind"]
-        if channel == EMAIL and delivery.get("audience") == "customer" and \
-                await self.repo.suppressed(delivery["recipient"]):
-            await self._finish(delivery, "suppressed", "address bounced; suppressed")
+        await self.deliver_batch([delivery])
+
+    async def deliver_batch(self, batch: list[dict]) -> None:
+        """Send claimed deliveries, in order, and record those that went out together.
+
+        A batch costs a handful of store statements whatever its size (a read of the
+        suppressed addresses, one confirmation of every claim right before sending, one
+        transaction recording the sends), so under a burst the mail keeps pace with the
+        cards instead of each message waiting its turn in the store several times. The
+        price: a process killed (not stopped) mid-batch leaves up to a batch of sends
+        unrecorded, sent again when their claims run out (`dispatch_batch`)."""
+        suppressed = await self.repo.suppressed_among(
+            [d["recipient"] for d in batch
+             if d["channel"] == EMAIL and d.get("audience") == "customer"])
+        ready = []
+        for delivery in batch:
+            with self._about(delivery):
+                prepared = await self._prepare(delivery, suppressed)
+            if prepared is not None:
+                ready.append((delivery, *prepared))
+        if not ready:
             return
+        held = await self.repo.confirm_claims([d for d, *_ in ready], LEASE)
+        sent: list[tuple[dict, str]] = []
+        for delivery, sender, rendered, key in ready:
+            with self._about(delivery):
+                if delivery["_id"] not in held:
+                    # taken over while this worker stalled (or settled by its new claimer):
+                    # the delivery is someone else's now; sending it here would send it twice
+                    NOTIFICATIONS.labels(delivery["channel"], delivery["kind"],
+                                         "claim_lost").inc()
+                    log.warning("dispatch.claim_lost", claim=delivery.get("claim"))
+                    continue
+                message_id = await self._send(delivery, sender, rendered, key)
+            if message_id is not None:
+                sent.append((delivery, message_id))
+        if sent:
+            await self._record_sent(sent)
+        for delivery, _ in sent:
+            self._observe_sent(delivery)
+
+    @staticmethod
+    def _about(delivery: dict):
+        return bound_contextvars(correlation_id=delivery.get("correlation_id"),
+                                 notification_id=delivery["_id"])
+
+    async def _prepare(self, delivery: dict, suppressed: set[str]
+                       ) -> tuple[Sender, Rendered, str | None] | None:
+        """What sending needs (sender, rendered message, pacing key), or None when the
+        delivery was settled instead (suppressed, no sender, broken template, deferred)."""
+        channel = delivery["channel"]
+        if channel == EMAIL and delivery.get("audience") == "customer" and \
+                (delivery.get("recipient") or "").lower() in suppressed:
+            await self._finish(delivery, "suppressed", "address bounced; suppressed")
+            return None
         sender = self.senders.get(channel)
         if sender is None:
             await self._failed(delivery, SendError(f"no sender for {channel!r}", permanent=True))
-            return
+            return None
         try:
             rendered = await self.render(delivery)
         except Exception as exc:  # noqa: BLE001 (whatever breaks a template fails it)
             await self._failed(delivery, SendError(f"template: {exc}", permanent=True))
-            return
+            return None
         key = sender.rate_key(delivery)
         if key is not None and not await self._pace(delivery, key):
-            return
-        if not await self.repo.confirm_claim(delivery["_id"], delivery.get("claim"), LEASE):
-            # taken over while this worker stalled (or settled by its new claimer): the
-            # delivery is someone else's now, and sending it here would send it twice
-            NOTIFICATIONS.labels(channel, kind, "claim_lost").inc()
-            log.warning("dispatch.claim_lost", claim=delivery.get("claim"))
-            return
+            return None
+        return sender, rendered, key
+
+    async def _send(self, delivery: dict, sender: Sender, rendered: Rendered,
+                    key: str | None) -> str | None:
+        """The message id of a send that went out, or None (deferred, retried or failed)."""
+        channel = delivery["channel"]
         started = time.perf_counter()
         try:
             message_id = await sender.send(delivery, rendered)
@@ -239,13 +291,20 @@ class Dispatcher:
             if key is not None:
                 self.limiters[channel].block(key, exc.retry_after)
             await self._defer(delivery, exc.retry_after, str(exc))
-            return
+            return None
         except Exception as exc:  # noqa: BLE001 (unknown errors are transient: retried)
             SEND_SECONDS.labels(channel).observe(time.perf_counter() - started)
             await self._failed(delivery, exc)
-            return
+            return None
         SEND_SECONDS.labels(channel).observe(time.perf_counter() - started)
-        await self._sent(delivery, message_id)
+        return message_id
+
+    @staticmethod
+    def _observe_sent(delivery: dict) -> None:
+        channel, kind = delivery["channel"], delivery["kind"]
+        NOTIFICATIONS.labels(channel, kind, "sent").inc()
+        log.info("notification.sent", kind=kind, channel=channel,
+                 correlation_id=delivery.get("correlation_id"), notification_id=delivery["_id"])
         event_at = delivery.get("event_at")
         if isinstance(event_at, datetime):
             EVENT_TO_SENT_SECONDS.labels(channel, kind).observe(
@@ -292,38 +351,44 @@ class Dispatcher:
 
     # --- outcomes -----------------------------------------------------------------------
     async def _sent(self, delivery: dict, message_id: str) -> None:
-        """Record a send that went out. It must not be lost: an unrecorded send is sent
-        again once its claim runs out. So a busy or absent store is waited out (the claim
-        held meanwhile), and a record retried after a lost answer is recognised (the
-        delivery is already `sent`; its event has one id whatever the attempt)."""
+        await self._record_sent([(delivery, message_id)])
+
+    async def _record_sent(self, sent: list[tuple[dict, str]]) -> None:
+        """Record sends that went out, in one transaction. They must not be lost: an
+        unrecorded send is sent again once its claim runs out. So a busy or absent store is
+        waited out (the claims held meanwhile), and a record retried after a lost answer is
+        recognised (the delivery is already `sent`; its event has one id whatever the
+        attempt)."""
         now = datetime.now(UTC)
-        event_id = uuid.uuid5(SENT_EVENTS, delivery["_id"])
 
         async def mark(uow) -> None:
-            if not await self.repo.mark_sent(delivery["_id"], message_id, now, uow.session):
-                return
-            await uow.emit(NotificationSent(
-                notification_id=delivery["_id"], cause_event_id=delivery["cause_event_id"],
-                channel=delivery["channel"], recipient=delivery["recipient"],
-                kind=delivery["kind"], card_id=delivery.get("card_id"), message_id=message_id,
-            ), event_id=event_id)
+            fresh = await self.repo.mark_sent_many([(d["_id"], m) for d, m in sent], now,
+                                                   uow.session)
+            for delivery, message_id in sent:
+                if delivery["_id"] not in fresh:
+                    continue
+                await uow.emit(NotificationSent(
+                    notification_id=delivery["_id"], cause_event_id=delivery["cause_event_id"],
+                    channel=delivery["channel"], recipient=delivery["recipient"],
+                    kind=delivery["kind"], card_id=delivery.get("card_id"),
+                    message_id=message_id,
+                ), event_id=uuid.uuid5(SENT_EVENTS, delivery["_id"]),
+                    correlation_id=delivery.get("correlation_id"))
 
+        correlation = sent[0][0].get("correlation_id") if len(sent) == 1 else None
         delay = RECORD_RETRY_START
         while True:
             try:
-                await self.runtime.transact(mark, correlation_id=delivery.get("correlation_id"),
-                                            kind="dispatch")
+                await self.runtime.transact(mark, correlation_id=correlation, kind="dispatch")
                 break
-            except Exception as exc:  # noqa: BLE001 (whatever it was, the send happened)
+            except Exception as exc:  # noqa: BLE001 (whatever it was, the sends happened)
                 RECORD_RETRIES.inc()
-                log.warning("dispatch.record_retry", error=repr(exc)[:300], retry_in=delay)
+                log.warning("dispatch.record_retry", error=repr(exc)[:300], retry_in=delay,
+                            deliveries=len(sent))
                 with contextlib.suppress(Exception):
-                    await self.repo.hold_claim(delivery["_id"], self.worker, LEASE,
-                                               delivery.get("claim"))
+                    await self.repo.hold_claims([d for d, _ in sent], self.worker, LEASE)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECORD_RETRY_MAX)
-        NOTIFICATIONS.labels(delivery["channel"], delivery["kind"], "sent").inc()
-        log.info("notification.sent", kind=delivery["kind"], channel=delivery["channel"])
 
     async def _finish(self, delivery: dict, status: str, reason: str) -> None:
         await self.repo.mark_settled(delivery["_id"], status, reason, delivery.get("claim"))

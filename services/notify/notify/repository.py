@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from desk_contracts.catalog import ServiceDefinition
 from desk_contracts.events import CardSnapshot
 from desk_runtime.catalog_copy import CatalogCopy
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -21,6 +21,10 @@ from notify.domain.templates import MessageTemplate
 
 Session = AsyncClientSession | None
 ACTIVE = ("pending", "retrying")
+# The lower bound of every `due_at` range: without it the embedded store's index range
+# starts at null and walks every delivery already settled (their `due_at` is unset), which
+# grows with the 90-day delivery log (83 ms per claim at 3,000 deliveries, 1.2 ms with it).
+DUE_FROM = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _fenced(delivery_id: str, claim: int | None) -> dict[str, Any]:
@@ -147,6 +151,14 @@ class NotifyRepository:
         doc = await self._suppressions.find_one({"_id": email.lower()}, session=session)
         return bool(doc and doc.get("active"))
 
+    async def suppressed_among(self, emails: list[str]) -> set[str]:
+        """Which of these addresses (lower-cased) are suppressed: one read for a batch."""
+        wanted = sorted({e.lower() for e in emails if e})
+        if not wanted:
+            return set()
+        return {d["_id"] async for d in self._suppressions.find(
+            {"_id": {"$in": wanted}, "active": True}, {"_id": 1})}
+
     async def suppress(self, email: str, reason: str, at: datetime,
                        session: AsyncClientSession) -> None:
         current = await self._suppressions.find_one({"_id": email.lower()}, session=session)
@@ -241,16 +253,40 @@ class NotifyRepository:
         claimer writes afterwards matches only while no later claim took it over."""
         now = datetime.now(UTC)
         return await self._deliveries.find_one_and_update(
-            {"channel": channel, "due_at": {"$lte": now}},
+            {"channel": channel, "due_at": {"$gte": DUE_FROM, "$lte": now}},
             {"$set": {"due_at": now + lease, "claimed_until": now + lease, "claimed_by": worker},
              "$inc": {"attempts": 1, "claim": 1}},
             sort=[("channel", ASCENDING), ("due_at", ASCENDING)],
             return_document=ReturnDocument.AFTER,
         )
 
+    async def claim_due_deliveries(self, worker: str, lease: timedelta, channel: str,
+                                   limit: int) -> list[dict[str, Any]]:
+        """Take up to `limit` of the most overdue deliveries of `channel` for `lease`, most
+        overdue first: three indexed statements however many (the ids due; the claim of
+        those still due, each incrementing its `claim` fencing token; the claimed ones back,
+        found by this claim's own mark, so a concurrent claimer's take is never mistaken
+        for ours)."""
+        now = datetime.now(UTC)
+        ids = [d["_id"] async for d in self._deliveries.find(
+            {"channel": channel, "due_at": {"$gte": DUE_FROM, "$lte": now}}, {"_id": 1},
+            sort=[("channel", ASCENDING), ("due_at", ASCENDING)], limit=limit)]
+        if not ids:
+            return []
+        mark = uuid.uuid4().hex
+        until = now + lease
+        await self._deliveries.update_many(
+            {"_id": {"$in": ids}, "due_at": {"$lte": now}},
+            {"$set": {"due_at": until, "claimed_until": until, "claimed_by": worker,
+                      "claim_mark": mark},
+             "$inc": {"attempts": 1, "claim": 1}})
+        taken = {d["_id"]: d async for d in self._deliveries.find(
+            {"_id": {"$in": ids}, "claim_mark": mark})}
+        return [taken[i] for i in ids if i in taken]
+
     async def next_due_at(self, channel: str) -> datetime | None:
         """When the next delivery of `channel` falls due (None: nothing waits)."""
-        doc = await self._deliveries.find_one({"channel": channel, "due_at": {"$ne": None}},
+        doc = await self._deliveries.find_one({"channel": channel, "due_at": {"$gte": DUE_FROM}},
                                              {"due_at": 1},
                                              sort=[("channel", ASCENDING), ("due_at", ASCENDING)])
         return doc["due_at"] if doc else None
@@ -261,11 +297,27 @@ class NotifyRepository:
         (`claim`, its fencing token) still holds the delivery and it still waits to be sent.
         A claimer that stalled past its lease and was taken over gets False and must not
         send; one that gets True keeps the delivery for `lease` (no one can claim it sooner)."""
+        held = await self.confirm_claims([{"_id": delivery_id, "claim": claim}], lease)
+        return delivery_id in held
+
+    async def confirm_claims(self, deliveries: list[dict[str, Any]], lease: timedelta
+                             ) -> set[str]:
+        """`confirm_claim` for several deliveries in one write (each fenced by its own
+        token); the ids still held. Only when some were lost does a read say which."""
+        if not deliveries:
+            return set()
         until = datetime.now(UTC) + lease
-        result = await self._deliveries.update_one(
-            {**_fenced(delivery_id, claim), "status": {"$in": list(ACTIVE)}},
-            {"$set": {"due_at": until, "claimed_until": until}})
-        return result.matched_count == 1
+        result = await self._deliveries.bulk_write([
+            UpdateOne({**_fenced(d["_id"], d.get("claim")), "status": {"$in": list(ACTIVE)}},
+                      {"$set": {"due_at": until, "claimed_until": until}})
+            for d in deliveries], ordered=False)
+        ids = [d["_id"] for d in deliveries]
+        if result.matched_count == len(deliveries):
+            return set(ids)
+        claims = {d["_id"]: d.get("claim") for d in deliveries}
+        return {d["_id"] async for d in self._deliveries.find(
+            {"_id": {"$in": ids}, "status": {"$in": list(ACTIVE)}}, {"claim": 1})
+            if claims[d["_id"]] is None or d.get("claim") == claims[d["_id"]]}
 
     async def release_delivery(self, delivery_id: str, claim: int | None = None) -> None:
         """Hand a claimed delivery back untried (a graceful stop): due now, no attempt spent."""
@@ -287,20 +339,38 @@ class NotifyRepository:
                         session: AsyncClientSession) -> bool:
         """Record the send; False when it was recorded already (a retried record whose
         first commit went through although its answer was lost)."""
-        result = await self._deliveries.update_one(
-            {"_id": delivery_id, "status": {"$ne": "sent"}},
-            {"$set": {"status": "sent", "sent_at": at, "message_id": message_id,
-                      "claimed_until": None}, "$unset": {"due_at": ""}},
-            session=session)
-        return result.modified_count == 1
+        return delivery_id in await self.mark_sent_many([(delivery_id, message_id)], at, session)
+
+    async def mark_sent_many(self, sent: list[tuple[str, str]], at: datetime,
+                             session: AsyncClientSession) -> set[str]:
+        """Record several sends (delivery id, message id) in the caller's transaction; the
+        ids recorded now (not those a retried record whose answer was lost did already)."""
+        ids = [delivery_id for delivery_id, _ in sent]
+        done = {d["_id"] async for d in self._deliveries.find(
+            {"_id": {"$in": ids}, "status": "sent"}, {"_id": 1}, session=session)}
+        fresh = [(i, m) for i, m in sent if i not in done]
+        if fresh:
+            await self._deliveries.bulk_write([
+                UpdateOne({"_id": i, "status": {"$ne": "sent"}},
+                          {"$set": {"status": "sent", "sent_at": at, "message_id": m,
+                                    "claimed_until": None}, "$unset": {"due_at": ""}})
+                for i, m in fresh], ordered=True, session=session)
+        return {i for i, _ in fresh}
 
     async def hold_claim(self, delivery_id: str, worker: str, lease: timedelta,
                          claim: int | None = None) -> None:
         """Extend this worker's claim (its send went out; recording it takes longer)."""
+        await self.hold_claims([{"_id": delivery_id, "claim": claim}], worker, lease)
+
+    async def hold_claims(self, deliveries: list[dict[str, Any]], worker: str,
+                          lease: timedelta) -> None:
+        """`hold_claim` for several deliveries in one write."""
         until = datetime.now(UTC) + lease
-        await self._deliveries.update_one(
-            {**_fenced(delivery_id, claim), "claimed_by": worker, "status": {"$ne": "sent"}},
-            {"$set": {"due_at": until, "claimed_until": until}})
+        await self._deliveries.bulk_write([
+            UpdateOne({**_fenced(d["_id"], d.get("claim")), "claimed_by": worker,
+                       "status": {"$ne": "sent"}},
+                      {"$set": {"due_at": until, "claimed_until": until}})
+            for d in deliveries], ordered=False)
 
     async def mark_settled(self, delivery_id: str, status: str, reason: str,
                            claim: int | None = None) -> None:

@@ -2,7 +2,7 @@
 
 from desk_runtime.mail import SmtpConfig
 from desk_runtime.settings import ServiceSettings
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
 
 
@@ -48,6 +48,10 @@ class NotifySettings(ServiceSettings):
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 600.0
     dispatch_poll_seconds: float = 0.5
+    # Deliveries a worker claims, sends and records together: a batch costs a few store
+    # statements whatever its size, so the mail keeps pace under a burst; a process killed
+    # mid-batch re-sends at most this many once their claims run out.
+    dispatch_batch: int = Field(8, ge=1, le=100)
     # Several workers hide a slow SMTP relay's latency; on a store that serialises writes
     # (SecantusDB) more workers mostly contend (see docs/notify.md, benchmark).
     email_workers: int = 2

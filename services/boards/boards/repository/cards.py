@@ -116,6 +116,11 @@ class CardRepository:
         await self._cards.create_index(
             "request_id", unique=True, partialFilterExpression={"request_id": {"$type": "string"}}
         )
+        # the lookup by request (every request.received): the embedded store never plans a
+        # query on a partial index, so without this one it scans every card (a compound
+        # key, so real MongoDB does not see two indexes on one key pattern)
+        await self._cards.create_index([("request_id", ASCENDING), ("_id", ASCENDING)],
+                                      name="request_id_lookup")
         # One compound index per list filter, each ending in the pagination key, so a
         # filtered page is an index range (board is always part of an agent's query).
         # sort_key ascending: SecantusDB 0.7 returns wrong rows for range scans over a
