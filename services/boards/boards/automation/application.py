@@ -335,6 +335,11 @@ TIMER_SECONDS = 5.0
 TIMER_BATCH = 200
 
 
+# where each timed rule's walk over its cards stands (per process; from the start again
+# after a batch shorter than TIMER_BATCH)
+_WALKS: dict[str, str | None] = {}
+
+
 async def timer_round(runtime, settings: BoardsSettings) -> float:
     """Run each timed rule for the cards it is due for: a card in its column longer than
     the rule says (once per stay in the column), or every open card of the board at the
@@ -347,10 +352,11 @@ async def timer_round(runtime, settings: BoardsSettings) -> float:
         trigger = rule["trigger"]
         if trigger["type"] not in domain.TIMED or not rule.get("active", True):
             continue
+        walk = _WALKS.get(rule["_id"])
         if trigger["type"] == "time_in_column":
             due = await auto.cards_in_column_since(
                 rule["board_id"], trigger["column_id"], domain.overdue_since(trigger, now),
-                TIMER_BATCH)
+                TIMER_BATCH, walk)
             keyed = [(c, f"timer:{c['_id']}:{c['column_entered_at'].isoformat()}")
                      for c in due]
             happening = "time_in_column"
@@ -358,9 +364,11 @@ async def timer_round(runtime, settings: BoardsSettings) -> float:
             occurrence = domain.occurrence(trigger, now)
             if occurrence is None:
                 continue
-            due = await auto.open_cards(rule["board_id"], TIMER_BATCH)
+            due = await auto.open_cards(rule["board_id"], TIMER_BATCH, walk)
             keyed = [(c, f"schedule:{c['_id']}:{occurrence.isoformat()}") for c in due]
             happening = "scheduled"
+        _WALKS[rule["_id"]] = due[-1]["_id"] if len(due) == TIMER_BATCH else None
+        busy = busy or len(due) == TIMER_BATCH
         version = int(rule.get("version", 1))
         done = await auto.ran_already([f"{rule['_id']}:{version}:{key}" for _, key in keyed])
         for card, key in keyed:

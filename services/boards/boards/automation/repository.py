@@ -36,6 +36,8 @@ class AutomationRepository:
         await self._runs.create_index([("card_id", ASCENDING), ("at", DESCENDING)])
         await self._versions.create_index([("rule_id", ASCENDING), ("version", DESCENDING)])
         await self._chains.create_index([("started.card_id", ASCENDING)])
+        # which events rules caused matters while they are being handled: days, not ever
+        await self._caused.create_index("at", expireAfterSeconds=30 * 24 * 3600)
         await self._db[DEFINITIONS["category"]].create_index([("service_id", ASCENDING)])
 
     # --- definitions -----------------------------------------------------------------------
@@ -100,18 +102,26 @@ class AutomationRepository:
         return {d["_id"] async for d in self._runs.find({"_id": {"$in": run_ids}}, {"_id": 1})}
 
     async def cards_in_column_since(self, board_id: str, column_id: str, before: datetime,
-                                    limit: int) -> list[dict[str, Any]]:
-        """Cards that entered a column before `before` (a time-in-column rule's due ones)."""
+                                    limit: int, after_id: str | None = None
+                                    ) -> list[dict[str, Any]]:
+        """Cards that entered a column before `before` (a time-in-column rule's due ones),
+        by id from `after_id` on: a clock pages through more than one batch."""
+        query: dict[str, Any] = {"board_id": board_id, "column_id": column_id,
+                                 "column_entered_at": {"$lt": before}}
+        if after_id is not None:
+            query["_id"] = {"$gt": after_id}
         return [c async for c in self._db.cards.find(
-            {"board_id": board_id, "column_id": column_id,
-             "column_entered_at": {"$lt": before}},
-            {"_id": 1, "column_id": 1, "column_entered_at": 1}).limit(limit)]
+            query, {"_id": 1, "column_id": 1, "column_entered_at": 1}).sort(
+                "_id", ASCENDING).limit(limit)]
 
-    async def open_cards(self, board_id: str, limit: int) -> list[dict[str, Any]]:
-        """A board's cards not done (what a scheduled rule looks at)."""
-        return [c async for c in self._db.cards.find(
-            {"board_id": board_id, "status_category": {"$ne": "done"}},
-            {"_id": 1, "column_id": 1}).limit(limit)]
+    async def open_cards(self, board_id: str, limit: int, after_id: str | None = None
+                         ) -> list[dict[str, Any]]:
+        """A board's cards not done (what a scheduled rule looks at), by id."""
+        query: dict[str, Any] = {"board_id": board_id, "status_category": {"$ne": "done"}}
+        if after_id is not None:
+            query["_id"] = {"$gt": after_id}
+        return [c async for c in self._db.cards.find(query, {"_id": 1, "column_id": 1}).sort(
+            "_id", ASCENDING).limit(limit)]
 
     async def log_on_card(self, card_id: str, entries: list[dict[str, Any]],
                           session: Session = None) -> None:
