@@ -30,8 +30,9 @@ def stack(mongo_url, amqp_url, mail, tmp_path_factory):
 class Boards:
     """Boards' API as the admin token holder, and the requests customers file via intake."""
 
-    def __init__(self, stack: Stack):
+    def __init__(self, stack: Stack, amqp_url: str):
         self.stack = stack
+        self.amqp_url = amqp_url
         self.http = httpx.Client(base_url=stack["boards"].url, headers=auth(stack), timeout=20)
 
     def put(self, kind: str, item_id: str, body: dict) -> httpx.Response:
@@ -78,7 +79,7 @@ class Boards:
 
 
 @pytest.fixture(scope="package")
-def boards(stack):
-    b = Boards(stack)
+def boards(stack, amqp_url):
+    b = Boards(stack, amqp_url)
     yield b
     b.http.close()

@@ -4,11 +4,16 @@ trigger each other are stopped at the depth limit and the stop is written on the
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 import uuid
 
+import aio_pika
 import httpx
 import pytest
+from desk_contracts.topology import PARTITION_HEADER, Topology
+from pymongo import MongoClient
 
 from tests.support.stack import wait_until
 
@@ -172,3 +177,31 @@ def test_a_rule_starts_a_request_templates_chain_when_its_condition_is_met(board
     second = wait_until(lambda: (c := boards.children(card["id"])) and len(c) == 2 and c[1],
                         timeout=30)
     assert second["title"] == "Pay Invoice 42"
+
+
+def test_a_redelivered_event_runs_no_rule_twice(boards, stack, mongo_url):
+    idea = boards.submit("idea", "Export the console to CSV")
+    wait_until(lambda: boards.card(idea["id"])["checklist"], timeout=30)
+    db = MongoClient(mongo_url, tz_aware=True)[f"{stack.namespace}_boards"]
+    created = next(d["envelope"] for d in db.outbox.find({"envelope.type": "card.created"})
+                   if d["envelope"]["payload"]["card"]["card_id"] == idea["id"])
+    # the broker delivers it again, and the consumer's record of it is even lost: the
+    # run's own id still keeps the rule from running twice
+    db.processed_events.delete_one({"_id": f"boards.automation:{created['event_id']}"})
+
+    async def publish() -> None:
+        conn = await aio_pika.connect(boards.amqp_url)
+        async with conn:
+            channel = await conn.channel(publisher_confirms=True)
+            exchange = await channel.get_exchange(Topology(stack.namespace).exchange)
+            body = json.dumps(created, default=str).encode()
+            await exchange.publish(aio_pika.Message(body=body, headers={
+                PARTITION_HEADER: idea["id"]}), routing_key="card.created.v1")
+    asyncio.run(publish())
+    wait_until(lambda: db.processed_events.find_one(
+        {"_id": f"boards.automation:{created['event_id']}"}), timeout=30)
+    runs = boards.runs(idea["id"])
+    assert [r["rule_id"] for r in runs] == ["activecloud-idea-checklist"]
+    card = boards.card(idea["id"])
+    assert len(card["checklist"]) == 4
+    assert len([h for h in card["history"] if h["field"].startswith("automation:")]) == 1
