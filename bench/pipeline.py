@@ -27,6 +27,11 @@ a local SMTP sink (aiosmtpd). Then it prints:
 * `--idle-after-minutes 60`: the stack left idle that long after the load, then the
   average idle CPU of each process over the stretch and the store's insert rate again;
 * `--ops-detail`: the burst's store operations per ticket by collection and kind;
+* `--explain`: the store's profiler records every command of the burst; each kind of query
+  is run again on the store as the burst left it, and those taking ≥ 2 ms (a scan, where
+  an index lookup takes well under one) are listed with how often they ran per ticket and
+  the store's plan (the profiler adds a write per command, so the run's other figures are
+  not comparable);
 * each process's peak RSS.
 
 The bench observes without joining the pipeline: an extra exclusive queue bound to the
@@ -356,6 +361,93 @@ async def top_ops(url: str, namespace: str, *, detail: bool = False) -> Counter:
     return ops
 
 
+def _shape(value):
+    """A filter with its values replaced by their types: one line per kind of query."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shape(v) for v in value[:1]]
+    return type(value).__name__
+
+
+def _queries_of(command: dict) -> list[tuple[str, str, dict, dict | None]]:
+    """(operation, collection, filter, sort) of each query a profiled command ran."""
+    if "find" in command:
+        return [("find", command["find"], command.get("filter") or {}, command.get("sort"))]
+    if "findAndModify" in command:
+        return [("findAndModify", command["findAndModify"], command.get("query") or {},
+                 command.get("sort"))]
+    if "update" in command:
+        return [("update", command["update"], u.get("q") or {}, None)
+                for u in command.get("updates") or []]
+    if "delete" in command:
+        return [("delete", command["delete"], d.get("q") or {}, None)
+                for d in command.get("deletes") or []]
+    if "count" in command:
+        return [("count", command["count"], command.get("query") or {}, None)]
+    if "aggregate" in command and isinstance(command["aggregate"], str):
+        first = (command.get("pipeline") or [{}])[0]
+        return [("aggregate", command["aggregate"], first.get("$match") or {}, None)]
+    return []
+
+
+async def profile_queries(url: str, namespace: str, on: bool) -> None:
+    """Turn the store's profiler (level 2: every command) on or off for the services'
+    databases."""
+    client = AsyncMongoClient(url)
+    try:
+        for name in await client.list_database_names():
+            if name.startswith(namespace + "_"):
+                await client[name].command("profile", 2 if on else 0)
+    finally:
+        await client.close()
+
+
+async def scanning_queries(url: str, namespace: str, tickets: int) -> list[str]:
+    """Every kind of query the services ran (from the profiler), run again on the store as
+    the burst left it: those that take ≥ 2 ms (a scan, where an index lookup takes well
+    under one), costliest per ticket first, with the store's plan. (The plan alone misleads:
+    SecantusDB's explain says COLLSCAN for `_id` lookups with extra conditions, which it
+    serves by `_id`.)"""
+    client = AsyncMongoClient(url)
+    seen: dict[tuple, list] = {}
+    try:
+        for name in await client.list_database_names():
+            if not name.startswith(namespace + "_"):
+                continue
+            async for entry in client[name]["system.profile"].find({}):
+                for op, coll, flt, sort in _queries_of(entry.get("command") or {}):
+                    if coll.startswith("system."):
+                        continue
+                    key = (name, op, coll, repr(_shape(flt)), repr(sort and list(sort)))
+                    if key in seen:
+                        seen[key][0] += 1
+                    else:
+                        seen[key] = [1, flt, sort]
+        rows = []
+        for (name, op, coll, shape, _), (n, flt, sort) in seen.items():
+            times = []
+            for _ in range(3):
+                started = time.perf_counter()
+                await client[name][coll].find_one(flt, sort=list(sort.items()) if sort else None)
+                times.append(time.perf_counter() - started)
+            took = min(times)
+            if took < 0.002:
+                continue
+            explain: dict = {"find": coll, "filter": flt, **({"sort": sort} if sort else {})}
+            try:
+                plan = (await client[name].command("explain", explain)).get(
+                    "queryPlanner", {}).get("winningPlan", {}).get("stage", "?")
+            except Exception:  # noqa: BLE001
+                plan = "?"
+            rows.append((n / tickets * took, f"  {1000 * took:7.1f} ms  {n / tickets:6.2f}/ticket  "
+                         f"{plan:<8} {name[len(namespace) + 1:]}.{coll} {op} {shape}"
+                         + (f" sort {sort}" if sort else "")))
+        return [line for _, line in sorted(rows, reverse=True)]
+    finally:
+        await client.close()
+
+
 # ---- driving the desk -----------------------------------------------------------------
 
 def request_body(ticket: Ticket) -> dict:
@@ -601,6 +693,8 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
             print(f"burst: {args.burst} requests, {args.concurrency} concurrent …", flush=True)
             ops0 = await top_ops(store.url, ns)
             detail0 = await top_ops(store.url, ns, detail=True) if args.ops_detail else None
+            if args.explain:
+                await profile_queries(store.url, ns, True)
             cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
             b_start = time.time()
             if counter:
@@ -613,6 +707,12 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
             after_burst["cpu_spent"] = {n: cpu_seconds(p) - cpu0[n] for n, p in pids.items()}
             ops1 = await top_ops(store.url, ns)
             ops1["portal"] -= sum(1 for t in obs.portal_reads if b_start <= t <= b_end)
+            if args.explain:
+                await profile_queries(store.url, ns, False)
+                scans = await scanning_queries(store.url, ns, args.burst)
+                print(f"kinds of query taking ≥ 2 ms on the store after the burst: {len(scans)}")
+                for line in scans:
+                    print(line)
             if detail0 is not None:
                 detail = await top_ops(store.url, ns, detail=True) - detail0
                 print("store operations per ticket by collection and kind (burst window):")
@@ -780,6 +880,9 @@ def main() -> int:
     parser.add_argument("--idle-after-minutes", type=float, default=0.0,
                         help="leave the stack idle this long after the load, then measure the "
                              "store's insert rate and the average idle CPU again")
+    parser.add_argument("--explain", action="store_true",
+                        help="profile every store command during the burst and list the kinds "
+                             "of query the store answers by scanning a whole collection")
     parser.add_argument("--ops-detail", action="store_true",
                         help="print the burst's store operations per collection and kind")
     parser.add_argument("--no-txn-count", action="store_true",
