@@ -52,6 +52,9 @@ async def on_happening(uow: UnitOfWork, happening: Happening, settings: BoardsSe
     own occurrence as `event_id` and the one rule it is for)."""
     repos = Repositories.of(uow.db)
     auto = AutomationRepository(uow.db)
+    rules = rules if rules is not None else await auto.all("rule")
+    if not await _may_matter(auto, rules, happening):
+        return  # no rule and no template listens for this: not even the card is read
     card = await repos.cards.card(happening.card_id, uow.session)
     if card is None:
         return  # an event of a card this boards does not hold (an integrator's)
@@ -65,8 +68,7 @@ async def on_happening(uow: UnitOfWork, happening: Happening, settings: BoardsSe
     await _templates(uow, auto, card, happening, settings, now)
 
     started = time.perf_counter()
-    decisions = domain.evaluate(rules if rules is not None else await auto.all("rule"),
-                                happening, card.to_document())
+    decisions = domain.evaluate(rules, happening, card.to_document())
     EVALUATION_SECONDS.observe(time.perf_counter() - started)
     ran: list[str] = []
     for decision in decisions:
@@ -99,6 +101,18 @@ async def on_happening(uow: UnitOfWork, happening: Happening, settings: BoardsSe
     await auto.note_caused(caused, depth + 1, ran, now, uow.session)
     if notes:
         await _write_history(uow, card.id, notes, now)
+
+
+async def _may_matter(auto: AutomationRepository, rules: Any, happening: Happening) -> bool:
+    """Whether any active rule has this trigger, or a request template may start (from the
+    process's cached definitions) or a chain go on (a card reached done)."""
+    if any(r.get("active", True) and r["trigger"]["type"] == happening.trigger for r in rules):
+        return True
+    if happening.trigger == "card_moved" and happening.to_category == "done":
+        return True  # a step of a chain in progress may be done
+    if happening.trigger == "card_created":
+        return bool(await auto.all("request_template"))
+    return False
 
 
 async def _write_history(uow: UnitOfWork, card_id: str,
