@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from desk_contracts.catalog import FIELD_ERRORS_RU
+
 LANGUAGES = ("en", "ru")
 
 TEXT: dict[str, tuple[str, str]] = {
@@ -204,22 +206,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "help.open": ("Read the article", "Открыть статью"),
 }
 
-# validate_fields (shared with intake) speaks English; these are its messages in Russian
-FIELD_ERRORS_RU = {
-    "is required": "обязательное поле",
-    "must be text": "должно быть текстом",
-    "must be a single line": "должно быть одной строкой",
-    "must be an e-mail address": "должно быть адресом e-mail",
-    "must be a number": "должно быть числом",
-    "must be yes or no": "должно быть «да» или «нет»",
-    "must be a date (YYYY-MM-DD)": "должно быть датой (ГГГГ-ММ-ДД)",
-    "is not a field of this service": "не относится к этой услуге",
-}
-_FIELD_PREFIXES_RU = {
-    "must be one of: ": "должно быть одним из: ",
-    "must be among: ": "должно быть из списка: ",
-    "must be at most ": "должно быть не длиннее ",
-}
+# the validator's one exception to the table: "must be at most N characters"
+_AT_MOST = ("must be at most ", "должно быть не длиннее ")
 
 
 def translate(key: str, language: str, **values: object) -> str:
@@ -229,11 +217,15 @@ def translate(key: str, language: str, **values: object) -> str:
 
 
 def field_error(message: str, language: str) -> str:
+    """A form validator's message (desk_contracts speaks English) in the page's language:
+    exact from contracts' table, or by a key ending in ': ' that the message starts with."""
     if language != "ru":
         return message
     if message in FIELD_ERRORS_RU:
         return FIELD_ERRORS_RU[message]
-    for en, ru in _FIELD_PREFIXES_RU.items():
-        if message.startswith(en):
-            return ru + message[len(en):].replace(" characters", " символов")
+    for en, ru in FIELD_ERRORS_RU.items():
+        if en.endswith(": ") and message.startswith(en):
+            return ru + message[len(en):]
+    if message.startswith(_AT_MOST[0]):
+        return _AT_MOST[1] + message[len(_AT_MOST[0]):].replace(" characters", " символов")
     return message
