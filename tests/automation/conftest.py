@@ -3,10 +3,14 @@ and store, with the demo catalog's automation (the four stories) loaded by board
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
+import aio_pika
 import httpx
 import pytest
+from desk_contracts import make_envelope
+from desk_contracts.topology import PARTITION_HEADER, Topology
 
 from tests.support.mail import MailSink
 from tests.support.stack import Stack, auth, cleanup, wait_until
@@ -71,6 +75,20 @@ class Boards:
         found = wait_until(lambda: self.http.get("/v1/cards", params={
             "request_id": request_id}).json()["items"], timeout=30)
         return found[0] | {"email": email}
+
+    def publish(self, payload) -> None:
+        """An event on the bus as its owner publishes it (keyed by its card)."""
+        async def run() -> None:
+            envelope = make_envelope(payload, account_id="default")
+            conn = await aio_pika.connect(self.amqp_url)
+            async with conn:
+                channel = await conn.channel(publisher_confirms=True)
+                exchange = await channel.get_exchange(Topology(self.stack.namespace).exchange)
+                await exchange.publish(aio_pika.Message(
+                    body=envelope.model_dump_json().encode(),
+                    headers={PARTITION_HEADER: payload.card_id}),
+                    routing_key=envelope.routing_key)
+        asyncio.run(run())
 
     def children(self, card_id: str) -> list[dict]:
         parent = self.card(card_id)

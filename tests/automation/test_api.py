@@ -8,10 +8,12 @@ import asyncio
 import json
 import time
 import uuid
+from datetime import UTC, datetime
 
 import aio_pika
 import httpx
 import pytest
+from desk_contracts.events import Person, ReplyReceived, SlaBreached
 from desk_contracts.topology import PARTITION_HEADER, Topology
 from pymongo import MongoClient
 
@@ -205,3 +207,46 @@ def test_a_redelivered_event_runs_no_rule_twice(boards, stack, mongo_url):
     card = boards.card(idea["id"])
     assert len(card["checklist"]) == 4
     assert len([h for h in card["history"] if h["field"].startswith("automation:")]) == 1
+
+
+def test_a_customer_reply_and_an_sla_breach_trigger_their_rules(boards, stack, mail):
+    board = f"watch-{uuid.uuid4().hex[:6]}"
+    r = boards.http.put(f"/v1/boards/{board}", json={
+        "name": "Watch", "columns": COLUMNS, "lanes": [{"id": "main", "name": "Main"}]})
+    assert r.status_code == 200, r.text
+    r = boards.http.put(f"/v1/services/{board}", json={
+        "id": board, "name": {"en": "Watch"},
+        "target": {"board_id": board, "column_id": "todo", "lane_id": "main"}})
+    assert r.status_code == 200, r.text
+    lead = boards.http.post("/v1/agents", json={
+        "id": f"lead-{uuid.uuid4().hex[:6]}", "name": "Lena Lead", "boards": [board],
+        "email": f"lena.{uuid.uuid4().hex[:6]}@desk.example"}).json()
+    for rule_id, trigger, actions in (
+            ("replied", {"type": "customer_replied"},
+             [{"type": "add_labels", "labels": ["customer wrote"]}]),
+            ("breached", {"type": "sla_breached", "target": "first_response"},
+             [{"type": "set_priority", "value": "critical"},
+              {"type": "notify", "agents": [lead["id"]]}])):
+        r = boards.put("rules", f"{board}-{rule_id}", {"name": rule_id, "board_id": board,
+                                                         "trigger": trigger, "actions": actions})
+        assert r.status_code == 200, r.text
+
+    card = boards.submit(board, "Still waiting")
+    now = datetime.now(UTC)
+    boards.publish(ReplyReceived(
+        reply_id=f"r-{uuid.uuid4()}", card_id=card["id"], channel="email",
+        author=Person(email=card["email"], name="Anna"), text="Any news?", received_at=now))
+    labelled = wait_until(lambda: (c := boards.card(card["id"]))["labels"] and c, timeout=30)
+    assert [x["name"] for x in labelled["labels"]] == ["customer wrote"]
+    assert labelled["priority"] == "medium"  # the breach rule has not run: no breach yet
+
+    # sla says the first response is late (as sla publishes it)
+    boards.publish(SlaBreached(card_id=card["id"], number=card["number"],
+                               target="first_response", deadline=now, at=now,
+                               policy="standard", service_id=board))
+    escalated = wait_until(lambda: (c := boards.card(card["id"]))["priority"] == "critical"
+                           and c, timeout=30)
+    assert escalated["priority_key"] == "critical"
+    # the lead hears of it by e-mail, through notify
+    [told] = mail.wait_for(lead["email"])
+    assert card["number"] in told["Subject"]
