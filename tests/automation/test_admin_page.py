@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.support.browser import SCREENSHOTS, chromium
-from tests.support.stack import auth
+from tests.support.stack import auth, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -71,3 +71,32 @@ def test_an_admin_reads_and_edits_automation_on_its_page(stack, boards):
             "time_in_column")
         context.close()
     assert boards.http.delete("/v1/automation/rules/it-escalate").status_code == 204
+
+
+def test_an_ideas_tile_shows_its_checklist_progress_and_the_card_its_rule_run(stack, boards):
+    idea = boards.submit("idea", "Keyboard shortcuts in the console",
+                         email="dev@activecloud.example")
+    card = wait_until(lambda: (c := boards.card(idea["id"]))["checklist"] and c, timeout=30)
+    r = boards.http.patch(f"/v1/cards/{idea['id']}", json={
+        "version": card["version"],
+        "checklist": [dict(i, done=n == 0) for n, i in enumerate(card["checklist"])]})
+    assert r.status_code == 200, r.text
+    r = httpx.post(f"{stack['boards'].url}/v1/agents", headers=auth(stack), timeout=15,
+                   json={"id": f"pm-{uuid.uuid4().hex[:4]}", "name": "Pia PM",
+                         "boards": ["product"]})
+    token = r.json()["token"]
+    with chromium() as browser:
+        context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(15_000)
+        page = context.new_page()
+        page.goto(f"{stack['boards'].url}/login?next=/board/product")
+        page.locator("input[name=token]").fill(token)
+        page.locator("form button[type=submit]").click()
+        tile = page.locator(".tile", has=page.locator("a.num", has_text=idea["number"]))
+        expect(tile.locator(".chip.checklist")).to_have_text("☑ 1/4")
+        page.goto(f"{stack['boards'].url}/cards/{idea['number']}")
+        history = page.locator("table.history")
+        expect(history.locator("tr", has_text="automation: Ideas get the validation "
+                                              "checklist")).to_contain_text(
+            "checklist 'Idea validation' added")
+        context.close()
