@@ -1,5 +1,6 @@
-"""Automation at work: a request's category routes its card, and each card event runs
-the rules and request templates it triggers.
+"""Automation at work: each card event (and the clock, for timed rules) runs the rules and
+request templates it triggers. (A request's category is applied at card creation:
+boards.automation.routing.)
 
 Rules run in boards' `boards.automation` consumer, one transaction per card event, after
 the change that caused it committed: the consumer's processed-event record and each run's
