@@ -147,12 +147,15 @@ def card_rows(data: query.Dataset, period: Period) -> tuple[list[str], list[list
     head = ["card_id", "number", "account", "service", "board", "lane", "column", "category",
             "agent", "channel", "priority", "created_at", "closed_at", "reopened",
             "first_response_business_seconds", "resolution_business_seconds",
-            "cycle_time_seconds", "rating", "rating_comment"]
+            "cycle_time_seconds", "rating", "rating_comment", "card_type",
+            "blocked_seconds", "blocked_at_end"]
+    blocked = {r["card_id"]: r for r in query.blocked_cards(data, period)}
     rows = []
     for c in sorted(data.cards, key=lambda c: (c["created_at"], c["_id"])):
         ivs = data.histories.get(c["_id"], [])
         closes = domain.closings(ivs)
-        if not (c["created_at"] in period or any(t in period for t in closes)):
+        b = blocked.get(c["_id"])
+        if not (c["created_at"] in period or any(t in period for t in closes) or b):
             continue
         fr = latest.get((c["_id"], "first_response"))
         res = latest.get((c["_id"], "resolution"))
@@ -167,7 +170,9 @@ def card_rows(data: query.Dataset, period: Period) -> tuple[list[str], list[list
                      fr["spent_seconds"] if fr else None, res["spent_seconds"] if res else None,
                      ((closed_at - started).total_seconds()
                       if closed_at and started else None),
-                     r["rating"] if r else None, r.get("comment") if r else None])
+                     r["rating"] if r else None, r.get("comment") if r else None,
+                     c.get("card_type") or "request", b["seconds"] if b else 0.0,
+                     bool(b and b["blocked_at_end"])])
     return head, rows
 
 

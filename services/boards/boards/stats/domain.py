@@ -395,20 +395,32 @@ def blocked_spans(versions: Iterable[dict]) -> list[tuple[datetime, datetime | N
     return spans
 
 
-def blocked_time(spans: dict[str, list[tuple[datetime, datetime | None]]], period: Period
-                 ) -> dict:
+def blocked_in_period(card_spans: Sequence[tuple[datetime, datetime | None]], period: Period,
+                      now: datetime | None = None) -> tuple[float, bool]:
+    """Seconds one card was blocked inside the period, and whether it is blocked at its end.
+
+    A blocker still open counts until `now` when the period reaches past it: a period
+    ending tomorrow must not count tomorrow's hours as blocked already.
+    """
+    until = min(period.end, now) if now is not None else period.end
+    seconds = sum(max(0.0, (min(end or until, until) - max(start, period.start)).total_seconds())
+                  for start, end in card_spans)
+    still = any(start < period.end and (end is None or end >= period.end)
+                for start, end in card_spans)
+    return seconds, still
+
+
+def blocked_time(spans: dict[str, list[tuple[datetime, datetime | None]]], period: Period,
+                 now: datetime | None = None) -> dict:
     """Time cards spent blocked inside the period: per blocked card (median, p90, mean),
     the total, and how many are blocked at the period's end."""
     per_card = []
     blocked_at_end = 0
     for card_spans in spans.values():
-        seconds = sum(max(0.0, (min(end or period.end, period.end)
-                                - max(start, period.start)).total_seconds())
-                      for start, end in card_spans)
+        seconds, still = blocked_in_period(card_spans, period, now)
         if seconds > 0:
             per_card.append(seconds)
-        if any(start < period.end and (end is None or end >= period.end)
-               for start, end in card_spans):
+        if still:
             blocked_at_end += 1
     return {**describe(per_card), "total_seconds": sum(per_card),
             "blocked_at_end": blocked_at_end}

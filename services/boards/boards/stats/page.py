@@ -8,7 +8,8 @@ files in `templates/`; this module computes what they show.
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -18,6 +19,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from boards.auth import Agent, current_agent
+from boards.domain.board import BoardRules
+from boards.repository.catalog import CatalogRepository
 from boards.stats import api, charts, query
 from boards.stats.api import StatsQuery
 
@@ -43,7 +46,13 @@ TEXT = {
            "done": "done", "card": "Card", "workspace": "← Board",
            "target_first_response": "first response", "target_next_response": "next response",
            "target_resolution": "resolution", "column": "Column",
-           "per_card": "Time in column per card"},
+           "per_card": "Time in column per card",
+           "blocked": "Blocked time", "blocked_total": "in total",
+           "blocked_per_card": "per blocked card", "blocked_now": "blocked now",
+           "blocked_at_end": "blocked at the period's end",
+           "blocked_cards": "Blocked cards", "blocked_for": "Blocked in the period",
+           "still_blocked": "Still blocked", "yes": "yes",
+           "by_type": "Closed by type", "type": "Type", "share_closed": "share of closed"},
     "ru": {"title": "Статистика", "received": "Поступило", "closed": "Закрыто",
            "first_response": "Первый ответ (рабочее время)",
            "resolution": "Решение (рабочее время)", "median": "медиана", "p90": "p90",
@@ -65,7 +74,13 @@ TEXT = {
            "done": "готово", "card": "Заявка", "workspace": "← Доска",
            "target_first_response": "первый ответ", "target_next_response": "следующий ответ",
            "target_resolution": "решение", "column": "Колонка",
-           "per_card": "Время в колонках по заявкам"},
+           "per_card": "Время в колонках по заявкам",
+           "blocked": "Время в блокировке", "blocked_total": "всего",
+           "blocked_per_card": "на заблокированную заявку", "blocked_now": "заблокировано сейчас",
+           "blocked_at_end": "заблокировано на конец периода",
+           "blocked_cards": "Заблокированные заявки", "blocked_for": "В блокировке за период",
+           "still_blocked": "Всё ещё заблокирована", "yes": "да",
+           "by_type": "Закрыто по типам", "type": "Тип", "share_closed": "доля закрытых"},
 }
 
 
@@ -145,13 +160,46 @@ def layout_charts(t: dict, lang: str, params: dict, summary: dict, flow: dict) -
     }
 
 
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{3,8}$")
+NO_COLOUR = "#607d8b"
+
+
+def type_labels(boards: list[dict], lang: str, board: str | None = None) -> dict[str, dict]:
+    """Each card type's name in the page's language and its colour, as the boards define
+    them: the chosen board first, then the others by id, then the built-in types."""
+    ordered = sorted(boards, key=lambda b: (b["_id"] != board, b["_id"]))
+    out: dict[str, dict] = {}
+    for b in [*ordered, {}]:  # a board without types of its own has the built-in ones
+        for tp in BoardRules(b).card_types:
+            names = tp.get("name") or {}
+            colour = tp.get("color") or NO_COLOUR
+            out.setdefault(tp["id"], {
+                "name": names.get(lang) or names.get("en") or tp["id"],
+                "color": colour if _COLOUR.match(colour) else NO_COLOUR})
+    return out
+
+
+def closed_by_type(summary: dict, types: dict[str, dict]) -> list[dict]:
+    """The API's `closed_by_type` as table rows: name, colour, count, share of closed."""
+    closed = summary["closed"]
+    rows = [{"id": k, "name": types.get(k, {}).get("name", k),
+             "color": types.get(k, {}).get("color", NO_COLOUR), "count": n,
+             "share": n / closed if closed else None}
+            for k, n in summary["closed_by_type"].items()]
+    return sorted(rows, key=lambda r: (-r["count"], r["name"]))
+
+
 def render(t: dict, lang: str, params: dict, summary: dict, flow: dict,
-           group_by: str | None, export_query: str) -> str:
+           group_by: str | None, export_query: str, *, blocked_cards: list[dict] = (),
+           types: dict[str, dict] | None = None, period_is_past: bool = False) -> str:
+    types = types or {}
     return env.get_template("stats.html").render(
         t=t, lang=lang, params=params, summary=summary, group_by=group_by,
         charts=layout_charts(t, lang, params, summary, flow),
         per_card=flow["time_in_column"]["cards"][:200], exports=list(api.EXPORTS),
-        export_query=export_query, dur=lambda v: duration(v, lang))
+        export_query=export_query, dur=lambda v: duration(v, lang),
+        blocked_cards=list(blocked_cards)[:200], by_type=closed_by_type(summary, types),
+        types=types, period_is_past=period_is_past)
 
 
 def _seconds_between(a: str, b: str) -> float:
@@ -195,16 +243,20 @@ async def stats_page(request: Request) -> Response:
     lang = language(request)
     t = TEXT[lang]
     try:
-        q, _agent = await _query_from_page(request)
+        q, agent = await _query_from_page(request)
         group_by = request.query_params.get("group_by") or None
         if group_by is not None and group_by not in query.domain.DIMENSIONS:
             group_by = None
         data = await q.data()
-        summary = query.summary(data, q.period)
+        now = datetime.now(UTC)  # one instant for the blocked figures and their rows
+        summary = query.summary(data, q.period, now)
         summary["deflected"] = await q.deflected()
         if group_by:
             summary["groups"] = query.grouped(data, q.period, group_by)
         flow = query.flow(data, q.period)
+        blocked = query.blocked_cards(data, q.period, now)
+        boards = [b for b in await CatalogRepository(request.app.state.runtime.db).list_boards()
+                  if agent.can_see_board(b["_id"])]
     except DomainError as exc:
         if exc.status_code == 401:
             return _to_login(request)
@@ -212,7 +264,9 @@ async def stats_page(request: Request) -> Response:
     params = dict(q.params)
     params["to_inclusive"] = (request.query_params.get("to") or "")
     html = render(t, lang, params, summary, flow, group_by,
-                  _clean_query(request, ("lang", "group_by")))
+                  _clean_query(request, ("lang", "group_by")), blocked_cards=blocked,
+                  types=type_labels(boards, lang, q.params.get("board")),
+                  period_is_past=q.period.end <= now)
     return HTMLResponse(html, headers={"cache-control": "no-store"})
 
 

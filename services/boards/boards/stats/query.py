@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from boards.stats import domain
 from boards.stats.domain import Interval, Period
@@ -54,11 +54,27 @@ async def load(repo: StatsRepository, flt: CardFilter,
                    followed_up=await repo.followed_up() & set(ids), blocked=blocked)
 
 
-def summary(data: Dataset, period: Period) -> dict:
+def summary(data: Dataset, period: Period, now: datetime | None = None) -> dict:
+    """The headline figures; a blocker still open counts until `now` (default: this instant)."""
+    now = now or datetime.now(UTC)
     return domain.summary(data.cards, data.histories, data.targets, data.signals,
                           data.ratings, data.followed_up, period) | {
-        "blocked": domain.blocked_time(data.blocked, period),
+        "blocked": domain.blocked_time(data.blocked, period, now),
         "closed_by_type": domain.throughput_by_type(data.cards, data.histories, period)}
+
+
+def blocked_cards(data: Dataset, period: Period, now: datetime | None = None) -> list[dict]:
+    """Each card blocked inside the period: its blocked seconds (as `summary` counts them)
+    and whether it is still blocked at the period's end; longest first."""
+    now = now or datetime.now(UTC)
+    numbers = {c["_id"]: c.get("number") for c in data.cards}
+    rows = []
+    for cid, spans in data.blocked.items():
+        seconds, still = domain.blocked_in_period(spans, period, now)
+        if seconds > 0 or still:
+            rows.append({"card_id": cid, "number": numbers.get(cid), "seconds": seconds,
+                         "blocked_at_end": still})
+    return sorted(rows, key=lambda r: (-r["seconds"], r["number"] or r["card_id"]))
 
 
 def grouped(data: Dataset, period: Period, dimension: str) -> list[dict]:
