@@ -303,11 +303,26 @@ def test_a_board_s_limits_changed_on_the_admin_page_keep_its_card_types_and_prio
     page = signed_in(browser, stack, admin_token, "/admin")
     form = page.locator("form.board-form[data-board=work]")
     form.get_by_label("Board name").fill("Work (dev)")
+    wip = form.locator(".col-rows input[name=c_wip]").nth(1)
+    wip.fill("0")
+    form.get_by_role("button", name="Save").click()
+    # refused beside the column's field it is about (the second column's limit)
+    expect(wip).to_have_attribute("aria-invalid", "true")
+    expect(form.locator(".result")).to_have_class(re.compile(r"\berror\b"))
+    wip.fill("")
     form.locator(".col-rows input[name=c_wip]").first.fill("5")
     form.get_by_role("button", name="Save").click()
     expect(form.locator(".result")).to_have_class(re.compile(r"\bok\b"))
     saved = api(stack, "GET", "/v1/boards/work").json()
     assert saved["name"] == "Work (dev)" and saved["columns"][0]["wip_limit"] == 5
+    assert saved["columns"][1]["wip_limit"] is None
+    # a new agent with an id the API refuses: marked beside the id, nobody created
+    agent_form = page.locator("#agent-form")
+    agent_form.get_by_label("Id", exact=True).fill("no spaces allowed")
+    agent_form.locator("input[name=name]").fill("Nobody")
+    agent_form.get_by_role("button", name="Create").click()
+    expect(agent_form.get_by_label("Id", exact=True)).to_have_attribute("aria-invalid", "true")
+    assert "Nobody" not in [a["name"] for a in api(stack, "GET", "/v1/agents").json()["items"]]
     assert [t["id"] for t in saved["card_types"]] == ["feature"]
     assert [p["id"] for p in saved["priorities"]] == ["soon"]
     page.context.close()

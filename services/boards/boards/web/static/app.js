@@ -675,6 +675,34 @@ const CATEGORIES = ["queued", "in_progress", "waiting_for_customer", "paused", "
 const FIELD_TYPES = ["text", "textarea", "number", "select", "multiselect", "checkbox", "date", "email"];
 const split = (s) => s.split(",").map((x) => x.trim()).filter(Boolean);
 
+// A refusal's fields (FastAPI's `detail` list) marked beside their inputs (aria-invalid,
+// described by the reason); what no input shows is returned for the form's result line.
+let fieldErrorN = 0;
+function clearFieldErrors(form) {
+  form.querySelectorAll(".field-error").forEach((x) => x.remove());
+  form.querySelectorAll("[aria-invalid]").forEach((x) => {
+    x.removeAttribute("aria-invalid");
+    x.removeAttribute("aria-describedby");
+  });
+}
+function refusal(form, res, inputFor) {
+  if (res.status !== 422 || !Array.isArray(res.body?.detail)) return errorText(res);
+  const unplaced = [];
+  for (const d of res.body.detail) {
+    const input = inputFor((d.loc || []).filter((p, i) => !(i === 0 && p === "body")));
+    if (!input) { unplaced.push(`${(d.loc || []).slice(1).join(".")}: ${d.msg}`); continue; }
+    const note = document.createElement("span");
+    note.className = "field-error";
+    note.id = `field-error-${++fieldErrorN}`;
+    note.textContent = d.msg.replace(/^Value error, /, "");
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", note.id);
+    (input.closest("label") || input).after(note);
+  }
+  form.querySelector("[aria-invalid=true]")?.focus();
+  return unplaced.length ? unplaced.join("; ") : errorText(res);
+}
+
 function initAdmin() {
   const form = document.getElementById("service-form");
   const rows = document.getElementById("field-rows");
@@ -789,8 +817,7 @@ function initAdmin() {
                    "group.ru": "group_ru", "target.board_id": "board", "target.column_id": "column",
                    "target.lane_id": "lane", "access.domains": "domains",
                    "access.addresses": "addresses", "access.groups": "groups" };
-  function inputFor(loc) {
-    const path = loc.filter((p, i) => !(i === 0 && p === "body"));
+  function inputFor(path) {
     if (path[0] === "fields" && Number.isInteger(path[1])) {
       const row = rows.querySelectorAll(".field-row")[path[1]];
       const name = { key: "f_key", label: "f_label_en", type: "f_type", options: "f_options",
@@ -804,33 +831,13 @@ function initAdmin() {
     }
     return null;
   }
-  let errorN = 0;
-  function markErrors(res) {
-    const unplaced = [];
-    for (const d of Array.isArray(res.body?.detail) ? res.body.detail : []) {
-      const input = inputFor(d.loc || []);
-      if (!input) { unplaced.push(`${(d.loc || []).slice(1).join(".")}: ${d.msg}`); continue; }
-      const note = document.createElement("span");
-      note.className = "field-error";
-      note.id = `service-error-${++errorN}`;
-      note.textContent = d.msg.replace(/^Value error, /, "");
-      input.setAttribute("aria-invalid", "true");
-      input.setAttribute("aria-describedby", note.id);
-      (input.closest("label") || input).after(note);
-    }
-    form.querySelector("[aria-invalid=true]")?.focus();
-    return unplaced;
-  }
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    form.querySelectorAll(".field-error").forEach((x) => x.remove());
-    form.querySelectorAll("[aria-invalid]").forEach((x) => { x.removeAttribute("aria-invalid"); x.removeAttribute("aria-describedby"); });
+    clearFieldErrors(form);
     const svc = build();
     const res = await api("PUT", `/v1/services/${encodeURIComponent(svc.id)}`, svc);
     if (res.ok) { result.textContent = `${T.saved}: ${svc.id} r${res.body.revision}`; result.className = "ok"; return; }
-    // refused fields are marked beside themselves; the line below says what refused them
-    const unplaced = res.status === 422 ? markErrors(res) : [];
-    result.textContent = fmt("error", { message: unplaced.length ? unplaced.join("; ") : errorText(res) });
+    result.textContent = fmt("error", { message: refusal(form, res, inputFor) });
     result.className = "error";
   });
 
@@ -886,8 +893,18 @@ function initAdmin() {
     bf.addEventListener("submit", async (e) => {
       e.preventDefault();
       const out = bf.querySelector(".result");
+      clearFieldErrors(bf);
       const res = await api("PUT", `/v1/boards/${encodeURIComponent(b.id)}`, buildBoard());
-      out.textContent = res.ok ? T.saved : fmt("error", { message: errorText(res) });
+      // "columns.1.wip_limit" -> that column row's input; "name" -> the board's name
+      const inputFor = ([list, n, key]) => {
+        if (list === "name" || list === "members") return bf.elements[list];
+        const rows = list === "columns" ? cols : list === "lanes" ? lanes : null;
+        const row = rows?.children[n];
+        const names = { id: "id", name: "name", category: "category", wip_limit: "wip",
+                        time_limit_minutes: "time" };
+        return row?.querySelector(`[name="${list === "columns" ? "c" : "l"}_${names[key] || "id"}"]`) || null;
+      };
+      out.textContent = res.ok ? T.saved : fmt("error", { message: refusal(bf, res, inputFor) });
       out.className = `result ${res.ok ? "ok" : "error"}`;
     });
   }
@@ -899,10 +916,11 @@ function initAdmin() {
                    boards: split(af.elements.boards.value) };
     if (af.elements.id.value.trim()) body.id = af.elements.id.value.trim();
     if (af.elements.email.value.trim()) body.email = af.elements.email.value.trim();
+    clearFieldErrors(af);
     const res = await api("POST", "/v1/agents", body);
     const out = document.getElementById("agent-result");
     if (res.ok) out.innerHTML = `${esc(T.token_once)} <code id="new-token">${esc(res.body.token)}</code>`;
-    else out.textContent = fmt("error", { message: errorText(res) });
+    else out.textContent = fmt("error", { message: refusal(af, res, ([k]) => af.elements[k] || null) });
   });
   document.addEventListener("click", async (e) => {
     const b = e.target.closest(".deactivate");
