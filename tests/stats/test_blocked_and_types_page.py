@@ -12,6 +12,7 @@ import io
 import re
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,6 +25,8 @@ from tests.support.browser import chromium
 from tests.support.stack import wait_until
 
 pytestmark = [pytest.mark.slow]
+
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 SEPTEMBER = {"from": "2026-09-01", "to": "2026-09-30"}
 OPS_BOARD = {
@@ -247,4 +250,6 @@ def test_the_tables_are_found_by_their_names_and_read_by_keyboard(ops):
         assert swatch.get_attribute("aria-hidden") == "true"
         box = swatch.bounding_box()
         assert box and box["width"] >= 8
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        pg.screenshot(path=str(SHOTS / "stats-blocked.png"), full_page=True)
         context.close()
