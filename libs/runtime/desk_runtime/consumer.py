@@ -286,7 +286,12 @@ class Consumer:
     def stopping(self) -> None:
         self._stopping = True
 
-    async def consume(self, envelope: Envelope, message: RabbitMessage) -> None:
+    async def consume(self, envelope: Envelope) -> None:
+        # The message comes from the broker's context, not as a `RabbitMessage` parameter:
+        # FastDepends resolves such a context parameter with a synchronous call it runs in
+        # a worker thread, a thread hand-off on every message (9 % of boards' time in a
+        # burst, by a profile).
+        message: RabbitMessage = self.runtime.bus.broker.context.get_local("message")
         with bound_contextvars(correlation_id=envelope.correlation_id,
                                event_id=str(envelope.event_id), event_type=envelope.type):
             turn = _TURN.get()

@@ -124,13 +124,16 @@ class LiveHub:
             return None
         return await self.cards.board_of_card(card_id)
 
-    async def _on_message(self, message: RabbitMessage) -> None:
+    async def _on_message(self) -> None:
+        # the message from the broker's context rather than a `RabbitMessage` parameter,
+        # which FastDepends resolves in a worker thread (a thread hand-off per event)
+        message: RabbitMessage = self.runtime.bus.broker.context.get_local("message")
+        if not self.clients:
+            return  # nobody watches a board on this replica: not even worth decoding
         try:
             envelope = decode_envelope(message.body)
         except Exception:  # a broken message must not stop the feed; it is only a hint
             LIVE_EVENTS.labels("undecodable").inc()
-            return
-        if not self.clients:
             return
         payload = envelope.payload
         if envelope.type.startswith("sla."):
