@@ -146,7 +146,7 @@ def test_the_page_shows_the_blocked_time_the_api_counts(ops):
     assert cell_text(html, "blocked-now") == "blocked at the period's end: 1"
     assert table_rows(html, "blocked") == [
         ["Card", "Blocked in the period", "Still blocked"],
-        ["SD-903", "2d 0h", "yes"], ["SD-904", "6h 00m", "—"], ["SD-901", "3h 00m", "—"]]
+        ["SD-903", "2d 0h", "yes"], ["SD-904", "6h 00m", "no"], ["SD-901", "3h 00m", "no"]]
     # a filter narrows them like every other figure: SD-904 is on another board
     html = page(ops, board="ops", **SEPTEMBER)
     assert cell_text(html, "tile-blocked").startswith("Blocked time 2d 3h in total · n=2")

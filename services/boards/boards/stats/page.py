@@ -51,7 +51,7 @@ TEXT = {
            "blocked_per_card": "per blocked card", "blocked_now": "blocked now",
            "blocked_at_end": "blocked at the period's end",
            "blocked_cards": "Blocked cards", "blocked_for": "Blocked in the period",
-           "still_blocked": "Still blocked", "yes": "yes",
+           "still_blocked": "Still blocked", "yes": "yes", "no": "no",
            "by_type": "Closed by type", "type": "Type", "share_closed": "share of closed"},
     "ru": {"title": "Статистика", "received": "Поступило", "closed": "Закрыто",
            "first_response": "Первый ответ (рабочее время)",
@@ -79,7 +79,7 @@ TEXT = {
            "blocked_per_card": "на заблокированную заявку", "blocked_now": "заблокировано сейчас",
            "blocked_at_end": "заблокировано на конец периода",
            "blocked_cards": "Заблокированные заявки", "blocked_for": "В блокировке за период",
-           "still_blocked": "Всё ещё заблокирована", "yes": "да",
+           "still_blocked": "Всё ещё заблокирована", "yes": "да", "no": "нет",
            "by_type": "Закрыто по типам", "type": "Тип", "share_closed": "доля закрытых"},
 }
 
