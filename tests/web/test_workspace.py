@@ -65,8 +65,9 @@ def signed_in(browser: Browser, stack: Stack, token: str, lang: str = "en-US") -
     context = browser.new_context(locale=lang, viewport={"width": 1440, "height": 900})
     context.set_default_timeout(15_000)
     page = context.new_page()
-    page.goto(f"{stack['boards'].url}/board")
-    expect(page).to_have_url(f"{stack['boards'].url}/login?next=/board")
+    # the support board by name: the demo has several, and an admin sees them all
+    page.goto(f"{stack['boards'].url}/board/support")
+    expect(page).to_have_url(f"{stack['boards'].url}/login?next=/board/support")
     page.get_by_label("Agent API token" if lang.startswith("en") else "API-токен агента"
                       ).fill(token)
     page.get_by_role("button", name="Sign in" if lang.startswith("en") else "Войти").click()
@@ -286,6 +287,7 @@ def test_admin_creates_a_service_with_a_conditional_field(stack, browser, agent_
     form.get_by_label("Id", exact=True).fill("laptop")
     form.get_by_label("Name (English)").fill("New laptop")
     form.get_by_label("Name (Russian)").fill("Новый ноутбук")
+    form.get_by_label("Target board").select_option("support")
     form.get_by_label("Target column").select_option("queue")
     form.get_by_label("Target lane").select_option("l2")
     page.get_by_role("button", name="Add field").click()
