@@ -163,3 +163,40 @@ def test_an_agent_works_cards_but_sets_up_no_board(desk):
         "card_types": [{"id": "t", "name": {"en": "T"}}],
         "priorities": [{"id": "p", "names": {"en": "P"}, "level": "low", "color": "#888888"}]}).status_code == 403
     agent.close()
+
+
+def test_a_viewers_board_and_card_pages_offer_no_changes(desk):
+    """The pages match the API: a viewer sees the board and the card, but no drag, no move
+    dialog and none of the forms that would change a card; following it stays."""
+    from playwright.sync_api import expect
+
+    from tests.support.browser import chromium
+
+    stack, admin = desk
+    viewer = person(admin, "vic", "viewer", ["ops"])
+    agent = person(admin, "ada", "agent", ["ops"])
+    card = task(admin)
+    try:
+        with chromium() as browser:
+            for who, read_only in ((viewer, True), (agent, False)):
+                context = browser.new_context(locale="en-US")
+                page = context.new_page()
+                page.goto(f"{stack['boards'].url}/login?next=/board/ops")
+                page.locator("input[name=token]").fill(who.headers["Authorization"].split()[1])
+                page.locator("form button[type=submit]").click()
+                expect(page).to_have_url(f"{stack['boards'].url}/board/ops")
+                tile = page.locator(f".tile[data-id='{card['id']}']")
+                expect(tile).to_have_attribute("draggable", "false" if read_only else "true")
+                expect(page.get_by_role("link", name="New request")).to_have_count(
+                    0 if read_only else 1)
+                tile.focus()
+                page.keyboard.press("Enter")  # the move dialog opens for an agent only
+                expect(page.locator("#move-form")).to_be_visible(visible=not read_only)
+                page.goto(f"{stack['boards'].url}/cards/{card['number']}")
+                expect(page.locator("#reply-form")).to_be_visible(visible=not read_only)
+                expect(page.locator("#card-edit")).to_be_visible(visible=not read_only)
+                expect(page.locator("#follow")).to_be_visible()
+                context.close()
+    finally:
+        viewer.close()
+        agent.close()

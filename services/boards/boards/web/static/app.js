@@ -6,6 +6,8 @@
 const dataEl = document.getElementById("page-data");
 const DATA = dataEl ? JSON.parse(dataEl.textContent) : null;
 const T = (DATA && DATA.t) || {};
+// a viewer reads: no drag, no move dialog, no forms that change a card (the API refuses anyway)
+const READ_ONLY = document.body.dataset.readonly === "1";
 const PLURAL = new Intl.PluralRules(document.documentElement.lang || "en");
 
 // "1 card", "3 cards"; in Russian "1 карточка", "3 карточки", "5 карточек"
@@ -161,7 +163,7 @@ function initBoard() {
     const assignee = c.assignee_id ? (DATA.agents[c.assignee_id] || c.assignee_id) : T.unassigned;
     const prio = PRIORITIES.includes(c.priority) ? c.priority : "medium";
     const own = (board.priorities || []).find((p) => p.id === (c.priority_key || c.priority));
-    return `<article class="tile prio-${prio}${tic.stale ? " stale" : ""}${c.blocked ? " is-blocked" : ""}" draggable="true" tabindex="0"`
+    return `<article class="tile prio-${prio}${tic.stale ? " stale" : ""}${c.blocked ? " is-blocked" : ""}" draggable="${READ_ONLY ? "false" : "true"}" tabindex="0"`
       + (own ? ` data-color="${esc(own.color)}"` : "")
       + ` data-id="${esc(c.id)}" role="listitem" aria-roledescription="card"`
       + ` aria-label="${esc(c.number)} ${esc(c.title)}">`
@@ -269,7 +271,7 @@ function initBoard() {
   let dragged = null;
   root.addEventListener("dragstart", (e) => {
     const tile = e.target.closest?.(".tile");
-    if (!tile) return;
+    if (!tile || READ_ONLY) return;
     dragged = tile.dataset.id;
     e.dataTransfer.setData("text/plain", dragged);
     e.dataTransfer.effectAllowed = "move";
@@ -333,6 +335,7 @@ function initBoard() {
   root.addEventListener("keydown", (e) => {
     const tile = e.target.classList?.contains("tile") ? e.target : null;
     if (!tile) return;
+    if (READ_ONLY) return;
     if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openMove(tile.dataset.id); }
   });
 
@@ -500,7 +503,7 @@ function initCard() {
   const list = document.getElementById("checklist");
   function drawChecklist() {
     list.innerHTML = card.checklist.map((item, i) =>
-      `<li><label><input type="checkbox" data-i="${i}"${item.done ? " checked" : ""}> ${esc(item.text)}</label></li>`).join("");
+      `<li><label><input type="checkbox" data-i="${i}"${item.done ? " checked" : ""}${READ_ONLY ? " disabled" : ""}> ${esc(item.text)}</label></li>`).join("");
   }
   // `change` maps the current list to the wanted one, so after a conflict (someone else
   // changed the card meanwhile) the same intent is re-applied to the fresh list once.
