@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import smtplib
+import time
 from email.message import EmailMessage
 from email.utils import make_msgid
 
@@ -341,3 +342,46 @@ def test_accepted_mail_survives_a_crash_right_after_250(desk):
     assert rec["status"] == "request"
     assert request_number(desk, rec["request_id"]).startswith("SD-")
     assert len(inbound(desk, msg["Message-ID"].strip("<>"))) == 1
+
+
+def test_a_reply_to_a_card_intake_has_not_heard_of_yet_waits_for_it(desk, mongo_url):
+    """A reply whose valid reply token names a card missing from intake's thread map (its
+    card.created still on the way: a replica died holding it, a consumer is behind) waits
+    for the card instead of becoming a new request; it threads as soon as the card is known,
+    and only a card that never comes lets it through as new, after INTAKE_REPLY_WAIT_SECONDS."""
+    from pymongo import MongoClient
+
+    from desk_contracts.reply_token import reply_address
+    from tests.support.stack import Stack
+
+    customer = f"{new_tag()}@acme.example"
+    first = plain_mail(customer, "Scanner on floor 2 is offline", "Offline since Monday.")
+    smtp_send(desk, first.as_bytes(), PROBLEM)
+    number = request_number(desk, processed(desk, first["Message-ID"].strip("<>"))["request_id"])
+    card_id = card(desk, number)["id"]
+    threads = MongoClient(mongo_url)[f"{desk.namespace}_intake"]["threads"]
+    thread = wait_until(lambda: threads.find_one({"_id": card_id}))
+    threads.delete_one({"_id": card_id})  # the card.created that writes it has not come yet
+
+    to = reply_address("problem", number, Stack.REPLY_SECRET.encode(), "desk.localhost")
+    reply = plain_mail(customer, "Re: Scanner on floor 2 is offline", "Rebooted, still off.",
+                       to=to)
+    smtp_send(desk, reply.as_bytes(), to)
+    mid = reply["Message-ID"].strip("<>")
+    wait_until(lambda: inbound(desk, mid))
+    time.sleep(2)  # the sweeper has looked at it (every second) and left it waiting
+    assert inbound(desk, mid)[0]["status"] == "pending"
+    threads.insert_one(thread)  # the card.created arrives
+    rec = processed(desk, mid)
+    assert rec["status"] == "reply" and rec["threading_reason"] == "reply_token"
+    wait_until(lambda: [c for c in comments(desk, number)
+                        if "still off" in (c.get("text") or "")])
+
+    # a token for a card that never reaches the thread map: new request after the wait
+    ghost = "SD-99999"
+    to = reply_address("problem", ghost, Stack.REPLY_SECRET.encode(), "desk.localhost")
+    lost = plain_mail(customer, "Re: something", "Hello?", to=to)
+    smtp_send(desk, lost.as_bytes(), to)
+    rec = processed(desk, lost["Message-ID"].strip("<>"), timeout=30)
+    assert rec["status"] == "request"
+    assert rec["threading_reason"].startswith("new:reply_token_card_not_known_yet")

@@ -18,6 +18,10 @@ from desk_contracts.reply_token import verify_reply_token
 _SUBJECT_TOKEN = re.compile(r"\[([A-Za-z]{1,10}-\d{1,12})\]")
 
 
+# the reason given for a valid reply token naming a card not in the thread map yet
+UNKNOWN_CARD = "new:reply_token_card_not_known_yet"
+
+
 @dataclass(frozen=True)
 class Clues:
     # one entry per reply token, in order: the card number it names, None if forged/garbled
@@ -64,6 +68,12 @@ def choose_thread(found: Clues, lookups: Lookups) -> tuple[dict[str, Any] | None
         return None, f"new:subject_token_not_participant ({number.upper()})"
     if None in found.token_numbers:
         return None, "new:invalid_reply_token"
+    known = [n.upper() for n in found.token_numbers if n]
+    if known:
+        # our own signed token names a card this intake has not heard of yet: the card
+        # exists (only notify, after the card, mints tokens), its card.created is still on
+        # its way here (a replica that died with it, a busy consumer) — wait for it
+        return None, f"{UNKNOWN_CARD} ({known[0]})"
     if found.message_ids:
         return None, "new:unknown_references"
     return None, "new"

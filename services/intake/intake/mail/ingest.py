@@ -35,7 +35,7 @@ from desk_runtime.worker import Worker
 
 from intake.application import AccessRefused, UnknownService, accept_request
 from intake.attachments import AttachmentStore, AttachmentTooLarge
-from intake.domain.threading import Lookups, choose_thread, clues_of
+from intake.domain.threading import UNKNOWN_CARD, Lookups, choose_thread, clues_of
 from intake.domain.requests import RequestDraft
 from intake.mail.parse import ParsedMail, Unparseable, parse_mail
 from intake.mail.trim import strip_signature, trim_reply
@@ -287,6 +287,10 @@ class MailIngest:
         if doc.get("envelope_sender") == "":
             return await self._finish(doc, mail, "ignored", reason="null_sender")
         thread, threading_reason = await self._thread(doc, mail)
+        age = (datetime.now(UTC) - doc["received_at"]).total_seconds()
+        if thread is None and threading_reason.startswith(UNKNOWN_CARD) \
+                and age < self.settings.reply_wait_seconds:
+            raise Deferred()  # pending: the sweeper threads it once the card is known
         THREADING.labels(threading_reason.split(":")[0]).inc()
         if thread is not None:
             held = await self._hold(doc, mail, raw, thread)

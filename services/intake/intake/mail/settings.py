@@ -44,6 +44,10 @@ class MailSettings(BaseModel):
     # a report naming an unknown Message-ID of our domain waits this long before it is
     # judged not to be about our mail.
     bounce_wait_seconds: float = 120.0
+    # a reply whose valid reply token names a card intake has not heard of yet (its
+    # card.created is still on its way) waits this long for it before it is filed as a new
+    # request
+    reply_wait_seconds: float = 300.0
     # Processing workers in this process; 0 = accept and store only (a front-door replica
     # whose stored mail other replicas process).
     mail_workers: int = Field(4, ge=0, le=32)
