@@ -60,13 +60,15 @@ def imap_corpus(desk, imap):
     originals = [n for n in ORIGINALS if imap_deliverable(n)]
     for name in originals:
         imap.append(USER, corpus(name, tag))
-    assert poll(desk, "question")["fetched"] == len(originals)
+    # a poll now; a mailbox just saved may also be polled in the background meanwhile and
+    # take some of them first, so every message is then found processed, whichever took it
+    poll(desk, "question")
     records = {name: processed_raw(desk, corpus(name, tag)) for name in originals}
     cards = {name: card(desk, request_number(desk, rec["request_id"]))["id"]
              for name, rec in records.items() if rec["status"] == "request"}
     for name in REPLIES:
         imap.append(USER, corpus(name, tag))
-    assert poll(desk, "question")["fetched"] == len(REPLIES)
+    poll(desk, "question")
     records |= {name: processed_raw(desk, corpus(name, tag)) for name in REPLIES}
     return records, cards, tag
 
