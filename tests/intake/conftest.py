@@ -34,7 +34,7 @@ def desk(mongo_url, amqp_url, sink, tmp_path_factory):
                                 "INTAKE_MAX_ATTACHMENT_BYTES": str(MAX_ATTACHMENT_BYTES),
                                 "INTAKE_IMAP_POLL_SECONDS": "3600",
                                 "INTAKE_BOUNCE_WAIT_SECONDS": "3",
-                                "INTAKE_REPLY_WAIT_SECONDS": "6",
+                                "INTAKE_REPLY_WAIT_SECONDS": "15",
                                 "INTAKE_DKIM_KEYS": json.dumps({SIGNED.dns_name: SIGNED.txt}),
                                 "INTAKE_DKIM_DNS": "false",
                                 "INTAKE_TRUSTED_AUTHSERV_IDS": json.dumps([TRUSTED_MX]),

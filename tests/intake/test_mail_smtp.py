@@ -344,7 +344,7 @@ def test_accepted_mail_survives_a_crash_right_after_250(desk):
     assert len(inbound(desk, msg["Message-ID"].strip("<>"))) == 1
 
 
-def test_a_reply_to_a_card_intake_has_not_heard_of_yet_waits_for_it(desk, mongo_url):
+def test_a_reply_to_a_card_intake_has_not_heard_of_yet_waits_for_it(desk, sink, mongo_url):
     """A reply whose valid reply token names a card missing from intake's thread map (its
     card.created still on the way: a replica died holding it, a consumer is behind) waits
     for the card instead of becoming a new request; it threads as soon as the card is known,
@@ -359,8 +359,12 @@ def test_a_reply_to_a_card_intake_has_not_heard_of_yet_waits_for_it(desk, mongo_
     smtp_send(desk, first.as_bytes(), PROBLEM)
     number = request_number(desk, processed(desk, first["Message-ID"].strip("<>"))["request_id"])
     card_id = card(desk, number)["id"]
+    sink.wait_for(customer, 1, timeout=60)  # the acknowledgment went out
     threads = MongoClient(mongo_url)[f"{desk.namespace}_intake"]["threads"]
-    thread = wait_until(lambda: threads.find_one({"_id": card_id}))
+    # intake has recorded everything about the card (its number, the acknowledgment sent)
+    # and expects nothing more that would write the entry back
+    thread = wait_until(lambda: threads.find_one({"_id": card_id, "number": number,
+                                                  "sent_ids.0": {"$exists": True}}), timeout=60)
     threads.delete_one({"_id": card_id})  # the card.created that writes it has not come yet
 
     to = reply_address("problem", number, Stack.REPLY_SECRET.encode(), "desk.localhost")
@@ -371,7 +375,7 @@ def test_a_reply_to_a_card_intake_has_not_heard_of_yet_waits_for_it(desk, mongo_
     wait_until(lambda: inbound(desk, mid))
     time.sleep(2)  # the sweeper has looked at it (every second) and left it waiting
     assert inbound(desk, mid)[0]["status"] == "pending"
-    threads.insert_one(thread)  # the card.created arrives
+    threads.replace_one({"_id": card_id}, thread, upsert=True)  # the card.created arrives
     rec = processed(desk, mid)
     assert rec["status"] == "reply" and rec["threading_reason"] == "reply_token"
     wait_until(lambda: [c for c in comments(desk, number)
@@ -382,6 +386,6 @@ def test_a_reply_to_a_card_intake_has_not_heard_of_yet_waits_for_it(desk, mongo_
     to = reply_address("problem", ghost, Stack.REPLY_SECRET.encode(), "desk.localhost")
     lost = plain_mail(customer, "Re: something", "Hello?", to=to)
     smtp_send(desk, lost.as_bytes(), to)
-    rec = processed(desk, lost["Message-ID"].strip("<>"), timeout=30)
+    rec = processed(desk, lost["Message-ID"].strip("<>"), timeout=60)
     assert rec["status"] == "request"
     assert rec["threading_reason"].startswith("new:reply_token_card_not_known_yet")
