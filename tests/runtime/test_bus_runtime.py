@@ -208,6 +208,42 @@ async def test_duplicate_delivery_has_one_effect(env):
     assert await rt.db["effects"].count_documents({}) == 1
 
 
+async def test_an_event_a_handler_has_nothing_to_do_for_costs_no_transaction(env):
+    """`only_when`: an event its predicate rejects is acked without touching the store (no
+    processed-event record, no commit), counted as skipped; the rest are handled as ever."""
+    from desk_runtime.consumer import PROCESSED, only_when
+
+    ns, runtime = env
+    rt = runtime("boards")
+    seen: list[str] = []
+
+    @rt.on("requests", "request.received")
+    @only_when(lambda event: event.subject != "skip me")
+    async def handle(uow, event: RequestReceived) -> None:
+        seen.append(event.subject)
+
+    def outcomes(outcome: str) -> float:
+        return sum(s.value for m in BUS_IN.collect() for s in m.samples
+                   if s.name.endswith("_total") and s.labels.get("service") == "boards"
+                   and s.labels.get("event_type") == "request.received"
+                   and s.labels.get("outcome") == outcome)
+
+    await rt.start()
+    skipped_before = outcomes("skipped")
+    skip, keep = request(1), request(2)
+    skip = skip.model_copy(update={"subject": "skip me"})
+    await rt.bus.publish(make_envelope(skip, account_id="a"))
+    await rt.bus.publish(make_envelope(keep, account_id="a"))
+    for _ in range(100):
+        if seen and outcomes("skipped") - skipped_before >= 1:
+            break
+        await asyncio.sleep(0.1)
+    assert seen == ["S2"]
+    assert outcomes("skipped") - skipped_before == 1
+    records = [d["_id"] async for d in rt.db[PROCESSED].find()]
+    assert len(records) == 1  # only the handled event was recorded
+
+
 async def test_a_transactions_events_are_one_outbox_write_and_a_repeated_id_aborts_it(env):
     """The events of one transaction go to the outbox in one insert, in emit order; an event
     written before (the same id: a replayed decision) still aborts the whole transaction."""

@@ -323,6 +323,15 @@ class CommentAdded(EventPayload):
             raise ValueError("a public comment has text")
         return self
 
+    @property
+    def is_exchange(self) -> bool:
+        """A public turn of the conversation with the customer: an agent's answer or the
+        customer's reply — not an internal note, not the request's own first text."""
+        if self.visibility != "public":
+            return False
+        return self.author.kind == "agent" or (self.author.kind == "customer"
+                                               and self.reply_id is not None)
+
 
 class CatalogServiceChanged(EventPayload):
     TYPE = "catalog.service_changed"

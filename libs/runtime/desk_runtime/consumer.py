@@ -14,6 +14,10 @@ handler, written once here:
   only a handler that keeps failing for another reason is dead-lettered at the limit;
 * **per-card order** — events of one card are handled one at a time (in arrival order)
   while events of different cards run in parallel, up to the channel's prefetch;
+* **nothing to do, no transaction** — a handler marked `only_when(predicate)` does
+  nothing for an event its predicate rejects (decided from the event alone, e.g. an
+  internal note where only public comments matter): such a message is acknowledged
+  without touching the store, counted with outcome `skipped`;
 * **correlation** — `CorrelationMiddleware` binds the envelope's correlation id into
   structlog's context for everything the handler logs.
 """
@@ -62,6 +66,32 @@ PROCESSED = "processed_events"
 TRANSIENT_BACKOFF_MAX = 30.0
 
 Handler = Callable[[UnitOfWork, EventPayload], Awaitable[None]]
+
+
+def only_when(predicate: Callable[[Any], bool]) -> Callable[[Handler], Handler]:
+    """Declare that a handler does nothing for an event `predicate(event)` is false for.
+
+    The consumer then acknowledges such an event without a transaction: no
+    processed-event record, no reads, no commit (a no-op needs no idempotency). The
+    predicate sees only the validated payload and must mirror the handler's own early
+    returns, which stay in the handler (a direct call still behaves the same).
+    """
+
+    def mark(handler: Handler) -> Handler:
+        handler.only_when = predicate  # type: ignore[attr-defined]
+        return handler
+
+    return mark
+
+
+def relevance(handler: Any) -> Callable[[Any], bool] | None:
+    """The handler's `only_when` predicate (looked up through `functools.partial`)."""
+    while handler is not None:
+        predicate = getattr(handler, "only_when", None)
+        if predicate is not None:
+            return predicate
+        handler = getattr(handler, "func", None)
+    return None
 
 
 class PermanentFailure(Exception):
@@ -221,6 +251,7 @@ class Consumer:
         self.runtime = runtime
         self.spec = spec
         self.handlers = handlers
+        self.relevant = {t: p for t, h in handlers.items() if (p := relevance(h)) is not None}
         self.queue_name = runtime.topology.queue(spec)
         self._stopping = False
         # a subscriber per partition this replica owns (desk_runtime.membership decides
@@ -316,6 +347,11 @@ class Consumer:
                 envelope.payload)
         except (UnknownEvent, ValidationError) as exc:
             raise DeadLetter("invalid payload", str(exc)[:500], envelope.type) from None
+        relevant = self.relevant.get(envelope.type)
+        if relevant is not None and not relevant(payload):
+            await message.ack()
+            BUS_IN.labels(service, self.queue_name, envelope.type, "skipped").inc()
+            return
         started = time.perf_counter()
         waited = 0
         while True:

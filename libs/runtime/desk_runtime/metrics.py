@@ -6,7 +6,8 @@ from prometheus_client import Counter, Gauge, Histogram
 
 BUS_IN = Counter(
     "desk_bus_messages_consumed_total",
-    "Messages taken from a queue, by outcome (processed, duplicate, retried, dead_lettered).",
+    "Messages taken from a queue, by outcome (processed, duplicate, skipped: nothing to do, "
+    "ignored: no handler, retried, dead_lettered).",
     ["service", "queue", "event_type", "outcome"],
 )
 BUS_OUT = Counter(

@@ -29,6 +29,7 @@ from desk_contracts.events import (
     SlaCustomerReminder,
     SlaWarning,
 )
+from desk_runtime.consumer import only_when
 from desk_runtime.unit_of_work import UnitOfWork
 
 from notify.consumers.planner import Planner
@@ -188,25 +189,31 @@ async def on_card_mentioned(uow: UnitOfWork, event: CardMentioned, ctx: Context)
                                 "change": event.change or ""})
 
 
-async def on_comment(uow: UnitOfWork, event: CommentAdded, ctx: Context) -> None:
+def _tells_someone(event: CommentAdded) -> bool:
+    """Whether a comment can notify anyone — decided from the event alone, so the rest
+    (the customer's own first text, internal notes) cost no transaction."""
     if event.visibility != "public":
         # Internal notes never reach a customer (their content is not even on the bus).
         SKIPPED.labels("internal_note").inc()
+    elif event.author.kind == "customer" and event.reply_id is None:
+        # The request's own first text: new_request covered it, never echoed back.
+        SKIPPED.labels("customer_echo").inc()
+    return event.is_exchange
+
+
+@only_when(_tells_someone)
+async def on_comment(uow: UnitOfWork, event: CommentAdded, ctx: Context) -> None:
+    if not event.is_exchange:
         return
     card, thread = await ctx.planner.known_card(uow, event.card_id)
     service = await ctx.repo(uow).service(card.service_id, uow.session)
     if event.author.kind == "customer":
-        # The customer wrote it: never echo it back to them; tell the agents about a
-        # reply (the request's own first text has no reply_id: new_request covered it).
+        # The customer replied: never echo it back to them; tell the agents.
         SKIPPED.labels("customer_echo").inc()
-        if event.reply_id is None:
-            return
         await ctx.planner.to_agents(uow, "customer_reply", card, service,
                                     {"text": planning.excerpt(event.text or "")})
         return
-    if event.author.kind != "agent":
-        return
-    language = planning.customer_language(card, service)
+    language = planning.customer_language(card, service)  # an agent answered
     await ctx.planner.to_customer(uow, "agent_reply", card, service, {
         "comment": {"text": event.text or "", "author": event.author.name or ""},
         "fields": planning.visible_fields(card, service, language),

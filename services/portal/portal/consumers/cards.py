@@ -11,6 +11,7 @@ from desk_contracts.events import (
     CommentAdded,
     RequestRated,
 )
+from desk_runtime.consumer import only_when
 from desk_runtime.service import ServiceRuntime
 from desk_runtime.unit_of_work import UnitOfWork
 
@@ -30,6 +31,7 @@ async def on_card(uow: UnitOfWork,
     await PortalRepository(uow.db).apply_card(event.card, uow.session)
 
 
+@only_when(lambda event: event.visibility == "public")
 async def on_comment(uow: UnitOfWork, event: CommentAdded) -> None:
     if event.visibility != "public":
         return  # internal notes are not the customer's business (and carry no text)

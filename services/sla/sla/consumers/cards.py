@@ -18,6 +18,7 @@ from desk_contracts.events import (
     CatalogServiceChanged,
     CommentAdded,
 )
+from desk_runtime.consumer import only_when
 from desk_runtime.unit_of_work import UnitOfWork
 
 from sla.commands import Engine
@@ -68,6 +69,7 @@ async def on_updated(uow: UnitOfWork, event: CardUpdated, ctx: Context) -> None:
         await ctx.engine(uow).card_updated(event.card, event.changed)
 
 
+@only_when(lambda event: event.is_exchange)  # the rest moves no clock: no transaction
 async def on_comment(uow: UnitOfWork, event: CommentAdded, ctx: Context) -> None:
     if event.visibility != "public":
         return  # an internal note answers nobody
