@@ -11,7 +11,9 @@ from boards.domain.board import (
     DEFAULT_PRIORITIES,
     BoardRules,
     TransferRefused,
+    priority_name,
     stored_priority_key,
+    type_name,
 )
 from boards.domain.card import Card, WipLimitReached
 from boards.domain.mentions import find_mentions, mention_segments, mentioned_agents
@@ -62,6 +64,18 @@ def test_a_board_without_rules_reads_as_today():
     # today's priorities keep no separate key on a card; a board's own do
     assert [stored_priority_key(p) for p in DEFAULT_PRIORITIES] == [None] * 4
     assert stored_priority_key(BoardRules(DEV).priority("now")) == "now"
+
+
+def test_types_and_priorities_are_named_in_the_page_s_language_else_english_else_by_id():
+    request, task_type = BoardRules(SUPPORT).card_types
+    assert type_name(request, "ru") == "Запрос" and type_name(task_type, "en") == "Task"
+    bug = BoardRules(DEV).card_type("bug")
+    assert type_name(bug, "ru") == "Bug"  # no Russian name: the English one
+    assert type_name({"id": "idea", "name": {}}, "ru") == "idea"
+    assert type_name({"id": "idea"}, "en") == "idea"
+    assert priority_name(BoardRules(SUPPORT).priority("high"), "ru") == "Высокий"
+    assert priority_name(BoardRules(DEV).priority("now"), "ru") == "Now"
+    assert priority_name({"id": "soon", "names": {"ru": "Скоро"}}, "en") == "soon"
 
 
 def test_a_task_has_no_requester_its_types_defaults_and_its_people():

@@ -33,6 +33,22 @@ DEFAULT_CARD_TYPES: tuple[dict[str, Any], ...] = (
 )
 
 
+def type_name(card_type: Mapping[str, Any], lang: str) -> str:
+    """A card type's name as a page in `lang` shows it: in that language, else in English,
+    else its id."""
+    return _named(card_type.get("name"), lang, card_type["id"])
+
+
+def priority_name(priority: Mapping[str, Any], lang: str) -> str:
+    """A board priority's name in `lang`, else in English, else its id."""
+    return _named(priority.get("names"), lang, priority["id"])
+
+
+def _named(names: Mapping[str, str] | None, lang: str, fallback: str) -> str:
+    names = names or {}
+    return names.get(lang) or names.get("en") or fallback
+
+
 class TransferRefused(Exception):
     """The target board's rules keep the card out; the message says which rule."""
 

@@ -15,13 +15,12 @@ from desk_runtime.http import DomainError
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from boards.auth import Agent, csrf_ok
+from boards.auth import csrf_ok
 from boards.kb import application, markdown
 from boards.kb.domain import LANGUAGES, VISIBILITIES
 from boards.kb.repository import KnowledgeBaseRepository
 from boards.repository import Repositories
-from boards.web import i18n
-from boards.web.pages import _page_base, _signed_in, _to_login, render
+from boards.web.pages import render, signed_in_page
 
 router = APIRouter(include_in_schema=False)
 
@@ -71,16 +70,6 @@ def _repo(request: Request) -> KnowledgeBaseRepository:
     return KnowledgeBaseRepository(request.app.state.runtime.db)
 
 
-async def _context(request: Request) -> tuple[Agent, dict, str, dict] | Response:
-    found = await _signed_in(request)
-    if found is None:
-        return _to_login(request)
-    agent, session = found
-    lang = i18n.pick_language(request)
-    base = await _page_base(request, agent, session["csrf"], lang)
-    return agent, session, lang, base
-
-
 async def _services(request: Request, lang: str) -> list[dict[str, str]]:
     return [{"id": s.id, "name": s.name.get(lang)}
             for s, _rev in await Repositories.of(request.app.state.runtime.db)
@@ -123,7 +112,7 @@ def _form_data(form: Any) -> dict[str, Any]:
 
 @router.get("/kb")
 async def kb_home(request: Request, q: str = "") -> Response:
-    ctx = await _context(request)
+    ctx = await signed_in_page(request)
     if isinstance(ctx, Response):
         return ctx
     _agent, _session, lang, base = ctx
@@ -144,7 +133,7 @@ async def kb_home(request: Request, q: str = "") -> Response:
 
 @router.get("/kb/new")
 async def kb_new(request: Request, card: str = "", comment: str = "") -> Response:
-    ctx = await _context(request)
+    ctx = await signed_in_page(request)
     if isinstance(ctx, Response):
         return ctx
     agent, _session, lang, base = ctx
@@ -170,7 +159,7 @@ async def kb_new(request: Request, card: str = "", comment: str = "") -> Respons
 
 @router.post("/kb/new")
 async def kb_create(request: Request) -> Response:
-    ctx = await _context(request)
+    ctx = await signed_in_page(request)
     if isinstance(ctx, Response):
         return ctx
     agent, session, lang, base = ctx
@@ -191,7 +180,7 @@ async def kb_create(request: Request) -> Response:
 
 @router.get("/kb/{article_id}")
 async def kb_article(request: Request, article_id: str, saved: int = 0) -> Response:
-    ctx = await _context(request)
+    ctx = await signed_in_page(request)
     if isinstance(ctx, Response):
         return ctx
     _agent, _session, lang, base = ctx
@@ -206,7 +195,7 @@ async def kb_article(request: Request, article_id: str, saved: int = 0) -> Respo
 
 @router.post("/kb/{article_id}")
 async def kb_save(request: Request, article_id: str) -> Response:
-    ctx = await _context(request)
+    ctx = await signed_in_page(request)
     if isinstance(ctx, Response):
         return ctx
     agent, session, lang, base = ctx
@@ -239,7 +228,7 @@ async def kb_save(request: Request, article_id: str) -> Response:
 
 @router.get("/kb/{article_id}/versions/{number}")
 async def kb_version(request: Request, article_id: str, number: int) -> Response:
-    ctx = await _context(request)
+    ctx = await signed_in_page(request)
     if isinstance(ctx, Response):
         return ctx
     _agent, _session, lang, base = ctx

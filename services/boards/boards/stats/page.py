@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from boards.auth import Agent, current_agent
-from boards.domain.board import BoardRules
+from boards.domain.board import BoardRules, type_name
 from boards.repository.catalog import CatalogRepository
 from boards.stats import api, charts, query
 from boards.stats.api import StatsQuery
@@ -171,10 +171,9 @@ def type_labels(boards: list[dict], lang: str, board: str | None = None) -> dict
     out: dict[str, dict] = {}
     for b in [*ordered, {}]:  # a board without types of its own has the built-in ones
         for tp in BoardRules(b).card_types:
-            names = tp.get("name") or {}
             colour = tp.get("color") or NO_COLOUR
             out.setdefault(tp["id"], {
-                "name": names.get(lang) or names.get("en") or tp["id"],
+                "name": type_name(tp, lang),
                 "color": colour if _COLOUR.match(colour) else NO_COLOUR})
     return out
 

@@ -25,7 +25,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from boards.api.cards import card_view
 from boards.auth import Agent, close_session, csrf_ok, open_session, session_of
 from boards.application import cards as card_ops
-from boards.domain.board import BoardRules
+from boards.domain.board import BoardRules, priority_name, type_name
 from boards.domain.card import Card
 from boards.domain.cards import query_terms
 from boards.domain.mentions import mention_segments
@@ -121,6 +121,18 @@ async def _page_base(request: Request, agent: Agent, csrf: str, lang: str) -> di
             "nav_boards": [{"id": b["_id"], "name": b["name"]} for b in boards]}
 
 
+async def signed_in_page(request: Request) -> tuple[Agent, dict, str, dict] | Response:
+    """What every workspace page starts from: the signed-in agent, their session, the page's
+    language and what the layout needs (`_page_base`); or, nobody signed in, the way to
+    the sign-in page, which brings the browser back here."""
+    found = await _signed_in(request)
+    if found is None:
+        return _to_login(request)
+    agent, session = found
+    lang = i18n.pick_language(request)
+    return agent, session, lang, await _page_base(request, agent, session["csrf"], lang)
+
+
 # --- sign-in ---------------------------------------------------------------------------------
 
 @router.get("/login")
@@ -191,15 +203,15 @@ def _card_brief(card: Card, rules: BoardRules | None = None) -> dict:
             "checklist": [sum(1 for i in card.checklist if i.get("done")), len(card.checklist)]}
 
 
-def _board_choices(board: dict, lang: str) -> dict:
+def board_choices(board: dict, lang: str) -> dict:
     """The board's card types and priorities as its pages show them (names in `lang`)."""
     rules = BoardRules(board)
     return {
-        "card_types": [{"id": t["id"], "name": t["name"].get(lang) or t["name"]["en"],
+        "card_types": [{"id": t["id"], "name": type_name(t, lang),
                         "color": t.get("color") or "#607d8b",
                         "customer_request": bool(t.get("customer_request"))}
                        for t in rules.card_types],
-        "priorities": [{"id": p["id"], "name": p["names"].get(lang) or p["names"]["en"],
+        "priorities": [{"id": p["id"], "name": priority_name(p, lang),
                         "color": p["color"], "level": p["level"]} for p in rules.priorities]}
 
 
@@ -209,32 +221,27 @@ def _service_names(services: list, lang: str) -> dict[str, str]:
 
 @router.get("/board")
 async def board_home(request: Request) -> Response:
-    found = await _signed_in(request)
-    if found is None:
-        return _to_login(request)
-    agent, _ = found
-    boards = [b for b in await _repos(request).catalog.list_boards()
-              if agent.can_see_board(b["_id"])]
+    ctx = await signed_in_page(request)
+    if isinstance(ctx, Response):
+        return ctx
+    _agent, _session, lang, base = ctx
+    boards = base["boards"]
     if not boards:
-        lang = i18n.pick_language(request)
-        return render(request, "empty.html", lang, **await _page_base(request, agent,
-                                                                        found[1]["csrf"], lang))
+        return render(request, "empty.html", lang, **base)
     query = f"?{request.url.query}" if request.url.query else ""
     return RedirectResponse(f"/board/{boards[0]['_id']}{query}", status_code=303)
 
 
 @router.get("/board/{board_id}")
 async def board_page(request: Request, board_id: str) -> Response:
-    found = await _signed_in(request)
-    if found is None:
-        return _to_login(request)
-    agent, session = found
-    lang = i18n.pick_language(request)
+    ctx = await signed_in_page(request)
+    if isinstance(ctx, Response):
+        return ctx
+    agent, _session, lang, base = ctx
     repos = _repos(request)
     board = await repos.catalog.board(board_id)
     if board is None or not agent.can_see_board(board_id):
-        return render(request, "empty.html", lang, status=404,
-                      **await _page_base(request, agent, session["csrf"], lang))
+        return render(request, "empty.html", lang, status=404, **base)
     p = request.query_params
     filters = {k: p.get(k) or None for k in ("service", "priority", "sla", "assignee", "q")}
     assignee = filters["assignee"]
@@ -253,27 +260,24 @@ async def board_page(request: Request, board_id: str) -> Response:
     names = {a: everyone.get(a, a) for a in await repos.agents.board_members(board_id)}
     data = {
         "board": {"id": board["_id"], "name": board["name"], "columns": board["columns"],
-                  "lanes": board["lanes"]} | _board_choices(board, lang),
+                  "lanes": board["lanes"]} | board_choices(board, lang),
         "cards": [_card_brief(c, BoardRules(board)) for c in cards],
         "truncated": len(cards) >= BOARD_CARD_LIMIT,
         "services": _service_names(services, lang), "agents": names,
         "now": datetime.now(UTC), "me": agent.id, "lang": lang, "t": i18n.texts(lang),
     }
     return render(request, "board.html", lang, board=board, data=data, filters=filters,
-                  services=services, choices=data["board"], members=names,
-                  **await _page_base(request, agent, session["csrf"], lang))
+                  services=services, choices=data["board"], members=names, **base)
 
 
 @router.get("/my")
 async def my_cards(request: Request) -> Response:
     """Everything I am responsible for, on every board I work on, newest first."""
-    found = await _signed_in(request)
-    if found is None:
-        return _to_login(request)
-    agent, session = found
-    lang = i18n.pick_language(request)
+    ctx = await signed_in_page(request)
+    if isinstance(ctx, Response):
+        return ctx
+    agent, _session, lang, base = ctx
     repos = _repos(request)
-    base = await _page_base(request, agent, session["csrf"], lang)
     scope = [b["_id"] for b in base["boards"]]
     cards = await repos.cards.list_cards(CardListSpec.build(boards=scope, assignee_id=agent.id),
                                          500)
@@ -310,13 +314,11 @@ async def sla_record(request: Request, card_id: str) -> dict | None:
 
 @router.get("/cards/{card_ref}")
 async def card_page(request: Request, card_ref: str) -> Response:
-    found = await _signed_in(request)
-    if found is None:
-        return _to_login(request)
-    agent, session = found
-    lang = i18n.pick_language(request)
+    ctx = await signed_in_page(request)
+    if isinstance(ctx, Response):
+        return ctx
+    agent, _session, lang, base = ctx
     repos = _repos(request)
-    base = await _page_base(request, agent, session["csrf"], lang)
     card = await repos.cards.card(card_ref)
     if card is None or not agent.can_see_board(card.board_id):
         return render(request, "empty.html", lang, status=404, **base)
@@ -351,7 +353,7 @@ async def card_page(request: Request, card_ref: str) -> Response:
     data["card"] |= {"kind": card.kind, "members": card.members, "followers": card.followers,
                      "labels": view["labels"]}
     view["children"] = await card_ops.children_progress(repos, card)
-    work = {"choices": _board_choices(board, lang) if board else {"card_types": [],
+    work = {"choices": board_choices(board, lang) if board else {"card_types": [],
                                                                    "priorities": []},
             "boards": base["nav_boards"],
             "following": agent.id in card.followers,
@@ -388,12 +390,10 @@ def _field_input(field: FormField, value: Any, lang: str) -> dict:
 async def board_settings_page(request: Request, board_id: str) -> Response:
     """A board's settings for its admins (and its lead): the label list, the typed custom
     fields, SLA targets of its priorities (those need the admin role: sla's own API)."""
-    found = await _signed_in(request)
-    if found is None:
-        return _to_login(request)
-    agent, session = found
-    lang = i18n.pick_language(request)
-    base = await _page_base(request, agent, session["csrf"], lang)
+    ctx = await signed_in_page(request)
+    if isinstance(ctx, Response):
+        return ctx
+    agent, _session, lang, base = ctx
     board = await _repos(request).catalog.board(board_id)
     if board is None or not agent.can_see_board(board_id):
         return render(request, "empty.html", lang, status=404, **base)
@@ -407,7 +407,7 @@ async def board_settings_page(request: Request, board_id: str) -> Response:
             "field_errors": FIELD_ERRORS_RU if lang == "ru" else {}}
     return render(request, "board_settings.html", lang, board=board, data=data,
                   labels=rules.labels, custom_fields=data["fields"],
-                  priorities=_board_choices(board, lang)["priorities"],
+                  priorities=board_choices(board, lang)["priorities"],
                   sla_targets=("first_response", "next_response", "resolution"), **base)
 
 
@@ -415,29 +415,25 @@ async def board_settings_page(request: Request, board_id: str) -> Response:
 
 @router.get("/new")
 async def new_card_page(request: Request) -> Response:
-    found = await _signed_in(request)
-    if found is None:
-        return _to_login(request)
-    agent, session = found
-    lang = i18n.pick_language(request)
+    ctx = await signed_in_page(request)
+    if isinstance(ctx, Response):
+        return ctx
+    agent, _session, lang, base = ctx
     services = [s for s, _ in await _repos(request).catalog.list_services()
                 if s.active and agent.can_see_board(s.target.board_id)]
     data = {"services": [s.model_dump(mode="json", by_alias=True) for s in services],
             "lang": lang, "t": i18n.texts(lang)}
-    return render(request, "new.html", lang, services=services, data=data,
-                  **await _page_base(request, agent, session["csrf"], lang))
+    return render(request, "new.html", lang, services=services, data=data, **base)
 
 
 # --- admin -----------------------------------------------------------------------------------
 
 @router.get("/admin")
 async def admin_page(request: Request, service: str | None = None) -> Response:
-    found = await _signed_in(request)
-    if found is None:
-        return _to_login(request)
-    agent, session = found
-    lang = i18n.pick_language(request)
-    base = await _page_base(request, agent, session["csrf"], lang)
+    ctx = await signed_in_page(request)
+    if isinstance(ctx, Response):
+        return ctx
+    agent, _session, lang, base = ctx
     if agent.role != "admin":
         return render(request, "empty.html", lang, status=403, forbidden=True, **base)
     repos = _repos(request)

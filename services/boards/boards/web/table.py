@@ -32,14 +32,14 @@ from boards.api.search import (
 )
 from boards.api.views import COLUMNS, readable_view, views_for
 from boards.auth import Agent
-from boards.domain.board import BoardRules
+from boards.domain.board import BoardRules, priority_name, type_name
 from boards.domain.card import Card
 from boards.metrics import SEARCHES
 from boards.repository import Repositories
 from boards.repository.views import SavedViewRepository
 from boards.stats.api import cell
 from boards.web import i18n
-from boards.web.pages import _page_base, _signed_in, _to_login, render
+from boards.web.pages import board_choices, render, signed_in_page
 
 router = APIRouter(include_in_schema=False)
 DEFAULT_COLUMNS = ("number", "title", "service", "priority", "status", "assignee", "sla",
@@ -140,9 +140,9 @@ class Lookups:
         for b in boards:
             rules = BoardRules(b)
             for t in rules.card_types:
-                self.types[(b["_id"], t["id"])] = t["name"].get(lang) or t["name"]["en"]
+                self.types[(b["_id"], t["id"])] = type_name(t, lang)
             for p in rules.priorities:
-                self.priorities[(b["_id"], p["id"])] = p["names"].get(lang) or p["names"]["en"]
+                self.priorities[(b["_id"], p["id"])] = priority_name(p, lang)
 
     def names(self) -> dict[str, str]:
         """For sorting by assignee and service: their display names."""
@@ -219,12 +219,10 @@ async def _query_of(request: Request, agent: Agent) -> tuple[Any, str | None]:
 
 @router.get("/table")
 async def table_page(request: Request) -> Response:
-    found = await _signed_in(request)
-    if found is None:
-        return _to_login(request)
-    agent, session = found
-    lang = i18n.pick_language(request)
-    base = await _page_base(request, agent, session["csrf"], lang)
+    ctx = await signed_in_page(request)
+    if isinstance(ctx, Response):
+        return ctx
+    agent, _session, lang, base = ctx
     t = texts(lang)
     try:
         params, view_id = await _query_of(request, agent)
@@ -256,12 +254,10 @@ async def table_page(request: Request) -> Response:
     services = [s for s, _ in await repos.catalog.list_services()
                 if agent.can_see_board(s.target.board_id)]
     canned = await repos.catalog.canned_for(query.service)
+    work = board_choices(board, lang) if board else {"card_types": [], "priorities": []}
     choices = {"columns": board["columns"] if board else [],
                "lanes": board["lanes"] if board else [],
-               "types": [{"id": tp["id"], "name": tp["name"].get(lang) or tp["name"]["en"]}
-                         for tp in BoardRules(board).card_types] if board else [],
-               "priorities": [{"id": p["id"], "name": p["names"].get(lang) or p["names"]["en"]}
-                              for p in BoardRules(board).priorities] if board else []}
+               "types": work["card_types"], "priorities": work["priorities"]}
     data = {"t": t, "lang": lang, "query": keep,
             "cards": [{"id": r["id"], "number": r["number"]} for r in rows]}
     return render(
@@ -276,11 +272,10 @@ async def table_page(request: Request) -> Response:
 @router.get("/table.csv")
 async def table_csv(request: Request) -> Response:
     """Every card of the current view (up to EXPORT_LIMIT), the chosen columns, as CSV."""
-    found = await _signed_in(request)
-    if found is None:
-        return _to_login(request)
-    agent, _ = found
-    lang = i18n.pick_language(request)
+    ctx = await signed_in_page(request)
+    if isinstance(ctx, Response):
+        return ctx
+    agent, _session, lang, _base = ctx
     t = texts(lang)
     params, _ = await _query_of(request, agent)
     query = replace(CardQuery.parse(params), cursor=None)

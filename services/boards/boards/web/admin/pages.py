@@ -9,19 +9,16 @@ in gets a 403 page, nobody signed in the sign-in page.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from desk_runtime.http import DomainError
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
-from boards.auth import session_of
 from boards.domain.board import BoardRules
 from boards.repository import Repositories
-from boards.web import i18n as workspace_i18n
 from boards.web.admin import api, i18n, upstream
 from boards.web.admin.repository import AuditRepository
-from boards.web.pages import render
+from boards.web.pages import render, signed_in_page
 
 router = APIRouter(include_in_schema=False)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -37,16 +34,10 @@ DEFAULT_PAUSES = {"first_response": [], "next_response": ["paused"],
 
 async def _admin_page(request: Request, template: str, area: str, load,
                       leads: bool = False) -> Response:
-    found = await session_of(request)
-    if found is None:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
-    agent, session = found
-    lang = workspace_i18n.pick_language(request)
-    repos = Repositories.of(request.app.state.runtime.db)
-    boards = [b for b in await repos.catalog.list_boards() if agent.can_see_board(b["_id"])]
-    base = {"agent": agent, "csrf": session["csrf"], "boards": boards,
-            "nav_boards": [{"id": b["_id"], "name": b["name"]} for b in boards]}
+    page = await signed_in_page(request)
+    if isinstance(page, Response):
+        return page
+    agent, _session, lang, base = page
     # a lead administers their own boards (`leads` pages only); everything else is admins'
     if agent.role != "admin" and not (leads and agent.role == "lead"):
         return render(request, "empty.html", lang, status=403, forbidden=True, **base)
