@@ -72,6 +72,17 @@ def test_time_in_columns_is_clipped_to_the_period():
     assert out["columns"]["doing"]["category"] == "in_progress"
 
 
+def test_time_in_columns_stops_at_now_in_a_period_that_has_not_ended():
+    """This week's figures seen on Wednesday: a card in "done" since Monday has spent two
+    days there, not the rest of the week too."""
+    ivs = domain.intervals_of(HISTORY)  # in "done" from h(33) on
+    week = Period(h(0), h(0) + timedelta(days=7))
+    out = domain.time_in_columns({"c": ivs}, week, now=h(40))
+    assert out["cards"]["c"]["done"] == (25 + 7) * 3600.0  # h(5)–h(30) and h(33)–now
+    assert domain.time_in_columns({"c": ivs}, week)["cards"]["c"]["done"] == (
+        25 * 3600.0 + (7 * 24 - 33) * 3600.0)  # no now given: the period's own end
+
+
 def test_sla_shares_count_open_breaches_once():
     p = Period(h(0), h(100))
     rows = [{"card_id": "a", "target": "first_response", "cycle": 1, "met": False,

@@ -176,8 +176,10 @@ def card_rows(data: query.Dataset, period: Period) -> tuple[list[str], list[list
     return head, rows
 
 
-def column_rows(data: query.Dataset, period: Period) -> tuple[list[str], list[list]]:
+def column_rows(data: query.Dataset, period: Period, now: datetime | None = None
+                ) -> tuple[list[str], list[list]]:
     numbers = {c["_id"]: c.get("number") for c in data.cards}
+    until = period.elapsed_end(now or datetime.now(UTC))
     head = ["card_id", "number", "column", "lane", "category", "entered_at", "left_at",
             "seconds_in_period"]
     rows = []
@@ -185,7 +187,7 @@ def column_rows(data: query.Dataset, period: Period) -> tuple[list[str], list[li
         for iv in ivs:
             if iv.start < period.end and (iv.end is None or iv.end > period.start):
                 rows.append([cid, numbers.get(cid), iv.column_id, iv.lane_id, iv.category,
-                             iv.start, iv.end, iv.seconds(period.start, period.end)])
+                             iv.start, iv.end, iv.seconds(period.start, until)])
     return head, rows
 
 

@@ -31,6 +31,11 @@ class Period:
     def __contains__(self, at: datetime | None) -> bool:
         return at is not None and self.start <= at < self.end
 
+    def elapsed_end(self, now: datetime | None) -> datetime:
+        """Where time spent inside the period stops counting: its end, or `now` when it
+        reaches past now (a period ending tomorrow has no hours spent tomorrow yet)."""
+        return min(self.end, now) if now is not None else self.end
+
 
 @dataclass(frozen=True)
 class Interval:
@@ -313,15 +318,18 @@ def cumulative_flow(histories: dict[str, list[Interval]], period: Period) -> lis
             for at, counts in categories_per_day(histories, period)]
 
 
-def time_in_columns(histories: dict[str, list[Interval]], period: Period) -> dict:
-    """Wall-clock seconds each card spent in each column inside the period, and aggregates."""
+def time_in_columns(histories: dict[str, list[Interval]], period: Period,
+                    now: datetime | None = None) -> dict:
+    """Wall-clock seconds each card spent in each column inside the period (up to `now`
+    when the period reaches past it), and aggregates."""
+    until = period.elapsed_end(now)
     per_card: dict[str, dict[str, float]] = {}
     per_column: dict[str, list[float]] = defaultdict(list)
     category: dict[str, str] = {}
     for cid, ivs in histories.items():
         acc: dict[str, float] = defaultdict(float)
         for iv in ivs:
-            s = iv.seconds(period.start, period.end)
+            s = iv.seconds(period.start, until)
             if s > 0 or iv.covers(period.start) or iv.start in period:
                 acc[iv.column_id] += s
                 category.setdefault(iv.column_id, iv.category)
@@ -402,7 +410,7 @@ def blocked_in_period(card_spans: Sequence[tuple[datetime, datetime | None]], pe
     A blocker still open counts until `now` when the period reaches past it: a period
     ending tomorrow must not count tomorrow's hours as blocked already.
     """
-    until = min(period.end, now) if now is not None else period.end
+    until = period.elapsed_end(now)
     seconds = sum(max(0.0, (min(end or until, until) - max(start, period.start)).total_seconds())
                   for start, end in card_spans)
     still = any(start < period.end and (end is None or end >= period.end)

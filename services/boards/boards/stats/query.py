@@ -87,9 +87,9 @@ def grouped(data: Dataset, period: Period, dimension: str) -> list[dict]:
             for k, ids in sorted(groups.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))]
 
 
-def flow(data: Dataset, period: Period) -> dict:
+def flow(data: Dataset, period: Period, now: datetime | None = None) -> dict:
     numbers = {c["_id"]: c.get("number") for c in data.cards}
-    columns = domain.time_in_columns(data.histories, period)
+    columns = domain.time_in_columns(data.histories, period, now or datetime.now(UTC))
     cycle = domain.cycle_times(data.histories, period)
     for p in cycle["points"]:
         p["number"] = numbers.get(p["card_id"])
