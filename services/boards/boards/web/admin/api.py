@@ -48,8 +48,26 @@ async def _audit(request: Request, agent: Agent, area: str, action: str, target:
         before=before, after=after)
 
 
-def _find(items: list[dict], **match: str) -> dict | None:
+async def _listed(request: Request, owner: str, path: str, **match: str) -> dict | None:
+    """The item of the owner's list at `path` whose fields match, or None."""
+    items = (await upstream.call(request, owner, "GET", path))["items"]
     return next((i for i in items if all(i.get(k) == v for k, v in match.items())), None)
+
+
+def _as_is(doc: Any) -> Any:
+    return doc
+
+
+async def _put_listed(request: Request, agent: Agent, owner: str, path: str, key: str,
+                      value: str, body: dict[str, Any], *, area: str, target: str,
+                      view=_as_is) -> dict:
+    """PUT `path/value` of an owner's list, audited as created or updated (`view`: what the
+    log keeps of the item)."""
+    before = await _listed(request, owner, path, **{key: value})
+    after = await upstream.call(request, owner, "PUT", f"{path}/{value}", body)
+    await _audit(request, agent, area, "updated" if before else "created", target,
+                 view(before), view(after))
+    return after
 
 
 # --- SLA: policies, calendars, holidays, preview --------------------------------------------
@@ -65,24 +83,16 @@ async def sla_config(request: Request, _: Agent = Depends(current_admin)) -> dic
 async def put_policy(name: str, body: dict[str, Any], request: Request,
                      agent: Agent = Depends(current_admin)) -> dict:
     _name(name)
-    before = _find((await upstream.call(request, "sla", "GET", "/v1/policies"))["items"],
-                   name=name)
-    after = await upstream.call(request, "sla", "PUT", f"/v1/policies/{name}", body)
-    await _audit(request, agent, "sla", "updated" if before else "created",
-                 f"policy {name}", before, after)
-    return after
+    return await _put_listed(request, agent, "sla", "/v1/policies", "name", name, body,
+                             area="sla", target=f"policy {name}")
 
 
 @router.put("/sla/calendars/{name}")
 async def put_calendar(name: str, body: dict[str, Any], request: Request,
                        agent: Agent = Depends(current_admin)) -> dict:
     _name(name)
-    before = _find((await upstream.call(request, "sla", "GET", "/v1/calendars"))["items"],
-                   name=name)
-    after = await upstream.call(request, "sla", "PUT", f"/v1/calendars/{name}", body)
-    await _audit(request, agent, "sla", "updated" if before else "created",
-                 f"calendar {name}", before, after)
-    return after
+    return await _put_listed(request, agent, "sla", "/v1/calendars", "name", name, body,
+                             area="sla", target=f"calendar {name}")
 
 
 class HolidayImport(BaseModel):
@@ -94,8 +104,7 @@ class HolidayImport(BaseModel):
 async def import_holidays(name: str, body: HolidayImport, request: Request,
                           agent: Agent = Depends(current_admin)) -> dict:
     _name(name)
-    before = _find((await upstream.call(request, "sla", "GET", "/v1/calendars"))["items"],
-                   name=name)
+    before = await _listed(request, "sla", "/v1/calendars", name=name)
     after = await upstream.call(request, "sla", "POST", f"/v1/calendars/{name}/holidays",
                                 body.model_dump())
     await _audit(request, agent, "sla", "holidays imported", f"calendar {name}", before,
@@ -122,20 +131,15 @@ async def notify_config(request: Request, _: Agent = Depends(current_admin)) -> 
 async def put_route(route_id: str, body: dict[str, Any], request: Request,
                     agent: Agent = Depends(current_admin)) -> dict:
     _name(route_id, "id")
-    before = _find((await upstream.call(request, "notify", "GET", "/v1/routes"))["items"],
-                   id=route_id)
-    after = await upstream.call(request, "notify", "PUT", f"/v1/routes/{route_id}", body)
-    await _audit(request, agent, "notifications", "updated" if before else "created",
-                 f"route {route_id}", before, after)
-    return after
+    return await _put_listed(request, agent, "notify", "/v1/routes", "id", route_id, body,
+                             area="notifications", target=f"route {route_id}")
 
 
 @router.delete("/notifications/routes/{route_id}", status_code=204)
 async def delete_route(route_id: str, request: Request,
                        agent: Agent = Depends(current_admin)) -> None:
     _name(route_id, "id")
-    before = _find((await upstream.call(request, "notify", "GET", "/v1/routes"))["items"],
-                   id=route_id)
+    before = await _listed(request, "notify", "/v1/routes", id=route_id)
     await upstream.call(request, "notify", "DELETE", f"/v1/routes/{route_id}")
     await _audit(request, agent, "notifications", "deleted", f"route {route_id}", before, None)
 
@@ -150,6 +154,11 @@ def _template_path(kind: str, language: str) -> str:
     return f"/v1/templates/{_name(kind, 'kind')}/{_name(language, 'language')}"
 
 
+def _template_view(doc: dict) -> dict:
+    # what the log keeps of a mail template
+    return {k: doc[k] for k in ("subject", "text", "html", "custom")}
+
+
 @router.put("/notifications/templates/{kind}/{language}")
 async def put_template(kind: str, language: str, body: TemplateIn, request: Request,
                        agent: Agent = Depends(current_admin)) -> dict:
@@ -157,8 +166,7 @@ async def put_template(kind: str, language: str, body: TemplateIn, request: Requ
     before = await upstream.call(request, "notify", "GET", path)
     after = await upstream.call(request, "notify", "PUT", path, body.model_dump())
     await _audit(request, agent, "notifications", "updated", f"template {kind}/{language}",
-                 {k: before[k] for k in ("subject", "text", "html", "custom")},
-                 {k: after[k] for k in ("subject", "text", "html", "custom")})
+                 _template_view(before), _template_view(after))
     return after
 
 
@@ -189,8 +197,7 @@ async def reset_template(kind: str, language: str, request: Request,
     after = await upstream.call(request, "notify", "GET", path)
     await _audit(request, agent, "notifications", "reset to default",
                  f"template {kind}/{language}",
-                 {k: before[k] for k in ("subject", "text", "html", "custom")},
-                 {k: after[k] for k in ("subject", "text", "html", "custom")})
+                 _template_view(before), _template_view(after))
 
 
 # --- portal access: who may sign in, customer groups -----------------------------------------
@@ -215,28 +222,43 @@ async def put_allowlist(body: AddressSetIn, request: Request,
     return after
 
 
+def _entry(access: dict, kind: str, key: str) -> dict | None:
+    return (access.get(kind) or {}).get(key)
+
+
+async def _put_access_entry(request: Request, agent: Agent, kind: str, what: str, key: str,
+                            body: BaseModel) -> dict:
+    """One customer group or organisation of the portal's access, created or updated."""
+    before = await upstream.call(request, "portal", "GET", "/v1/access")
+    after = await upstream.call(request, "portal", "PUT", f"/v1/access/{kind}/{key}",
+                                body.model_dump())
+    old = _entry(before, kind, key)
+    await _audit(request, agent, "access", "updated" if old else "created", f"{what} {key}",
+                 old, _entry(after, kind, key))
+    return after
+
+
+async def _delete_access_entry(request: Request, agent: Agent, kind: str, what: str,
+                               key: str) -> dict:
+    before = await upstream.call(request, "portal", "GET", "/v1/access")
+    after = await upstream.call(request, "portal", "DELETE", f"/v1/access/{kind}/{key}")
+    await _audit(request, agent, "access", "deleted", f"{what} {key}",
+                 _entry(before, kind, key), None)
+    return after
+
+
 @router.put("/access/groups/{name}")
 async def put_group(name: str, body: AddressSetIn, request: Request,
                     agent: Agent = Depends(current_admin)) -> dict:
     _name(name)
-    before = await upstream.call(request, "portal", "GET", "/v1/access")
-    after = await upstream.call(request, "portal", "PUT", f"/v1/access/groups/{name}",
-                                body.model_dump())
-    old = before["groups"].get(name)
-    await _audit(request, agent, "access", "updated" if old else "created", f"group {name}",
-                 old, after["groups"].get(name))
-    return after
+    return await _put_access_entry(request, agent, "groups", "group", name, body)
 
 
 @router.delete("/access/groups/{name}")
 async def delete_group(name: str, request: Request,
                        agent: Agent = Depends(current_admin)) -> dict:
     _name(name)
-    before = await upstream.call(request, "portal", "GET", "/v1/access")
-    after = await upstream.call(request, "portal", "DELETE", f"/v1/access/groups/{name}")
-    await _audit(request, agent, "access", "deleted", f"group {name}",
-                 before["groups"].get(name), None)
-    return after
+    return await _delete_access_entry(request, agent, "groups", "group", name)
 
 
 class OrganisationIn(AddressSetIn):
@@ -248,25 +270,15 @@ async def put_organisation(org_id: str, body: OrganisationIn, request: Request,
                            agent: Agent = Depends(current_admin)) -> dict:
     """Customers who see each other's requests on the portal (the portal stores it)."""
     _name(org_id, "id")
-    before = await upstream.call(request, "portal", "GET", "/v1/access")
-    after = await upstream.call(request, "portal", "PUT", f"/v1/access/organisations/{org_id}",
-                                body.model_dump())
-    old = (before.get("organisations") or {}).get(org_id)
-    await _audit(request, agent, "access", "updated" if old else "created",
-                 f"organisation {org_id}", old, after["organisations"].get(org_id))
-    return after
+    return await _put_access_entry(request, agent, "organisations", "organisation", org_id,
+                                   body)
 
 
 @router.delete("/access/organisations/{org_id}")
 async def delete_organisation(org_id: str, request: Request,
                               agent: Agent = Depends(current_admin)) -> dict:
     _name(org_id, "id")
-    before = await upstream.call(request, "portal", "GET", "/v1/access")
-    after = await upstream.call(request, "portal", "DELETE",
-                                f"/v1/access/organisations/{org_id}")
-    await _audit(request, agent, "access", "deleted", f"organisation {org_id}",
-                 (before.get("organisations") or {}).get(org_id), None)
-    return after
+    return await _delete_access_entry(request, agent, "organisations", "organisation", org_id)
 
 
 # --- canned responses (boards' own) ----------------------------------------------------------
@@ -429,20 +441,16 @@ def _mailbox_view(doc: dict | None) -> dict | None:
 async def put_mailbox(service_id: str, body: dict[str, Any], request: Request,
                       agent: Agent = Depends(current_admin)) -> dict:
     _name(service_id, "service_id")
-    before = _find((await upstream.call(request, "intake", "GET", "/v1/mailboxes"))["items"],
-                   id=service_id)
-    after = await upstream.call(request, "intake", "PUT", f"/v1/mailboxes/{service_id}", body)
-    await _audit(request, agent, "channels", "updated" if before else "created",
-                 f"mailbox {service_id}", _mailbox_view(before), _mailbox_view(after))
-    return after
+    return await _put_listed(request, agent, "intake", "/v1/mailboxes", "id", service_id, body,
+                             area="channels", target=f"mailbox {service_id}",
+                             view=_mailbox_view)
 
 
 @router.delete("/channels/mailboxes/{service_id}", status_code=204)
 async def delete_mailbox(service_id: str, request: Request,
                          agent: Agent = Depends(current_admin)) -> None:
     _name(service_id, "service_id")
-    before = _find((await upstream.call(request, "intake", "GET", "/v1/mailboxes"))["items"],
-                   id=service_id)
+    before = await _listed(request, "intake", "/v1/mailboxes", id=service_id)
     if before is None:
         raise NotFound(f"no mailbox for {service_id!r}")
     await upstream.call(request, "intake", "DELETE", f"/v1/mailboxes/{service_id}")
@@ -498,8 +506,7 @@ class InboundAddressIn(BaseModel):
 
 
 async def _inbound_address(request: Request, address: str) -> dict | None:
-    found = await upstream.call(request, "intake", "GET", "/v1/inbound-addresses")
-    return _find(found["items"], address=address)
+    return await _listed(request, "intake", "/v1/inbound-addresses", address=address)
 
 
 @router.put("/channels/addresses")
