@@ -180,27 +180,36 @@ async def _service_for(portal: Portal, customer: Customer, service_id: str
     return service
 
 
+async def _new_request_service(request: Request, customer: Customer | None, service_id: str
+                               ) -> tuple[Customer, ServiceDefinition] | Response:
+    """The checks of the new request form and its post: signed in, and a service this
+    customer may use (any other id looks like one that does not exist)."""
+    if customer is None:
+        return to_login(request)
+    service = await _service_for(portal_of(request), customer, service_id)
+    if service is None:
+        return not_found(request, customer)
+    return customer, service
+
+
 @router.get("/services/{service_id}/new")
 async def new_request_form(request: Request, service_id: str, customer: CurrentCustomer
                            ) -> Response:
-    portal = portal_of(request)
-    if customer is None:
-        return to_login(request)
-    service = await _service_for(portal, customer, service_id)
-    if service is None:
-        return not_found(request, customer)
+    checked = await _new_request_service(request, customer, service_id)
+    if isinstance(checked, Response):
+        return checked
+    customer, service = checked
     return _form_page(request, customer, service, values={}, errors={})
 
 
 @router.post("/services/{service_id}/new")
 async def submit_request(request: Request, service_id: str, customer: CurrentCustomer
                          ) -> Response:
+    checked = await _new_request_service(request, customer, service_id)
+    if isinstance(checked, Response):
+        return checked
+    customer, service = checked
     portal = portal_of(request)
-    if customer is None:
-        return to_login(request)
-    service = await _service_for(portal, customer, service_id)
-    if service is None:
-        return not_found(request, customer)
     lang = language(request)
     if hopeless_body(request.headers.get("content-length"), portal.settings):
         error = form_too_large(portal.settings)
@@ -259,6 +268,18 @@ async def _visible_request(portal: Portal, customer: Customer, card_id: str) -> 
     return doc
 
 
+async def _request_seen(request: Request, customer: Customer | None, card_id: str
+                        ) -> tuple[Customer, dict] | Response:
+    """The checks of every page about one request: signed in, and allowed to see it (any
+    other request looks like one that does not exist)."""
+    if customer is None:
+        return to_login(request)
+    doc = await _visible_request(portal_of(request), customer, card_id)
+    if doc is None:
+        return not_found(request, customer)
+    return customer, doc
+
+
 async def _request_page(request: Request, customer: Customer, doc: dict, *, status: int = 200,
                         error: str | None = None, notice: str | None = None) -> Response:
     portal = portal_of(request)
@@ -307,12 +328,10 @@ async def _request_page(request: Request, customer: Customer, doc: dict, *, stat
 
 @router.get("/requests/{card_id}")
 async def request_page(request: Request, card_id: str, customer: CurrentCustomer) -> Response:
-    portal = portal_of(request)
-    if customer is None:
-        return to_login(request)
-    doc = await _visible_request(portal, customer, card_id)
-    if doc is None:
-        return not_found(request, customer)
+    seen = await _request_seen(request, customer, card_id)
+    if isinstance(seen, Response):
+        return seen
+    customer, doc = seen
     notice = {"replied": "req.reply_sent", "rated": "rate.thanks"}.get(
         request.query_params.get("done", ""))
     return await _request_page(request, customer, doc, notice=notice)
@@ -321,12 +340,11 @@ async def request_page(request: Request, card_id: str, customer: CurrentCustomer
 async def _posted(request: Request, customer: Customer | None, card_id: str, form_name: str,
                   *, files: bool = False) -> tuple[Customer, dict, Any] | Response:
     """The common checks of a post about one request: signed in, allowed to see it, CSRF."""
+    seen = await _request_seen(request, customer, card_id)
+    if isinstance(seen, Response):
+        return seen
+    customer, doc = seen
     portal = portal_of(request)
-    if customer is None:
-        return to_login(request)
-    doc = await _visible_request(portal, customer, card_id)
-    if doc is None:
-        return not_found(request, customer)
     if files and hopeless_body(request.headers.get("content-length"), portal.settings):
         error = form_too_large(portal.settings)
         return await _request_page(request, customer, doc, status=413, error=translate(
@@ -405,8 +423,8 @@ async def follow_up(request: Request, card_id: str, customer: CurrentCustomer) -
     if doc["status_category"] != CLOSED or not text:
         return await _request_page(request, customer, doc, status=422,
                                    error=translate("req.empty_text", lang))
-    service = (await portal.catalog()).get(doc.get("service_id") or "")
-    if service is None or not may_use_service(customer.email, service, await portal.access()):
+    service = await _service_for(portal, customer, doc.get("service_id") or "")
+    if service is None:
         service_id = "question" if "question" in await portal.catalog() else doc["service_id"]
     else:
         service_id = service.id
