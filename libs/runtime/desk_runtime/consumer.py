@@ -404,7 +404,7 @@ class Consumer:
                 session=session)
             uow = UnitOfWork(runtime.db, session, runtime.settings.account_id,
                              correlation_id=envelope.correlation_id, causation=envelope,
-                             attempt=attempt)
+                             attempt=attempt, committer_lease=runtime.committer_lease)
             uow_ref.append(uow)
             with store_unavailable_stops_retries():
                 await handler(uow, payload)

@@ -3,7 +3,8 @@
 A transaction's events are written together, in one insert, right before it commits
 (`UnitOfWork.flush`). Right after the commit the process that committed publishes them itself
 (`OutboxRelay.committed`), from memory, with publisher confirms, and marks them sent in
-one write. Each entry is written already leased to its committer for `COMMITTER_LEASE`,
+one write. Each entry is written already leased to its committer for `COMMITTER_LEASE`
+(`<SERVICE>_OUTBOX_COMMITTER_LEASE_SECONDS`),
 so no other relay touches a fresh entry. Whatever that fast path did not finish — the
 process died, the broker was away — is found by a fallback poll once the lease has run
 out: one indexed query (`sent_at: null, claimed_until < now`), claimed with a new lease,
@@ -61,9 +62,9 @@ async def ensure_outbox_indexes(db: AsyncDatabase) -> None:
                                      {"$set": {"claimed_until": EPOCH}})
 
 
-def outbox_entry(envelope: Envelope) -> dict:
+def outbox_entry(envelope: Envelope, committer_lease: timedelta = COMMITTER_LEASE) -> dict:
     """The outbox document of an event, taken when the event is emitted (its trace context
-    is the emitter's)."""
+    is the emitter's); leased to its committer for `committer_lease`."""
     now = datetime.now(UTC)
     carrier = trace_carrier()  # the trace it is published under, by whichever relay
     return {
@@ -75,7 +76,7 @@ def outbox_entry(envelope: Envelope) -> dict:
         "seq": now.timestamp(),
         "sent_at": None,
         # the committing process publishes it; others only after this runs out
-        "claimed_until": now + COMMITTER_LEASE,
+        "claimed_until": now + committer_lease,
         "attempts": 0,
         **({"trace": carrier} if carrier else {}),
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import TypeVar
 
 from desk_contracts import Envelope
@@ -66,6 +67,8 @@ class ServiceRuntime:
             dead_letter_middleware(self)),
             logger=get_logger("faststream"))
         self.relay = OutboxRelay(self.db, self.bus, name, settings.outbox_poll_seconds)
+        # what this process commits is left to it for this long (then any relay's fallback)
+        self.committer_lease = timedelta(seconds=settings.outbox_committer_lease_seconds)
         self.tasks = BackgroundTasks(name)
         # a turn in the store: at most `store_transactions` transactions at once
         self.store_slots = asyncio.Semaphore(settings.store_transactions)
@@ -189,7 +192,8 @@ class ServiceRuntime:
 
         async def run(session) -> T:
             uow = UnitOfWork(self.db, session, self.settings.account_id,
-                             correlation_id=correlation_id, causation=causation)
+                             correlation_id=correlation_id, causation=causation,
+                             committer_lease=self.committer_lease)
             last[:] = [uow]
             with store_unavailable_stops_retries():
                 result = await work(uow)

@@ -38,6 +38,10 @@ class ServiceSettings(BaseSettings):
     log_json: bool = True
     outbox_relay: bool = Field(True, description="run the outbox relay in this process")
     outbox_poll_seconds: float = 0.5
+    outbox_committer_lease_seconds: float = Field(
+        10.0, gt=0, description="how long a committed event is left to the process that "
+        "committed it (which publishes it right after the commit) before another relay's "
+        "fallback may publish it: what an event waits when its committer died")
     prefetch: int = Field(16, description="messages in flight per queue and process; events "
                           "of one card are still handled one at a time")
     store_transactions: int = Field(8, ge=1, description="transactions this process runs in "

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from desk_contracts import Envelope, EventPayload, make_envelope
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from desk_runtime.outbox import outbox_entry, write_outbox
+from desk_runtime.outbox import COMMITTER_LEASE, outbox_entry, write_outbox
 
 
 @dataclass
@@ -21,6 +22,8 @@ class UnitOfWork:
     causation: Envelope | None = None
     # how many times the message being handled was delivered before (0: the first time)
     attempt: int = 0
+    # how long its events are left to this process to publish (then any relay's fallback)
+    committer_lease: timedelta = COMMITTER_LEASE
     emitted: list[Envelope] = field(default_factory=list)
     _unwritten: list[dict] = field(default_factory=list)
 
@@ -37,7 +40,7 @@ class UnitOfWork:
             causation=self.causation,
             event_id=event_id,
         )
-        self._unwritten.append(outbox_entry(envelope))
+        self._unwritten.append(outbox_entry(envelope, self.committer_lease))
         self.emitted.append(envelope)
         return envelope
 
