@@ -25,6 +25,8 @@ def mail():
 @pytest.fixture(scope="package")
 def stack(mongo_url, amqp_url, mail, tmp_path_factory):
     s = Stack(mongo_url, amqp_url, tmp_path_factory.mktemp("automation"), smtp_port=mail.port)
+    # the automation clock looks for due timed rules every second (default 5 s)
+    s.extra["boards"] = {"BOARDS_AUTOMATION_TIMER_SECONDS": "1"}
     s.start()
     yield s
     s.stop()

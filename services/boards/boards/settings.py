@@ -29,6 +29,9 @@ class BoardsSettings(ServiceSettings):
     stats_gauge_refresh_seconds: float = 15.0
     stats_default_period_days: int = 30
     stats_max_period_days: int = 400
+    # automation (boards.automation): how often the clock looks for cards a timed rule
+    # (time in a column, a schedule) is due for
+    automation_timer_seconds: float = 5.0
     # knowledge base (boards.kb): the credential the portal presents to its help-centre API
     # (the same value as PORTAL_BOARDS_TOKEN; empty: the portal's help centre is off), and
     # where customers read articles (links an agent inserts into a reply point there)

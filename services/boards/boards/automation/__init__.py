@@ -16,9 +16,10 @@ def install(app: FastAPI) -> None:
 
 async def start(runtime, settings) -> None:
     """Indexes, and the clock that runs timed rules (time in a column, schedules)."""
-    from boards.automation.application import TIMER_SECONDS, timer_round
+    from boards.automation.application import timer_round
     from boards.automation.repository import AutomationRepository
 
     await AutomationRepository(runtime.db).ensure_indexes()
+    every = settings.automation_timer_seconds
     runtime.tasks.worker("automation-clock", lambda: timer_round(runtime, settings),
-                         idle_start=TIMER_SECONDS, idle_max=TIMER_SECONDS)
+                         idle_start=every, idle_max=every)

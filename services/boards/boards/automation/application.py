@@ -345,8 +345,8 @@ async def _start_step(uow: UnitOfWork, auto: AutomationRepository, parent_id: st
 
 # --- the clock: time in a column, schedules ----------------------------------------------------
 
-# how often the clock looks for cards a timed rule is due for, and how many per rule a round
-TIMER_SECONDS = 5.0
+# how many cards per rule a round of the clock takes (how often it looks for cards a timed
+# rule is due for: BOARDS_AUTOMATION_TIMER_SECONDS)
 TIMER_BATCH = 200
 
 
@@ -397,4 +397,4 @@ async def timer_round(runtime, settings: BoardsSettings) -> float:
             except DomainError as exc:  # this card's run is refused; the others still run
                 log.warning("automation.timer_failed", rule=rule["_id"], card_id=card["_id"],
                             error=exc.message)
-    return 0 if busy else TIMER_SECONDS
+    return 0 if busy else settings.automation_timer_seconds
