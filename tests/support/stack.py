@@ -86,6 +86,11 @@ class Stack:
     # more replicas of a service beside `services[name]` (its first one), each on its own
     # ports; the services point at each other through the first replica's address
     replicas: dict[str, list[ServiceProcess]] = field(default_factory=dict)
+    # every service's LEASE_SECONDS (partition and singleton leases, replica membership)
+    # and OUTBOX_COMMITTER_LEASE_SECONDS (events a dead committer left unpublished): a test
+    # that kills processes sets them short, so a dead one's work is taken over in seconds
+    # instead of the defaults' 10 (sla's leases: 15); None keeps each service's default
+    lease_seconds: float | None = None
 
     ADMIN_TOKEN = "test-admin-token"
     SLA_READ_TOKEN = "test-sla-read-token"
@@ -110,6 +115,9 @@ class Stack:
             p + "LOG_LEVEL": "INFO",
             p + "OUTBOX_POLL_SECONDS": "0.2",
         }
+        if self.lease_seconds is not None:
+            env[p + "LEASE_SECONDS"] = str(self.lease_seconds)
+            env[p + "OUTBOX_COMMITTER_LEASE_SECONDS"] = str(self.lease_seconds)
         if name == "boards":
             env |= {"BOARDS_DEMO_CATALOG": "true",
                     "BOARDS_BOOTSTRAP_ADMIN_TOKEN": self.ADMIN_TOKEN,
