@@ -280,3 +280,94 @@ async def test_a_transactions_events_are_one_outbox_write_and_a_repeated_id_abor
         await rt.transact(replayed)
     assert await rt.db["notes"].find_one({"_id": "lost"}) is None
     assert await rt.db[COLLECTION].count_documents({}) == 3
+
+
+async def test_events_waiting_for_the_store_commit_together_and_a_refused_one_fails_alone(
+        env, amqp_url):
+    """Group commit: events queued behind a running transaction go to the store together
+    (one commit for all), each with its own effect, its own log context and its own events
+    published once; a refused event in a group leaves the others' effects standing and is
+    dead-lettered alone."""
+    import structlog
+    from desk_contracts.events import Author, CommentAdded
+    from desk_runtime.consumer import PermanentFailure
+    from desk_runtime.metrics import STORE_TRANSACTIONS
+
+    ns, runtime = env
+    rt = runtime("boards", consumer_transactions=1, consumer_batch=8)
+    gate = asyncio.Event()
+    contexts: dict[str, str | None] = {}
+
+    @rt.on("requests", "request.received")
+    async def handle(uow, event: RequestReceived) -> None:
+        if event.subject.startswith("first"):
+            await gate.wait()  # holds the one transaction slot while the others queue
+        if event.subject == "refused":
+            raise PermanentFailure("not this one")
+        await uow.db["effects"].insert_one({"_id": event.subject}, session=uow.session)
+        contexts[event.subject] = structlog.contextvars.get_contextvars().get("correlation_id")
+        await uow.emit(CommentAdded(
+            comment_id=event.subject, card_id=event.request_id, number="T-1",
+            visibility="public", author=Author(kind="agent"), text=event.subject,
+            created_at=datetime.now(UTC)))
+
+    def commits() -> float:
+        return STORE_TRANSACTIONS.labels("boards", "consumer")._value.get()
+
+    conn, tapped = await tap(amqp_url, ns, "comment.added.#")
+    await rt.start()
+
+    async def send(subjects: list[str]) -> None:
+        for subject in subjects:
+            await rt.bus.publish(make_envelope(
+                request().model_copy(update={"subject": subject}), account_id="a",
+                correlation_id=f"corr-{subject}"))
+
+    async def until(condition) -> None:
+        for _ in range(200):
+            if condition():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("timed out")
+
+    # 1: five events wait behind the first; released, they commit in one transaction
+    before = commits()
+    await send(["first"])
+    await until(lambda: rt.group_commit.turns.locked())
+    await send([f"n{i}" for i in range(5)])
+    await until(lambda: len(rt.group_commit.pending) == 5)
+    gate.set()
+    await until(lambda: len(contexts) == 6)
+    await until(lambda: commits() - before == 2)  # the first alone, then the five together
+    assert {c: contexts[c] for c in contexts} == {s: f"corr-{s}" for s in contexts}
+    published = await drain(tapped, wait=5, expect=6)
+    assert sorted(m.message_id for m in published) == sorted(
+        {m.message_id for m in published})
+    assert sorted(json_subject(m) for m in published) == ["first", "n0", "n1", "n2", "n3",
+                                                          "n4"]
+
+    # 2: a refused event among them: nothing of the group commits, then each runs alone
+    gate.clear()
+    await send(["first again"])
+    await until(lambda: rt.group_commit.turns.locked())
+    await send(["m0", "refused", "m1"])
+    await until(lambda: len(rt.group_commit.pending) == 3)
+    gate.set()
+    await until(lambda: {"m0", "m1", "first again"} <= set(contexts))
+    dead = []
+    for _ in range(100):
+        dead = await list_dead(amqp_url, Topology(ns), "boards.requests", 10)
+        if dead:
+            break
+        await asyncio.sleep(0.1)
+    assert [d["reason"] for d in dead] == ["refused"]
+    effects = sorted([d["_id"] async for d in rt.db["effects"].find()])
+    assert effects == sorted(["first", "n0", "n1", "n2", "n3", "n4", "first again", "m0",
+                              "m1"])
+    assert await rt.db["processed_events"].count_documents({}) == 9
+    await conn.close()
+
+
+def json_subject(message) -> str:
+    import json
+    return json.loads(message.body)["payload"]["text"]

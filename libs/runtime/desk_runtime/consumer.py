@@ -35,7 +35,6 @@ from typing import Any
 
 import aio_pika.exceptions as amqp_errors
 import aiormq.exceptions as aiormq_errors
-import pymongo
 from desk_contracts import Envelope, EventPayload
 from desk_contracts.events import UnknownEvent, event_class
 from desk_contracts.topology import DELIVERY_LIMIT, QueueSpec, Topology
@@ -45,17 +44,16 @@ from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
 from faststream.rabbit.schemas.queue import QueueType
 from faststream.rabbit.annotations import RabbitMessage
 from pydantic import ValidationError
-from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
+from pymongo.errors import ConnectionFailure, PyMongoError
 
 from desk_runtime.bus import CORRELATION_HEADER, event_queue, partition_key
 from desk_runtime.logging import bound_contextvars, get_logger
-from desk_runtime.mongo import StoreUnavailable, store_unavailable_stops_retries
+from desk_runtime.mongo import StoreUnavailable
 from desk_runtime.metrics import (
     BUS_IN,
     CONSUMER_LAG,
     DEAD_LETTERED,
     HANDLER_SECONDS,
-    STORE_TRANSACTIONS,
     TRANSIENT_WAITS,
 )
 from desk_runtime.unit_of_work import UnitOfWork
@@ -388,40 +386,12 @@ class Consumer:
 
     async def _process(self, envelope: Envelope, payload: EventPayload, handler: Handler,
                        *, attempt: int = 0) -> bool:
-        """Apply the handler once; returns True when the event had been processed before."""
-        runtime = self.runtime
-        record_id = f"{self.spec.name}:{envelope.event_id}"
-        uow_ref: list[UnitOfWork] = []
-
-        async def work(session) -> None:
-            uow_ref.clear()
-            # Written first, in the effect's transaction: a duplicate (a redelivery, a
-            # re-published outbox entry, a copy another replica handles at the same time)
-            # fails here, its transaction aborts, and it has no effect. No read beforehand:
-            # duplicates are rare, and the insert is the check.
-            await runtime.db[PROCESSED].insert_one(
-                {"_id": record_id, "type": envelope.type, "at": datetime.now(UTC)},
-                session=session)
-            uow = UnitOfWork(runtime.db, session, runtime.settings.account_id,
-                             correlation_id=envelope.correlation_id, causation=envelope,
-                             attempt=attempt, committer_lease=runtime.committer_lease)
-            uow_ref.append(uow)
-            with store_unavailable_stops_retries():
-                await handler(uow, payload)
-                await uow.flush()
-
-        try:
-            async with runtime.store_slots:
-                with pymongo.timeout(runtime.settings.consumer_transaction_timeout_seconds):
-                    async with runtime.client.start_session() as session:
-                        await session.with_transaction(work)
-        except DuplicateKeyError:
-            if await runtime.db[PROCESSED].find_one({"_id": record_id}, {"_id": 1}):
-                return True
-            raise
-        STORE_TRANSACTIONS.labels(runtime.name, "consumer").inc()
-        runtime.committed(uow_ref[0].emitted if uow_ref else [])
-        return False
+        """Apply the handler once (its effect, its processed-event record and the events
+        it emits in one transaction, maybe shared with other events: group_commit.py);
+        returns True when the event had been processed before."""
+        return await self.runtime.group_commit.process(
+            f"{self.spec.name}:{envelope.event_id}", envelope, payload, handler,
+            attempt=attempt)
 
     async def _retry_or_dead_letter(self, message, envelope: Envelope, exc: Exception) -> None:
         count = delivery_count(message)

@@ -37,6 +37,12 @@ OUTBOX_PENDING = Gauge(
 OUTBOX_LAG = Gauge(
     "desk_outbox_lag_seconds", "Age of the oldest unpublished outbox entry.", ["service"]
 )
+CONSUMER_GROUP_SIZE = Histogram(
+    "desk_bus_group_commit_events",
+    "Consumed events committed together in one store transaction (1: alone).",
+    ["service"],
+    buckets=(1, 2, 4, 8, 16, 32),
+)
 OUTBOX_PUBLISH_SECONDS = Histogram(
     "desk_outbox_commit_to_publish_seconds",
     "Delay between an outbox entry's commit and its confirmed publication.",

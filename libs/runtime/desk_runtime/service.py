@@ -16,6 +16,7 @@ from prometheus_client import REGISTRY
 from pymongo.asynchronous.database import AsyncDatabase
 
 from desk_runtime.bus import Bus
+from desk_runtime.group_commit import GroupCommit
 from desk_runtime.lease import Leases
 from desk_runtime.consumer import (
     PROCESSED,
@@ -72,6 +73,9 @@ class ServiceRuntime:
         self.tasks = BackgroundTasks(name)
         # a turn in the store: at most `store_transactions` transactions at once
         self.store_slots = asyncio.Semaphore(settings.store_transactions)
+        # consumed events waiting for the store go to it together
+        self.group_commit = GroupCommit(self, batch=settings.consumer_batch,
+                                        transactions=settings.consumer_transactions)
         # singleton work (one replica at a time) takes a lease from here
         self.leases = Leases(self.db, name, settings.lease_seconds)
         self.consumers: list[Consumer] = []

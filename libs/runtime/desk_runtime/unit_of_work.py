@@ -44,6 +44,17 @@ class UnitOfWork:
         self.emitted.append(envelope)
         return envelope
 
+    @staticmethod
+    async def flush_together(units: list[UnitOfWork]) -> None:
+        """Write the events of units sharing one transaction (a group commit) in one write,
+        in emit order, unit after unit."""
+        entries = []
+        for unit in units:
+            entries.extend(unit._unwritten)
+            unit._unwritten = []
+        if units:
+            await write_outbox(units[0].db, units[0].session, entries)
+
     async def flush(self) -> None:
         """Write the events emitted so far to the outbox (one store write for all)."""
         entries, self._unwritten = self._unwritten, []
