@@ -297,6 +297,7 @@ async def test_events_waiting_for_the_store_commit_together_and_a_refused_one_fa
     rt = runtime("boards", consumer_transactions=1, consumer_batch=8)
     gate = asyncio.Event()
     contexts: dict[str, str | None] = {}
+    counted: list[str] = []
 
     @rt.on("requests", "request.received")
     async def handle(uow, event: RequestReceived) -> None:
@@ -305,6 +306,7 @@ async def test_events_waiting_for_the_store_commit_together_and_a_refused_one_fa
         if event.subject == "refused":
             raise PermanentFailure("not this one")
         await uow.db["effects"].insert_one({"_id": event.subject}, session=uow.session)
+        uow.after_commit(counted.append, event.subject)  # e.g. a metric: once, if committed
         contexts[event.subject] = structlog.contextvars.get_contextvars().get("correlation_id")
         await uow.emit(CommentAdded(
             comment_id=event.subject, card_id=event.request_id, number="T-1",
@@ -365,6 +367,8 @@ async def test_events_waiting_for_the_store_commit_together_and_a_refused_one_fa
     assert effects == sorted(["first", "n0", "n1", "n2", "n3", "n4", "first again", "m0",
                               "m1"])
     assert await rt.db["processed_events"].count_documents({}) == 9
+    # m0 and m1 ran twice (in the failed group, then alone); their after-commit actions once
+    assert sorted(counted) == effects
     await conn.close()
 
 

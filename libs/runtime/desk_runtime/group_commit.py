@@ -14,6 +14,10 @@ at most `consumer_transactions` such transactions per process at once):
 * one outbox write for all the events they emitted, one commit; each message is then
   acknowledged by its own consumer, as before.
 
+A handler may run more than once before its effect commits (a write conflict reruns the
+whole transaction; a failed group reruns each event alone): what it does outside the
+store, such as counting a metric, goes in `uow.after_commit`.
+
 A lone event (an idle desk) runs exactly as it always did, alone. When a group fails
 for anything but an unreachable store — a duplicate delivery, a handler's refusal, a
 bug — nothing of it committed, and each of its events runs again alone, so one bad
@@ -114,6 +118,9 @@ class GroupCommit:
             else:
                 CONSUMER_GROUP_SIZE.labels(self.runtime.name).observe(len(group))
                 STORE_TRANSACTIONS.labels(self.runtime.name, "consumer").inc()
+                for item in group:
+                    for unit in item.units:
+                        unit.committed()
                 self.runtime.committed(emitted)
                 for item in group:
                     _settle(item, result=False)
@@ -149,6 +156,8 @@ class GroupCommit:
                 return True
             raise
         STORE_TRANSACTIONS.labels(runtime.name, "consumer").inc()
+        for unit in item.units:
+            unit.committed()
         runtime.committed([e for unit in item.units for e in unit.emitted])
         return False
 

@@ -211,5 +211,7 @@ class ServiceRuntime:
                 async with self.client.start_session() as session:
                     result = await session.with_transaction(run)
         STORE_TRANSACTIONS.labels(self.name, kind).inc()
+        if last:
+            last[0].committed()
         self.committed(last[0].emitted if last else [])
         return result

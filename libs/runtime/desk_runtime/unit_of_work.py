@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -26,6 +27,19 @@ class UnitOfWork:
     committer_lease: timedelta = COMMITTER_LEASE
     emitted: list[Envelope] = field(default_factory=list)
     _unwritten: list[dict] = field(default_factory=list)
+    _after_commit: list[tuple[Callable[..., object], tuple]] = field(default_factory=list)
+
+    def after_commit(self, action: Callable[..., object], *args: object) -> None:
+        """Run `action` once this unit's transaction has committed — never for an attempt
+        the store aborted and the driver ran again (a write conflict) or that failed: for
+        what lives outside the store, such as metrics."""
+        self._after_commit.append((action, args))
+
+    def committed(self) -> None:
+        """The transaction committed: run the unit's `after_commit` actions."""
+        actions, self._after_commit = self._after_commit, []
+        for action, args in actions:
+            action(*args)
 
     async def emit(self, payload: EventPayload, *, event_id: uuid.UUID | None = None,
                    correlation_id: str | None = None) -> Envelope:

@@ -43,8 +43,13 @@ async def apply_card(uow: UnitOfWork, card: CardSnapshot, event_type: str,
     if change is not None and change.previous is None:
         # Ratings that arrived before their card: count them now that the service is known.
         for rating in await repo.unobserved_ratings(card.card_id):
-            metrics.CSAT.labels(card.service_id or "none").observe(rating)
-    metrics.EVENTS_APPLIED.labels(event_type, "applied" if change else "stale").inc()
+            uow.after_commit(metrics.CSAT.labels(card.service_id or "none").observe, rating)
+    _applied(uow, event_type, change is not None)
+
+
+def _applied(uow: UnitOfWork, event_type: str, new: bool) -> None:
+    """Count the event once its transaction has committed (a rerun attempt counts nothing)."""
+    uow.after_commit(metrics.EVENTS_APPLIED.labels(event_type, "applied" if new else "stale").inc)
 
 
 def _repo(uow: UnitOfWork) -> StatsRepository:
@@ -71,7 +76,7 @@ async def on_updated(uow: UnitOfWork, event: CardUpdated, settings: BoardsSettin
 
 async def on_linked(uow: UnitOfWork, event: CardLinked, settings: BoardsSettings) -> None:
     await _repo(uow).add_link(event.parent_id, event.child_id)
-    metrics.EVENTS_APPLIED.labels(CardLinked.TYPE, "applied").inc()
+    _applied(uow, CardLinked.TYPE, True)
 
 
 async def on_comment(uow: UnitOfWork, event: CommentAdded, settings: BoardsSettings) -> None:
@@ -79,7 +84,7 @@ async def on_comment(uow: UnitOfWork, event: CommentAdded, settings: BoardsSetti
         "_id": event.comment_id, "card_id": event.card_id,
         "visibility": event.visibility, "author_kind": event.author.kind,
         "author_id": event.author.id, "created_at": event.created_at})
-    metrics.EVENTS_APPLIED.labels(CommentAdded.TYPE, "applied").inc()
+    _applied(uow, CommentAdded.TYPE, True)
 
 
 async def on_rated(uow: UnitOfWork, event: RequestRated, settings: BoardsSettings) -> None:
@@ -91,8 +96,8 @@ async def on_rated(uow: UnitOfWork, event: RequestRated, settings: BoardsSetting
         "rated_by": event.rated_by, "observed": known})
     if new and known:
         service = await repo.service_of(event.card_id) or "none"
-        metrics.CSAT.labels(service).observe(event.rating)
-    metrics.EVENTS_APPLIED.labels(RequestRated.TYPE, "applied" if new else "stale").inc()
+        uow.after_commit(metrics.CSAT.labels(service).observe, event.rating)
+    _applied(uow, RequestRated.TYPE, new)
 
 
 async def on_target(uow: UnitOfWork, event: SlaTargetCompleted, settings: BoardsSettings
@@ -103,12 +108,13 @@ async def on_target(uow: UnitOfWork, event: SlaTargetCompleted, settings: Boards
     if new:
         service = event.service_id or "none"
         if event.target == "first_response" and event.cycle == 1:
-            metrics.FIRST_RESPONSE.labels(service).observe(event.spent_seconds)
+            uow.after_commit(metrics.FIRST_RESPONSE.labels(service).observe,
+                             event.spent_seconds)
         elif event.target == "resolution":
-            metrics.RESOLUTION.labels(service).observe(event.spent_seconds)
+            uow.after_commit(metrics.RESOLUTION.labels(service).observe, event.spent_seconds)
         if event.met:
-            metrics.SLA_MET.labels(service, event.target).inc()
-    metrics.EVENTS_APPLIED.labels(SlaTargetCompleted.TYPE, "applied" if new else "stale").inc()
+            uow.after_commit(metrics.SLA_MET.labels(service, event.target).inc)
+    _applied(uow, SlaTargetCompleted.TYPE, new)
 
 
 async def _signal(uow: UnitOfWork, event: SlaBreached | SlaMet, kind: str) -> None:
@@ -120,8 +126,9 @@ async def _signal(uow: UnitOfWork, event: SlaBreached | SlaMet, kind: str) -> No
         "at": event.at, "deadline": event.deadline, "policy": event.policy,
         "service_id": event.service_id})
     if new and kind == "breached":
-        metrics.SLA_BREACHES.labels(event.service_id or "none", event.target).inc()
-    metrics.EVENTS_APPLIED.labels(f"sla.{kind}", "applied" if new else "stale").inc()
+        uow.after_commit(metrics.SLA_BREACHES.labels(event.service_id or "none",
+                                                      event.target).inc)
+    _applied(uow, f"sla.{kind}", new)
 
 
 async def on_breached(uow: UnitOfWork, event: SlaBreached, settings: BoardsSettings) -> None:
