@@ -34,7 +34,7 @@ import asyncio
 import contextvars
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -65,7 +65,7 @@ class Pending:
     context: contextvars.Context
     future: asyncio.Future
     taken: bool = False
-    units: list[UnitOfWork] = field(default_factory=list)
+    unit: UnitOfWork | None = None  # the handler's, of the transaction's latest attempt
 
     def record(self) -> dict:
         return {"_id": self.record_id, "type": self.envelope.type, "at": datetime.now(UTC)}
@@ -107,7 +107,7 @@ class GroupCommit:
     async def _run(self, group: list[Pending]) -> None:
         if len(group) > 1:
             try:
-                emitted = await self._together(group)
+                await self._commit(group)
             except Exception as exc:  # noqa: BLE001 (sorted out below, per event)
                 if is_transient(exc):
                     for item in group:  # each consumer waits for the store and comes back
@@ -116,12 +116,6 @@ class GroupCommit:
                 # nothing of the group committed: each alone, so only the culprit fails
                 log.info("consumer.group_split", size=len(group), error=repr(exc)[:300])
             else:
-                CONSUMER_GROUP_SIZE.labels(self.runtime.name).observe(len(group))
-                STORE_TRANSACTIONS.labels(self.runtime.name, "consumer").inc()
-                for item in group:
-                    for unit in item.units:
-                        unit.committed()
-                self.runtime.committed(emitted)
                 for item in group:
                     _settle(item, result=False)
                 return
@@ -134,9 +128,18 @@ class GroupCommit:
                 _settle(item, result=duplicate)
 
     async def _alone(self, item: Pending) -> bool:
-        runtime = self.runtime
-        CONSUMER_GROUP_SIZE.labels(runtime.name).observe(1)
+        """One event in its own transaction; True when it had been processed before."""
+        try:
+            await self._commit([item])
+        except DuplicateKeyError:
+            if await self.runtime.db[PROCESSED].find_one({"_id": item.record_id}, {"_id": 1}):
+                return True
+            raise
+        return False
 
+    async def _commit(self, group: list[Pending]) -> None:
+        """The group's events in one transaction, then what follows its commit."""
+        runtime = self.runtime
         deadline = self._deadline()
 
         async def work(session) -> None:
@@ -144,37 +147,22 @@ class GroupCommit:
             # re-published outbox entry, a copy another replica handles at the same time)
             # fails here, its transaction aborts, and it has no effect. No read beforehand:
             # duplicates are rare, and the insert is the check.
-            await runtime.db[PROCESSED].insert_one(item.record(), session=session)
-            await self._handle(item, session, deadline)
-            with store_unavailable_stops_retries():
-                await UnitOfWork.flush_together(item.units)
-
-        try:
-            await self._transaction(work)
-        except DuplicateKeyError:
-            if await runtime.db[PROCESSED].find_one({"_id": item.record_id}, {"_id": 1}):
-                return True
-            raise
-        STORE_TRANSACTIONS.labels(runtime.name, "consumer").inc()
-        for unit in item.units:
-            unit.committed()
-        runtime.committed([e for unit in item.units for e in unit.emitted])
-        return False
-
-    async def _together(self, group: list[Pending]) -> list[Envelope]:
-        runtime = self.runtime
-        deadline = self._deadline()
-
-        async def work(session) -> None:
-            await runtime.db[PROCESSED].insert_many([item.record() for item in group],
-                                                    ordered=True, session=session)
+            if len(group) == 1:
+                await runtime.db[PROCESSED].insert_one(group[0].record(), session=session)
+            else:
+                await runtime.db[PROCESSED].insert_many([item.record() for item in group],
+                                                        ordered=True, session=session)
             for item in group:
                 await self._handle(item, session, deadline)
             with store_unavailable_stops_retries():
-                await UnitOfWork.flush_together([u for item in group for u in item.units])
+                await UnitOfWork.flush_together([item.unit for item in group])
 
         await self._transaction(work)
-        return [e for item in group for unit in item.units for e in unit.emitted]
+        CONSUMER_GROUP_SIZE.labels(runtime.name).observe(len(group))
+        STORE_TRANSACTIONS.labels(runtime.name, "consumer").inc()
+        for item in group:
+            item.unit.committed()
+        runtime.committed([e for item in group for e in item.unit.emitted])
 
     def _deadline(self) -> float:
         return time.monotonic() + self.runtime.settings.consumer_transaction_timeout_seconds
@@ -192,7 +180,7 @@ class GroupCommit:
                           correlation_id=item.envelope.correlation_id,
                           causation=item.envelope, attempt=item.attempt,
                           committer_lease=runtime.committer_lease)
-        item.units[:] = [unit]  # a retried transaction starts the unit again
+        item.unit = unit  # a retried transaction starts the unit again
         remaining = max(0.001, deadline - time.monotonic())
 
         async def run() -> None:
