@@ -44,8 +44,7 @@ class QueueSpec:
 QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("intake", "catalog", ("catalog.service_changed.v1",),
               "Keeps intake's copy of the catalog for validating requests."),
-    QueueSpec("intake", "threads", ("card.created.v1", "card.moved.v1", "comment.added.v1",
-                                    "notification.sent.v1"),
+    QueueSpec("intake", "threads", ("card.created.v1", "card.moved.v1", "notification.sent.v1"),
               "Keeps the map from e-mail Message-IDs and Telegram messages to cards."),
     QueueSpec("intake", "customers", ("customer.groups_changed.v1",),
               "Keeps intake's copy of the customer groups services' access rules name."),
@@ -76,7 +75,7 @@ QUEUES: tuple[QueueSpec, ...] = (
                                    "customer.address_bounced.v1", "card.mentioned.v1"),
               "Tells customers and agents what happened, by their channel."),
     QueueSpec("portal", "cards", ("card.created.v1", "card.moved.v1", "card.updated.v1",
-                                  "card.assigned.v1", "card.linked.v1", "comment.added.v1",
+                                  "card.assigned.v1", "comment.added.v1",
                                   "catalog.service_changed.v1", "request.rated.v1"),
               "Keeps each customer's read model of their requests."),
 )
