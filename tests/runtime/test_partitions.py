@@ -109,3 +109,29 @@ async def test_a_cards_events_share_a_partition_and_survive_repartitioning(amqp_
     assert await counts(amqp_url, Topology(ns, 3)) == [total, -1, -1]
     parts = await contents(amqp_url, Topology(ns, 1))
     assert_cards_whole_and_in_order(parts, keys)
+
+
+async def test_a_binding_an_older_version_left_is_removed_when_the_topology_is_declared(
+        amqp_url, ns):
+    # an older version bound intake.threads to comment.added, which intake never handled
+    topology = Topology(ns, 1)
+    threads, portal = queue_spec("intake.threads"), queue_spec("portal.cards")
+    bus = Bus(amqp_url, topology, "intake")
+    await bus.start()
+    await bus.close()
+    conn = await aio_pika.connect(amqp_url)
+    async with conn:
+        channel = await conn.channel()
+        events = await channel.get_exchange(topology.exchange)
+        spread = await channel.get_exchange(topology.hash_exchange(threads))
+        await spread.bind(events, routing_key="comment.added.v1")
+    # the new version starts: declaring the topology drops the retired binding
+    bus = Bus(amqp_url, topology, "intake")
+    await bus.start()
+    try:
+        await bus.publish_raw(b"{}", "comment.added.v1")
+    finally:
+        await bus.close()
+    ready = {name: n for name, n, _ in await status(amqp_url, topology)}
+    assert ready[topology.partition(portal, 0)] == 1  # still bound where it is handled
+    assert ready[topology.partition(threads, 0)] == 0

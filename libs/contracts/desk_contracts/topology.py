@@ -80,6 +80,13 @@ QUEUES: tuple[QueueSpec, ...] = (
               "Keeps each customer's read model of their requests."),
 )
 
+# Bindings a queue once had and has no more: declaring the topology removes them from a
+# broker an older version set up, so the queue stops receiving events nobody handles.
+RETIRED_BINDINGS: dict[str, tuple[str, ...]] = {
+    "intake.threads": ("comment.added.v1",),
+    "portal.cards": ("card.linked.v1",),
+}
+
 
 @dataclass(frozen=True)
 class Topology:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from desk_contracts import Envelope
 from desk_contracts.events import EVENTS
-from desk_contracts.topology import PARTITION_HEADER, QUEUES, QueueSpec, Topology
+from desk_contracts.topology import PARTITION_HEADER, QUEUES, RETIRED_BINDINGS, QueueSpec, Topology
 from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue
 from faststream.rabbit.publisher import RabbitPublisher
 from faststream.rabbit.schemas.queue import QueueType
@@ -208,6 +208,8 @@ async def declare_topology(broker: RabbitBroker, topology: Topology) -> None:
             await queue.bind(spread, routing_key="1", robust=True)
         for key in spec.bindings:
             await spread.bind(exchange, routing_key=key, robust=True)
+        for key in RETIRED_BINDINGS.get(spec.name, ()):
+            await spread.unbind(exchange, routing_key=key)  # a no-op where it never was
         parked = await broker.declare_queue(dead_queue(topology, spec))
         await parked.bind(dead, routing_key=topology.queue(spec), robust=True)
 
