@@ -136,7 +136,8 @@ class Engine:
             payload = SlaAutoClose(card_id=sla.card_id, number=sla.number,
                                    waiting_since=sla.waiting_since, service_id=sla.service_id)
         await self.uow.emit(payload, event_id=event_id)
-        SIGNALS.labels(signal.kind, sla.service_id or "", signal.target or "").inc()
+        self.uow.after_commit(
+            SIGNALS.labels(signal.kind, sla.service_id or "", signal.target or "").inc)
 
     # -- card events ---------------------------------------------------------------------
 

@@ -177,7 +177,7 @@ async def create_from_request(uow: UnitOfWork, request: RequestReceived, *, pref
     await repos.cards.add_card(card, uow.session)
     # outside the transaction too (a hot document); a span wider than the cards is harmless
     await repos.cards.note_card_time(card.sort_key)
-    CARD_CHANGES.labels("created").inc()
+    uow.after_commit(CARD_CHANGES.labels("created").inc)
     await uow.emit(CardCreated(card=card.snapshot(service), follow_up_of=request.follow_up_of))
     if parent is not None:
         await _commit(uow, parent, parent.child_added(card, by=by, now=now))
@@ -251,7 +251,7 @@ async def move(uow: UnitOfWork, card: Card, column_id: str, lane_id: str, *, by:
         _require_version(card, expected_version)
         return card
     updated = await _commit(uow, card, change, expected_version=expected_version)
-    CARD_CHANGES.labels("moved").inc()
+    uow.after_commit(CARD_CHANGES.labels("moved").inc)
     await uow.emit(CardMoved(card=updated.snapshot(await _service_of(uow, updated)),
                              from_column_id=card.column_id, from_lane_id=card.lane_id,
                              from_category=card.status_category, moved_by=by))
@@ -316,7 +316,7 @@ async def assign(uow: UnitOfWork, card: Card, assignee_id: str | None, *, by: st
     if change is None:
         return card
     updated = await _commit(uow, card, change, expected_version=expected_version)
-    CARD_CHANGES.labels("assigned").inc()
+    uow.after_commit(CARD_CHANGES.labels("assigned").inc)
     # an agent who gives a card to themselves needs no message about it
     contact = _contact(agent) if agent is not None and assignee_id != by else None
     await uow.emit(CardAssigned(card=updated.snapshot(await _service_of(uow, updated)),
@@ -357,7 +357,7 @@ async def edit(uow: UnitOfWork, card: Card, changes: dict[str, Any], *, by: str,
         _require_version(card, expected_version)
         return card
     updated = await _commit(uow, card, change, expected_version=expected_version)
-    CARD_CHANGES.labels("updated").inc()
+    uow.after_commit(CARD_CHANGES.labels("updated").inc)
     await _updated(uow, updated, tuple(sorted(change.sets)))
     if {"priority", "priority_key"} & change.sets.keys():
         await _tell_followers(uow, updated, by=by, change="priority")
@@ -401,7 +401,7 @@ async def comment(uow: UnitOfWork, card: Card, *, agent_id: str, agent_name: str
     await repos.cards.add_comment(added, uow.session)
     commented = await _commit(uow, card, card.commented(by=agent_id, visibility=visibility,
                                                         comment_id=added["_id"], now=now))
-    CARD_CHANGES.labels(f"comment_{visibility}").inc()
+    uow.after_commit(CARD_CHANGES.labels(f"comment_{visibility}").inc)
     await uow.emit(CommentAdded(
         comment_id=added["_id"], card_id=card.id, number=card.number,
         visibility=visibility, author=Author(**added["author"]),
@@ -473,7 +473,7 @@ async def link(uow: UnitOfWork, parent: Card, child: Card, *, by: str) -> Card:
     child_change, parent_change = changes
     await _commit(uow, child, child_change)
     updated = await _commit(uow, parent, parent_change)
-    CARD_CHANGES.labels("linked").inc()
+    uow.after_commit(CARD_CHANGES.labels("linked").inc)
     await uow.emit(CardLinked(parent_id=parent.id, child_id=child.id,
                               parent_number=parent.number, child_number=child.number))
     return updated
@@ -665,7 +665,7 @@ async def create_task(uow: UnitOfWork, agent: Agent, *, board_id: str, title: st
         now=now)
     await repos.cards.add_card(card, uow.session)
     await repos.cards.note_card_time(card.sort_key)
-    CARD_CHANGES.labels("task_created").inc()
+    uow.after_commit(CARD_CHANGES.labels("task_created").inc)
     await uow.emit(CardCreated(card=card.snapshot(None)))
     if parent is not None:
         await _commit(uow, parent, parent.child_added(card, by=agent.id, now=now))
@@ -733,7 +733,7 @@ async def transfer(uow: UnitOfWork, card: Card, agent: Agent, *, board_id: str,
         WIP_REFUSED.inc()
         raise
     updated = await _commit(uow, card, change, expected_version=expected_version)
-    CARD_CHANGES.labels("transferred").inc()
+    uow.after_commit(CARD_CHANGES.labels("transferred").inc)
     await uow.emit(CardMoved(card=updated.snapshot(await _service_of(uow, updated)),
                              from_column_id=card.column_id, from_lane_id=card.lane_id,
                              from_category=card.status_category, moved_by=agent.id,
@@ -759,14 +759,14 @@ async def block(uow: UnitOfWork, card: Card, agent: Agent, *, reason: str | None
     change = card.block(blocker_id=uuid.uuid4().hex[:12], reason=reason, by_card=by_card,
                         by=agent.id, now=datetime.now(UTC))
     updated = await _commit(uow, card, change, expected_version=expected_version)
-    CARD_CHANGES.labels("blocked").inc()
+    uow.after_commit(CARD_CHANGES.labels("blocked").inc)
     await _updated(uow, updated, ("blockers",))
     return updated
 
 
 async def unblock(uow: UnitOfWork, card: Card, blocker_id: str, *, by: str) -> Card:
     updated = await _commit(uow, card, card.unblock(blocker_id, by=by, now=datetime.now(UTC)))
-    CARD_CHANGES.labels("unblocked").inc()
+    uow.after_commit(CARD_CHANGES.labels("unblocked").inc)
     await _updated(uow, updated, ("blockers",))
     return updated
 
@@ -805,7 +805,7 @@ async def change_requester(uow: UnitOfWork, card: Card, requester: Person, *, by
         _require_version(card, expected_version)
         return card
     updated = await _commit(uow, card, change, expected_version=expected_version)
-    CARD_CHANGES.labels("requester_changed").inc()
+    uow.after_commit(CARD_CHANGES.labels("requester_changed").inc)
     previous = Person.model_validate(card.requester) if card.requester else None
     await uow.emit(CardUpdated(card=updated.snapshot(await _service_of(uow, updated)),
                                changed=("requester",), previous_requester=previous))
@@ -837,7 +837,7 @@ async def _tell_mentioned(uow: UnitOfWork, card: Card, mentions: list[Mention],
     named = {a for a in mentioned_agents(mentions) if a != by}
     for agent_id in sorted(named, key=mentioned_agents(mentions).index):
         contact = _contact(docs[agent_id])
-        MENTIONS.labels("told" if contact else "no_contact").inc()
+        uow.after_commit(MENTIONS.labels("told" if contact else "no_contact").inc)
         if contact is not None:
             await uow.emit(CardMentioned(card=card.snapshot(await _service_of(uow, card)),
                                          agent=contact, by=by_name, comment_id=comment_id))
@@ -858,7 +858,7 @@ async def _tell_followers(uow: UnitOfWork, card: Card, *, by: str, change: str,
     for follower in followers:
         contact = _contact(await agents.active_agent(follower, uow.session))
         if contact is not None:
-            FOLLOWER_NOTICES.labels(change).inc()
+            uow.after_commit(FOLLOWER_NOTICES.labels(change).inc)
             await uow.emit(CardMentioned(card=snapshot, agent=contact,
                                          reason="followed_change", by=who, change=change,
                                          comment_id=comment_id))

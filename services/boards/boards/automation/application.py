@@ -70,7 +70,7 @@ async def on_happening(uow: UnitOfWork, happening: Happening, settings: BoardsSe
 
     started = time.perf_counter()
     decisions = domain.evaluate(rules, happening, card.to_document())
-    EVALUATION_SECONDS.observe(time.perf_counter() - started)
+    uow.after_commit(EVALUATION_SECONDS.observe, time.perf_counter() - started)
     ran: list[str] = []
     for decision in decisions:
         run_id = f"{decision.rule_id}:{decision.version}:{event_id}"
@@ -91,7 +91,7 @@ async def on_happening(uow: UnitOfWork, happening: Happening, settings: BoardsSe
             did = await _carry_out(uow, repos, auto, card.id, decision, settings, now)
             ran.append(decision.rule_id)
         await auto.record_run(run | {"outcome": outcome, "did": did}, uow.session)
-        RULE_RUNS.labels(outcome).inc()
+        uow.after_commit(RULE_RUNS.labels(outcome).inc)
         if outcome == "loop_stopped":
             log.warning("automation.loop_stopped", card_id=card.id, rule=decision.rule_id,
                         depth=depth)
@@ -137,10 +137,10 @@ async def _carry_out(uow: UnitOfWork, repos: Repositories, auto: AutomationRepos
         card = await repos.cards.card(card_id, uow.session)
         try:
             said = await _act(uow, repos, auto, card, action, decision, settings, now)
-            ACTIONS.labels(action["type"], "done" if said else "unchanged").inc()
+            uow.after_commit(ACTIONS.labels(action["type"], "done" if said else "unchanged").inc)
             did.append(said or f"{action['type']}: already so")
         except (DomainError, KeyError) as exc:
-            ACTIONS.labels(action["type"], "failed").inc()
+            uow.after_commit(ACTIONS.labels(action["type"], "failed").inc)
             message = exc.message if isinstance(exc, DomainError) else str(exc).strip("'\"")
             did.append(f"{action['type']} failed: {message}")
     return did
@@ -337,7 +337,7 @@ async def _start_step(uow: UnitOfWork, auto: AutomationRepository, parent_id: st
     step = chain["steps"][index]
     child = await _child(uow, auto, parent, step, settings, now)
     await auto.step_started(parent_id, index, child.id, child.number, uow.session)
-    CHAIN_STEPS.labels(chain["template_id"]).inc()
+    uow.after_commit(CHAIN_STEPS.labels(chain["template_id"]).inc)
     await _write_history(uow, parent_id, [
         (f"template: {chain['template_name']}", None,
          f"step {index + 1} of {len(chain['steps'])}: {child.number} {child.title}")], now)

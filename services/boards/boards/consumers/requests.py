@@ -20,8 +20,8 @@ async def on_request(uow: UnitOfWork, request: RequestReceived, settings: Boards
     # only a card made now: a request carded before (re-emitted) is not a new delay
     if isinstance(created, datetime) and created.tzinfo and created >= started:
         received = received if received.tzinfo else received.replace(tzinfo=UTC)
-        REQUEST_TO_CARD.labels(request.channel).observe(
-            max(0.0, (created - received).total_seconds()))
+        uow.after_commit(REQUEST_TO_CARD.labels(request.channel).observe,
+                         max(0.0, (created - received).total_seconds()))
 
 
 async def on_reply(uow: UnitOfWork, reply: ReplyReceived, settings: BoardsSettings) -> None:

@@ -61,7 +61,7 @@ async def create_article(uow: UnitOfWork, data: dict[str, Any], *, by: str,
     await KnowledgeBaseRepository(uow.db, uow.session).insert(article.document(),
                                                               article.version_document())
     await _announce(uow, None, article)
-    metrics.SAVED.labels("created").inc()
+    uow.after_commit(metrics.SAVED.labels("created").inc)
     return article
 
 
@@ -84,7 +84,7 @@ async def revise_article(uow: UnitOfWork, article_id: str, data: dict[str, Any],
     except StaleArticle:
         raise Conflict("someone saved the article meanwhile") from None
     await _announce(uow, before, after)
-    metrics.SAVED.labels("revised").inc()
+    uow.after_commit(metrics.SAVED.labels("revised").inc)
     return after
 
 
@@ -124,7 +124,7 @@ async def record_deflection(uow: UnitOfWork, event: RequestDeflected) -> None:
         "_id": key, "article_id": event.article_id, "service_id": event.service_id,
         "language": event.language, "at": event.deflected_at})
     if new:
-        metrics.DEFLECTIONS.labels(event.service_id or "none").inc()
+        uow.after_commit(metrics.DEFLECTIONS.labels(event.service_id or "none").inc)
 
 
 async def deflection_counts(repo: KnowledgeBaseRepository, start: datetime, end: datetime

@@ -25,6 +25,8 @@ UNASSIGNED = object()
 # The first window a list walks back from its cursor; it grows while pages come up short.
 FIRST_WINDOW = timedelta(minutes=15)
 SPAN_KEY = "card-span"
+# per database: the span of card times this process has written to SPAN_KEY
+_SPANS_WRITTEN: dict[str, tuple[str, str]] = {}
 
 
 @dataclass(frozen=True)
@@ -344,9 +346,19 @@ class CardRepository:
         return (doc["oldest"], doc["newest"]) if doc else None
 
     async def note_card_time(self, key: str, session: Session = None) -> None:
+        at = key[:20]
+        # The span only ever widens ($min/$max), so a time inside what this process has
+        # already written is there: skip the write. In a burst most new cards share the
+        # second of the last one, and every card would otherwise update this one document.
+        name = self._counters.database.name
+        known = _SPANS_WRITTEN.get(name)
+        if session is None and known is not None and known[0] <= at <= known[1]:
+            return
         await self._counters.update_one(
-            {"_id": SPAN_KEY}, {"$min": {"oldest": key[:20]}, "$max": {"newest": key[:20]}},
+            {"_id": SPAN_KEY}, {"$min": {"oldest": at}, "$max": {"newest": at}},
             upsert=True, session=session)
+        if session is None:  # a transaction's write may still abort: remember only ours
+            _SPANS_WRITTEN[name] = (min(at, known[0]), max(at, known[1])) if known else (at, at)
 
     async def backfill_list_fields(self) -> int:
         """Give cards written before list keys existed their sort key and search words."""

@@ -154,7 +154,7 @@ async def on_card_moved(uow: UnitOfWork, event: CardMoved, ctx: Context) -> None
                                                     str(event.from_category), language),
         }, mail_thread, skip_channels=frozenset(rated_on))
     elif StatusCategory(event.from_category) != StatusCategory(card.status_category):
-        SKIPPED.labels("status_not_announced").inc()
+        uow.after_commit(SKIPPED.labels("status_not_announced").inc)
     if event.from_lane_id != card.lane_id:
         await planner.to_agents(uow, "escalation", card, service,
                                 {"lane": card.lane_id, "column": card.column_id})
@@ -209,7 +209,7 @@ async def on_comment(uow: UnitOfWork, event: CommentAdded, ctx: Context) -> None
     service = await ctx.repo(uow).service(card.service_id, uow.session)
     if event.author.kind == "customer":
         # The customer replied: never echo it back to them; tell the agents.
-        SKIPPED.labels("customer_echo").inc()
+        uow.after_commit(SKIPPED.labels("customer_echo").inc)
         await ctx.planner.to_agents(uow, "customer_reply", card, service,
                                     {"text": planning.excerpt(event.text or "")})
         return

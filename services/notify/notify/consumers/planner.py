@@ -71,8 +71,9 @@ class Planner:
             "next_attempt_at": now, "claimed_until": None, "created_at": now,
             **({"due_at": now} if status == "pending" else {}),
         }, uow.session)
-        NOTIFICATIONS.labels(channel, kind, "queued" if inserted and status == "pending"
-                             else status if inserted else "duplicate").inc()
+        outcome = ("queued" if inserted and status == "pending"
+                   else status if inserted else "duplicate")
+        uow.after_commit(NOTIFICATIONS.labels(channel, kind, outcome).inc)
         if inserted and status == "pending":
             self.wake(channel)
         return delivery_id
@@ -88,7 +89,7 @@ class Planner:
         targets = [(c, r) for c, r in planning.customer_targets(kind, requester, card.channel,
                                                                 prefs) if c not in skip_channels]
         if not targets:
-            NOTIFICATIONS.labels("none", kind, "muted").inc()
+            uow.after_commit(NOTIFICATIONS.labels("none", kind, "muted").inc)
             return set()
         language = planning.customer_language(card, service)
         context = planning.card_context(card, service, language=language,
@@ -151,6 +152,6 @@ class Planner:
                          ) -> tuple[CardSnapshot, dict[str, Any]]:
         doc = await NotifyRepository(uow.db).card(card_id, uow.session)
         if doc is None:
-            SKIPPED.labels("unknown_card").inc()
+            uow.after_commit(SKIPPED.labels("unknown_card").inc)
             raise CardNotKnownYet(f"card {card_id} is not known to notify yet")
         return CardSnapshot.model_validate(doc["snapshot"]), doc.get("thread") or {}
