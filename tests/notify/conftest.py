@@ -20,6 +20,7 @@ from desk_contracts.events import (
     CatalogServiceChanged,
     EventPayload,
     Person,
+    RequestOrigin,
 )
 from desk_contracts.topology import Topology
 from pymongo import MongoClient
@@ -106,8 +107,9 @@ class Desk:
         return card.model_copy(update={"version": version, "updated_at": datetime.now(UTC),
                                        **changes})
 
-    def create(self, card: CardSnapshot) -> Envelope:
-        return self.publish(CardCreated(card=card))[0]
+    def create(self, card: CardSnapshot, request: RequestOrigin | None = None) -> Envelope:
+        """boards' card.created; `request`: what it carries of the request it was made from."""
+        return self.publish(CardCreated(card=card, request=request))[0]
 
     def deliveries(self, **query) -> list[dict]:
         return list(self.db["deliveries"].find(query))

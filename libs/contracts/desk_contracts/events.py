@@ -228,12 +228,37 @@ class AgentContact(BaseModel):
     language: Literal["en", "ru"] = "en"
 
 
+EXCERPT_CHARS = 500
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """A text cut to `limit` characters (an ellipsis marks the cut)."""
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+class RequestOrigin(BaseModel):
+    """What a card made from a request carries of it, so that those who answer the
+    customer need not follow `request.received` as well."""
+
+    model_config = ConfigDict(frozen=True)
+
+    received_at: datetime
+    channel_ref: str | None = Field(
+        None, description="the customer's own message id (an e-mail's Message-ID): "
+        "answers thread under it")
+    text: str = Field("", max_length=EXCERPT_CHARS,
+                      description=f"the request's text, cut to {EXCERPT_CHARS} characters")
+
+
 class CardCreated(EventPayload):
     TYPE = "card.created"
     SUMMARY = "A card was created for a request (or by an agent)."
 
     card: CardSnapshot
     follow_up_of: str | None = None
+    request: RequestOrigin | None = Field(
+        None, description="the request the card was made from (none for agents' own cards)")
 
 
 class CardMoved(EventPayload):

@@ -69,7 +69,7 @@ QUEUES: tuple[QueueSpec, ...] = (
               "Drives SLA clocks from card events."),
     QueueSpec("notify", "events", ("card.created.v1", "card.moved.v1", "card.assigned.v1",
                                    "card.updated.v1", "comment.added.v1", "sla.warning.v1", "sla.breached.v1",
-                                   "request.received.v1", "request.reply_received.v1",
+                                   "request.reply_received.v1",
                                    "catalog.service_changed.v1", "sla.customer_reminder.v1",
                                    "customer.preferences_changed.v1",
                                    "customer.address_bounced.v1", "card.mentioned.v1"),
@@ -85,6 +85,8 @@ QUEUES: tuple[QueueSpec, ...] = (
 RETIRED_BINDINGS: dict[str, tuple[str, ...]] = {
     "intake.threads": ("comment.added.v1",),
     "portal.cards": ("card.linked.v1",),
+    # card.created carries what notify needs of the request (RequestOrigin)
+    "notify.events": ("request.received.v1",),
 }
 
 

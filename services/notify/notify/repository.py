@@ -3,8 +3,6 @@ the delivery log (one entry per notification, keyed by its deterministic id)."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,8 +31,9 @@ def _fenced(delivery_id: str, claim: int | None) -> dict[str, Any]:
     `mark_sent` is not fenced: a send that went out is recorded whoever claims the
     delivery now (its `status` then stops the newer claimer from sending it again)."""
     return {"_id": delivery_id} if claim is None else {"_id": delivery_id, "claim": claim}
+
+
 DELIVERY_LOG_DAYS = 90
-REQUEST_POLL_SECONDS = 0.05
 
 
 class NotifyRepository:
@@ -42,7 +41,6 @@ class NotifyRepository:
         self._catalog_copy = CatalogCopy(db)
         self._deliveries = db["deliveries"]
         self._cards = db["cards"]
-        self._requests = db["requests"]
         self._preferences = db["preferences"]
         self._suppressions = db["suppressions"]
         self._routes = db["routes"]
@@ -98,32 +96,6 @@ class NotifyRepository:
         if sets:
             update["$set"] = sets
         await self._cards.update_one({"_id": card.card_id}, update, session=session)
-
-    async def remember_request(self, request_id: str, channel_ref: str | None, text: str,
-                               session: AsyncClientSession,
-                               received_at: datetime | None = None) -> None:
-        """What the card events lack: the customer's Message-ID (threading), text and
-        when the request was received (for the request → acknowledgment delay)."""
-        await self._requests.update_one(
-            {"_id": request_id},
-            {"$setOnInsert": {"channel_ref": channel_ref, "text": text,
-                              "received_at": received_at, "at": datetime.now(UTC)}},
-            upsert=True, session=session)
-
-    async def request(self, request_id: str | None, session: Session = None
-                      ) -> dict[str, Any] | None:
-        if not request_id:
-            return None
-        return await self._requests.find_one({"_id": request_id}, session=session)
-
-    async def wait_for_request(self, request_id: str, seconds: float) -> dict[str, Any] | None:
-        """The request, once another handler has committed it (None after `seconds`)."""
-        deadline = time.monotonic() + seconds
-        doc = await self._requests.find_one({"_id": request_id})
-        while doc is None and time.monotonic() < deadline:
-            await asyncio.sleep(REQUEST_POLL_SECONDS)
-            doc = await self._requests.find_one({"_id": request_id})
-        return doc
 
     # --- customers: preferences and bounced addresses -----------------------------------
     async def preferences_for(self, email: str | None, session: Session = None

@@ -36,9 +36,11 @@ from desk_contracts.events import (
     Person,
     ReplyReceived,
     RequestRated,
+    RequestOrigin,
     RequestReceived,
     SlaAutoClose,
     SlaClockChanged,
+    excerpt,
 )
 from desk_runtime.consumer import PermanentFailure
 from desk_runtime.http import Conflict, Invalid, NotFound
@@ -178,7 +180,10 @@ async def create_from_request(uow: UnitOfWork, request: RequestReceived, *, pref
     # outside the transaction too (a hot document); a span wider than the cards is harmless
     await repos.cards.note_card_time(card.sort_key)
     uow.after_commit(CARD_CHANGES.labels("created").inc)
-    await uow.emit(CardCreated(card=card.snapshot(service), follow_up_of=request.follow_up_of))
+    await uow.emit(CardCreated(
+        card=card.snapshot(service), follow_up_of=request.follow_up_of,
+        request=RequestOrigin(received_at=request.received_at, channel_ref=request.channel_ref,
+                              text=excerpt(request.text))))
     if parent is not None:
         await _commit(uow, parent, parent.child_added(card, by=by, now=now))
         await uow.emit(CardLinked(parent_id=parent.id, child_id=card_id,

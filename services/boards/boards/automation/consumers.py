@@ -11,6 +11,7 @@ from desk_contracts.events import (
     SlaBreached,
     SlaWarning,
 )
+from desk_runtime.consumer import only_when
 from desk_runtime.unit_of_work import UnitOfWork
 
 from boards.automation.application import on_happening
@@ -44,9 +45,14 @@ async def on_assigned(uow: UnitOfWork, event: CardAssigned, settings: BoardsSett
                                       assignee_id=event.card.assignee_id), settings)
 
 
-async def on_comment(uow: UnitOfWork, event: CommentAdded, settings: BoardsSettings) -> None:
+def _is_customer_reply(event: CommentAdded) -> bool:
     # a customer's reply to an existing request (the request's own text is no reply)
-    if event.author.kind == "customer" and event.reply_id:
+    return event.author.kind == "customer" and event.reply_id is not None
+
+
+@only_when(_is_customer_reply)  # other comments trigger nothing: no transaction for them
+async def on_comment(uow: UnitOfWork, event: CommentAdded, settings: BoardsSettings) -> None:
+    if _is_customer_reply(event):
         await on_happening(uow, Happening("customer_replied", event.card_id), settings)
 
 

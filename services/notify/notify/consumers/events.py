@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from desk_contracts.catalog import StatusCategory
-from desk_contracts.channels import EMAIL, TELEGRAM
+from desk_contracts.channels import TELEGRAM
 from desk_contracts.events import (
     AddressBounced,
     CardAssigned,
@@ -24,7 +24,6 @@ from desk_contracts.events import (
     CommentAdded,
     CustomerPreferencesChanged,
     ReplyReceived,
-    RequestReceived,
     SlaBreached,
     SlaCustomerReminder,
     SlaWarning,
@@ -38,9 +37,6 @@ from notify.domain.messages import notification_id
 from notify.metrics import SKIPPED
 from notify.repository import NotifyRepository
 from notify.settings import NotifySettings
-
-# how long an e-mail card waits for its request.received (see on_card_created)
-REQUEST_WAIT_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -58,16 +54,6 @@ class Context:
 # --- customers: requests, preferences, bounces -----------------------------------------
 async def on_service(uow: UnitOfWork, event: CatalogServiceChanged, ctx: Context) -> None:
     await ctx.repo(uow).upsert_service(event.service, event.revision, uow.session)
-
-
-async def on_request(uow: UnitOfWork, event: RequestReceived, ctx: Context) -> None:
-    repo = ctx.repo(uow)
-    await repo.remember_request(event.request_id, event.channel_ref,
-                                planning.excerpt(event.text), uow.session,
-                                received_at=event.received_at)
-    if event.requester.email:  # mail from this address arrived: it works again
-        await repo.unsuppress(event.requester.email, event.received_at, "request.received",
-                              uow.session)
 
 
 async def on_reply(uow: UnitOfWork, event: ReplyReceived, ctx: Context) -> None:
@@ -94,17 +80,16 @@ async def on_bounce(uow: UnitOfWork, event: AddressBounced, ctx: Context) -> Non
 # --- cards ------------------------------------------------------------------------------
 async def on_card_created(uow: UnitOfWork, event: CardCreated, ctx: Context) -> None:
     repo = ctx.repo(uow)
-    card = event.card
-    request = await repo.request(card.request_id, uow.session)
-    if request is None and card.channel == EMAIL and card.request_id:
-        # The request's own event (its Message-ID, for threading the acknowledgment)
-        # travels apart from the card's and may be handled in parallel a moment later:
-        # give it a moment (committed data, read outside this transaction).
-        request = await repo.wait_for_request(card.request_id, REQUEST_WAIT_SECONDS)
+    card, request = event.card, event.request  # the request travels with its card
+    if request is not None and card.requester and card.requester.email:
+        # the customer wrote from this address: it works again — before the
+        # acknowledgment is planned, so that it is not held back by an old bounce
+        await repo.unsuppress(card.requester.email, request.received_at, "request.received",
+                              uow.session)
     cause = str(uow.causation.event_id)
     thread: dict[str, Any] = {"references": []}
-    if request and request.get("channel_ref"):
-        thread["references"].append(request["channel_ref"].strip("<>"))
+    if request is not None and request.channel_ref:
+        thread["references"].append(request.channel_ref.strip("<>"))
     if card.requester and card.requester.email:
         thread["root"] = (f"{notification_id(cause, 'acknowledgment', card.requester.email)}"
                           f"@{ctx.settings.inbound_domain}")
@@ -114,7 +99,7 @@ async def on_card_created(uow: UnitOfWork, event: CardCreated, ctx: Context) -> 
                   "references": list(thread["references"])}
     # A Telegram request is acknowledged by intake's bot in the dialog itself (it sends
     # the number and threads replies to that message): notify does not repeat it there.
-    received_at = (request or {}).get("received_at")
+    received_at = request.received_at if request is not None else None
     await ctx.planner.to_customer(uow, "acknowledgment", card, service, {
         "auto_reply": service.auto_reply.get(planning.customer_language(card, service))
         if service and service.auto_reply else "",
@@ -122,7 +107,7 @@ async def on_card_created(uow: UnitOfWork, event: CardCreated, ctx: Context) -> 
         "request_received_at": received_at.isoformat() if received_at else None},
         ack_thread,
         skip_channels=frozenset({TELEGRAM}) if card.channel == TELEGRAM else frozenset())
-    text = (request or {}).get("text") or ""
+    text = request.text if request is not None else ""
     await ctx.planner.to_agents(uow, "new_request", card, service, {"text": text})
 
 
@@ -254,7 +239,6 @@ Handler = Callable[[UnitOfWork, Any, Context], Awaitable[None]]
 # (queue purpose, event type, handler): notify's one queue, `notify.events`
 HANDLERS: list[tuple[str, str, Handler]] = [
     ("events", "catalog.service_changed", on_service),
-    ("events", "request.received", on_request),
     ("events", "request.reply_received", on_reply),
     ("events", "customer.preferences_changed", on_preferences),
     ("events", "customer.address_bounced", on_bounce),

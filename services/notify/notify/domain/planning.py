@@ -7,7 +7,7 @@ from typing import Any
 
 from desk_contracts.catalog import ServiceDefinition, StatusCategory
 from desk_contracts.channels import CHANNELS, EMAIL, TELEGRAM
-from desk_contracts.events import AttachmentRef, CardSnapshot, Person
+from desk_contracts.events import AttachmentRef, CardSnapshot, Person, excerpt  # noqa: F401
 from desk_contracts.signed_link import sign_link
 
 from notify.domain.templates import CUSTOMER_KINDS, LANGUAGES
@@ -143,11 +143,6 @@ def rating_keyboard(card_id: str) -> dict[str, Any]:
     """Telegram inline keyboard: intake turns the callback into `request.rated`."""
     return {"inline_keyboard": [[{"text": "★" * s, "callback_data": f"rate:{card_id}:{s}"}
                                  for s in range(1, 6)]]}
-
-
-def excerpt(text: str, limit: int = 500) -> str:
-    text = text.strip()
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def follow_up_thread(thread: dict[str, Any]) -> dict[str, Any]:
