@@ -77,3 +77,27 @@ def local_tcp_ports(pid: int) -> set[int]:
             if cols[9] in inodes:
                 ports.add(int(cols[1].rsplit(":", 1)[1], 16))
     return ports
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, all cores, from /proc/stat."""
+    import os
+
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:8]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - idle) / tick, sum(fields) / tick
+
+
+def broker_pids() -> list[int]:
+    """The local RabbitMQ's Erlang VM processes (beam.smp), to count what the broker costs."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "beam.smp":
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+

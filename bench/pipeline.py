@@ -74,7 +74,14 @@ import httpx
 from desk_contracts.topology import Topology
 from pymongo import AsyncMongoClient
 
-from bench.common import cpu_seconds, local_tcp_ports, pct, peak_rss_mb
+from bench.common import (
+    broker_pids,
+    cpu_seconds,
+    local_tcp_ports,
+    machine_cpu,
+    pct,
+    peak_rss_mb,
+)
 from bench.notify_throughput import Sink, raw_broker
 from tests.support.infra import free_port, rabbitmq_server, wait_port
 from tests.support.stack import SERVICES, Stack, cleanup
@@ -704,6 +711,9 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
             if args.explain:
                 await profile_queries(store.url, ns, True)
             cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
+            brokers = broker_pids()
+            broker0 = sum(cpu_seconds(p) for p in brokers)
+            machine0 = machine_cpu()
             b_start = time.time()
             if counter:
                 counter.paused = False
@@ -713,6 +723,10 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
             # CPU time each process spent on the burst: unlike wall-clock figures it does
             # not grow when other work shares the machine, so it says what a ticket costs
             after_burst["cpu_spent"] = {n: cpu_seconds(p) - cpu0[n] for n, p in pids.items()}
+            after_burst["broker_cpu"] = sum(cpu_seconds(p) for p in brokers) - broker0
+            machine1 = machine_cpu()
+            after_burst["machine_busy"] = ((machine1[0] - machine0[0])
+                                           / max(machine1[1] - machine0[1], 1e-9))
             ops1 = await top_ops(store.url, ns)
             ops1["portal"] -= sum(1 for t in obs.portal_reads if b_start <= t <= b_end)
             if args.explain:
@@ -817,6 +831,10 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
               + "  ".join(f"{n} {1000 * spent[n] / done:.1f}" for n in SERVICES if n in spent)
               + f") — {os.cpu_count()} cores give at most "
               f"{os.cpu_count() / max(total / done, 1e-9):.1f} tickets/s")
+        print(f"  the broker's CPU per ticket            {1000 * b['broker_cpu'] / done:6.1f} ms  "
+              "(RabbitMQ's whole VM: whatever else uses it counts too)")
+        print(f"  the machine's cores busy               {100 * b['machine_busy']:6.1f} %   "
+              "(all processes, first POST → last stage)")
         print_txns("store per ticket (burst window)", b["txn"], b["ops"],
                    sum(1 for t in burst_tickets if t.accepted), b["end"] - b["start"],
                    idle_txn, idle_ops, idle_end - idle_start)
