@@ -9,6 +9,7 @@ AsyncAPI document (`desk_runtime.asyncapi`), so the document is the code.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any, Literal
@@ -21,9 +22,16 @@ from faststream.rabbit.publisher import RabbitPublisher
 from faststream.rabbit.schemas.queue import QueueType
 from pydantic import create_model
 
+from desk_runtime.logging import get_logger
 from desk_runtime.metrics import BUS_OUT
 
+log = get_logger(__name__)
+
 CORRELATION_HEADER = "x-correlation-id"
+# how long a stop lets the handlers in flight finish (FastStream's graceful timeout)
+GRACEFUL_TIMEOUT = 20.0
+# how long closing the connection may take after that (then it is abandoned)
+CLOSE_TIMEOUT = 5.0
 CAUSATION_HEADER = "x-causation-id"
 
 
@@ -97,7 +105,7 @@ def make_broker(url: str, service: str, *, middlewares: tuple = (),
         # robust connection keeps trying and restores channels, queues and consumers
         fail_fast=False,
         reconnect_interval=2.0,
-        graceful_timeout=20.0,
+        graceful_timeout=GRACEFUL_TIMEOUT,
         middlewares=middlewares,
         logger=logger,
         log_level=logging.DEBUG,
@@ -133,10 +141,30 @@ class Bus:
         await self.broker.start()
         self._started = True
 
-    async def close(self) -> None:
-        if self._started or self.broker._connection is not None:
-            await self.broker.stop()
+    async def close(self, grace: float | None = None) -> None:
+        """Stop consuming and close the connection, within a bound.
+
+        FastStream lets the handlers in flight finish for up to its graceful timeout
+        (`GRACEFUL_TIMEOUT`, or `grace` when given: a stop with the store away gives them
+        less, since none of them can commit); then the subscribers' consumers are
+        cancelled and the channel and connection closed. Should that close hang (a broker
+        that stopped answering without closing the socket), it is abandoned after
+        `CLOSE_TIMEOUT` more seconds: the process is stopping, and the broker hands back
+        what it had delivered and was not acknowledged when the socket goes.
+        """
+        if not (self._started or self.broker._connection is not None):
+            return
         self._started = False
+        wait = GRACEFUL_TIMEOUT if grace is None else max(0.0, grace)
+        self.broker.config.broker_config.graceful_timeout = wait or None
+        try:
+            await asyncio.wait_for(self.broker.stop(), wait + CLOSE_TIMEOUT)
+        except TimeoutError:
+            log.warning("bus.close_timed_out", after=wait + CLOSE_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001 (closing: a dead channel may refuse the cancel)
+            log.warning("bus.close_failed", error=repr(exc)[:300])
+        finally:
+            self.broker.config.broker_config.graceful_timeout = GRACEFUL_TIMEOUT
 
     @property
     def connection(self):

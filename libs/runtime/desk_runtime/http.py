@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,6 +23,10 @@ from desk_runtime.tracing import tag_correlation
 
 log = get_logger(__name__)
 RETRY_AFTER_SECONDS = 5
+# a stop: open HTTP requests get this long; a service's own stop hook (e.g. notify's
+# sends in flight, NOTIFY_STOP_GRACE_SECONDS) at most ON_STOP_TIMEOUT
+GRACEFUL_HTTP_SECONDS = 5.0
+ON_STOP_TIMEOUT = 25.0
 
 
 class DomainError(Exception):
@@ -111,9 +116,18 @@ def create_service_app(
         try:
             yield
         finally:
-            if on_stop is not None:
-                await on_stop()
-            await runtime.stop()
+            # the service's own stop (bounded: a hook that hangs must not keep the process
+            # alive past an orchestrator's grace period), then the runtime's, whatever
+            # became of the hook
+            try:
+                if on_stop is not None:
+                    await asyncio.wait_for(on_stop(), ON_STOP_TIMEOUT)
+            except TimeoutError:
+                log.error("service.on_stop_timed_out", after=ON_STOP_TIMEOUT)
+            except Exception as exc:  # noqa: BLE001 (stopping: report, then stop the runtime)
+                log.error("service.on_stop_failed", error=repr(exc)[:300])
+            finally:
+                await runtime.stop()
 
     app = FastAPI(title=title, lifespan=lifespan, version="1.0.0")
     app.state.runtime = runtime
@@ -176,4 +190,8 @@ def create_service_app(
 def serve(app: FastAPI, host: str, port: int) -> None:
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    # SIGTERM: requests in flight get GRACEFUL_HTTP_SECONDS to finish (each is bounded by
+    # its store timeouts anyway), then the lifespan stops the service (bounded, see
+    # ServiceRuntime.stop)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
+                timeout_graceful_shutdown=GRACEFUL_HTTP_SECONDS)

@@ -31,17 +31,16 @@ serves HTTP and takes partitions over when another replica goes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
 
 from desk_runtime.lease import Lease, Leases
 from desk_runtime.logging import get_logger
 from desk_runtime.metrics import PARTITIONS_OWNED
+from desk_runtime.tasks import STOP_TIMEOUT, cancel_and_wait
 
 if TYPE_CHECKING:
     from desk_runtime.consumer import Consumer
@@ -206,14 +205,14 @@ class PartitionAssignment:
         """Called after the bus closed (every subscriber stopped): release and leave, so
         the other replicas take the partitions over at their next round."""
         self._stopping = True
-        for task in list(self.draining.values()):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        for lease in list(self.owned.values()):
-            with contextlib.suppress(PyMongoError):
-                await self.leases.release(lease)
-        self.owned.clear()
+        await cancel_and_wait(list(self.draining.values()), timeout=STOP_TIMEOUT)
+        # together, not one after another: with the store gone each write waits out the
+        # caller's store deadline (ServiceRuntime.stop), and the records expire anyway
+        owned, self.owned = list(self.owned.values()), {}
         PARTITIONS_OWNED.labels(self.service).set(0)
-        with contextlib.suppress(PyMongoError):
-            await self.members.leave()
+        outcomes = await asyncio.gather(*(self.leases.release(lease) for lease in owned),
+                                        self.members.leave(), return_exceptions=True)
+        failed = [o for o in outcomes if isinstance(o, BaseException)]
+        if failed:  # they expire after the lease TTL; the others take over then
+            log.warning("partitions.release_failed", count=len(failed),
+                        error=repr(failed[0])[:200])
