@@ -89,15 +89,24 @@ def machine_cpu() -> tuple[float, float]:
     return (sum(fields) - idle) / tick, sum(fields) / tick
 
 
-def broker_pids() -> list[int]:
-    """The local RabbitMQ's Erlang VM processes (beam.smp), to count what the broker costs."""
+def broker_pids(port: int) -> list[int]:
+    """The RabbitMQ Erlang VM (beam.smp) that listens on `port`, to count what it costs."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "comm").read_text().strip() == "beam.smp":
-                    pids.append(int(entry.name))
+                if (entry / "comm").read_text().strip() != "beam.smp":
+                    continue
             except OSError:
                 continue
+            if port in local_tcp_ports(int(entry.name)):
+                pids.append(int(entry.name))
     return pids
 
+
+def cpu_seconds_or_zero(pid: int) -> float:
+    """`cpu_seconds`, or 0 for a process that is gone."""
+    try:
+        return cpu_seconds(pid)
+    except OSError:
+        return 0.0

@@ -65,6 +65,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -77,6 +78,7 @@ from pymongo import AsyncMongoClient
 from bench.common import (
     broker_pids,
     cpu_seconds,
+    cpu_seconds_or_zero,
     local_tcp_ports,
     machine_cpu,
     pct,
@@ -711,8 +713,8 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
             if args.explain:
                 await profile_queries(store.url, ns, True)
             cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
-            brokers = broker_pids()
-            broker0 = sum(cpu_seconds(p) for p in brokers)
+            brokers = broker_pids(urlsplit(amqp_url).port or 5672)
+            broker0 = sum(cpu_seconds_or_zero(p) for p in brokers)
             machine0 = machine_cpu()
             b_start = time.time()
             if counter:
@@ -723,7 +725,7 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
             # CPU time each process spent on the burst: unlike wall-clock figures it does
             # not grow when other work shares the machine, so it says what a ticket costs
             after_burst["cpu_spent"] = {n: cpu_seconds(p) - cpu0[n] for n, p in pids.items()}
-            after_burst["broker_cpu"] = sum(cpu_seconds(p) for p in brokers) - broker0
+            after_burst["broker_cpu"] = sum(cpu_seconds_or_zero(p) for p in brokers) - broker0
             machine1 = machine_cpu()
             after_burst["machine_busy"] = ((machine1[0] - machine0[0])
                                            / max(machine1[1] - machine0[1], 1e-9))

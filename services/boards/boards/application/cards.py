@@ -176,18 +176,8 @@ async def create_from_request(uow: UnitOfWork, request: RequestReceived, *, pref
     stamp(card, category, request)
     board_priority = BoardRules(board).priority_for_level(card.priority)
     card.priority_key = stored_priority_key(board_priority) if board_priority else None
-    await repos.cards.add_card(card, uow.session)
-    # outside the transaction too (a hot document); a span wider than the cards is harmless
-    await repos.cards.note_card_time(card.sort_key)
-    uow.after_commit(CARD_CHANGES.labels("created").inc)
-    await uow.emit(CardCreated(
-        card=card.snapshot(service), follow_up_of=request.follow_up_of,
-        request=RequestOrigin(received_at=request.received_at, channel_ref=request.channel_ref,
-                              text=excerpt(request.text))))
-    if parent is not None:
-        await _commit(uow, parent, parent.child_added(card, by=by, now=now))
-        await uow.emit(CardLinked(parent_id=parent.id, child_id=card_id,
-                                  parent_number=parent.number, child_number=number))
+    # the customer's text is the card's first comment: written with the card, its words
+    # already among the card's search keys
     comment = {
         "_id": str(uuid.uuid4()),
         "card_id": card.id,
@@ -200,7 +190,18 @@ async def create_from_request(uow: UnitOfWork, request: RequestReceived, *, pref
         "request_id": request.request_id,
         "entered_by": by if by != "system" else None,
     }
-    await repos.cards.add_comment(comment, uow.session)
+    await repos.cards.add_card(card, uow.session, first_comment=comment)
+    # outside the transaction too (a hot document); a span wider than the cards is harmless
+    await repos.cards.note_card_time(card.sort_key)
+    uow.after_commit(CARD_CHANGES.labels("created").inc)
+    await uow.emit(CardCreated(
+        card=card.snapshot(service), follow_up_of=request.follow_up_of,
+        request=RequestOrigin(received_at=request.received_at, channel_ref=request.channel_ref,
+                              text=excerpt(request.text))))
+    if parent is not None:
+        await _commit(uow, parent, parent.child_added(card, by=by, now=now))
+        await uow.emit(CardLinked(parent_id=parent.id, child_id=card_id,
+                                  parent_number=parent.number, child_number=number))
     await uow.emit(CommentAdded(
         comment_id=comment["_id"], card_id=card.id, number=number, visibility="public",
         author=Author(**comment["author"]), text=request.text, attachments=request.attachments,

@@ -173,10 +173,18 @@ class CardRepository:
         doc = await self._cards.find_one({"_id": card_id}, {"board_id": 1, "sla": 1})
         return (doc["board_id"], doc.get("sla") or {}) if doc else None
 
-    async def add_card(self, card: Card, session: Session = None) -> None:
+    async def add_card(self, card: Card, session: Session = None,
+                       first_comment: dict[str, Any] | None = None) -> None:
+        """A new card; `first_comment` (the request's own text) is written with it, its
+        words among the card's search keys from the start (no read and rewrite of the
+        card, as a later comment costs)."""
         doc = card.to_document()
+        if first_comment is not None:
+            doc["search_comments"] = comment_stems(first_comment.get("text"))
         doc["text_keys"] = card_keys(doc)
         await self._cards.insert_one(doc, session=session)
+        if first_comment is not None:
+            await self._comments.insert_one(first_comment, session=session)
 
     async def save_change(self, card: Card, change: CardChange, now: datetime,
                           session: Session = None) -> Card | None:
