@@ -251,7 +251,7 @@ class Consumer:
         self.handlers = handlers
         self.relevant = {t: p for t, h in handlers.items() if (p := relevance(h)) is not None}
         self.queue_name = runtime.topology.queue(spec)
-        self._stopping = False
+        self._stop = asyncio.Event()  # the service is stopping
         # a subscriber per partition this replica owns (desk_runtime.membership decides
         # which), created when first owned and started/stopped as ownership moves; the
         # partitions stay single-active-consumer queues, so even a replica that has not
@@ -313,7 +313,7 @@ class Consumer:
         await sub.stop()
 
     def stopping(self) -> None:
-        self._stopping = True
+        self._stop.set()
 
     async def consume(self, envelope: Envelope) -> None:
         # The message comes from the broker's context, not as a `RabbitMessage` parameter:
@@ -360,15 +360,17 @@ class Consumer:
             except PermanentFailure as exc:
                 raise DeadLetter("refused", str(exc)[:500], envelope.type) from None
             except Exception as exc:
-                if is_transient(exc) and not self._stopping:
+                if is_transient(exc) and not self._stop.is_set():
                     # the store (or broker) is away: wait for it, the message is not at fault
                     delay = min(0.5 * 2 ** waited, TRANSIENT_BACKOFF_MAX)
                     waited += 1
                     TRANSIENT_WAITS.labels(service, self.queue_name).inc()
                     log.warning("consumer.store_unavailable", queue=self.queue_name,
                                 retry_in=delay, error=repr(exc)[:300])
-                    await asyncio.sleep(delay)
-                    continue
+                    with contextlib.suppress(TimeoutError):  # a stop ends the wait at once
+                        await asyncio.wait_for(self._stop.wait(), delay)
+                    if not self._stop.is_set():
+                        continue
                 if is_transient(exc):
                     # shutting down mid-outage: hand it back without spending a delivery
                     await message.nack(requeue=True)
