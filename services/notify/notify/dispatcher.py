@@ -61,6 +61,7 @@ SLEEP_BELOW_SECONDS = 0.05
 TEMPLATE_CACHE_SECONDS = 5.0
 IDLE_MAX_SECONDS = 10.0
 GAUGE_SECONDS = 15.0
+RELEASE_SECONDS = 3.0  # a stop waits this long at most to hand claimed deliveries back
 
 
 class ChannelWorkers:
@@ -130,9 +131,15 @@ class Dispatcher:
                 await asyncio.wait_for(self._drained.wait(), self.settings.stop_grace_seconds)
         names = {t.name for t in self.runtime.tasks.tasks if t.name.startswith("notify-")}
         await self.runtime.tasks.stop(names)
-        for delivery_id, claim in list(self._in_flight.items()):
-            with contextlib.suppress(Exception):
-                await self.repo.release_delivery(delivery_id, claim)
+        # hand back what is still claimed, all at once and within one bound: with the store
+        # away each release would otherwise wait out server selection in turn (its claim
+        # then simply expires, and another worker takes the delivery)
+        if self._in_flight:
+            releases = [self.repo.release_delivery(delivery_id, claim)
+                        for delivery_id, claim in self._in_flight.items()]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*releases, return_exceptions=True),
+                                       RELEASE_SECONDS)
         await self.http.aclose()
 
     def wake(self, channel: str | None = None) -> None:
