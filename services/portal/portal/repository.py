@@ -130,6 +130,11 @@ class PortalRepository:
             }},
             upsert=True, session=session,
         )
+        if event.author.kind == "customer" and event.reply_id is None:
+            # the request's own text: written with the card, at its creation time, which
+            # card.created (always handled first: one card's events keep their order)
+            # already made the row's last activity
+            return
         await self._requests.update_one(
             {"_id": event.card_id}, {"$max": {"last_activity_at": event.created_at}},
             session=session,
