@@ -101,6 +101,46 @@ def _route_of(request: Request) -> str:
     return "unmatched"
 
 
+class _Observe:
+    """Every HTTP request: its correlation id (the caller's `X-Correlation-Id` or a new
+    one, in the logs, on the trace and echoed in the answer) and its count and duration.
+
+    A plain ASGI middleware: Starlette's `@app.middleware("http")` runs each request's
+    app in a task of its own behind a memory stream (a tenth of intake's time per POST
+    in a burst, by a profile)."""
+
+    def __init__(self, app, service: str):
+        self.app, self.service = app, service
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        correlation_id = next((value.decode("latin-1") for name, value in scope["headers"]
+                               if name == b"x-correlation-id"), "") or str(uuid.uuid4())
+        scope.setdefault("state", {})["correlation_id"] = correlation_id
+        tag_correlation(correlation_id)  # on the HTTP server span, when tracing is on
+        echo = (b"x-correlation-id", correlation_id.encode("latin-1"))
+        status = 500  # what an exception that escapes the app becomes
+
+        async def answer(message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), echo]}
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            with bound_contextvars(correlation_id=correlation_id):
+                await self.app(scope, receive, answer)
+        finally:
+            route = _route_of(Request(scope))
+            HTTP_REQUESTS.labels(self.service, scope["method"], route, status).inc()
+            HTTP_SECONDS.labels(self.service, scope["method"], route).observe(
+                time.perf_counter() - started)
+
+
 def create_service_app(
     runtime: ServiceRuntime,
     *,
@@ -133,21 +173,7 @@ def create_service_app(
     app.state.runtime = runtime
     runtime.tracing.instrument(app)  # HTTP server spans, when tracing is on
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next):
-        correlation_id = request.headers.get("x-correlation-id") or str(uuid.uuid4())
-        request.state.correlation_id = correlation_id
-        tag_correlation(correlation_id)  # on the HTTP server span, when tracing is on
-        started = time.perf_counter()
-        with bound_contextvars(correlation_id=correlation_id):
-            response = await call_next(request)
-        route = _route_of(request)
-        HTTP_REQUESTS.labels(runtime.name, request.method, route, response.status_code).inc()
-        HTTP_SECONDS.labels(runtime.name, request.method, route).observe(
-            time.perf_counter() - started
-        )
-        response.headers["x-correlation-id"] = correlation_id
-        return response
+    app.add_middleware(_Observe, service=runtime.name)
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
