@@ -37,7 +37,7 @@ import aio_pika.exceptions as amqp_errors
 import aiormq.exceptions as aiormq_errors
 from desk_contracts import Envelope, EventPayload
 from desk_contracts.events import UnknownEvent, event_class
-from desk_contracts.topology import DELIVERY_LIMIT, QueueSpec, Topology
+from desk_contracts.topology import DELIVERY_LIMIT, PARTITION_HEADER, QueueSpec, Topology
 from faststream import BaseMiddleware
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
@@ -171,11 +171,18 @@ def ordering_middleware(runtime) -> type[BaseMiddleware]:
             queue = getattr(self.context.get("handler_"), "queue", None)
             if getattr(queue, "name", None) not in runtime.ordered_queues:
                 return
-            try:
-                body = json.loads(raw.body)
-                key = partition_key(body.get("payload") or {}, str(body.get("event_id")))
-            except (ValueError, AttributeError, TypeError):
-                return  # not an envelope: the dead-letter middleware deals with it
+            # the key the publisher put in the header (and partitioned by); read from the
+            # body only for a message published without it (decoding every body twice
+            # was 7 % of boards' time in a burst)
+            key = (getattr(raw, "headers", None) or {}).get(PARTITION_HEADER)
+            if isinstance(key, bytes):
+                key = key.decode("utf-8", "replace")
+            if not isinstance(key, str) or not key:
+                try:
+                    body = json.loads(raw.body)
+                    key = partition_key(body.get("payload") or {}, str(body.get("event_id")))
+                except (ValueError, AttributeError, TypeError):
+                    return  # not an envelope: the dead-letter middleware deals with it
             _TURN.set(runtime.card_locks.reserve(key))
 
         async def after_processed(self, exc_type=None, exc_val=None, exc_tb=None) -> bool:
