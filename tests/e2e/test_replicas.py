@@ -31,6 +31,7 @@ from tests.support.stack import (
     ServiceProcess,
     Stack,
     auth,
+    cleanup,
     mongo_find,
     mta_auth,
     sla_auth,
@@ -38,6 +39,23 @@ from tests.support.stack import (
 )
 
 pytestmark = pytest.mark.slow
+
+# leases (partitions, membership, a dead committer's events) of 5 s instead of the
+# defaults' 10 s (sla's: 15 s): each killed replica's partitions are taken over within
+# seconds, and each kill no longer holds the conversations up for 10-20 s. Not shorter:
+# fifteen processes share a small machine, and a live replica that misses renewals
+# would hand its partitions around (which the test tolerates, but waits for)
+LEASE_SECONDS = 5
+
+
+@pytest.fixture(scope="module")
+def stack(mongo_url, amqp_url, mail, tmp_path_factory):
+    s = Stack(mongo_url, amqp_url, tmp_path_factory.mktemp("stack"), smtp_port=mail.port,
+              lease_seconds=LEASE_SECONDS)
+    s.start()
+    yield s
+    s.stop()
+    cleanup(mongo_url, amqp_url, s.namespace)
 
 CARDS = 4
 # the moves after the conversation: waiting for the customer and paused stop the

@@ -6,11 +6,12 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from tests.support import secantus_launcher
 
 
 def free_port() -> int:
@@ -49,16 +50,21 @@ def mongo_server() -> Iterator[str]:
     if docker_available():
         from testcontainers.mongodb import MongoDbContainer
 
-        with MongoDbContainer("mongo:7", command="--replSet rs0 --bind_ip_all") as mongo:
+        # the same shorter transaction lifetime as the SecantusDB below (mongod: whole seconds)
+        lifetime = max(1, round(secantus_launcher.configured_lifetime()))
+        with MongoDbContainer("mongo:7", command="--replSet rs0 --bind_ip_all --setParameter "
+                              f"transactionLifetimeLimitSeconds={lifetime}") as mongo:
             host, port = mongo.get_container_host_ip(), mongo.get_exposed_port(27017)
             mongo.exec(["mongosh", "--quiet", "--eval", "rs.initiate()"])
             yield f"mongodb://{host}:{port}/?directConnection=true"
         return
     port = free_port()
     storage = tempfile.mkdtemp(prefix="desk-test-mongo-")
+    # the store with a 10 s transaction lifetime instead of 60 s: a transaction a killed
+    # service left open stops blocking its documents after 10 s (secantus_launcher.py)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
-         "--storage-path", storage, "--log-level", "WARNING"],
+        secantus_launcher.command("--host", "127.0.0.1", "--port", str(port),
+                                  "--storage-path", storage, "--log-level", "WARNING"),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:

@@ -10,7 +10,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import secantus_launcher
 from tests.support.infra import free_port
 from tests.support.private_rabbit import keep_private_dirs, port_open, descendants
 
@@ -50,8 +50,10 @@ class PrivateStore:
         log = open(self.log_path, "ab")
         log.write(f"\n===== start {time.strftime('%H:%M:%S')} =====\n".encode())
         log.flush()
-        cmd = [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port",
-               str(self.port), "--storage-path", str(self.storage), "--log-level", "WARNING"]
+        # the tests' transaction lifetime (10 s, not 60 s): see secantus_launcher.py
+        cmd = secantus_launcher.command("--host", "127.0.0.1", "--port", str(self.port),
+                                        "--storage-path", str(self.storage),
+                                        "--log-level", "WARNING")
         if self.sync_on_commit:
             cmd.append("--sync-on-commit")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
