@@ -13,10 +13,10 @@ from portal.api import admin, help_centre, pages, signin
 from portal.api.web import (
     PACKAGE,
     Portal,
+    SecurityHeaders,
     current_customer,
     not_found,
     render,
-    security_headers,
 )
 from portal.consumers import cards
 from portal.domain.access import AccessConfig
@@ -44,11 +44,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.mount("/static", StaticFiles(directory=PACKAGE / "static"), name="static")
 
-    @app.middleware("http")
-    async def headers(request: Request, call_next):
-        response = await call_next(request)
-        security_headers(response, request.url.path, settings)
-        return response
+    app.add_middleware(SecurityHeaders, settings=settings)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):

@@ -23,6 +23,7 @@ from desk_runtime.web import (
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from prometheus_client import Counter
+from starlette.datastructures import MutableHeaders
 
 from portal.domain.access import AccessConfig, Organisation
 from portal.domain.i18n import LANGUAGES, translate
@@ -214,14 +215,36 @@ def session_expiry(settings: PortalSettings) -> datetime:
     return datetime.now(UTC) + timedelta(hours=settings.session_hours)
 
 
-def security_headers(response: Response, path: str, settings: PortalSettings) -> None:
+def security_headers(headers: MutableHeaders, path: str, settings: PortalSettings) -> None:
+    """Every portal answer's security headers (`headers`: a response's, to set them on)."""
     embeddable = path == "/widget"
     ancestors = settings.widget_frame_ancestors if embeddable else "'none'"
-    response.headers["Content-Security-Policy"] = CSP.format(ancestors=ancestors)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
-    response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+    headers["Content-Security-Policy"] = CSP.format(ancestors=ancestors)
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "same-origin"
+    headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
     if not embeddable:
-        response.headers["X-Frame-Options"] = "DENY"
-    if response.headers.get("content-type", "").startswith("text/html"):
-        response.headers["Cache-Control"] = "no-store"
+        headers["X-Frame-Options"] = "DENY"
+    if headers.get("content-type", "").startswith("text/html"):
+        headers["Cache-Control"] = "no-store"
+
+
+class SecurityHeaders:
+    """A plain ASGI middleware putting `security_headers` on every answer (Starlette's
+    `@app.middleware("http")` would run each request's app in a task of its own)."""
+
+    def __init__(self, app, settings: PortalSettings):
+        self.app, self.settings = app, settings
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": list(message.get("headers", ()))}
+                security_headers(MutableHeaders(scope=message), scope["path"], self.settings)
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
