@@ -26,6 +26,11 @@ class ChannelAdapter:
     """One channel: its doors (HTTP routes, listeners, pollers) and its hooks."""
 
     name: ClassVar[str]  # a `desk_contracts.channels` name
+    # Whether a new card's thread entry needs the request this channel recorded (the
+    # first mail's Message-ID and those it was copied to; the Telegram dialog). A web-API
+    # request has nothing of the kind, and the portal's are not recorded here at all:
+    # for them the card costs no read of the request.
+    request_on_card: ClassVar[bool] = False
 
     def __init__(self, runtime: ServiceRuntime, settings: IntakeSettings,
                  attachments: AttachmentStore):

@@ -42,12 +42,13 @@ async def on_card(uow: UnitOfWork, event: CardCreated) -> None:
     people: list[str] = []
     if card.requester and card.requester.email:
         people.append(card.requester.email.lower())
+    adapter = adapter_for(card.channel)
     request = None
-    if card.request_id:
+    if card.request_id and adapter.request_on_card:
         request = await repo.request(card.request_id, session=uow.session)
         # those the first mail was copied to may answer on the request too
         people += (request or {}).get("cc") or []
-    await adapter_for(card.channel).card_created(uow, repo, card, request)
+    await adapter.card_created(uow, repo, card, request)
     await repo.record_card(card.card_id, _card_fields(card),
                            message_id=(request or {}).get("message_id"), participants=people,
                            session=uow.session)

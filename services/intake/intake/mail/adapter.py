@@ -20,6 +20,7 @@ from intake.settings import IntakeSettings
 
 class MailChannel(ChannelAdapter):
     name = EMAIL
+    request_on_card = True  # its Message-ID threads the card, those copied may answer
 
     def __init__(self, runtime: ServiceRuntime, settings: IntakeSettings,
                  attachments: AttachmentStore):

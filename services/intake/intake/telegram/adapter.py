@@ -37,6 +37,7 @@ BOT_WORKERS = {"telegram-poll", "telegram-hook", "telegram-outbox"}
 
 class TelegramChannel(ChannelAdapter):
     name = TELEGRAM
+    request_on_card = True  # the dialog the card's number is told in
 
     def __init__(self, runtime: ServiceRuntime, settings: IntakeSettings,
                  attachments: AttachmentStore):
