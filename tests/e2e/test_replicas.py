@@ -169,7 +169,8 @@ def outcome(stack: Stack, mail, lb: Balancer, c: dict) -> dict:
     record = r.json() if r.status_code == 200 else {}
     portal = mongo_find(stack.mongo_url, f"{stack.namespace}_portal", "requests",
                         {"card_id": c["card_id"]})
-    mails = mail.to(c["email"])
+    # each message once: a copy with the same Message-ID is a resend (see resent())
+    mails = list({m["Message-ID"] or id(m): m for m in mail.to(c["email"])}.values())
     return {
         "board": {k: on_board.get(k) for k in ("column_id", "status_category", "lane_id",
                                                "version", "unread_customer_reply")},
@@ -231,6 +232,27 @@ def shared(stack: Stack, name: str, sizes: list[int]) -> list[list[int]] | None:
     return shares if [len(x) for x in shares] == sizes and every == [0, 1, 2, 3] else None
 
 
+def resent(mail, convs: list[dict]) -> dict[str, list[str]]:
+    """The customers' mails that arrived more than once (same Message-ID), by subject."""
+    out: dict[str, list[str]] = {}
+    for c in convs:
+        seen: set[str] = set()
+        for m in mail.to(c["email"]):
+            if m["Message-ID"] and m["Message-ID"] in seen:
+                out.setdefault(c["email"], []).append(m["Subject"])
+            seen.add(m["Message-ID"])
+    return out
+
+
+def differences(got, want, path: str = "") -> list[str]:
+    """Where two outcomes differ, field by field (a failure names what differs, which a
+    truncated diff of the whole list does not)."""
+    if isinstance(got, dict) and isinstance(want, dict):
+        return [d for k in sorted(set(got) | set(want), key=str)
+                for d in differences(got.get(k), want.get(k), f"{path}.{k}")]
+    return [] if got == want else [f"{path}: {got!r} where one replica gave {want!r}"]
+
+
 def outcomes_when_settled(stack: Stack, mail, lb: Balancer, convs: list[dict]) -> list[dict]:
     """The outcomes once nothing is in flight and two looks a moment apart agree."""
     def stable():
@@ -246,8 +268,9 @@ def outcomes_when_settled(stack: Stack, mail, lb: Balancer, convs: list[dict]) -
 
 def test_three_replicas_of_every_service_end_where_one_replica_does(stack, mail):
     lb = Balancer(stack)
-    baseline = outcomes_when_settled(
-        stack, mail, lb, play(stack, mail, lb, "one"))
+    one = play(stack, mail, lb, "one")
+    baseline = outcomes_when_settled(stack, mail, lb, one)
+    assert resent(mail, one) == {}  # nothing killed: no message arrives twice
     # the run itself is sound (so the comparison below compares something)
     assert [o["board"]["column_id"] for o in baseline] == ["done", "pause"] * (CARDS // 2)
     assert all(o["comments"][-2:] == ["agent", "customer"] for o in baseline), baseline
@@ -276,7 +299,15 @@ def test_three_replicas_of_every_service_end_where_one_replica_does(stack, mail)
     convs = play(stack, mail, lb, "three", between_steps=kill_next)
     assert all(v.proc.poll() is not None for v in victims)
     replicated = outcomes_when_settled(stack, mail, lb, convs)
-    assert replicated == baseline
+    assert replicated == baseline, "\n".join(
+        f"card {i}{d}" for i, (got, want) in enumerate(zip(replicated, baseline))
+        for d in differences(got, want))
+    # the notify replica killed between the SMTP server accepting a message and notify
+    # recording it resends that message, same Message-ID, once its claim runs out
+    # (docs/notify.md, known limits): counted once above, and nothing but the batch it
+    # had claimed (notify's dispatch_batch, 8) may arrive twice
+    again = resent(mail, convs)
+    assert sum(map(len, again.values())) <= 8, again
 
     # the survivors share the work: every service still has two live replicas, ready,
     # and they consume two partitions each (the killed replica's taken over)
