@@ -337,7 +337,7 @@ async def test_events_waiting_for_the_store_commit_together_and_a_refused_one_fa
     await send(["first"])
     await until(lambda: rt.group_commit.turns.locked())
     await send([f"n{i}" for i in range(5)])
-    await until(lambda: len(rt.group_commit.pending) == 5)
+    await until(lambda: rt.group_commit.waiting() == 5)
     gate.set()
     await until(lambda: len(contexts) == 6)
     await until(lambda: commits() - before == 2)  # the first alone, then the five together
@@ -353,7 +353,7 @@ async def test_events_waiting_for_the_store_commit_together_and_a_refused_one_fa
     await send(["first again"])
     await until(lambda: rt.group_commit.turns.locked())
     await send(["m0", "refused", "m1"])
-    await until(lambda: len(rt.group_commit.pending) == 3)
+    await until(lambda: rt.group_commit.waiting() == 3)
     gate.set()
     await until(lambda: {"m0", "m1", "first again"} <= set(contexts))
     dead = []
@@ -370,6 +370,60 @@ async def test_events_waiting_for_the_store_commit_together_and_a_refused_one_fa
     # m0 and m1 ran twice (in the failed group, then alone); their after-commit actions once
     assert sorted(counted) == effects
     await conn.close()
+
+
+async def test_requests_become_cards_before_other_queues_commit_and_those_are_not_starved(
+        env, amqp_url):
+    """Group commit serves an urgent queue (boards.requests: a request becoming a card)
+    before the process's other queues, which queued earlier, yet gives those a turn after
+    a few urgent groups in a row."""
+    from desk_contracts.events import CardLinked
+    from desk_runtime.group_commit import URGENT_RUN
+
+    ns, runtime = env
+    rt = runtime("boards", consumer_transactions=1, consumer_batch=2)
+    gate = asyncio.Event()
+    order: list[str] = []
+
+    @rt.on("requests", "request.received")
+    async def on_request(uow, event: RequestReceived) -> None:
+        if event.subject == "first":
+            await gate.wait()  # holds the one transaction slot while the others queue
+        uow.after_commit(order.append, event.subject)
+
+    @rt.on("stats", "card.linked")
+    async def on_linked(uow, event: CardLinked) -> None:
+        uow.after_commit(order.append, event.child_number)
+
+    await rt.start()
+
+    async def until(condition) -> None:
+        for _ in range(200):
+            if condition():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("timed out")
+
+    await rt.bus.publish(make_envelope(request().model_copy(update={"subject": "first"}),
+                                       account_id="a"))
+    await until(lambda: rt.group_commit.turns.locked())
+    for i in range(4):  # the statistics' events arrive first...
+        await rt.bus.publish(make_envelope(CardLinked(
+            parent_id=f"p{i}", child_id=f"c{i}", parent_number="T-1", child_number=f"n{i}"),
+            account_id="a"))
+    await until(lambda: rt.group_commit.waiting() == 4)
+    urgent = 2 * (URGENT_RUN + 1)
+    for i in range(urgent):  # ...then new requests
+        await rt.bus.publish(make_envelope(request().model_copy(update={"subject": f"u{i}"}),
+                                           account_id="a"))
+    await until(lambda: rt.group_commit.waiting() == 4 + urgent)
+    gate.set()
+    await until(lambda: len(order) == 1 + 4 + urgent)
+    assert order[0] == "first"
+    # the requests went first although the statistics' events had waited longer...
+    assert order[1].startswith("u") and order[2].startswith("u")
+    # ...but not all of them: after a few urgent groups the others had their turn
+    assert order.index("n0") < order.index(f"u{urgent - 1}")
 
 
 def json_subject(message) -> str:

@@ -35,6 +35,9 @@ class QueueSpec:
     purpose: str
     bindings: tuple[str, ...]
     description: str
+    # on the customer's path (a request becoming a card): its service commits its events
+    # before those of its other queues, which may lag behind in a burst
+    urgent: bool = False
 
     @property
     def name(self) -> str:
@@ -50,7 +53,7 @@ QUEUES: tuple[QueueSpec, ...] = (
               "Keeps intake's copy of the customer groups services' access rules name."),
     QueueSpec("boards", "requests", ("request.received.v1", "request.reply_received.v1",
                                      "request.rated.v1"),
-              "Turns customer requests and replies into cards and comments."),
+              "Turns customer requests and replies into cards and comments.", urgent=True),
     QueueSpec("boards", "sla", ("sla.warning.v1", "sla.breached.v1", "sla.met.v1",
                             "sla.auto_close.v1", "sla.clock_changed.v1"),
               "Shows SLA signals on cards and closes requests the customer abandoned."),

@@ -400,7 +400,7 @@ class Consumer:
         returns True when the event had been processed before."""
         return await self.runtime.group_commit.process(
             f"{self.spec.name}:{envelope.event_id}", envelope, payload, handler,
-            attempt=attempt)
+            attempt=attempt, urgent=self.spec.urgent)
 
     async def _retry_or_dead_letter(self, message, envelope: Envelope, exc: Exception) -> None:
         count = delivery_count(message)

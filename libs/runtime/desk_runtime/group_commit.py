@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
+URGENT_RUN = 3  # urgent groups in a row before others waiting get one turn
+
 @dataclass(eq=False)
 class Pending:
     """One consumed event waiting for (or in) a transaction."""
@@ -76,31 +78,48 @@ class GroupCommit:
         self.runtime = runtime
         self.batch = max(1, batch)
         self.turns = asyncio.Semaphore(max(1, transactions))
+        # events of urgent queues (a request becoming a card) and the others, each in
+        # arrival order; a group is of one kind
+        self.urgent: deque[Pending] = deque()
         self.pending: deque[Pending] = deque()
+        self._urgent_run = 0  # urgent groups in a row while others wait
 
     async def process(self, record_id: str, envelope: Envelope, payload: EventPayload,
-                      handler, attempt: int = 0) -> bool:
+                      handler, attempt: int = 0, *, urgent: bool = False) -> bool:
         """Apply `handler` to the event once; True when it had been processed before."""
         item = Pending(record_id, envelope, payload, handler, attempt,
                        contextvars.copy_context(), asyncio.get_running_loop().create_future())
-        self.pending.append(item)
+        line = self.urgent if urgent else self.pending
+        line.append(item)
         try:
             while not item.taken:
                 async with self.turns, self.runtime.store_slots:
                     if item.taken:
                         break
-                    group = [self.pending.popleft()
-                             for _ in range(min(self.batch, len(self.pending)))]
-                    for taken in group:
-                        taken.taken = True
+                    group = self._next_group()
                     # shielded: a consumer cancelled while it runs a group (a stop) must not
                     # leave the others of the group waiting for ever
                     await asyncio.shield(self._run(group))
         except asyncio.CancelledError:
             if not item.taken:
-                self.pending.remove(item)
+                line.remove(item)
             raise
         return await item.future
+
+    def waiting(self) -> int:
+        """Events waiting for a transaction (not yet in one)."""
+        return len(self.urgent) + len(self.pending)
+
+    def _next_group(self) -> list[Pending]:
+        """The next group: urgent events first, but after URGENT_RUN urgent groups in a
+        row the oldest others get a turn, so a long burst of requests never starves them."""
+        take_urgent = bool(self.urgent) and (not self.pending or self._urgent_run < URGENT_RUN)
+        self._urgent_run = self._urgent_run + 1 if take_urgent else 0
+        line = self.urgent if take_urgent else self.pending
+        group = [line.popleft() for _ in range(min(self.batch, len(line)))]
+        for taken in group:
+            taken.taken = True
+        return group
 
     # -- one group ---------------------------------------------------------------------
 
