@@ -61,7 +61,8 @@ from desk_runtime.unit_of_work import UnitOfWork
 log = get_logger(__name__)
 
 PROCESSED = "processed_events"
-TRANSIENT_BACKOFF_MAX = 30.0
+# a message waiting out a store outage looks again at most this long after the store is back
+TRANSIENT_BACKOFF_MAX = 10.0
 
 Handler = Callable[[UnitOfWork, EventPayload], Awaitable[None]]
 

@@ -2,7 +2,7 @@
 
 `BackgroundTasks.spawn()` supervises a loop: if it raises (the store or broker went away,
 a bug), the failure is logged and counted, and the loop is started again after a backoff
-that grows to a minute — a background task never dies silently. `/readyz` reports each
+that grows to 10 s — a background task never dies silently. `/readyz` reports each
 task (`healthy`: running, not backing off after a failure).
 """
 
@@ -20,7 +20,8 @@ from desk_runtime.worker import Round, Worker
 log = get_logger(__name__)
 
 BACKOFF_START = 0.5
-BACKOFF_MAX = 60.0
+# at most this long between tries: a task is back within seconds of its store or broker
+BACKOFF_MAX = 10.0
 STOP_TIMEOUT = 5.0  # how long stopping waits for cancelled tasks to unwind
 RECANCEL_SECONDS = 1.0  # a task still running this long after its cancel is cancelled again
 
