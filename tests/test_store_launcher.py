@@ -10,9 +10,6 @@ Each store here gets a 2 s lifetime so the checks take seconds.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 
@@ -21,7 +18,7 @@ from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
 from tests.support import secantus_launcher
-from tests.support.infra import free_port, wait_port
+from tests.support.infra import local_store
 
 pytestmark = pytest.mark.slow
 
@@ -30,23 +27,9 @@ LIFETIME = 2.0
 
 @pytest.fixture(scope="module")
 def store_url() -> Iterator[str]:
-    port = free_port()
-    storage = tempfile.mkdtemp(prefix="desk-test-launcher-")
-    proc = subprocess.Popen(
-        secantus_launcher.command("--transaction-lifetime-seconds", str(LIFETIME),
-                                  "--host", "127.0.0.1", "--port", str(port),
-                                  "--storage-path", storage, "--log-level", "WARNING"),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_port("127.0.0.1", port)
-        yield f"mongodb://127.0.0.1:{port}/?directConnection=true&retryWrites=false"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        shutil.rmtree(storage, ignore_errors=True)
+    with local_store("--transaction-lifetime-seconds", str(LIFETIME),
+                     prefix="desk-test-launcher-") as url:
+        yield url
 
 
 def conflicting_write(client: MongoClient, doc_id: str) -> bool:

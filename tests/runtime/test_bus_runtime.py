@@ -73,6 +73,15 @@ async def tap(amqp_url: str, ns: str, key: str = "#") -> tuple[aio_pika.abc.Abst
     return conn, q
 
 
+async def until(condition) -> None:
+    """Wait (up to 10 s) until `condition()` holds."""
+    for _ in range(200):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("timed out")
+
+
 async def drain(q, wait: float = 1.0, expect: int | None = None
                 ) -> list[aio_pika.abc.AbstractIncomingMessage]:
     """What arrives within `wait` seconds (or until `expect` messages came)."""
@@ -325,13 +334,6 @@ async def test_events_waiting_for_the_store_commit_together_and_a_refused_one_fa
                 request().model_copy(update={"subject": subject}), account_id="a",
                 correlation_id=f"corr-{subject}"))
 
-    async def until(condition) -> None:
-        for _ in range(200):
-            if condition():
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError("timed out")
-
     # 1: five events wait behind the first; released, they commit in one transaction
     before = commits()
     await send(["first"])
@@ -396,13 +398,6 @@ async def test_requests_become_cards_before_other_queues_commit_and_those_are_no
         uow.after_commit(order.append, event.child_number)
 
     await rt.start()
-
-    async def until(condition) -> None:
-        for _ in range(200):
-            if condition():
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError("timed out")
 
     await rt.bus.publish(make_envelope(request().model_copy(update={"subject": "first"}),
                                        account_id="a"))

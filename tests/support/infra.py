@@ -58,12 +58,20 @@ def mongo_server() -> Iterator[str]:
             mongo.exec(["mongosh", "--quiet", "--eval", "rs.initiate()"])
             yield f"mongodb://{host}:{port}/?directConnection=true"
         return
-    port = free_port()
-    storage = tempfile.mkdtemp(prefix="desk-test-mongo-")
     # the store with a 10 s transaction lifetime instead of 60 s: a transaction a killed
     # service left open stops blocking its documents after 10 s (secantus_launcher.py)
+    with local_store() as url:
+        yield url
+
+
+@contextmanager
+def local_store(*launcher_args: str, prefix: str = "desk-test-mongo-") -> Iterator[str]:
+    """A SecantusDB of the tests' own (through secantus_launcher, `launcher_args` first)
+    on a free port and a temporary directory, removed afterwards."""
+    port = free_port()
+    storage = tempfile.mkdtemp(prefix=prefix)
     proc = subprocess.Popen(
-        secantus_launcher.command("--host", "127.0.0.1", "--port", str(port),
+        secantus_launcher.command(*launcher_args, "--host", "127.0.0.1", "--port", str(port),
                                   "--storage-path", storage, "--log-level", "WARNING"),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
