@@ -32,7 +32,10 @@ class Desk:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"},
                             timeout=20)
 
-    def publish(self, *payloads: EventPayload) -> None:
+    def publish(self, *payloads: EventPayload) -> list[str]:
+        """Publish as intake/portal would; the events' ids."""
+        ids: list[str] = []
+
         async def run() -> None:
             conn = await aio_pika.connect(self.amqp_url)
             async with conn:
@@ -40,9 +43,11 @@ class Desk:
                 exchange = await channel.get_exchange(Topology(self.stack.namespace).exchange)
                 for payload in payloads:
                     env = make_envelope(payload, account_id="default")
+                    ids.append(str(env.event_id))
                     await exchange.publish(aio_pika.Message(body=env.model_dump_json().encode()),
                                            routing_key=env.routing_key)
         asyncio.run(run())
+        return ids
 
     def request(self, service: str = "question", **overrides) -> dict:
         """Publish a request.received as intake/portal would and wait for its card."""

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from desk_contracts.events import (
     ReplyReceived,
+    RequestReceived,
     RequestRated,
     SlaAutoClose,
     SlaBreached,
@@ -62,6 +63,23 @@ def test_each_service_routes_to_its_board_column_and_lane(desk, dev_board):
     # the customer's text is the card's first public comment, by the customer
     [first] = desk.admin.get(f"/v1/cards/{bug['number']}/comments").json()["items"]
     assert first["author"]["kind"] == "customer" and first["text"] == "Please help."
+
+
+def test_a_request_published_again_under_a_new_event_id_stays_one_card(desk):
+    # a first delivery writes the card without looking for one (its request_id is unique
+    # in the store): the copy's first attempt fails on that key, its redelivery finds the
+    # card — one card, one card.created, and the copy handled (its processed record), not
+    # dead-lettered
+    card = desk.request(subject="Sent twice")
+    again = {"request_id": card["request_id"], "channel": "email", "service_id": "question",
+             "requester": {"email": "twice@acme.example", "name": "Customer"},
+             "subject": "Sent twice", "text": "Please help.", "received_at": datetime.now(UTC)}
+    [event_id] = desk.publish(RequestReceived(**again))
+    wait_until(lambda: desk.db["processed_events"].find_one(
+        {"_id": f"boards.requests:{event_id}"}), timeout=30)
+    cards = desk.admin.get("/v1/cards", params={"request_id": card["request_id"]}).json()
+    assert [c["number"] for c in cards["items"]] == [card["number"]]
+    assert len(desk.outbox("card.created", card_id=card["id"])) == 1
 
 
 def test_catalog_change_is_published_and_bad_target_refused(desk):

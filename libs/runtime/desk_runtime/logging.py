@@ -8,11 +8,15 @@ import sys
 import structlog
 from structlog.contextvars import bind_contextvars, bound_contextvars, clear_contextvars
 
-__all__ = ["bind_contextvars", "bound_contextvars", "clear_contextvars", "configure_logging",
-           "get_logger"]
+__all__ = ["LevelGatedLogger", "bind_contextvars", "bound_contextvars", "clear_contextvars",
+           "configure_logging", "get_logger"]
+
+_level = logging.INFO  # the configured level: what a LevelGatedLogger lets through
 
 
 def configure_logging(service: str, level: str = "INFO", json: bool = True) -> None:
+    global _level
+    _level = logging.getLevelName(level.upper())
     processors: list = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -23,7 +27,7 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
     renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     structlog.configure(
         processors=[*processors, renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        wrapper_class=structlog.make_filtering_bound_logger(_level),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
@@ -33,3 +37,18 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
 
 def get_logger(name: str | None = None) -> structlog.typing.FilteringBoundLogger:
     return structlog.get_logger(name)
+
+
+class LevelGatedLogger:
+    """A logger for a library that calls `log(level, message, **kw)` on every message
+    (FastStream: "Received", "Processed" per consumed message, at DEBUG): below the
+    configured level it returns at once. Handed a structlog logger, each such call built a
+    bound logger (the lazy proxy binds anew on every call) only for it to drop the line —
+    about 5 % of a busy service's CPU, by a profile of a burst."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def log(self, level: int, message: str, *args, **kwargs) -> None:
+        if level >= _level:
+            get_logger(self.name).log(level, message, *args, **kwargs)

@@ -28,7 +28,7 @@ from desk_runtime.consumer import (
     dead_letter_middleware,
     ordering_middleware,
 )
-from desk_runtime.logging import configure_logging, get_logger
+from desk_runtime.logging import LevelGatedLogger, configure_logging, get_logger
 from desk_runtime.membership import PartitionAssignment
 from desk_runtime.metrics import STORE_TRANSACTIONS
 from desk_runtime.mongo import create_client, ping, store_unavailable_stops_retries
@@ -76,7 +76,7 @@ class ServiceRuntime:
             ordering_middleware(self), *self.tracing.broker_middlewares(),
             faststream_metrics(), CorrelationMiddleware,
             dead_letter_middleware(self)),
-            logger=get_logger("faststream"))
+            logger=LevelGatedLogger("faststream"))
         self.relay = OutboxRelay(self.db, self.bus, name, settings.outbox_poll_seconds)
         # what this process commits is left to it for this long (then any relay's fallback)
         self.committer_lease = timedelta(seconds=settings.outbox_committer_lease_seconds)

@@ -138,9 +138,14 @@ async def create_from_request(uow: UnitOfWork, request: RequestReceived, *, pref
     A follow-up of a closed request becomes a child of it, linked both ways.
     """
     repos = _repos(uow)
-    existing = await repos.cards.card_by_request(request.request_id, uow.session)
-    if existing is not None:
-        return existing  # the same request delivered again: one card
+    # the same request delivered again: one card. Its event was processed once (the
+    # processed-event record says so before this runs); only a request published again
+    # under a new event id finds its card here — on a first delivery the card's unique
+    # request_id catches that instead (this attempt fails, the redelivery reads)
+    if not uow.first_delivery:
+        existing = await repos.cards.card_by_request(request.request_id, uow.session)
+        if existing is not None:
+            return existing
     service = await repos.catalog.service(request.service_id, uow.session)
     if service is None:
         raise PermanentFailure(f"unknown service {request.service_id!r}")
