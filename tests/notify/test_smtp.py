@@ -12,6 +12,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from desk_runtime.mail import SmtpConfig
 from notify.domain.templates import Rendered
+from notify import senders
 from notify.senders import EmailSender, SendError
 from notify.settings import NotifySettings
 
@@ -26,10 +27,21 @@ class Server:
     def __init__(self) -> None:
         self.port = free_port()
         self.received: list[tuple[str | None, list[str], bytes]] = []
+        self.peers: list[tuple] = []  # the client connection each mail came over
+        self.sessions: list = []  # the server side of each, to drop it
+        self.refuse_next_with_421 = False
         self.lock = threading.Lock()
         server = self
 
         class Handler:
+            async def handle_MAIL(self, srv, session, envelope, address, options):
+                if server.refuse_next_with_421:
+                    server.refuse_next_with_421 = False
+                    return "421 4.3.2 Service shutting down, closing channel"
+                envelope.mail_from = address
+                envelope.mail_options.extend(options)
+                return "250 OK"
+
             async def handle_RCPT(self, srv, session, envelope, address, options):
                 if address.startswith("nobody@"):
                     return "550 5.1.1 no such user"
@@ -40,6 +52,8 @@ class Server:
                 login = session.auth_data.login.decode() if session.auth_data else None
                 with server.lock:
                     server.received.append((login, list(envelope.rcpt_tos), envelope.content))
+                    server.peers.append(session.peer)
+                    server.sessions.append(srv)
                 return "250 OK"
 
         def authenticate(srv, session, envelope, mechanism, auth_data) -> AuthResult:
@@ -111,3 +125,52 @@ def test_a_header_that_cannot_be_built_fails_at_once_instead_of_being_retried(se
         asyncio.run(sender(server.port, PASSWORD).send(broken, MAIL))
     assert err.value.permanent
     assert len(server.received) == before
+
+
+def test_mails_in_a_row_share_one_connection_and_a_dropped_one_is_replaced(server):
+    """A kept connection carries the next mails; one the server dropped while idle, or
+    that it answers 421 (closing), is replaced once and the mail still goes out."""
+    before = len(server.received)
+
+    async def run() -> None:
+        s = sender(server.port, PASSWORD)
+        for n in range(3):
+            await s.send(delivery(f"row{n}@acme.example"), MAIL)
+        assert len(set(server.peers[before:])) == 1  # one connection for all three
+
+        # the server drops the idle connection
+        server.controller.loop.call_soon_threadsafe(server.sessions[-1].transport.close)
+        await asyncio.sleep(0.3)
+        await s.send(delivery("after-drop@acme.example"), MAIL)
+        # the server is closing the connection as the next mail starts
+        server.refuse_next_with_421 = True
+        await s.send(delivery("after-421@acme.example"), MAIL)
+        await s.close()
+
+    asyncio.run(run())
+    mails = server.received[before:]
+    assert [rcpts for _, rcpts, _ in mails] == [
+        ["row0@acme.example"], ["row1@acme.example"], ["row2@acme.example"],
+        ["after-drop@acme.example"], ["after-421@acme.example"]]  # each once
+    peers = server.peers[before:]
+    assert peers[3] != peers[2] and peers[4] != peers[3]  # a new connection each time
+
+
+def test_senders_at_once_each_have_a_connection_and_idle_ones_are_closed(server, monkeypatch):
+    monkeypatch.setattr(senders, "SMTP_IDLE_SECONDS", 0.2)
+    before = len(server.received)
+
+    async def run() -> None:
+        s = sender(server.port, PASSWORD)
+        await asyncio.gather(*(s.send(delivery(f"both{n}@acme.example"), MAIL)
+                               for n in range(2)))
+        assert len(s.connections._idle) == 2  # none waited for the other's connection
+        await asyncio.sleep(0.5)
+        assert s.connections._idle == []  # closed once idle
+        await s.send(delivery("later@acme.example"), MAIL)  # a new one, when mail flows
+        await s.close()
+        assert s.connections._idle == []
+
+    asyncio.run(run())
+    assert len(server.received) - before == 3
+    assert len(set(server.peers[before:])) == 3

@@ -6,14 +6,24 @@ whose chat/webhook is paced or told to wait is put back with a later due time (n
 attempt spent) instead of a worker sleeping on it. A worker takes a batch of due
 deliveries at a time (`dispatch_batch`) and records the sends together (`deliver_batch`).
 
+Deliveries the consumers record are usually handed over straight away: recorded already
+claimed by this process (as a claim would leave them) and, once their transaction commits,
+queued in memory for the channel's workers, which take them before looking in the store.
+So a new notification costs no claim round trips at all. The store claim remains for
+everything else: deliveries recorded while the hand-over queue was full or the process
+stopping, retries, deferrals, and whatever another process left behind.
+
 Any number of notify replicas may dispatch. A claim is fenced: each claim of a delivery
-increments its `claim` token, and right before sending the claimer confirms its token
-still holds the delivery (extending the claim by LEASE), so a replica that stalled past
-its claim (a long pause, a frozen VM) and was taken over does not send; what it would
-write afterwards (retry, deferral, failure) matches only its own token. Once confirmed,
-nobody else can claim the delivery for LEASE, far longer than a send takes (the senders'
-own timeouts); a pause of more than LEASE between the confirmation and the send itself is
-the one window no store can fence.
+increments its `claim` token, and no one else can claim the delivery before its lease
+(`claimed_until`, LEASE from the claim) runs out. Right before sending, the claimer makes
+sure its claim still holds: while more than CLAIM_MARGIN of the lease it set is left, that
+alone proves it (no one could have taken the delivery over); past that — a worker that
+stalled (a long pause, a frozen VM), a batch whose earlier sends took long — it confirms
+its token in the store (extending the claim by LEASE), so a replica that was taken over
+does not send. What it writes afterwards (retry, deferral, failure) matches only its own
+token. CLAIM_MARGIN outlasts a send (the senders' own timeouts); a pause of more than that
+between the check and the send itself is the one window no store can fence. A process
+that dies leaves its claims to run out: then any replica claims them.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ import random
 import socket
 import time
 import uuid
+from collections import deque
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -45,12 +56,18 @@ from notify.metrics import (
     SEND_SECONDS,
 )
 from notify.ratelimit import RateLimiter
-from notify.repository import NotifyRepository
+from notify.repository import NotifyRepository, claimed_on_record
 from notify.senders import SENDERS, RateLimited, Sender, SendError
 from notify.settings import NotifySettings
 
 log = get_logger(__name__)
 LEASE = timedelta(seconds=60)
+# a claim with more than this left of its lease holds without asking the store (a send
+# takes far less: the SMTP timeout is 20 s)
+CLAIM_MARGIN = LEASE / 2
+# deliveries waiting in memory for a channel's workers; past this the planner records
+# them unclaimed and the workers claim them from the store as before
+HANDOFF_MAX = 200
 RECORD_RETRY_START = 0.5
 RECORD_RETRY_MAX = 10.0
 SENT_EVENTS = uuid.UUID("6f1d6a52-8f0e-4d8e-9a43-2b7c1e5d9a10")  # notification.sent ids
@@ -99,6 +116,8 @@ class Dispatcher:
         self._stopping = False
         self._to_wake: set[str] = set()
         self._in_flight: dict[str, int | None] = {}  # delivery → its claim token
+        self._handed: dict[str, deque[dict]] = {channel: deque() for channel in self.senders}
+        self._releasing: set[asyncio.Task] = set()
         self._drained = asyncio.Event()
         self._drained.set()
         self._templates: dict[tuple[str, str], tuple[float, MessageTemplate | None]] = {}
@@ -131,16 +150,61 @@ class Dispatcher:
                 await asyncio.wait_for(self._drained.wait(), self.settings.stop_grace_seconds)
         names = {t.name for t in self.runtime.tasks.tasks if t.name.startswith("notify-")}
         await self.runtime.tasks.stop(names)
-        # hand back what is still claimed, all at once and within one bound: with the store
-        # away each release would otherwise wait out server selection in turn (its claim
-        # then simply expires, and another worker takes the delivery)
-        if self._in_flight:
-            releases = [self.repo.release_delivery(delivery_id, claim)
-                        for delivery_id, claim in self._in_flight.items()]
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*releases, return_exceptions=True),
-                                       RELEASE_SECONDS)
+        # hand back what is still claimed (in flight, or handed over and not yet taken)
+        claims = dict(self._in_flight)
+        for queue in self._handed.values():
+            claims.update((d["_id"], d.get("claim")) for d in queue)
+            queue.clear()
+        if claims:
+            await self._release(claims)
+        if self._releasing:
+            await asyncio.wait(self._releasing, timeout=RELEASE_SECONDS)
+        for sender in self.senders.values():
+            with contextlib.suppress(Exception):
+                await sender.close()
         await self.http.aclose()
+
+    async def _release(self, claims: dict[str, int | None]) -> None:
+        """Hand claimed deliveries back untried, all at once and within one bound: with the
+        store away each release would otherwise wait out server selection in turn (its
+        claim then simply expires, and another worker takes the delivery)."""
+        releases = [self.repo.release_delivery(delivery_id, claim)
+                    for delivery_id, claim in claims.items()]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*releases, return_exceptions=True),
+                                   RELEASE_SECONDS)
+
+    # --- hand-over from the consumers ---------------------------------------------------
+    def claim_on_record(self, delivery: dict) -> dict:
+        """`delivery` as the planner records it: claimed by this process if it will send it
+        right after the commit (pending and due now, its channel known and its hand-over
+        queue not full, the dispatcher not stopping), else as it is, for the workers to
+        claim from the store."""
+        queue = self._handed.get(delivery["channel"])
+        now = datetime.now(UTC)
+        if (self._stopping or queue is None or len(queue) >= HANDOFF_MAX
+                or delivery.get("status") != "pending" or delivery["next_attempt_at"] > now):
+            return delivery
+        return claimed_on_record(delivery, self.worker, now + LEASE)
+
+    def hand_over(self, deliveries: list[dict]) -> None:
+        """Deliveries recorded claimed by this process were committed: its workers send them
+        next, without claiming them in the store. A dispatcher that began to stop hands
+        them back instead (due at once, for any replica)."""
+        mine = [d for d in deliveries if d.get("claimed_by") == self.worker]
+        if self._stopping:
+            if mine:
+                task = asyncio.ensure_future(self._release(
+                    {d["_id"]: d.get("claim") for d in mine}))
+                self._releasing.add(task)
+                task.add_done_callback(self._releasing.discard)
+            return
+        for delivery in mine:
+            self._handed[delivery["channel"]].append(delivery)
+
+    def _take_handed(self, channel: str) -> list[dict]:
+        queue = self._handed[channel]
+        return [queue.popleft() for _ in range(min(self.settings.dispatch_batch, len(queue)))]
 
     def wake(self, channel: str | None = None) -> None:
         """A delivery was recorded: once its transaction commits, one worker of its channel
@@ -173,15 +237,23 @@ class Dispatcher:
 
     async def _claim_and_deliver(self, channel: str) -> float | None:
         """Send a batch of due deliveries of `channel` (0: look again at once), or say how
-        long nothing falls due (None: nothing waits at all; the worker backs off)."""
+        long nothing falls due (None: nothing waits at all; the worker backs off).
+
+        Handed-over deliveries come first. Once none are left the store is looked at only
+        after the idle poll (`dispatch_poll_seconds`), not at once: in a burst the next
+        commit wakes the worker with more handed over long before, and whatever waits in
+        the store only (a retry, a deferral, another replica's leftovers) is found then."""
         if self._stopping:
             return None
-        try:
-            batch = await self.repo.claim_due_deliveries(self.worker, LEASE, channel,
-                                                         self.settings.dispatch_batch)
-        except Exception as exc:  # noqa: BLE001 (store hiccup: log, back off, poll again)
-            log.warning("dispatch.claim_failed", error=str(exc))
-            return None
+        batch = self._take_handed(channel)
+        handed = bool(batch)
+        if not batch:
+            try:
+                batch = await self.repo.claim_due_deliveries(self.worker, LEASE, channel,
+                                                             self.settings.dispatch_batch)
+            except Exception as exc:  # noqa: BLE001 (store hiccup: log, back off, poll again)
+                log.warning("dispatch.claim_failed", error=str(exc))
+                return None
         if not batch:
             return await self._until_due(channel)
         for delivery in batch:
@@ -196,6 +268,8 @@ class Dispatcher:
                 self._in_flight.pop(delivery["_id"], None)
             if not self._in_flight:
                 self._drained.set()
+        if handed and not self._handed[channel]:
+            return self.settings.dispatch_poll_seconds
         return 0
 
     async def _until_due(self, channel: str) -> float | None:
@@ -224,11 +298,12 @@ class Dispatcher:
         """Send claimed deliveries, in order, and record those that went out together.
 
         A batch costs a handful of store statements whatever its size (a read of the
-        suppressed addresses, one confirmation of every claim right before sending, one
-        transaction recording the sends), so under a burst the mail keeps pace with the
-        cards instead of each message waiting its turn in the store several times. The
-        price: a process killed (not stopped) mid-batch leaves up to a batch of sends
-        unrecorded, sent again when their claims run out (`dispatch_batch`)."""
+        suppressed addresses, one confirmation of the claims whose lease no longer proves
+        them — usually none —, one transaction recording the sends), so under a burst the
+        mail keeps pace with the cards instead of each message waiting its turn in the
+        store several times. The price: a process killed (not stopped) mid-batch leaves up
+        to a batch of sends unrecorded, sent again when their claims run out
+        (`dispatch_batch`)."""
         suppressed = await self.repo.suppressed_among(
             [d["recipient"] for d in batch
              if d["channel"] == EMAIL and d.get("audience") == "customer"])
@@ -240,11 +315,13 @@ class Dispatcher:
                 ready.append((delivery, *prepared))
         if not ready:
             return
-        held = await self.repo.confirm_claims([d for d, *_ in ready], LEASE)
+        held = await self._holding([d for d, *_ in ready])
         sent: list[tuple[dict, str]] = []
         for delivery, sender, rendered, key in ready:
             with self._about(delivery):
-                if delivery["_id"] not in held:
+                # checked again right before its own send: the batch's earlier sends may
+                # have used up the margin (then the store confirms it)
+                if delivery["_id"] not in held or not await self._holding([delivery]):
                     # taken over while this worker stalled (or settled by its new claimer):
                     # the delivery is someone else's now; sending it here would send it twice
                     NOTIFICATIONS.labels(delivery["channel"], delivery["kind"],
@@ -258,6 +335,24 @@ class Dispatcher:
             await self._record_sent(sent)
         for delivery, _ in sent:
             self._observe_sent(delivery)
+
+    def _claim_holds(self, delivery: dict) -> bool:
+        """This process's claim provably still holds the delivery without asking the store:
+        more than CLAIM_MARGIN is left of the lease it set (no one can claim it sooner)."""
+        until = delivery.get("claimed_until")
+        return (delivery.get("claimed_by") == self.worker and isinstance(until, datetime)
+                and datetime.now(UTC) + CLAIM_MARGIN < until)
+
+    async def _holding(self, deliveries: list[dict]) -> set[str]:
+        """Which of `deliveries` this worker's claims still hold: by their lease, or else
+        confirmed (and extended by LEASE) in the store, in one write for all."""
+        unproven = [d for d in deliveries if not self._claim_holds(d)]
+        until = datetime.now(UTC) + LEASE
+        confirmed = await self.repo.confirm_claims(unproven, LEASE) if unproven else set()
+        for delivery in unproven:
+            if delivery["_id"] in confirmed:
+                delivery["claimed_until"] = until  # no later than the store's
+        return ({d["_id"] for d in deliveries} - {d["_id"] for d in unproven}) | confirmed
 
     @staticmethod
     def _about(delivery: dict):
@@ -366,11 +461,11 @@ class Dispatcher:
         waited out (the claims held meanwhile), and a record retried after a lost answer is
         recognised (the delivery is already `sent`; its event has one id whatever the
         attempt)."""
-        now = datetime.now(UTC)
-
         async def mark(uow) -> None:
-            fresh = await self.repo.mark_sent_many([(d["_id"], m) for d, m in sent], now,
-                                                   uow.session)
+            # a time of each attempt's own: it tells this record's writes from those of
+            # an earlier attempt that committed although its answer was lost
+            fresh = await self.repo.mark_sent_many([(d["_id"], m) for d, m in sent],
+                                                   datetime.now(UTC), uow.session)
             for delivery, message_id in sent:
                 if delivery["_id"] not in fresh:
                     continue

@@ -20,7 +20,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
     settings = settings or NotifySettings()
     runtime = ServiceRuntime("notify", settings)
     dispatcher = Dispatcher(runtime, settings)
-    planner = Planner(settings, wake=dispatcher.wake)
+    planner = Planner(settings, dispatcher)
     context = events.Context(settings=settings, planner=planner)
     for purpose, event_type, handler in events.HANDLERS:
         runtime.on(purpose, event_type)(partial(handler, ctx=context))

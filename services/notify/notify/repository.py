@@ -33,6 +33,23 @@ def _fenced(delivery_id: str, claim: int | None) -> dict[str, Any]:
     return {"_id": delivery_id} if claim is None else {"_id": delivery_id, "claim": claim}
 
 
+def claim_fields(worker: str, until: datetime, mark: str) -> dict[str, Any]:
+    """What a claim sets on a delivery (it also increments `attempts` and `claim`): due
+    again, for anyone, only when the lease runs out; `mark` tells this claim's take apart
+    from a concurrent claimer's."""
+    return {"due_at": until, "claimed_until": until, "claimed_by": worker, "claim_mark": mark}
+
+
+def claimed_on_record(delivery: dict[str, Any], worker: str, until: datetime
+                      ) -> dict[str, Any]:
+    """A delivery about to be recorded, written already claimed by `worker` until `until`:
+    exactly as its first claim (`claim_due_deliveries`) would leave it, fencing token
+    included, so every later step (confirmation, retry, deferral, release, a take-over
+    once the lease runs out) treats it as any claimed delivery."""
+    return delivery | claim_fields(worker, until, uuid.uuid4().hex) | {
+        "attempts": delivery.get("attempts", 0) + 1, "claim": delivery.get("claim", 0) + 1}
+
+
 DELIVERY_LOG_DAYS = 90
 
 
@@ -74,9 +91,17 @@ class NotifyRepository:
         return await self._cards.find_one({"_id": card_id}, session=session)
 
     async def save_card(self, card: CardSnapshot, session: AsyncClientSession,
-                        thread: dict[str, Any] | None = None) -> None:
-        """Keep the newest snapshot (events may be redelivered out of order)."""
+                        thread: dict[str, Any] | None = None, *, new: bool = False) -> None:
+        """Keep the newest snapshot (events may be redelivered out of order). `new`: the
+        card cannot be known yet (its card.created, delivered for the first time), so it is
+        inserted blind; were it known after all, the duplicate key fails this attempt and
+        the redelivery takes the careful path."""
         snapshot = card.model_dump(mode="json")
+        if new:
+            await self._cards.insert_one({"_id": card.card_id, "snapshot": snapshot,
+                                          "version": card.version, "thread": thread},
+                                         session=session)
+            return
         # Usually the card is new here: one upsert does it; otherwise compare versions.
         inserted = await self._cards.update_one(
             {"_id": card.card_id},
@@ -208,6 +233,19 @@ class NotifyRepository:
         )
         return result.upserted_id is not None
 
+    async def record_deliveries(self, deliveries: list[dict[str, Any]],
+                                session: AsyncClientSession, *, blind: bool) -> set[str]:
+        """Record notifications to send (distinct ids); the ids recorded now. `blind`: none
+        can exist yet (their cause is delivered for the first time), so they are inserted
+        in one statement, no read, no upsert; a duplicate key fails the caller's attempt."""
+        if not blind:
+            return {d["_id"] for d in deliveries if await self.record_delivery(d, session)}
+        if len(deliveries) == 1:
+            await self._deliveries.insert_one(deliveries[0], session=session)
+        elif deliveries:
+            await self._deliveries.insert_many(deliveries, ordered=True, session=session)
+        return {d["_id"] for d in deliveries}
+
     async def _backfill_due_at(self) -> None:
         """Deliveries recorded before `due_at` existed get one (a one-time, small pass)."""
         async for doc in self._deliveries.find({"status": {"$in": list(ACTIVE)},
@@ -246,12 +284,9 @@ class NotifyRepository:
         if not ids:
             return []
         mark = uuid.uuid4().hex
-        until = now + lease
         await self._deliveries.update_many(
             {"_id": {"$in": ids}, "due_at": {"$lte": now}},
-            {"$set": {"due_at": until, "claimed_until": until, "claimed_by": worker,
-                      "claim_mark": mark},
-             "$inc": {"attempts": 1, "claim": 1}})
+            {"$set": claim_fields(worker, now + lease, mark), "$inc": {"attempts": 1, "claim": 1}})
         taken = {d["_id"]: d async for d in self._deliveries.find(
             {"_id": {"$in": ids}, "claim_mark": mark})}
         return [taken[i] for i in ids if i in taken]
@@ -316,18 +351,21 @@ class NotifyRepository:
     async def mark_sent_many(self, sent: list[tuple[str, str]], at: datetime,
                              session: AsyncClientSession) -> set[str]:
         """Record several sends (delivery id, message id) in the caller's transaction; the
-        ids recorded now (not those a retried record whose answer was lost did already)."""
+        ids recorded now (not those a retried record whose answer was lost did already).
+
+        One write: usually every one of them matches. Only when some were recorded
+        already does a read say which are this record's — those carrying its `at`, so
+        each attempt of a record must bring a time of its own."""
         ids = [delivery_id for delivery_id, _ in sent]
-        done = {d["_id"] async for d in self._deliveries.find(
-            {"_id": {"$in": ids}, "status": "sent"}, {"_id": 1}, session=session)}
-        fresh = [(i, m) for i, m in sent if i not in done]
-        if fresh:
-            await self._deliveries.bulk_write([
-                UpdateOne({"_id": i, "status": {"$ne": "sent"}},
-                          {"$set": {"status": "sent", "sent_at": at, "message_id": m,
-                                    "claimed_until": None}, "$unset": {"due_at": ""}})
-                for i, m in fresh], ordered=True, session=session)
-        return {i for i, _ in fresh}
+        result = await self._deliveries.bulk_write([
+            UpdateOne({"_id": i, "status": {"$ne": "sent"}},
+                      {"$set": {"status": "sent", "sent_at": at, "message_id": m,
+                                "claimed_until": None}, "$unset": {"due_at": ""}})
+            for i, m in sent], ordered=True, session=session)
+        if result.matched_count == len(ids):
+            return set(ids)
+        return {d["_id"] async for d in self._deliveries.find(
+            {"_id": {"$in": ids}, "sent_at": at}, {"_id": 1}, session=session)}
 
     async def hold_claim(self, delivery_id: str, worker: str, lease: timedelta,
                          claim: int | None = None) -> None:

@@ -10,13 +10,17 @@ are named in `desk_contracts.channels`, agent-only ones in `notify.domain.routes
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
+from email.message import EmailMessage
 from typing import Any, Protocol
 
+import aiosmtplib
 import httpx
 from desk_contracts.channels import EMAIL, TELEGRAM
 from desk_contracts.reply_token import reply_address
-from desk_runtime.mail import MailRefused, send_mail
+from desk_runtime.mail import SmtpConfig
 
 from notify.domain.messages import build_email
 from notify.domain.routes import SLACK
@@ -24,6 +28,7 @@ from notify.domain.templates import Rendered
 from notify.settings import NotifySettings
 
 TELEGRAM_MAX_TEXT = 4096
+SMTP_IDLE_SECONDS = 5.0  # an SMTP connection no mail used for this long is closed
 
 
 class SendError(Exception):
@@ -61,6 +66,8 @@ class Sender(Protocol):
 
     async def send(self, delivery: dict, rendered: Rendered) -> str: ...
 
+    async def close(self) -> None: ...
+
 
 def _retry_after(value: Any, default: float = 1.0) -> float:
     try:
@@ -74,6 +81,7 @@ class EmailSender:
 
     def __init__(self, settings: NotifySettings, client: httpx.AsyncClient | None = None):
         self.settings = settings
+        self.connections = SmtpConnections(settings.smtp)
 
     @staticmethod
     def workers(settings: NotifySettings) -> int:
@@ -109,11 +117,127 @@ class EmailSender:
             # A header the email package refuses (a line break in a name or address, e.g.
             # recorded before contracts refused them) fails the same way on every retry.
             raise SendError(f"cannot build the message: {exc}", permanent=True) from exc
-        try:
-            await send_mail(msg, s.smtp)
-        except MailRefused as exc:
-            raise SendError(str(exc), permanent=True) from exc
+        await self.connections.send(msg)
         return message_id
+
+    async def close(self) -> None:
+        await self.connections.close()
+
+
+class SmtpConnections:
+    """Connections to the SMTP relay, kept open while mail flows: a send takes an idle one
+    (or opens one), so the workers sending at once each have their own and none waits for
+    another's; a mail costs one SMTP transaction instead of a connection, a greeting, maybe
+    TLS and a login as well. A connection idle for SMTP_IDLE_SECONDS is closed (relays drop
+    idle clients anyway), and all are at stop.
+
+    A kept connection the relay dropped meanwhile is replaced once before the send counts
+    as failed; a refused recipient or message (5xx) fails for good, anything else is
+    retried by the dispatcher."""
+
+    def __init__(self, config: SmtpConfig):
+        self.config = config
+        self._idle: list[tuple[aiosmtplib.SMTP, float]] = []  # with when each went idle
+        self._reaper: asyncio.TimerHandle | None = None
+        self._closing: set[asyncio.Task] = set()
+
+    async def send(self, msg: EmailMessage) -> None:
+        client = self._take()
+        if client is not None:
+            try:
+                await self._transaction(client, msg)
+                return
+            except aiosmtplib.SMTPResponseException as exc:
+                if exc.code != 421:  # 421: the relay is closing this connection
+                    raise
+            except ConnectionError:  # dropped while it waited (SMTPServerDisconnected)
+                pass
+        client = aiosmtplib.SMTP(
+            hostname=self.config.host, port=self.config.port,
+            username=self.config.username or None, password=self.config.password or None,
+            use_tls=self.config.security == "tls",
+            start_tls=self.config.security == "starttls",
+            timeout=self.config.timeout_seconds)
+        try:
+            await client.connect()
+        except BaseException:
+            client.close()
+            raise
+        await self._transaction(client, msg)
+
+    async def _transaction(self, client: aiosmtplib.SMTP, msg: EmailMessage) -> None:
+        """One mail on `client`, which goes back to the idle ones if it is still usable."""
+        try:
+            await client.send_message(msg)
+        except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPResponseException) as exc:
+            code = getattr(exc, "code", None)
+            if code == 421:  # the relay is closing this connection
+                self._discard(client)
+                raise
+            self._give_back(client)  # the relay said no to this mail; the session is fine
+            if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) or (
+                    isinstance(exc, aiosmtplib.SMTPDataError) and 500 <= int(code) < 600):
+                raise SendError(str(exc), permanent=True) from exc
+            raise
+        except BaseException:
+            self._discard(client)  # dropped, timed out, cancelled: its state is unknown
+            raise
+        self._give_back(client)
+
+    def _take(self) -> aiosmtplib.SMTP | None:
+        while self._idle:
+            client, _ = self._idle.pop()  # the most recently used: the likeliest alive
+            if client.is_connected:
+                return client
+            self._discard(client)
+        return None
+
+    def _give_back(self, client: aiosmtplib.SMTP) -> None:
+        if not client.is_connected:
+            return
+        self._idle.append((client, time.monotonic()))
+        if self._reaper is None:
+            self._reaper = asyncio.get_running_loop().call_later(SMTP_IDLE_SECONDS,
+                                                                 self._close_idle)
+
+    def _close_idle(self) -> None:
+        self._reaper = None
+        now = time.monotonic()
+        stale = [c for c, since in self._idle if now - since >= SMTP_IDLE_SECONDS]
+        self._idle = [(c, since) for c, since in self._idle if now - since < SMTP_IDLE_SECONDS]
+        for client in stale:
+            self._discard(client)
+        if self._idle:
+            oldest = min(since for _, since in self._idle)
+            self._reaper = asyncio.get_running_loop().call_later(
+                max(0.01, oldest + SMTP_IDLE_SECONDS - now), self._close_idle)
+
+    def _discard(self, client: aiosmtplib.SMTP) -> None:
+        """Close a connection politely (QUIT) in the background, or at once if it is gone."""
+        if not client.is_connected:
+            client.close()
+            return
+        task = asyncio.ensure_future(self._quit(client))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    @staticmethod
+    async def _quit(client: aiosmtplib.SMTP) -> None:
+        try:
+            await client.quit(timeout=2)
+        except Exception:  # noqa: BLE001 (closing anyway)
+            client.close()
+
+    async def close(self) -> None:
+        """Close every kept connection (a stop)."""
+        if self._reaper is not None:
+            self._reaper.cancel()
+            self._reaper = None
+        idle, self._idle = self._idle, []
+        for client, _ in idle:
+            self._discard(client)
+        if self._closing:
+            await asyncio.wait(self._closing, timeout=3)
 
 
 class TelegramSender:
@@ -162,6 +286,9 @@ class TelegramSender:
             raise SendError(f"Telegram: {data.get('description') or response.status_code}",
                             permanent=400 <= response.status_code < 500)
         return f"tg:{data['result']['chat']['id']}:{data['result']['message_id']}"
+
+    async def close(self) -> None:
+        """Nothing of its own: the HTTP client is the dispatcher's, which closes it."""
 
 
 def slack_escape(text: str) -> str:
@@ -234,6 +361,9 @@ class SlackSender:
                                   "request_timeout")
             raise SendError(f"Slack API: {error}", permanent=not transient)
         return f"slack:{data.get('channel', channel)}:{data.get('ts', '')}"
+
+    async def close(self) -> None:
+        """Nothing of its own: the HTTP client is the dispatcher's, which closes it."""
 
 
 SENDERS: dict[str, type[Sender]] = {

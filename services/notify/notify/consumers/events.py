@@ -93,7 +93,9 @@ async def on_card_created(uow: UnitOfWork, event: CardCreated, ctx: Context) -> 
     if card.requester and card.requester.email:
         thread["root"] = (f"{notification_id(cause, 'acknowledgment', card.requester.email)}"
                           f"@{ctx.settings.inbound_domain}")
-    await repo.save_card(card, uow.session, thread=thread)
+    # the card is new to notify unless this is a redelivery (or its events came out of
+    # order, which the duplicate key and the redelivery's careful path sort out)
+    await repo.save_card(card, uow.session, thread=thread, new=uow.first_delivery)
     service = await repo.service(card.service_id, uow.session)
     ack_thread = {"in_reply_to": thread["references"][-1] if thread["references"] else None,
                   "references": list(thread["references"])}

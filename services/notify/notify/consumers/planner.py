@@ -7,9 +7,8 @@ duplicated event finds its deliveries already there and nothing is sent twice.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from desk_contracts.catalog import ServiceDefinition
 from desk_contracts.channels import EMAIL, TELEGRAM
@@ -23,6 +22,9 @@ from notify.metrics import NOTIFICATIONS, SKIPPED
 from notify.repository import NotifyRepository
 from notify.settings import NotifySettings
 
+if TYPE_CHECKING:
+    from notify.dispatcher import Dispatcher
+
 ROUTE_CACHE_SECONDS = 5.0
 
 
@@ -32,12 +34,13 @@ class CardNotKnownYet(Exception):
 
 
 class Planner:
-    """Records the deliveries one event causes."""
+    """Records the deliveries one event causes. With a dispatcher, those it will send
+    straight away are recorded already claimed by it and handed to it once the
+    transaction commits (no claim round trips in the store)."""
 
-    def __init__(self, settings: NotifySettings,
-                 wake: Callable[[str], None] = lambda channel: None):
+    def __init__(self, settings: NotifySettings, dispatcher: Dispatcher | None = None):
         self.settings = settings
-        self.wake = wake
+        self.dispatcher = dispatcher
         self._routes: dict[str, tuple[float, list[AgentRoute]]] = {}
 
     def routes_changed(self) -> None:
@@ -54,29 +57,49 @@ class Planner:
         return cached[1]
 
     # --- recording ----------------------------------------------------------------------
-    async def record(self, uow: UnitOfWork, *, kind: str, channel: str, recipient: str,
-                     card_id: str | None, context: dict[str, Any], language: str,
-                     audience: str, target: dict[str, Any] | None = None,
-                     thread: dict[str, Any] | None = None, status: str = "pending") -> str:
+    def delivery(self, uow: UnitOfWork, *, kind: str, channel: str, recipient: str,
+                 card_id: str | None, context: dict[str, Any], language: str,
+                 audience: str, target: dict[str, Any] | None = None,
+                 thread: dict[str, Any] | None = None, status: str = "pending"
+                 ) -> dict[str, Any]:
+        """One notification to record (its id derived from the cause, kind and recipient)."""
         cause = str(uow.causation.event_id)
         now = datetime.now(UTC)
-        delivery_id = notification_id(cause, kind, recipient)
-        inserted = await NotifyRepository(uow.db).record_delivery({
-            "_id": delivery_id, "kind": kind, "channel": channel, "recipient": recipient,
-            "audience": audience, "card_id": card_id, "cause_event_id": cause,
-            "cause_type": uow.causation.type, "event_at": uow.causation.occurred_at,
-            "correlation_id": uow.correlation_id, "language": language,
-            "context": context | {"channel": channel}, "target": target or {},
-            "thread": thread or {}, "status": status, "attempts": 0,
+        delivery = {
+            "_id": notification_id(cause, kind, recipient), "kind": kind, "channel": channel,
+            "recipient": recipient, "audience": audience, "card_id": card_id,
+            "cause_event_id": cause, "cause_type": uow.causation.type,
+            "event_at": uow.causation.occurred_at, "correlation_id": uow.correlation_id,
+            "language": language, "context": context | {"channel": channel},
+            "target": target or {}, "thread": thread or {}, "status": status, "attempts": 0,
             "next_attempt_at": now, "claimed_until": None, "created_at": now,
             **({"due_at": now} if status == "pending" else {}),
-        }, uow.session)
-        outcome = ("queued" if inserted and status == "pending"
-                   else status if inserted else "duplicate")
-        uow.after_commit(NOTIFICATIONS.labels(channel, kind, outcome).inc)
-        if inserted and status == "pending":
-            self.wake(channel)
-        return delivery_id
+        }
+        return self.dispatcher.claim_on_record(delivery) if self.dispatcher else delivery
+
+    async def record(self, uow: UnitOfWork, deliveries: list[dict[str, Any]]) -> None:
+        """Record deliveries in one write. On the cause's first delivery they are inserted
+        blind (their ids derive from it: only a duplicate of it could have written them,
+        and a duplicate key then fails this attempt); a redelivery records only those not
+        there yet. Those recorded claimed go to the dispatcher after the commit."""
+        unique: dict[str, dict[str, Any]] = {}
+        for delivery in deliveries:  # two routes may name one recipient: the first wins
+            unique.setdefault(delivery["_id"], delivery)
+        inserted = await NotifyRepository(uow.db).record_deliveries(
+            list(unique.values()), uow.session, blind=uow.first_delivery)
+        for delivery in deliveries:
+            status = delivery["status"]
+            fresh = delivery["_id"] in inserted and unique[delivery["_id"]] is delivery
+            outcome = ("queued" if fresh and status == "pending"
+                       else status if fresh else "duplicate")
+            uow.after_commit(NOTIFICATIONS.labels(delivery["channel"], delivery["kind"],
+                                                  outcome).inc)
+        recorded = [unique[i] for i in unique if i in inserted
+                    and unique[i]["status"] == "pending"]
+        if recorded and self.dispatcher is not None:
+            for channel in {d["channel"] for d in recorded}:
+                self.dispatcher.wake(channel)
+            uow.after_commit(self.dispatcher.hand_over, recorded)
 
     async def to_customer(self, uow: UnitOfWork, kind: str, card: CardSnapshot,
                           service: ServiceDefinition | None, extra: dict[str, Any],
@@ -95,6 +118,7 @@ class Planner:
         context = planning.card_context(card, service, language=language,
                                         portal_url=self.settings.portal_url,
                                         boards_url=self.settings.boards_url) | extra
+        deliveries = []
         for channel, recipient in targets:
             status = "pending"
             if channel == EMAIL and await repo.suppressed(recipient, uow.session):
@@ -102,10 +126,11 @@ class Planner:
             target = {"chat_id": int(recipient)} if channel == TELEGRAM else {}
             if channel == TELEGRAM and kind == "rating_request":
                 target["reply_markup"] = planning.rating_keyboard(card.card_id)
-            await self.record(uow, kind=kind, channel=channel, recipient=recipient,
-                              card_id=card.card_id, context=context, language=language,
-                              audience="customer", target=target,
-                              thread=thread if channel == EMAIL else None, status=status)
+            deliveries.append(self.delivery(
+                uow, kind=kind, channel=channel, recipient=recipient, card_id=card.card_id,
+                context=context, language=language, audience="customer", target=target,
+                thread=thread if channel == EMAIL else None, status=status))
+        await self.record(uow, deliveries)
         return {channel for channel, _ in targets}
 
     async def to_agents(self, uow: UnitOfWork, kind: str, card: CardSnapshot,
@@ -114,6 +139,7 @@ class Planner:
         routes = await self.routes_for(uow, card.board_id)
         requester = card.requester
         who = (requester.email or requester.name or "") if requester else ""
+        deliveries = []
         for route in routes:
             if not route.matches(kind, card.board_id, lane_id or card.lane_id,
                                  column_id or card.column_id):
@@ -122,11 +148,13 @@ class Planner:
                                             portal_url=self.settings.portal_url,
                                             boards_url=self.settings.boards_url)
             context |= {"requester": who} | extra
-            for channel, recipient, target in route.targets():
-                await self.record(uow, kind=kind, channel=channel, recipient=recipient,
-                                  card_id=card.card_id, context=context,
-                                  language=route.language, audience="agent",
-                                  target=target | {"route": route.id})
+            deliveries.extend(
+                self.delivery(uow, kind=kind, channel=channel, recipient=recipient,
+                              card_id=card.card_id, context=context, language=route.language,
+                              audience="agent", target=target | {"route": route.id})
+                for channel, recipient, target in route.targets())
+        if deliveries:
+            await self.record(uow, deliveries)
 
     async def to_agent(self, uow: UnitOfWork, kind: str, card: CardSnapshot,
                        service: ServiceDefinition | None, contact: AgentContact,
@@ -136,16 +164,19 @@ class Planner:
         context = planning.card_context(card, service, language=contact.language,
                                         portal_url=self.settings.portal_url,
                                         boards_url=self.settings.boards_url) | extra
+        deliveries = []
         if contact.email:
-            await self.record(uow, kind=kind, channel=EMAIL, recipient=contact.email.lower(),
-                              card_id=card.card_id, context=context,
-                              language=contact.language, audience="agent")
+            deliveries.append(self.delivery(
+                uow, kind=kind, channel=EMAIL, recipient=contact.email.lower(),
+                card_id=card.card_id, context=context, language=contact.language,
+                audience="agent"))
         if contact.slack_webhook_url:
-            await self.record(uow, kind=kind, channel=SLACK,
-                              recipient=f"slack:agent:{contact.agent_id}",
-                              card_id=card.card_id, context=context,
-                              language=contact.language, audience="agent",
-                              target={"webhook_url": contact.slack_webhook_url})
+            deliveries.append(self.delivery(
+                uow, kind=kind, channel=SLACK, recipient=f"slack:agent:{contact.agent_id}",
+                card_id=card.card_id, context=context, language=contact.language,
+                audience="agent", target={"webhook_url": contact.slack_webhook_url}))
+        if deliveries:
+            await self.record(uow, deliveries)
 
     # --- helpers ------------------------------------------------------------------------
     async def known_card(self, uow: UnitOfWork, card_id: str
