@@ -37,9 +37,13 @@ def _account(uow: UnitOfWork) -> str:
 
 
 async def apply_card(uow: UnitOfWork, card: CardSnapshot, event_type: str,
-                     at: datetime | None = None) -> None:
+                     at: datetime | None = None, *, follow_up_of: str | None = None) -> None:
     repo = StatsRepository(uow.db, uow.session)
-    change = await repo.apply_snapshot(card, _account(uow), at=at or card.updated_at)
+    # a card's creation writes its rows unread on the event's first delivery (one card's
+    # events keep their order: nothing of it was recorded before)
+    new = event_type == CardCreated.TYPE and uow.first_delivery
+    change = await repo.apply_snapshot(card, _account(uow), at=at or card.updated_at, new=new,
+                                       follow_up_of=follow_up_of)
     if change is not None and change.previous is None:
         # Ratings that arrived before their card: count them now that the service is known.
         for rating in await repo.unobserved_ratings(card.card_id):
@@ -57,9 +61,8 @@ def _repo(uow: UnitOfWork) -> StatsRepository:
 
 
 async def on_created(uow: UnitOfWork, event: CardCreated, settings: BoardsSettings) -> None:
-    if event.follow_up_of:
-        await _repo(uow).mark_follow_up(event.card.card_id, event.follow_up_of)
-    await apply_card(uow, event.card, CardCreated.TYPE, at=event.card.created_at)
+    await apply_card(uow, event.card, CardCreated.TYPE, at=event.card.created_at,
+                     follow_up_of=event.follow_up_of)
 
 
 async def on_moved(uow: UnitOfWork, event: CardMoved, settings: BoardsSettings) -> None:
@@ -83,7 +86,8 @@ async def on_comment(uow: UnitOfWork, event: CommentAdded, settings: BoardsSetti
     await _repo(uow).add_comment({
         "_id": event.comment_id, "card_id": event.card_id,
         "visibility": event.visibility, "author_kind": event.author.kind,
-        "author_id": event.author.id, "created_at": event.created_at})
+        "author_id": event.author.id, "created_at": event.created_at},
+        new=uow.first_delivery)
     _applied(uow, CommentAdded.TYPE, True)
 
 

@@ -91,37 +91,51 @@ class StatsRepository:
     # ------------------------------------------------------------------ writes
 
     async def apply_snapshot(self, card: CardSnapshot, account_id: str, *,
-                             at: datetime) -> CardChange | None:
-        """Record this version of the card; the card row keeps only the newest version."""
+                             at: datetime, new: bool = False,
+                             follow_up_of: str | None = None) -> CardChange | None:
+        """Record this version of the card; the card row keeps only the newest version.
+
+        `new`: the card's creation, on its event's first delivery — nothing can have
+        written its rows yet, so they are inserted without a read (a duplicate key fails
+        the attempt and the redelivery, not `new`, takes the careful path)."""
         s = self.session
         category = card.status_category.value
-        await self.db[VERSIONS].update_one(
-            {"_id": f"{card.card_id}:{card.version}"},
-            {"$setOnInsert": {"card_id": card.card_id, "version": card.version, "at": at,
-                              "column_id": card.column_id, "lane_id": card.lane_id,
-                              "category": category, "blocked": card.blocked}},
-            upsert=True, session=s)
-        previous = await self.db[CARDS].find_one({"_id": card.card_id}, session=s)
-        if previous is not None and previous.get("version", 0) >= card.version:
-            return None
+        version = {"_id": f"{card.card_id}:{card.version}", "card_id": card.card_id,
+                   "version": card.version, "at": at, "column_id": card.column_id,
+                   "lane_id": card.lane_id, "category": category, "blocked": card.blocked}
         fields = {k: getattr(card, k) for k in _SNAPSHOT_FIELDS}
         fields["priority"] = card.priority.value
         fields |= {"category": category, "account_id": account_id,
                    "card_type": card.card_type, "kind": card.kind}
+        if follow_up_of:
+            fields["follow_up_of"] = follow_up_of
+        if new:
+            await self.db[VERSIONS].insert_one(version, session=s)
+            await self.db[CARDS].insert_one({"_id": card.card_id, **fields}, session=s)
+            return CardChange(None, fields)
+        await self.db[VERSIONS].update_one(
+            {"_id": version.pop("_id")}, {"$setOnInsert": version}, upsert=True, session=s)
+        previous = await self.db[CARDS].find_one({"_id": card.card_id}, session=s)
+        if previous is not None and previous.get("version", 0) >= card.version:
+            if follow_up_of:  # a newer version came first: it still is a follow-up
+                await self.db[CARDS].update_one({"_id": card.card_id},
+                                                {"$set": {"follow_up_of": follow_up_of}},
+                                                session=s)
+            return None
         await self.db[CARDS].update_one({"_id": card.card_id}, {"$set": fields},
                                         upsert=True, session=s)
         return CardChange(previous if previous and "version" in previous else None, fields)
-
-    async def mark_follow_up(self, card_id: str, follow_up_of: str) -> None:
-        await self.db[CARDS].update_one({"_id": card_id}, {"$set": {"follow_up_of": follow_up_of}},
-                                        upsert=True, session=self.session)
 
     async def add_link(self, parent_id: str, child_id: str) -> None:
         await self.db[LINKS].update_one({"_id": f"{parent_id}:{child_id}"},
                                         {"$set": {"parent_id": parent_id, "child_id": child_id}},
                                         upsert=True, session=self.session)
 
-    async def add_comment(self, doc: dict) -> None:
+    async def add_comment(self, doc: dict, *, new: bool = False) -> None:
+        """Keep a comment once; `new` (its event's first delivery): insert it unread."""
+        if new:
+            await self.db[COMMENTS].insert_one(doc, session=self.session)
+            return
         await self.db[COMMENTS].update_one({"_id": doc["_id"]}, {"$setOnInsert": doc},
                                            upsert=True, session=self.session)
 
