@@ -421,6 +421,83 @@ async def test_requests_become_cards_before_other_queues_commit_and_those_are_no
     assert order.index("n0") < order.index(f"u{urgent - 1}")
 
 
+async def test_a_groups_counters_are_one_increment_per_document_and_a_rerun_counts_once(
+        env, amqp_url):
+    """`uow.increment`: the counts of a group of consumed events are merged into one `$inc`
+    per document, written in their transaction; a group that fails (nothing of it commits)
+    and runs again event by event counts each committed event once, and the refused one
+    not at all."""
+    from desk_runtime.consumer import PermanentFailure
+    from desk_runtime.unit_of_work import Shards
+
+    ns, runtime = env
+    rt = runtime("boards", consumer_transactions=1, consumer_batch=8, outbox_relay=False)
+    gate = asyncio.Event()
+    ran: list[str] = []
+    committed: list[str] = []
+
+    @rt.on("requests", "request.received")
+    async def handle(uow, event: RequestReceived) -> None:
+        if event.subject.startswith("first"):
+            await gate.wait()  # holds the one transaction slot while the others queue
+        ran.append(event.subject)
+        uow.increment("totals", "all", {"events": 1, "held": -1})
+        uow.increment("totals", "all", {"held": 1})  # nets out: no field written for it
+        uow.increment("spread", Shards(4), {"events": 1})
+        if event.subject == "refused":
+            raise PermanentFailure("not this one")
+        uow.after_commit(committed.append, event.subject)
+
+    async def updates(collection: str) -> int:
+        top = (await rt.client.admin.command("top"))["totals"]
+        ns_ = f"{rt.settings.mongo_db}.{collection}"
+        return top.get(ns_, {}).get("update", {}).get("count", 0)
+
+    async def totals() -> tuple[dict, int]:
+        doc = await rt.db["totals"].find_one({"_id": "all"}) or {}
+        spread = [d async for d in rt.db["spread"].find()]
+        assert all(0 <= d["_id"] < 4 for d in spread)
+        return ({k: v for k, v in doc.items() if k != "_id"},
+                sum(d["events"] for d in spread))
+
+    async def send(subjects: list[str]) -> None:
+        for subject in subjects:
+            await rt.bus.publish(make_envelope(
+                request().model_copy(update={"subject": subject}), account_id="a"))
+
+    await rt.start()
+    # 1: five events wait behind the first; released, they commit together: one $inc each
+    await send(["first"])
+    await until(lambda: rt.group_commit.turns.locked())
+    await send([f"n{i}" for i in range(5)])
+    await until(lambda: rt.group_commit.waiting() == 5)
+    before = (await updates("totals"), await updates("spread"))
+    gate.set()
+    await until(lambda: len(committed) == 6)
+    # the first alone, then the five together
+    assert (await updates("totals"), await updates("spread")) == (before[0] + 2,
+                                                                  before[1] + 2)
+    assert await totals() == ({"events": 6}, 6)
+
+    # 2: a refused event among them: the group's transaction fails, each runs again alone
+    gate.clear()
+    await send(["first again"])
+    await until(lambda: rt.group_commit.turns.locked())
+    await send(["m0", "m1", "refused"])  # m0 and m1 have counted when it fails
+    await until(lambda: rt.group_commit.waiting() == 3)
+    gate.set()
+    await until(lambda: len(committed) == 9)
+    dead = []
+    for _ in range(100):
+        dead = await list_dead(amqp_url, Topology(ns), "boards.requests", 10)
+        if dead:
+            break
+        await asyncio.sleep(0.1)
+    assert [d["reason"] for d in dead] == ["refused"]
+    assert ran.count("m0") == 2 and ran.count("m1") == 2  # in the failed group, then alone
+    assert await totals() == ({"events": 9}, 9)
+
+
 def json_subject(message) -> str:
     import json
     return json.loads(message.body)["payload"]["text"]

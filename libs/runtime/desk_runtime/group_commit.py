@@ -11,8 +11,9 @@ at most `consumer_transactions` such transactions per process at once):
   still fails before any effect;
 * each handler in turn, in the context (log fields, trace) of its own message, with its
   own `UnitOfWork` on the shared session;
-* one outbox write for all the events they emitted, one commit; each message is then
-  acknowledged by its own consumer, as before.
+* one `$inc` per document their counters touched (`uow.increment`, merged across the
+  group), one outbox write for all the events they emitted, one commit; each message is
+  then acknowledged by its own consumer, as before.
 
 A handler may run more than once before its effect commits (a write conflict reruns the
 whole transaction; a failed group reruns each event alone): what it does outside the

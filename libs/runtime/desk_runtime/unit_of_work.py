@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,6 +13,15 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from desk_runtime.outbox import COMMITTER_LEASE, outbox_entry, write_outbox
+
+
+@dataclass(frozen=True)
+class Shards:
+    """A counter spread over `count` documents (`_id` 0 … count-1), summed by its readers:
+    each transaction's tally goes to one of them, picked at random when it is written, so
+    concurrent transactions rarely meet (and conflict) on one."""
+
+    count: int
 
 
 @dataclass
@@ -27,6 +37,8 @@ class UnitOfWork:
     committer_lease: timedelta = COMMITTER_LEASE
     emitted: list[Envelope] = field(default_factory=list)
     _unwritten: list[dict] = field(default_factory=list)
+    # (collection, document id or Shards) -> field -> delta, written by `flush`
+    _increments: dict[tuple[str, object], dict[str, int]] = field(default_factory=dict)
     _after_commit: list[tuple[Callable[..., object], tuple]] = field(default_factory=list)
 
     @property
@@ -68,18 +80,45 @@ class UnitOfWork:
         self.emitted.append(envelope)
         return envelope
 
+    def increment(self, collection: str, doc_id: object, deltas: dict[str, int]) -> None:
+        """Add `deltas` to counters of one document (`doc_id`, or one of `Shards`) in this
+        transaction. Tallied here and written by `flush`: one `$inc` upsert per document
+        for the whole transaction, whichever units of a group commit counted, instead of
+        an upsert per change. A transaction the driver runs again starts new units, so
+        its tally starts from nothing too."""
+        tally = self._increments.setdefault((collection, doc_id), {})
+        for name, delta in deltas.items():
+            tally[name] = tally.get(name, 0) + delta
+
     @staticmethod
     async def flush_together(units: list[UnitOfWork]) -> None:
-        """Write the events of units sharing one transaction (a group commit) in one write,
-        in emit order, unit after unit."""
-        entries = []
+        """Write the counters and events of units sharing one transaction (a group commit):
+        one `$inc` per counted document, their counts merged, and one outbox write for the
+        events, in emit order, unit after unit."""
+        if not units:
+            return
+        entries: list[dict] = []
+        increments: dict[tuple[str, object], dict[str, int]] = {}
         for unit in units:
             entries.extend(unit._unwritten)
             unit._unwritten = []
-        if units:
-            await write_outbox(units[0].db, units[0].session, entries)
+            for key, deltas in unit._increments.items():
+                tally = increments.setdefault(key, {})
+                for name, delta in deltas.items():
+                    tally[name] = tally.get(name, 0) + delta
+            unit._increments = {}
+        db, session = units[0].db, units[0].session
+        for (collection, doc_id), deltas in increments.items():
+            changed = {name: delta for name, delta in deltas.items() if delta}
+            if not changed:
+                continue  # what one unit added another took away
+            if isinstance(doc_id, Shards):
+                doc_id = random.randrange(doc_id.count)
+            await db[collection].update_one({"_id": doc_id}, {"$inc": changed}, upsert=True,
+                                            session=session)
+        await write_outbox(db, session, entries)
 
     async def flush(self) -> None:
-        """Write the events emitted so far to the outbox (one store write for all)."""
-        entries, self._unwritten = self._unwritten, []
-        await write_outbox(self.db, self.session, entries)
+        """Write the counters tallied and the events emitted so far (the runtime runs it
+        right before the commit): one `$inc` per counted document, one outbox write."""
+        await UnitOfWork.flush_together([self])

@@ -91,7 +91,7 @@ class Engine:
         for signal in signals:
             await self.emit(sla, signal)
         await self.emit_clock_changes(sla)
-        await self.repo.save(sla, version, sla.next_due_at(remind), self.uow.session,
+        await self.repo.save(sla, version, sla.next_due_at(remind), self.uow,
                              lease_owner=lease_owner)
 
     async def emit_clock_changes(self, sla: CardSla) -> None:
@@ -142,9 +142,14 @@ class Engine:
     # -- card events ---------------------------------------------------------------------
 
     async def card_created(self, card: CardSnapshot) -> None:
-        sla, _ = await self.repo.record_for_card(card.card_id, self.uow.session)
-        if sla is not None:
-            return  # created already (redelivery, or a later event bootstrapped it)
+        # A card's events are handled in order and card.created is its first, so on the
+        # message's first delivery the record is inserted blind; only a re-emitted
+        # card.created (another event id) finds it there: its duplicate key fails this
+        # attempt and the redelivery reads first.
+        if not self.uow.first_delivery:
+            sla, _ = await self.repo.record_for_card(card.card_id, self.uow.session)
+            if sla is not None:
+                return  # created already (a re-emitted event, or a later event made it)
         sla = await self.open_from(card, card.created_at)
         await self.save(sla, 0, [])
 

@@ -8,12 +8,12 @@ scheduler) racing on one record cannot both commit.
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime
 
 from desk_contracts.catalog import ServiceDefinition
 from desk_runtime.catalog_copy import CatalogCopy
 from desk_runtime.config_cache import config_cache
+from desk_runtime.unit_of_work import Shards, UnitOfWork
 from pymongo import ASCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
@@ -51,7 +51,9 @@ DUE_HINTS = DueHints()
 # without it the embedded store's index range starts at null and walks all of them
 # (39 ms per look at 3,000 records, 2.4 ms with it).
 DUE_FROM = datetime(1970, 1, 1, tzinfo=UTC)
-COUNT_SHARDS = 256  # 16 messages in flight per replica: few ever meet on one shard
+# a transaction's count changes go to one of these, at random: few concurrent transactions
+# ever meet on one
+CLOCK_COUNTS = Shards(256)
 
 
 Faces = dict[str, tuple[str, datetime | None]]
@@ -176,7 +178,10 @@ class SlaRepository:
         return sla, doc["version"]
 
     async def save(self, sla: CardSla, version: int, next_due_at: datetime | None,
-                   session: AsyncClientSession, *, lease_owner: str | None = None) -> None:
+                   uow: UnitOfWork, *, lease_owner: str | None = None) -> None:
+        """Insert (`version` 0) or replace the record in `uow`'s transaction, counting
+        the running/paused clocks it adds or takes away."""
+        session = uow.session
         faces = clock_faces(sla)
         state = _clock_state(faces)
         fields = {
@@ -193,7 +198,7 @@ class SlaRepository:
         before = _clock_state(self.loaded_clocks.get(sla.card_id)) if version else None
         if next_due_at is not None:
             DUE_HINTS.note(next_due_at)
-        await self._count(before, state, session)
+        self._count(before, state, uow)
         self.loaded_clocks[sla.card_id] = faces
         if version == 0:
             await self._cards.insert_one({"_id": sla.card_id, "version": 1, **fields},
@@ -267,12 +272,13 @@ class SlaRepository:
         await self._reprice_jobs.delete_one({"_id": job["_id"],
                                                   "requested_at": job["requested_at"]})
 
-    async def _count(self, before: str | None, after: str | None,
-                     session: AsyncClientSession | None) -> None:
+    def _count(self, before: str | None, after: str | None, uow: UnitOfWork) -> None:
         """Keep running/paused clock counts in the record's own transaction.
 
-        Counting the records instead would scan the whole collection; the counts are
-        spread over a few shard documents so concurrent writers rarely meet on one.
+        Counting the records instead would scan the whole collection. The change is
+        tallied on the unit of work, which writes each transaction's tally (a group of
+        consumed events' together) as one `$inc` on one of a few shard documents before
+        the commit, so concurrent writers rarely meet on one.
         """
         if before == after:
             return
@@ -281,9 +287,7 @@ class SlaRepository:
             inc[before] = -1
         if after:
             inc[after] = 1
-        shard = random.randrange(COUNT_SHARDS)
-        await self._counts.update_one({"_id": shard}, {"$inc": inc}, upsert=True,
-                                     session=session)
+        uow.increment(self._counts.name, CLOCK_COUNTS, inc)
 
     async def count_clocks(self) -> dict[str, int]:
         totals = {"running": 0, "paused": 0}
