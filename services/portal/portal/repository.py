@@ -83,8 +83,14 @@ class PortalRepository:
                              session: AsyncClientSession) -> None:
         await self._catalog.upsert(service, revision, session)
 
-    async def apply_card(self, card: CardSnapshot, session: AsyncClientSession) -> None:
-        """Upsert the customer's view of a card; an older version never overwrites a newer."""
+    async def apply_card(self, card: CardSnapshot, session: AsyncClientSession, *,
+                         new: bool = False) -> None:
+        """Keep the customer's view of a card; an older version never overwrites a newer.
+
+        `new`: the card's creation on its first delivery, so the row cannot exist yet (a
+        card's events come in order, card.created first): inserted blind. Only a
+        re-emitted card.created finds it there, and its redelivery takes the other way.
+        """
         email = (card.requester.email or "").lower() or None if card.requester else None
         doc: dict[str, Any] = {
             "card_id": card.card_id,  # also the _id; kept as a field for readers' queries
@@ -105,31 +111,40 @@ class PortalRepository:
             "created_at": card.created_at,
             "updated_at": card.updated_at,
         }
-        current = await self._requests.find_one({"_id": card.card_id}, {"version": 1},
-                                                session=session)
-        if current is not None and current["version"] >= card.version:
+        row = {"_id": card.card_id, **doc, "last_activity_at": card.updated_at}
+        if new:
+            await self._requests.insert_one(row, session=session)
             return
-        await self._requests.update_one(
-            {"_id": card.card_id},
-            {"$set": doc, "$max": {"last_activity_at": card.updated_at}},
-            upsert=True, session=session,
-        )
+        # one conditional write (the row is there and older: the usual case); only when it
+        # matched nothing, whether the row is missing (then made) or newer (left alone)
+        result = await self._requests.update_one(
+            {"_id": card.card_id, "version": {"$lt": card.version}},
+            {"$set": doc, "$max": {"last_activity_at": card.updated_at}}, session=session)
+        if result.matched_count:
+            return
+        if await self._requests.find_one({"_id": card.card_id}, {"_id": 1},
+                                         session=session) is None:
+            await self._requests.insert_one(row, session=session)
 
-    async def add_public_comment(self, event: CommentAdded, session: AsyncClientSession
-                                 ) -> None:
-        """Keep a public comment once (a redelivery finds it there) and mark its request's
-        activity, which orders the customer's lists."""
-        await self._messages.update_one(
-            {"_id": event.comment_id},
-            {"$setOnInsert": {
-                "card_id": event.card_id, "number": event.number,
-                "author": event.author.model_dump(mode="json"), "text": event.text,
-                "attachments": [a.model_dump(mode="json") for a in event.attachments],
-                "created_at": event.created_at,
-                "reply_id": event.reply_id,
-            }},
-            upsert=True, session=session,
-        )
+    async def add_public_comment(self, event: CommentAdded, session: AsyncClientSession, *,
+                                 new: bool = False) -> None:
+        """Keep a public comment once and mark its request's activity, which orders the
+        customer's lists. `new` (the event's first delivery): the comment is inserted
+        blind; a redelivery (or a re-emitted event's) keeps the one there."""
+        message = {
+            "card_id": event.card_id, "number": event.number,
+            "author": event.author.model_dump(mode="json"), "text": event.text,
+            "attachments": [a.model_dump(mode="json") for a in event.attachments],
+            "created_at": event.created_at,
+            "reply_id": event.reply_id,
+        }
+        if new:
+            await self._messages.insert_one({"_id": event.comment_id, **message},
+                                            session=session)
+        else:
+            await self._messages.update_one({"_id": event.comment_id},
+                                            {"$setOnInsert": message}, upsert=True,
+                                            session=session)
         if event.author.kind == "customer" and event.reply_id is None:
             # the request's own text: written with the card, at its creation time, which
             # card.created (always handled first: one card's events keep their order)

@@ -28,14 +28,16 @@ async def on_card(uow: UnitOfWork,
         return  # internal work: no customer, so no row on anyone's portal
     # a request given a new author carries them in its snapshot: the row follows it to the
     # new requester's list and leaves the old one's
-    await PortalRepository(uow.db).apply_card(event.card, uow.session)
+    await PortalRepository(uow.db).apply_card(
+        event.card, uow.session, new=isinstance(event, CardCreated) and uow.first_delivery)
 
 
 @only_when(lambda event: event.visibility == "public")
 async def on_comment(uow: UnitOfWork, event: CommentAdded) -> None:
     if event.visibility != "public":
         return  # internal notes are not the customer's business (and carry no text)
-    await PortalRepository(uow.db).add_public_comment(event, uow.session)
+    await PortalRepository(uow.db).add_public_comment(event, uow.session,
+                                                      new=uow.first_delivery)
 
 
 async def on_rated(uow: UnitOfWork, event: RequestRated) -> None:
