@@ -50,8 +50,23 @@ class ThreadRecords(Store):
         return [th async for th in self._threads.find({"requester.telegram_chat_id": chat_id})]
 
     async def record_card(self, card_id: str, fields: dict[str, Any], *, message_id: str | None,
-                          participants: list[str], session: AsyncClientSession) -> None:
-        """A new card: its snapshot, the first mail's Message-ID and who may answer on it."""
+                          participants: list[str], session: AsyncClientSession,
+                          new: bool = False) -> None:
+        """A new card: its snapshot, the first mail's Message-ID and who may answer on it.
+
+        `new` (card.created's first delivery): the document is inserted blind. Nothing
+        else makes it before: notify's `notification.sent` (`remember_sent`, an upsert)
+        follows the card.created it answers into this card's partition, so it can come
+        first only after card.created failed a delivery, whose redelivery merges here.
+        """
+        if new:
+            doc: dict[str, Any] = {"_id": card_id, **fields}
+            if message_id:
+                doc["message_ids"] = [message_id]
+            if participants:
+                doc["participants"] = list(dict.fromkeys(participants))
+            await self._threads.insert_one(doc, session=session)
+            return
         add: dict[str, Any] = {}
         if message_id:
             add["message_ids"] = message_id
