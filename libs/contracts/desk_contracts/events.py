@@ -237,6 +237,20 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+class OpeningComment(BaseModel):
+    """The request's own text: its card's first public comment, written by the customer
+    with the card. It travels on `card.created` only — no `comment.added` is published
+    for it (like an issue's description, it is not a turn of the conversation)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    comment_id: str
+    author: Author
+    text: str
+    attachments: tuple[AttachmentRef, ...] = ()
+    created_at: datetime
+
+
 class RequestOrigin(BaseModel):
     """What a card made from a request carries of it, so that those who answer the
     customer need not follow `request.received` as well."""
@@ -249,6 +263,9 @@ class RequestOrigin(BaseModel):
         "answers thread under it")
     text: str = Field("", max_length=EXCERPT_CHARS,
                       description=f"the request's text, cut to {EXCERPT_CHARS} characters")
+    comment: OpeningComment | None = Field(
+        None, description="the request's text in full as the card's first public comment "
+        "(published as no `comment.added` of its own)")
 
 
 class CardCreated(EventPayload):

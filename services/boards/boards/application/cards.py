@@ -33,6 +33,7 @@ from desk_contracts.events import (
     CardMoved,
     CardUpdated,
     CommentAdded,
+    OpeningComment,
     Person,
     ReplyReceived,
     RequestRated,
@@ -199,19 +200,19 @@ async def create_from_request(uow: UnitOfWork, request: RequestReceived, *, pref
     # outside the transaction too (a hot document); a span wider than the cards is harmless
     await repos.cards.note_card_time(card.sort_key)
     uow.after_commit(CARD_CHANGES.labels("created").inc)
+    # the first comment travels with the card (those who keep the conversation write it
+    # from card.created): a comment.added of its own cost every consumer of comments a
+    # delivery per request, for a text none of them but the portal acts on
+    opening = OpeningComment(comment_id=comment["_id"], author=Author(**comment["author"]),
+                             text=request.text, attachments=request.attachments, created_at=now)
     await uow.emit(CardCreated(
         card=card.snapshot(service), follow_up_of=request.follow_up_of,
         request=RequestOrigin(received_at=request.received_at, channel_ref=request.channel_ref,
-                              text=excerpt(request.text))))
+                              text=excerpt(request.text), comment=opening)))
     if parent is not None:
         await _commit(uow, parent, parent.child_added(card, by=by, now=now))
         await uow.emit(CardLinked(parent_id=parent.id, child_id=card_id,
                                   parent_number=parent.number, child_number=number))
-    await uow.emit(CommentAdded(
-        comment_id=comment["_id"], card_id=card.id, number=number, visibility="public",
-        author=Author(**comment["author"]), text=request.text, attachments=request.attachments,
-        created_at=now,
-    ))
     return card
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from desk_contracts.events import (
+    Author,
     CardAssigned,
     CardCreated,
     CardLinked,
@@ -56,6 +57,13 @@ def _applied(uow: UnitOfWork, event_type: str, new: bool) -> None:
     uow.after_commit(metrics.EVENTS_APPLIED.labels(event_type, "applied" if new else "stale").inc)
 
 
+def _comment_row(comment_id: str, card_id: str, visibility: str, author: Author,
+                 created_at: datetime) -> dict:
+    """What statistics keep of a comment: who wrote it when, never its text."""
+    return {"_id": comment_id, "card_id": card_id, "visibility": visibility,
+            "author_kind": author.kind, "author_id": author.id, "created_at": created_at}
+
+
 def _repo(uow: UnitOfWork) -> StatsRepository:
     return StatsRepository(uow.db, uow.session)
 
@@ -63,6 +71,11 @@ def _repo(uow: UnitOfWork) -> StatsRepository:
 async def on_created(uow: UnitOfWork, event: CardCreated, settings: BoardsSettings) -> None:
     await apply_card(uow, event.card, CardCreated.TYPE, at=event.card.created_at,
                      follow_up_of=event.follow_up_of)
+    opening = event.request.comment if event.request else None
+    if opening is not None:  # the request's own text, which no comment.added announces
+        await _repo(uow).add_comment(_comment_row(
+            opening.comment_id, event.card.card_id, "public", opening.author,
+            opening.created_at), new=uow.first_delivery)
 
 
 async def on_moved(uow: UnitOfWork, event: CardMoved, settings: BoardsSettings) -> None:
@@ -83,10 +96,8 @@ async def on_linked(uow: UnitOfWork, event: CardLinked, settings: BoardsSettings
 
 
 async def on_comment(uow: UnitOfWork, event: CommentAdded, settings: BoardsSettings) -> None:
-    await _repo(uow).add_comment({
-        "_id": event.comment_id, "card_id": event.card_id,
-        "visibility": event.visibility, "author_kind": event.author.kind,
-        "author_id": event.author.id, "created_at": event.created_at},
+    await _repo(uow).add_comment(_comment_row(
+        event.comment_id, event.card_id, event.visibility, event.author, event.created_at),
         new=uow.first_delivery)
     _applied(uow, CommentAdded.TYPE, True)
 
