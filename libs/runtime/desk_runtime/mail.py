@@ -22,7 +22,18 @@ class MailRefused(Exception):
     """The server refused the recipient or the message: retrying will not help."""
 
 
+def refused_for_good(exc: BaseException) -> bool:
+    """Whether an SMTP error refuses the recipient or the message for good (a refused
+    recipient, a 5xx answer to the message): retrying will not help. Anything else — a
+    4xx, a dropped connection — may pass later."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        return True
+    code = getattr(exc, "code", None)
+    return isinstance(exc, aiosmtplib.SMTPDataError) and (code is None or 500 <= int(code) < 600)
+
+
 async def send_mail(msg: EmailMessage, smtp: SmtpConfig) -> None:
+    """One mail over its own connection (a one-off: a sign-in code, a test mail)."""
     try:
         await aiosmtplib.send(
             msg,
@@ -35,8 +46,6 @@ async def send_mail(msg: EmailMessage, smtp: SmtpConfig) -> None:
             timeout=smtp.timeout_seconds,
         )
     except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPDataError) as exc:
-        code = getattr(exc, "code", None)
-        if code is None or 500 <= int(code) < 600 or isinstance(
-                exc, aiosmtplib.SMTPRecipientsRefused):
+        if refused_for_good(exc):
             raise MailRefused(str(exc)) from exc
         raise

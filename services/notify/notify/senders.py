@@ -20,7 +20,7 @@ import aiosmtplib
 import httpx
 from desk_contracts.channels import EMAIL, TELEGRAM
 from desk_contracts.reply_token import reply_address
-from desk_runtime.mail import SmtpConfig
+from desk_runtime.mail import SmtpConfig, refused_for_good
 
 from notify.domain.messages import build_email
 from notify.domain.routes import SLACK
@@ -175,8 +175,7 @@ class SmtpConnections:
                 self._discard(client)
                 raise
             self._give_back(client)  # the relay said no to this mail; the session is fine
-            if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) or (
-                    isinstance(exc, aiosmtplib.SMTPDataError) and 500 <= int(code) < 600):
+            if refused_for_good(exc):
                 raise SendError(str(exc), permanent=True) from exc
             raise
         except BaseException:
