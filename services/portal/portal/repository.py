@@ -13,7 +13,7 @@ from typing import Any
 
 from desk_contracts.access import AddressSet
 from desk_contracts.catalog import ServiceDefinition, StatusCategory
-from desk_contracts.events import AttachmentRef, CardSnapshot, CommentAdded
+from desk_contracts.events import AttachmentRef, CardSnapshot, CommentAdded, OpeningComment
 from desk_runtime.catalog_copy import CatalogCopy
 from desk_runtime.sessions import live_session
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
@@ -131,20 +131,13 @@ class PortalRepository:
         """Keep a public comment once and mark its request's activity, which orders the
         customer's lists. `new` (the event's first delivery): the comment is inserted
         blind; a redelivery (or a re-emitted event's) keeps the one there."""
-        message = {
+        await self._keep_message(event.comment_id, {
             "card_id": event.card_id, "number": event.number,
             "author": event.author.model_dump(mode="json"), "text": event.text,
             "attachments": [a.model_dump(mode="json") for a in event.attachments],
             "created_at": event.created_at,
             "reply_id": event.reply_id,
-        }
-        if new:
-            await self._messages.insert_one({"_id": event.comment_id, **message},
-                                            session=session)
-        else:
-            await self._messages.update_one({"_id": event.comment_id},
-                                            {"$setOnInsert": message}, upsert=True,
-                                            session=session)
+        }, session, new=new)
         if event.author.kind == "customer" and event.reply_id is None:
             # the request's own text: written with the card, at its creation time, which
             # card.created (always handled first: one card's events keep their order)
@@ -154,6 +147,28 @@ class PortalRepository:
             {"_id": event.card_id}, {"$max": {"last_activity_at": event.created_at}},
             session=session,
         )
+
+    async def add_opening_comment(self, card: CardSnapshot, comment: OpeningComment,
+                                  session: AsyncClientSession, *, new: bool = False) -> None:
+        """The request's own text, which travels on its card's card.created: the
+        conversation's first message (the row's last activity is the card's creation
+        already). `new` as for `add_public_comment`."""
+        await self._keep_message(comment.comment_id, {
+            "card_id": card.card_id, "number": card.number,
+            "author": comment.author.model_dump(mode="json"), "text": comment.text,
+            "attachments": [a.model_dump(mode="json") for a in comment.attachments],
+            "created_at": comment.created_at,
+            "reply_id": None,
+        }, session, new=new)
+
+    async def _keep_message(self, comment_id: str, message: dict[str, Any],
+                            session: AsyncClientSession, *, new: bool) -> None:
+        """A public message, once: inserted blind when `new`, else left as it is if there."""
+        if new:
+            await self._messages.insert_one({"_id": comment_id, **message}, session=session)
+        else:
+            await self._messages.update_one({"_id": comment_id}, {"$setOnInsert": message},
+                                            upsert=True, session=session)
 
     async def apply_rating(self, card_id: str, rating: int, comment: str | None, rated_at: Any,
                            session: AsyncClientSession | None = None) -> None:

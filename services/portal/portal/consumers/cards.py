@@ -26,10 +26,15 @@ async def on_card(uow: UnitOfWork,
                   event: CardCreated | CardMoved | CardUpdated | CardAssigned) -> None:
     if event.card.kind == "task":
         return  # internal work: no customer, so no row on anyone's portal
+    repo = PortalRepository(uow.db)
+    created = isinstance(event, CardCreated)
     # a request given a new author carries them in its snapshot: the row follows it to the
     # new requester's list and leaves the old one's
-    await PortalRepository(uow.db).apply_card(
-        event.card, uow.session, new=isinstance(event, CardCreated) and uow.first_delivery)
+    await repo.apply_card(event.card, uow.session, new=created and uow.first_delivery)
+    if created and event.request is not None and event.request.comment is not None:
+        # the request's text comes with its card (no comment.added of its own)
+        await repo.add_opening_comment(event.card, event.request.comment, uow.session,
+                                       new=uow.first_delivery)
 
 
 @only_when(lambda event: event.visibility == "public")
