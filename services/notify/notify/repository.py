@@ -142,12 +142,6 @@ class NotifyRepository:
              "changed_at": changed_at}, upsert=True, session=session)
         return True
 
-    async def suppressed(self, email: str | None, session: Session = None) -> bool:
-        if not email:
-            return False
-        doc = await self._suppressions.find_one({"_id": email.lower()}, session=session)
-        return bool(doc and doc.get("active"))
-
     async def suppressed_among(self, emails: list[str]) -> set[str]:
         """Which of these addresses (lower-cased) are suppressed: one read for a batch."""
         wanted = sorted({e.lower() for e in emails if e})

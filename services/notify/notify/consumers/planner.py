@@ -119,17 +119,18 @@ class Planner:
                                         portal_url=self.settings.portal_url,
                                         boards_url=self.settings.boards_url) | extra
         deliveries = []
+        # A bounced (suppressed) address is not looked up here: the dispatcher reads the
+        # suppressions of a whole batch right before it sends and settles such a delivery
+        # as `suppressed` unsent. Checking here too cost every customer notification a
+        # read for what a few addresses ever are.
         for channel, recipient in targets:
-            status = "pending"
-            if channel == EMAIL and await repo.suppressed(recipient, uow.session):
-                status = "suppressed"
             target = {"chat_id": int(recipient)} if channel == TELEGRAM else {}
             if channel == TELEGRAM and kind == "rating_request":
                 target["reply_markup"] = planning.rating_keyboard(card.card_id)
             deliveries.append(self.delivery(
                 uow, kind=kind, channel=channel, recipient=recipient, card_id=card.card_id,
                 context=context, language=language, audience="customer", target=target,
-                thread=thread if channel == EMAIL else None, status=status))
+                thread=thread if channel == EMAIL else None))
         await self.record(uow, deliveries)
         return {channel for channel, _ in targets}
 
