@@ -8,6 +8,7 @@ import email.utils
 import hashlib
 import smtplib
 import uuid
+from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
@@ -113,3 +114,14 @@ def outbox_events(stack: Stack, mongo_url: str, routing_key: str) -> list[dict]:
         finally:
             await client.close()
     return asyncio.run(run())
+
+
+def knows_sent(stack: Stack, mongo_url: str, message: EmailMessage) -> bool:
+    """Whether intake has learnt a message notify sent (its notification.sent): only then
+    does a reply naming nothing but its Message-ID thread onto the card."""
+    from pymongo import MongoClient
+
+    key = str(message["Message-ID"]).strip().strip("<>")
+    with MongoClient(mongo_url) as client:
+        return client[f"{stack.namespace}_intake"]["threads"].find_one(
+            {"message_ids": key}, {"_id": 1}) is not None

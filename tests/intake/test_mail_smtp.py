@@ -18,6 +18,7 @@ from tests.intake.helpers import (
     comments,
     corpus,
     inbound,
+    knows_sent,
     new_tag,
     outbox_events,
     processed,
@@ -176,7 +177,7 @@ def test_same_message_twice_creates_one_request(desk):
     assert [c["number"] for c in matching] == [number]
 
 
-def test_reply_to_acknowledgment_lands_on_the_same_card(desk, sink):
+def test_reply_to_acknowledgment_lands_on_the_same_card(desk, sink, mongo_url):
     customer = f"{new_tag()}@acme.example"
     first = plain_mail(customer, "Cannot open shared calendar", "It says access denied.")
     smtp_send(desk, first.as_bytes(), PROBLEM)
@@ -199,6 +200,8 @@ def test_reply_to_acknowledgment_lands_on_the_same_card(desk, sink):
     assert texts == ["It works in the browser, only Outlook fails."]
 
     # a client that drops Reply-To writes to the service address: In-Reply-To still threads
+    # (once intake has learnt the acknowledgment's Message-ID from notify)
+    wait_until(lambda: knows_sent(desk, mongo_url, ack))
     plain = plain_mail(customer, "Re: " + str(ack["Subject"]), "Also on my phone.",
                        In_Reply_To=str(ack["Message-ID"]))
     smtp_send(desk, plain.as_bytes(), PROBLEM)

@@ -15,6 +15,7 @@ from tests.intake.conftest import SIGNED, TRUSTED_MX
 from tests.intake.helpers import (
     comments,
     inbound,
+    knows_sent,
     new_tag,
     outbox_events,
     processed,
@@ -119,7 +120,9 @@ def test_a_stranger_with_the_reply_address_is_held_until_an_agent_accepts(desk, 
     rec = processed(desk, stranger["Message-ID"].strip("<>"))
     assert (rec["status"], rec["reason"]) == ("quarantined", "unverified_sender")
     assert "not a participant" in rec["detail"]
-    # the acknowledgment's Message-ID alone (no reply address) is held the same way
+    # the acknowledgment's Message-ID alone (no reply address) is held the same way, once
+    # intake has learnt it (notify's notification.sent; the mail may reach the sink first)
+    wait_until(lambda: knows_sent(desk, mongo_url, ack))
     by_id = mail("mallory@evil.example", "Re: VPN", "Me again.",
                  In_Reply_To=str(ack["Message-ID"]))
     smtp_send(desk, by_id.as_bytes(), PROBLEM)
