@@ -370,6 +370,31 @@ async def top_ops(url: str, namespace: str, *, detail: bool = False) -> Counter:
     return ops
 
 
+async def store_requests(url: str) -> Counter:
+    """Every request the store has answered so far (`serverStatus`: network.numRequests),
+    by kind (opcounters): unlike `top`, reads of collections that do not exist yet, commits
+    and the drivers' own commands count too."""
+    client = AsyncMongoClient(url)
+    try:
+        status = await client.admin.command("serverStatus")
+    finally:
+        await client.close()
+    counts = Counter({k: int(v) for k, v in (status.get("opcounters") or {}).items()})
+    counts["requests"] = int((status.get("network") or {}).get("numRequests", 0))
+    return counts
+
+
+def print_requests(counts: Counter, idle: Counter, idle_seconds: float, seconds: float,
+                   tickets: int) -> None:
+    per = max(tickets, 1)
+    rate = idle["requests"] / idle_seconds if idle_seconds > 0 else 0.0
+    kinds = "  ".join(f"{k} {counts[k] / per:.1f}" for k in
+                      ("query", "insert", "update", "delete", "getmore", "command") if counts[k])
+    print(f"      store requests/ticket:      {counts['requests'] / per:.1f}  ({kinds}; net of "
+          f"the idle {rate:.1f}/s: {(counts['requests'] - rate * seconds) / per:.1f}; every "
+          "command answered: commits, reads of missing collections, the bench's polls)")
+
+
 def _shape(value):
     """A filter with its values replaced by their types: one line per kind of query."""
     if isinstance(value, dict):
@@ -691,7 +716,9 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
         await asyncio.sleep(args.settle)
         # ---- idle
         idle_start, idle_ops0 = time.time(), await top_ops(store.url, ns)
+        idle_req0 = await store_requests(store.url)
         idle_cpu = await asyncio.to_thread(cpu_window, pids, args.idle_seconds)
+        idle_req = await store_requests(store.url) - idle_req0
         idle_end, idle_ops1 = time.time(), await top_ops(store.url, ns)
         insert_before = await insert_rate(store.url, args.insert_seconds)
         if counter:
@@ -710,6 +737,7 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
             print(f"burst: {args.burst} requests, {args.concurrency} concurrent …", flush=True)
             ops0 = await top_ops(store.url, ns)
             detail0 = await top_ops(store.url, ns, detail=True) if args.ops_detail else None
+            req0 = await store_requests(store.url)
             if args.explain:
                 await profile_queries(store.url, ns, True)
             cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
@@ -729,6 +757,7 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
             machine1 = machine_cpu()
             after_burst["machine_busy"] = ((machine1[0] - machine0[0])
                                            / max(machine1[1] - machine0[1], 1e-9))
+            after_burst["requests"] = await store_requests(store.url) - req0
             ops1 = await top_ops(store.url, ns)
             ops1["portal"] -= sum(1 for t in obs.portal_reads if b_start <= t <= b_end)
             if args.explain:
@@ -840,6 +869,8 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
         print_txns("store per ticket (burst window)", b["txn"], b["ops"],
                    sum(1 for t in burst_tickets if t.accepted), b["end"] - b["start"],
                    idle_txn, idle_ops, idle_end - idle_start)
+        print_requests(b["requests"], idle_req, idle_end - idle_start, b["end"] - b["start"],
+                       sum(1 for t in burst_tickets if t.accepted))
         print(f"  work left after the last stage          {b['quiet']:8.1f} s    "
               "(until every process is under 10 % of a core)")
         print(f"  store insert_one after the burst        {b['insert']:8.1f} /s   "
