@@ -48,14 +48,10 @@ class ServiceSettings(BaseSettings):
                                     "the store at once; the rest wait their turn here, not "
                                     "in the store (where hundreds at once serialise on its "
                                     "transaction bookkeeping and time out)")
-    consumer_transactions: int = Field(1, ge=1, description="store transactions this "
+    consumer_transactions: int = Field(2, ge=1, description="store transactions this "
                                        "process's consumers run at once; events that "
                                        "arrive while they are busy wait and then go to the "
-                                       "store together (group commit). 1 suits the embedded "
-                                       "store (a Python server: transactions at once fight "
-                                       "over its interpreter lock, and fewer, larger groups "
-                                       "cost it ~20 % less CPU per request than 2 did); a "
-                                       "MongoDB with cores to spare may take more")
+                                       "store together (group commit)")
     consumer_batch: int = Field(16, ge=1, description="most consumed events committed in "
                                 "one store transaction (1: each event alone)")
     transaction_timeout_seconds: float = Field(5.0, description="longest a command's "
