@@ -110,3 +110,23 @@ def cpu_seconds_or_zero(pid: int) -> float:
         return cpu_seconds(pid)
     except OSError:
         return 0.0
+
+
+def speed_probe(rounds: int = 5) -> float:
+    """CPU milliseconds a fixed piece of pure-Python work takes on this machine right now
+    (the median of `rounds`): its speed at the moment. The same code's CPU per ticket moved
+    by 40 % between back-to-back pipeline runs here; printed beside it, this tells a slow
+    machine from slow code."""
+    import statistics
+    import time
+
+    def work() -> float:
+        started = time.process_time()
+        table: dict[str, int] = {}
+        for i in range(60_000):
+            key = f"k{i % 997}"
+            table[key] = table.get(key, 0) + (i * 7) % 13
+        sorted(table.items())
+        return (time.process_time() - started) * 1000
+
+    return statistics.median(work() for _ in range(rounds))

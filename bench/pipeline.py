@@ -32,7 +32,10 @@ a local SMTP sink (aiosmtpd). Then it prints:
   `_id` lookup at the time (a scan) are listed with how often they ran per ticket and
   the store's plan (the profiler adds a write per command, so the run's other figures are
   not comparable);
-* each process's peak RSS.
+* each process's peak RSS;
+* a machine speed probe (fixed pure-Python work, CPU ms) before and after the burst: the
+  same code's CPU per ticket moved by 40 % between back-to-back runs on this machine, and
+  the probe tells a slow machine from slow code.
 
 The bench observes without joining the pipeline: an extra exclusive queue bound to the
 namespace's exchange (`card.created`, `sla.clock_changed`, no-ack), arrivals at the sink,
@@ -83,6 +86,7 @@ from bench.common import (
     machine_cpu,
     pct,
     peak_rss_mb,
+    speed_probe,
 )
 from bench.notify_throughput import Sink, raw_broker
 from tests.support.infra import free_port, rabbitmq_server, wait_port
@@ -755,6 +759,7 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
             after_burst["cpu_spent"] = {n: cpu_seconds(p) - cpu0[n] for n, p in pids.items()}
             after_burst["broker_cpu"] = sum(cpu_seconds_or_zero(p) for p in brokers) - broker0
             machine1 = machine_cpu()
+            after_burst["probe"] = speed_probe()
             after_burst["machine_busy"] = ((machine1[0] - machine0[0])
                                            / max(machine1[1] - machine0[1], 1e-9))
             after_burst["requests"] = await store_requests(store.url) - req0
@@ -835,6 +840,8 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
     print(f"  store insert_one, serial               {raw['insert']:8.1f} /s")
     print(f"  store transaction of 2 insert_one's     {raw['txn']:8.1f} /s (serial)")
     print(f"  broker publish (confirms) + consume     {raw['bus']:8.1f} msg/s")
+    print(f"  machine speed probe                     {raw['probe']:8.1f} ms  (fixed pure-Python "
+          "work, CPU time; lower is faster: CPU per ticket scales with it)")
     print("idle stack")
     print_cpu(f"CPU over {args.idle_seconds:g} s, % of one core", idle_cpu)
     print(f"  store insert_one, serial, stack idle    {insert_before:8.1f} /s")
@@ -866,6 +873,8 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
               "(RabbitMQ's whole VM: whatever else uses it counts too)")
         print(f"  the machine's cores busy               {100 * b['machine_busy']:6.1f} %   "
               "(all processes, first POST → last stage)")
+        print(f"  machine speed probe after the burst    {b['probe']:6.1f} ms  (before: "
+              f"{raw['probe']:.1f} ms)")
         print_txns("store per ticket (burst window)", b["txn"], b["ops"],
                    sum(1 for t in burst_tickets if t.accepted), b["end"] - b["start"],
                    idle_txn, idle_ops, idle_end - idle_start)
@@ -954,7 +963,8 @@ def main() -> int:
         sink = Sink()
         stack = None
         try:
-            raw = {"insert": asyncio.run(insert_rate(store.url, args.insert_seconds)),
+            raw = {"probe": speed_probe(),
+                   "insert": asyncio.run(insert_rate(store.url, args.insert_seconds)),
                    "txn": asyncio.run(txn_rate(store.url, args.txn_seconds)),
                    "bus": asyncio.run(raw_broker(amqp_url, [
                        json.dumps({"n": i, "pad": "x" * 1000}).encode()
