@@ -114,9 +114,9 @@ def cpu_seconds_or_zero(pid: int) -> float:
 
 def speed_probe(rounds: int = 5) -> float:
     """CPU milliseconds a fixed piece of pure-Python work takes on this machine right now
-    (the median of `rounds`): its speed at the moment. The same code's CPU per ticket moved
-    by 40 % between back-to-back pipeline runs here; printed beside it, this tells a slow
-    machine from slow code."""
+    (the median of `rounds`): a rough reading of its speed at the moment. The same code's
+    CPU per ticket moved by 40 % between back-to-back pipeline runs here; printed beside
+    it, a high reading marks a run to repeat before comparing figures."""
     import statistics
     import time
 

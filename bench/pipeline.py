@@ -34,8 +34,10 @@ a local SMTP sink (aiosmtpd). Then it prints:
   not comparable);
 * each process's peak RSS;
 * a machine speed probe (fixed pure-Python work, CPU ms) before and after the burst: the
-  same code's CPU per ticket moved by 40 % between back-to-back runs on this machine, and
-  the probe tells a slow machine from slow code.
+  same code's CPU per ticket moved by 40 % between back-to-back runs on this machine. A
+  rough reading only — it moved 12–23 ms itself between runs, and after the burst it runs
+  beside the stack's leftover work (two vCPUs may share one core) — but a run whose probe
+  reads high is one to repeat before comparing figures.
 
 The bench observes without joining the pipeline: an extra exclusive queue bound to the
 namespace's exchange (`card.created`, `sla.clock_changed`, no-ack), arrivals at the sink,
@@ -841,7 +843,7 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
     print(f"  store transaction of 2 insert_one's     {raw['txn']:8.1f} /s (serial)")
     print(f"  broker publish (confirms) + consume     {raw['bus']:8.1f} msg/s")
     print(f"  machine speed probe                     {raw['probe']:8.1f} ms  (fixed pure-Python "
-          "work, CPU time; lower is faster: CPU per ticket scales with it)")
+          "work, CPU time; lower is faster; a rough reading: repeat a run where it is high)")
     print("idle stack")
     print_cpu(f"CPU over {args.idle_seconds:g} s, % of one core", idle_cpu)
     print(f"  store insert_one, serial, stack idle    {insert_before:8.1f} /s")
