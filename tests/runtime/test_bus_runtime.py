@@ -82,6 +82,17 @@ async def until(condition) -> None:
     raise AssertionError("timed out")
 
 
+async def dead_letters(amqp_url: str, ns: str, queue: str = "boards.requests") -> list[dict]:
+    """The queue's dead letters, once there are any (at most 10 s)."""
+    dead: list[dict] = []
+    for _ in range(100):
+        dead = await list_dead(amqp_url, Topology(ns), queue, 10)
+        if dead:
+            break
+        await asyncio.sleep(0.1)
+    return dead
+
+
 async def drain(q, wait: float = 1.0, expect: int | None = None
                 ) -> list[aio_pika.abc.AbstractIncomingMessage]:
     """What arrives within `wait` seconds (or until `expect` messages came)."""
@@ -358,12 +369,7 @@ async def test_events_waiting_for_the_store_commit_together_and_a_refused_one_fa
     await until(lambda: rt.group_commit.waiting() == 3)
     gate.set()
     await until(lambda: {"m0", "m1", "first again"} <= set(contexts))
-    dead = []
-    for _ in range(100):
-        dead = await list_dead(amqp_url, Topology(ns), "boards.requests", 10)
-        if dead:
-            break
-        await asyncio.sleep(0.1)
+    dead = await dead_letters(amqp_url, ns)
     assert [d["reason"] for d in dead] == ["refused"]
     effects = sorted([d["_id"] async for d in rt.db["effects"].find()])
     assert effects == sorted(["first", "n0", "n1", "n2", "n3", "n4", "first again", "m0",
@@ -487,12 +493,7 @@ async def test_a_groups_counters_are_one_increment_per_document_and_a_rerun_coun
     await until(lambda: rt.group_commit.waiting() == 3)
     gate.set()
     await until(lambda: len(committed) == 9)
-    dead = []
-    for _ in range(100):
-        dead = await list_dead(amqp_url, Topology(ns), "boards.requests", 10)
-        if dead:
-            break
-        await asyncio.sleep(0.1)
+    dead = await dead_letters(amqp_url, ns)
     assert [d["reason"] for d in dead] == ["refused"]
     assert ran.count("m0") == 2 and ran.count("m1") == 2  # in the failed group, then alone
     assert await totals() == ({"events": 9}, 9)
