@@ -118,6 +118,13 @@ class Desk:
         return wait_until(lambda: [d for d in self.deliveries(**query) if d["status"] == state])
 
 
+@pytest.fixture
+def sink():
+    """A mail sink of the test's own, for a dispatcher run inside the test."""
+    with MailSink() as mail:
+        yield mail
+
+
 @pytest.fixture(scope="module")
 def mail():
     with MailSink() as sink:

@@ -21,15 +21,8 @@ from notify.dispatcher import Dispatcher
 from notify.metrics import NOTIFICATIONS
 from notify.settings import NotifySettings
 
-from tests.support.mail import MailSink
 
 STALL = timedelta(seconds=1)  # the stalled replica's claim: runs out while it is paused
-
-
-@pytest.fixture
-def sink():
-    with MailSink() as mail:
-        yield mail
 
 
 @pytest.fixture

@@ -19,13 +19,6 @@ from desk_runtime.service import ServiceRuntime
 from notify.dispatcher import Dispatcher
 from notify.settings import NotifySettings
 
-from tests.support.mail import MailSink
-
-
-@pytest.fixture
-def sink():
-    with MailSink() as mail:
-        yield mail
 
 
 @pytest.fixture

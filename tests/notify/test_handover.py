@@ -25,18 +25,11 @@ from notify.dispatcher import LEASE, Dispatcher
 from notify.settings import NotifySettings
 
 from tests.notify.conftest import SERVICES
-from tests.support.mail import MailSink
 
 CONTEXT = {"card": {"number": "SUP-9", "title": "Printer jams",
                     "url": "http://portal.example/r/SUP-9"},
            "service": {"id": "problem", "name": "Something is broken"},
            "customer_name": "Anna", "auto_reply": ""}
-
-
-@pytest.fixture
-def sink():
-    with MailSink() as mail:
-        yield mail
 
 
 @pytest.fixture

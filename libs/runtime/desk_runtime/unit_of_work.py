@@ -86,9 +86,7 @@ class UnitOfWork:
         for the whole transaction, whichever units of a group commit counted, instead of
         an upsert per change. A transaction the driver runs again starts new units, so
         its tally starts from nothing too."""
-        tally = self._increments.setdefault((collection, doc_id), {})
-        for name, delta in deltas.items():
-            tally[name] = tally.get(name, 0) + delta
+        _add(self._increments.setdefault((collection, doc_id), {}), deltas)
 
     @staticmethod
     async def flush_together(units: list[UnitOfWork]) -> None:
@@ -103,9 +101,7 @@ class UnitOfWork:
             entries.extend(unit._unwritten)
             unit._unwritten = []
             for key, deltas in unit._increments.items():
-                tally = increments.setdefault(key, {})
-                for name, delta in deltas.items():
-                    tally[name] = tally.get(name, 0) + delta
+                _add(increments.setdefault(key, {}), deltas)
             unit._increments = {}
         db, session = units[0].db, units[0].session
         for (collection, doc_id), deltas in increments.items():
@@ -122,3 +118,8 @@ class UnitOfWork:
         """Write the counters tallied and the events emitted so far (the runtime runs it
         right before the commit): one `$inc` per counted document, one outbox write."""
         await UnitOfWork.flush_together([self])
+
+
+def _add(tally: dict[str, int], deltas: dict[str, int]) -> None:
+    for name, delta in deltas.items():
+        tally[name] = tally.get(name, 0) + delta
