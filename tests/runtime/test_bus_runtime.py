@@ -499,6 +499,77 @@ async def test_a_groups_counters_are_one_increment_per_document_and_a_rerun_coun
     assert await totals() == ({"events": 9}, 9)
 
 
+async def test_a_groups_blind_inserts_are_one_insert_per_collection_and_a_duplicate_reruns(
+        env, amqp_url):
+    """`uow.insert`: what a group of consumed events inserts goes to the store as one
+    `insert_many` per collection, in their transaction. A document that exists already (a
+    copy of an event under a new id) fails the group; each event runs again alone, the copy
+    fails its first delivery on the duplicate key and its redelivery takes the careful
+    path: every record once, nothing lost, nothing dead-lettered."""
+    ns, runtime = env
+    rt = runtime("boards", consumer_transactions=1, consumer_batch=8, outbox_relay=False)
+    gate = asyncio.Event()
+    attempts: dict[str, list[bool]] = {}
+    committed: list[str] = []
+
+    @rt.on("requests", "request.received")
+    async def handle(uow, event: RequestReceived) -> None:
+        if event.subject.startswith("first"):
+            await gate.wait()  # holds the one transaction slot while the others queue
+        row = {"_id": event.text, "subject": event.subject}
+        attempts.setdefault(event.subject, []).append(uow.first_delivery)
+        if uow.first_delivery:
+            uow.insert("rows", row)
+            uow.insert("seen", {"_id": event.subject})
+        else:
+            await uow.db["rows"].update_one({"_id": row["_id"]}, {"$setOnInsert": row},
+                                            upsert=True, session=uow.session)
+            await uow.db["seen"].update_one({"_id": event.subject}, {"$set": {}},
+                                            upsert=True, session=uow.session)
+        uow.after_commit(committed.append, event.subject)
+
+    async def inserts(collection: str) -> int:
+        top = (await rt.client.admin.command("top"))["totals"]
+        return top.get(f"{rt.settings.mongo_db}.{collection}", {}).get("insert", {}).get(
+            "count", 0)
+
+    async def send(items: list[tuple[str, str]]) -> None:
+        for subject, key in items:
+            await rt.bus.publish(make_envelope(
+                request().model_copy(update={"subject": subject, "text": key}),
+                account_id="a"))
+
+    await rt.start()
+    # 1: five events wait behind the first; released, they commit together: one insert
+    # per collection for the five
+    await send([("first", "k-first")])
+    await until(lambda: rt.group_commit.turns.locked())
+    await send([(f"n{i}", f"k{i}") for i in range(5)])
+    await until(lambda: rt.group_commit.waiting() == 5)
+    before = (await inserts("rows"), await inserts("seen"))
+    gate.set()
+    await until(lambda: len(committed) == 6)
+    assert (await inserts("rows"), await inserts("seen")) == (before[0] + 2, before[1] + 2)
+    assert await rt.db["rows"].count_documents({}) == 6
+
+    # 2: a copy of k1's event (a new event id) among three others: the group's insert
+    # fails on the duplicate key and commits nothing; alone, the others commit at once and
+    # the copy once it is redelivered (no longer a first delivery)
+    gate.clear()
+    await send([("first again", "k-again")])
+    await until(lambda: rt.group_commit.turns.locked())
+    await send([("m0", "km0"), ("copy", "k1"), ("m1", "km1")])
+    await until(lambda: rt.group_commit.waiting() == 3)
+    gate.set()
+    await until(lambda: len(committed) == 10)
+    assert attempts["copy"][0] is True and attempts["copy"][-1] is False
+    assert sorted(committed[6:]) == ["copy", "first again", "m0", "m1"]
+    rows = {d["_id"]: d["subject"] async for d in rt.db["rows"].find()}
+    assert len(rows) == 9 and rows["k1"] == "n1"  # the copy kept the record there
+    assert await rt.db["seen"].count_documents({}) == 10
+    assert await list_dead(amqp_url, Topology(ns), "boards.requests", 10) == []
+
+
 def json_subject(message) -> str:
     import json
     return json.loads(message.body)["payload"]["text"]

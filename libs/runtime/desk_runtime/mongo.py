@@ -8,8 +8,9 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from pymongo import AsyncMongoClient
-from pymongo.errors import ConnectionFailure
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
 
 T = TypeVar("T")
 
@@ -58,3 +59,21 @@ async def ping(client: AsyncMongoClient, timeout: float = 0.8) -> bool:
         return True
     except Exception:  # noqa: BLE001 (unreachable, timed out, refused: all mean "no")
         return False
+
+
+async def insert_all(db: AsyncDatabase, collection: str, docs: list[dict],
+                     session: AsyncClientSession | None) -> None:
+    """Insert `docs`, in order, in one round trip (a single one as `insert_one`); a
+    duplicate key raises `DuplicateKeyError`, as a single insert says it."""
+    if len(docs) == 1:
+        await db[collection].insert_one(docs[0], session=session)
+        return
+    try:
+        await db[collection].insert_many(docs, ordered=True, session=session)
+    except BulkWriteError as exc:
+        dup = next((e for e in exc.details.get("writeErrors", []) if e.get("code") == 11000),
+                   None)
+        if dup is None:
+            raise
+        raise DuplicateKeyError(dup.get("errmsg", "duplicate key"), 11000, dup) from exc
+

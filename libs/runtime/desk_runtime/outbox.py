@@ -31,11 +31,11 @@ from opentelemetry.context import Context
 from pymongo import ASCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from desk_runtime.bus import Bus, partition_key
 from desk_runtime.logging import get_logger
 from desk_runtime.metrics import OUTBOX_LAG, OUTBOX_PENDING, OUTBOX_PUBLISH_SECONDS
+from desk_runtime.mongo import insert_all
 from desk_runtime.tracing import attached, context_from, current_context, trace_carrier
 
 log = get_logger(__name__)
@@ -86,19 +86,8 @@ async def write_outbox(db: AsyncDatabase, session: AsyncClientSession,
                        entries: list[dict]) -> None:
     """Record a transaction's events in that transaction: one write for all of them (the
     committer publishes them after commit)."""
-    if len(entries) == 1:
-        await db[COLLECTION].insert_one(entries[0], session=session)
-    elif entries:
-        try:
-            await db[COLLECTION].insert_many(entries, ordered=True, session=session)
-        except BulkWriteError as exc:  # an event written before: as a single insert says it
-            dup = next((e for e in exc.details.get("writeErrors", []) if e.get("code") == 11000),
-                       None)
-            if dup is not None:
-                raise DuplicateKeyError(dup.get("errmsg", "duplicate event id"), 11000,
-                                        dup) from exc
-            raise
-
+    if entries:
+        await insert_all(db, COLLECTION, entries, session)
 
 class OutboxRelay:
     def __init__(self, db: AsyncDatabase, bus: Bus, service: str, poll_seconds: float = 0.5):

@@ -16,6 +16,7 @@ from desk_contracts.catalog import ServiceDefinition, StatusCategory
 from desk_contracts.events import AttachmentRef, CardSnapshot, CommentAdded, OpeningComment
 from desk_runtime.catalog_copy import CatalogCopy
 from desk_runtime.sessions import live_session
+from desk_runtime.unit_of_work import UnitOfWork
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
@@ -83,14 +84,16 @@ class PortalRepository:
                              session: AsyncClientSession) -> None:
         await self._catalog.upsert(service, revision, session)
 
-    async def apply_card(self, card: CardSnapshot, session: AsyncClientSession, *,
+    async def apply_card(self, card: CardSnapshot, uow: UnitOfWork, *,
                          new: bool = False) -> None:
         """Keep the customer's view of a card; an older version never overwrites a newer.
 
         `new`: the card's creation on its first delivery, so the row cannot exist yet (a
-        card's events come in order, card.created first): inserted blind. Only a
-        re-emitted card.created finds it there, and its redelivery takes the other way.
+        card's events come in order, card.created first): inserted blind, with the
+        transaction's other inserts (`uow.insert`). Only a re-emitted card.created finds
+        it there, and its redelivery takes the other way.
         """
+        session = uow.session
         email = (card.requester.email or "").lower() or None if card.requester else None
         doc: dict[str, Any] = {
             "card_id": card.card_id,  # also the _id; kept as a field for readers' queries
@@ -113,7 +116,7 @@ class PortalRepository:
         }
         row = {"_id": card.card_id, **doc, "last_activity_at": card.updated_at}
         if new:
-            await self._requests.insert_one(row, session=session)
+            uow.insert(self._requests.name, row)
             return
         # one conditional write (the row is there and older: the usual case); only when it
         # matched nothing, whether the row is missing (then made) or newer (left alone)
@@ -126,7 +129,7 @@ class PortalRepository:
                                          session=session) is None:
             await self._requests.insert_one(row, session=session)
 
-    async def add_public_comment(self, event: CommentAdded, session: AsyncClientSession, *,
+    async def add_public_comment(self, event: CommentAdded, uow: UnitOfWork, *,
                                  new: bool = False) -> None:
         """Keep a public comment once and mark its request's activity, which orders the
         customer's lists. `new` (the event's first delivery): the comment is inserted
@@ -137,7 +140,7 @@ class PortalRepository:
             "attachments": [a.model_dump(mode="json") for a in event.attachments],
             "created_at": event.created_at,
             "reply_id": event.reply_id,
-        }, session, new=new)
+        }, uow, new=new)
         if event.author.kind == "customer" and event.reply_id is None:
             # the request's own text: written with the card, at its creation time, which
             # card.created (always handled first: one card's events keep their order)
@@ -145,11 +148,11 @@ class PortalRepository:
             return
         await self._requests.update_one(
             {"_id": event.card_id}, {"$max": {"last_activity_at": event.created_at}},
-            session=session,
+            session=uow.session,
         )
 
     async def add_opening_comment(self, card: CardSnapshot, comment: OpeningComment,
-                                  session: AsyncClientSession, *, new: bool = False) -> None:
+                                  uow: UnitOfWork, *, new: bool = False) -> None:
         """The request's own text, which travels on its card's card.created: the
         conversation's first message (the row's last activity is the card's creation
         already). `new` as for `add_public_comment`."""
@@ -159,16 +162,17 @@ class PortalRepository:
             "attachments": [a.model_dump(mode="json") for a in comment.attachments],
             "created_at": comment.created_at,
             "reply_id": None,
-        }, session, new=new)
+        }, uow, new=new)
 
     async def _keep_message(self, comment_id: str, message: dict[str, Any],
-                            session: AsyncClientSession, *, new: bool) -> None:
-        """A public message, once: inserted blind when `new`, else left as it is if there."""
+                            uow: UnitOfWork, *, new: bool) -> None:
+        """A public message, once: inserted blind (with the transaction's other inserts)
+        when `new`, else left as it is if there."""
         if new:
-            await self._messages.insert_one({"_id": comment_id, **message}, session=session)
+            uow.insert(self._messages.name, {"_id": comment_id, **message})
         else:
             await self._messages.update_one({"_id": comment_id}, {"$setOnInsert": message},
-                                            upsert=True, session=session)
+                                            upsert=True, session=uow.session)
 
     async def apply_rating(self, card_id: str, rating: int, comment: str | None, rated_at: Any,
                            session: AsyncClientSession | None = None) -> None:

@@ -179,8 +179,9 @@ class SlaRepository:
 
     async def save(self, sla: CardSla, version: int, next_due_at: datetime | None,
                    uow: UnitOfWork, *, lease_owner: str | None = None) -> None:
-        """Insert (`version` 0) or replace the record in `uow`'s transaction, counting
-        the running/paused clocks it adds or takes away."""
+        """Insert (`version` 0: with the transaction's other inserts, `uow.insert`) or
+        replace the record in `uow`'s transaction, counting the running/paused clocks it
+        adds or takes away."""
         session = uow.session
         faces = clock_faces(sla)
         state = _clock_state(faces)
@@ -201,8 +202,7 @@ class SlaRepository:
         self._count(before, state, uow)
         self.loaded_clocks[sla.card_id] = faces
         if version == 0:
-            await self._cards.insert_one({"_id": sla.card_id, "version": 1, **fields},
-                                        session=session)
+            uow.insert(self._cards.name, {"_id": sla.card_id, "version": 1, **fields})
             return
         query: dict = {"_id": sla.card_id, "version": version}
         if lease_owner is not None:

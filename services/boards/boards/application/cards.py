@@ -196,7 +196,9 @@ async def create_from_request(uow: UnitOfWork, request: RequestReceived, *, pref
         "request_id": request.request_id,
         "entered_by": by if by != "system" else None,
     }
-    await repos.cards.add_card(card, uow.session, first_comment=comment)
+    # nothing below reads the new card back: it is written with the transaction's (the
+    # group's) other inserts
+    await repos.cards.add_card(card, uow, first_comment=comment, read_back=False)
     # outside the transaction too (a hot document); a span wider than the cards is harmless
     await repos.cards.note_card_time(card.sort_key)
     uow.after_commit(CARD_CHANGES.labels("created").inc)
@@ -675,7 +677,7 @@ async def create_task(uow: UnitOfWork, agent: Agent, *, board_id: str, title: st
         column_id=column_id, lane_id=lane_id, card_type=chosen_type, priority=priority,
         fields=fields, due_date=due_date, assignee=assignee_id, parent=parent, by=agent.id,
         now=now)
-    await repos.cards.add_card(card, uow.session)
+    await repos.cards.add_card(card, uow)
     await repos.cards.note_card_time(card.sort_key)
     uow.after_commit(CARD_CHANGES.labels("task_created").inc)
     await uow.emit(CardCreated(card=card.snapshot(None)))

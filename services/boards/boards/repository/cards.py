@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from desk_runtime.unit_of_work import UnitOfWork
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
@@ -173,18 +174,26 @@ class CardRepository:
         doc = await self._cards.find_one({"_id": card_id}, {"board_id": 1, "sla": 1})
         return (doc["board_id"], doc.get("sla") or {}) if doc else None
 
-    async def add_card(self, card: Card, session: Session = None,
-                       first_comment: dict[str, Any] | None = None) -> None:
+    async def add_card(self, card: Card, uow: UnitOfWork,
+                       first_comment: dict[str, Any] | None = None, *,
+                       read_back: bool = True) -> None:
         """A new card; `first_comment` (the request's own text) is written with it, its
         words among the card's search keys from the start (no read and rewrite of the
-        card, as a later comment costs)."""
+        card, as a later comment costs). `read_back=False`: nothing in this transaction
+        reads the card again, so both go with the transaction's other inserts
+        (`uow.insert`: one statement per collection for a group of requests)."""
         doc = card.to_document()
         if first_comment is not None:
             doc["search_comments"] = comment_stems(first_comment.get("text"))
         doc["text_keys"] = card_keys(doc)
-        await self._cards.insert_one(doc, session=session)
+        if not read_back:
+            uow.insert(self._cards.name, doc)
+            if first_comment is not None:
+                uow.insert(self._comments.name, first_comment)
+            return
+        await self._cards.insert_one(doc, session=uow.session)
         if first_comment is not None:
-            await self._comments.insert_one(first_comment, session=session)
+            await self._comments.insert_one(first_comment, session=uow.session)
 
     async def save_change(self, card: Card, change: CardChange, now: datetime,
                           session: Session = None) -> Card | None:

@@ -39,7 +39,7 @@ def _account(uow: UnitOfWork) -> str:
 
 async def apply_card(uow: UnitOfWork, card: CardSnapshot, event_type: str,
                      at: datetime | None = None, *, follow_up_of: str | None = None) -> None:
-    repo = StatsRepository(uow.db, uow.session)
+    repo = StatsRepository.of(uow)
     # a card's creation writes its rows unread on the event's first delivery (one card's
     # events keep their order: nothing of it was recorded before)
     new = event_type == CardCreated.TYPE and uow.first_delivery
@@ -65,7 +65,7 @@ def _comment_row(comment_id: str, card_id: str, visibility: str, author: Author,
 
 
 def _repo(uow: UnitOfWork) -> StatsRepository:
-    return StatsRepository(uow.db, uow.session)
+    return StatsRepository.of(uow)
 
 
 async def on_created(uow: UnitOfWork, event: CardCreated, settings: BoardsSettings) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from desk_contracts.events import CardSnapshot, StatusCategory
+from desk_runtime.unit_of_work import UnitOfWork
 from pymongo import ASCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
@@ -73,9 +74,23 @@ SCAN_RATIO = 10
 
 
 class StatsRepository:
-    def __init__(self, db: AsyncDatabase, session: AsyncClientSession | None = None):
+    def __init__(self, db: AsyncDatabase, session: AsyncClientSession | None = None, *,
+                 unit: UnitOfWork | None = None):
         self.db = db
-        self.session = session
+        self.session = unit.session if unit is not None else session
+        self._unit = unit
+
+    @classmethod
+    def of(cls, uow: UnitOfWork) -> StatsRepository:
+        """The repository writing in `uow`'s transaction, its blind inserts among the
+        transaction's others (`uow.insert`: one statement per collection for a group)."""
+        return cls(uow.db, unit=uow)
+
+    async def _insert(self, collection: str, doc: dict) -> None:
+        if self._unit is not None:
+            self._unit.insert(collection, doc)
+        else:
+            await self.db[collection].insert_one(doc, session=self.session)
 
     async def ensure_indexes(self) -> None:
         await self.db[VERSIONS].create_index([("card_id", ASCENDING), ("version", ASCENDING)])
@@ -110,8 +125,8 @@ class StatsRepository:
         if follow_up_of:
             fields["follow_up_of"] = follow_up_of
         if new:
-            await self.db[VERSIONS].insert_one(version, session=s)
-            await self.db[CARDS].insert_one({"_id": card.card_id, **fields}, session=s)
+            await self._insert(VERSIONS, version)
+            await self._insert(CARDS, {"_id": card.card_id, **fields})
             return CardChange(None, fields)
         await self.db[VERSIONS].update_one(
             {"_id": version.pop("_id")}, {"$setOnInsert": version}, upsert=True, session=s)
@@ -134,7 +149,7 @@ class StatsRepository:
     async def add_comment(self, doc: dict, *, new: bool = False) -> None:
         """Keep a comment once; `new` (its event's first delivery): insert it unread."""
         if new:
-            await self.db[COMMENTS].insert_one(doc, session=self.session)
+            await self._insert(COMMENTS, doc)
             return
         await self.db[COMMENTS].update_one({"_id": doc["_id"]}, {"$setOnInsert": doc},
                                            upsert=True, session=self.session)

@@ -51,7 +51,7 @@ async def on_card(uow: UnitOfWork, event: CardCreated) -> None:
     await adapter.card_created(uow, repo, card, request)
     await repo.record_card(card.card_id, _card_fields(card),
                            message_id=(request or {}).get("message_id"), participants=people,
-                           session=uow.session, new=uow.first_delivery)
+                           uow=uow, new=uow.first_delivery)
 
 
 async def on_moved(uow: UnitOfWork, event: CardMoved) -> None:

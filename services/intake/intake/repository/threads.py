@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from desk_runtime.unit_of_work import UnitOfWork
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from intake.repository.base import Store
@@ -50,11 +51,12 @@ class ThreadRecords(Store):
         return [th async for th in self._threads.find({"requester.telegram_chat_id": chat_id})]
 
     async def record_card(self, card_id: str, fields: dict[str, Any], *, message_id: str | None,
-                          participants: list[str], session: AsyncClientSession,
+                          participants: list[str], uow: UnitOfWork,
                           new: bool = False) -> None:
         """A new card: its snapshot, the first mail's Message-ID and who may answer on it.
 
-        `new` (card.created's first delivery): the document is inserted blind. Nothing
+        `new` (card.created's first delivery): the document is inserted blind, with the
+        transaction's other inserts (`uow.insert`). Nothing
         else makes it before: notify's `notification.sent` (`remember_sent`, an upsert)
         follows the card.created it answers into this card's partition, so it can come
         first only after card.created failed a delivery, whose redelivery merges here.
@@ -65,7 +67,7 @@ class ThreadRecords(Store):
                 doc["message_ids"] = [message_id]
             if participants:
                 doc["participants"] = list(dict.fromkeys(participants))
-            await self._threads.insert_one(doc, session=session)
+            uow.insert(self._threads.name, doc)
             return
         add: dict[str, Any] = {}
         if message_id:
@@ -75,7 +77,8 @@ class ThreadRecords(Store):
         update: dict[str, Any] = {"$set": fields}
         if add:
             update["$addToSet"] = add
-        await self._threads.update_one({"_id": card_id}, update, upsert=True, session=session)
+        await self._threads.update_one({"_id": card_id}, update, upsert=True,
+                                       session=uow.session)
 
     async def record_card_moved(self, card_id: str, fields: dict[str, Any], version: int,
                                 session: AsyncClientSession) -> None:

@@ -30,10 +30,10 @@ async def on_card(uow: UnitOfWork,
     created = isinstance(event, CardCreated)
     # a request given a new author carries them in its snapshot: the row follows it to the
     # new requester's list and leaves the old one's
-    await repo.apply_card(event.card, uow.session, new=created and uow.first_delivery)
+    await repo.apply_card(event.card, uow, new=created and uow.first_delivery)
     if created and event.request is not None and event.request.comment is not None:
         # the request's text comes with its card (no comment.added of its own)
-        await repo.add_opening_comment(event.card, event.request.comment, uow.session,
+        await repo.add_opening_comment(event.card, event.request.comment, uow,
                                        new=uow.first_delivery)
 
 
@@ -41,7 +41,7 @@ async def on_card(uow: UnitOfWork,
 async def on_comment(uow: UnitOfWork, event: CommentAdded) -> None:
     if event.visibility != "public":
         return  # internal notes are not the customer's business (and carry no text)
-    await PortalRepository(uow.db).add_public_comment(event, uow.session,
+    await PortalRepository(uow.db).add_public_comment(event, uow,
                                                       new=uow.first_delivery)
 
 
