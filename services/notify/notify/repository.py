@@ -10,6 +10,7 @@ from typing import Any
 from desk_contracts.catalog import ServiceDefinition
 from desk_contracts.events import CardSnapshot
 from desk_runtime.catalog_copy import CatalogCopy
+from desk_runtime.mongo import insert_all
 from desk_runtime.unit_of_work import UnitOfWork
 from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -100,8 +101,9 @@ class NotifyRepository:
         careful path."""
         snapshot = card.model_dump(mode="json")
         if new:
-            uow.insert(self._cards.name, {"_id": card.card_id, "snapshot": snapshot,
-                                          "version": card.version, "thread": thread})
+            await self._cards.insert_one({"_id": card.card_id, "snapshot": snapshot,
+                                          "version": card.version, "thread": thread},
+                                         session=uow.session)
             return
         session = uow.session
         # Usually the card is new here: one upsert does it; otherwise compare versions.
@@ -238,8 +240,8 @@ class NotifyRepository:
         if not blind:
             return {d["_id"] for d in deliveries
                     if await self.record_delivery(d, uow.session)}
-        for delivery in deliveries:
-            uow.insert(self._deliveries.name, delivery)
+        await insert_all(self._deliveries.database, self._deliveries.name, deliveries,
+                         uow.session)
         return {d["_id"] for d in deliveries}
 
     async def _backfill_due_at(self) -> None:
