@@ -11,7 +11,8 @@ at most `consumer_transactions` such transactions per process at once):
   still fails before any effect;
 * each handler in turn, in the context (log fields, trace) of its own message, with its
   own `UnitOfWork` on the shared session;
-* one `$inc` per document their counters touched (`uow.increment`, merged across the
+* one `insert_many` per collection of the records they inserted unread (`uow.insert`),
+  one `$inc` per document their counters touched (`uow.increment`, merged across the
   group), one outbox write for all the events they emitted, one commit; each message is
   then acknowledged by its own consumer, as before.
 
