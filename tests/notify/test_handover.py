@@ -166,3 +166,45 @@ async def test_only_deliveries_due_now_and_pending_are_claimed_on_record(notify)
     unknown = due | {"channel": "pigeon"}
     for delivery in (later, suppressed, unknown):
         assert dispatcher.claim_on_record(delivery) is delivery
+
+
+async def test_a_send_whose_record_meets_a_stuck_transaction_is_recorded_once_it_ends(
+        notify, sink, monkeypatch, mongo_url):
+    """A transaction left open on a delivery (its client gave up mid-way: the store keeps
+    it until it reaps it) makes the record of the delivery's send conflict, and a plain
+    write to the delivery waits in the store for as long as that transaction lives. The
+    worker holds on to nothing: each of its store calls is bounded, so it keeps retrying
+    the record, and once the transaction is gone the send is recorded — mailed once,
+    one notification.sent."""
+    from pymongo import AsyncMongoClient
+    from notify.metrics import RECORD_RETRIES
+
+    dispatcher, planner = notify
+    monkeypatch.setattr(dispatcher.settings, "transaction_timeout_seconds", 0.5)
+    monkeypatch.setattr(dispatcher_module, "RECORD_RETRY_MAX", 0.2)
+    email = address("erik")
+    doc = await plan(dispatcher, planner, email)
+    other = AsyncMongoClient(mongo_url)
+    session = other.start_session()
+    try:
+        await session.start_transaction()
+        await other[dispatcher.runtime.db.name]["deliveries"].update_one(
+            {"_id": doc["_id"]}, {"$set": {"touched": True}}, session=session)
+        before = RECORD_RETRIES._value.get()
+        worker = asyncio.create_task(dispatcher._claim_and_deliver("email"))
+        for _ in range(200):  # the mail goes out; its record is tried again and again
+            if sink.to(email) and RECORD_RETRIES._value.get() - before >= 3:
+                break
+            await asyncio.sleep(0.05)
+        assert len(sink.to(email)) == 1
+        assert RECORD_RETRIES._value.get() - before >= 3, "a record attempt never came back"
+        assert not worker.done()
+        await session.abort_transaction()
+        await asyncio.wait_for(worker, 30)
+    finally:
+        await session.end_session()
+        await other.close()
+    stored = await dispatcher.runtime.db["deliveries"].find_one({"_id": doc["_id"]})
+    assert stored["status"] == "sent" and "touched" not in stored
+    assert await sent_events(dispatcher, doc["_id"]) == 1
+    assert len(sink.to(email)) == 1

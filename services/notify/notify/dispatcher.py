@@ -40,6 +40,7 @@ from collections import deque
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pymongo
 from desk_contracts.channels import EMAIL
 from desk_contracts.events import NotificationFailed, NotificationSent
 from desk_runtime.logging import bound_contextvars, get_logger
@@ -226,6 +227,15 @@ class Dispatcher:
     def templates_changed(self) -> None:
         self._templates.clear()
 
+    def _bounded(self):
+        """A bound on one store call outside a transaction (a transaction has its own).
+        The embedded store retries a plain write that meets another transaction's
+        uncommitted change for as long as that transaction lives — one its client gave up
+        on lives until the store reaps it — so an unbounded call could hold a worker (and
+        the mail behind it) for good; bounded, it fails, and the worker backs off and
+        tries again."""
+        return pymongo.timeout(self.settings.transaction_timeout_seconds)
+
     # --- one worker round ---------------------------------------------------------------
     async def _round(self, channel: str, index: int) -> float | None:
         busy = self._channels[channel].busy
@@ -249,8 +259,9 @@ class Dispatcher:
         handed = bool(batch)
         if not batch:
             try:
-                batch = await self.repo.claim_due_deliveries(self.worker, LEASE, channel,
-                                                             self.settings.dispatch_batch)
+                with self._bounded():
+                    batch = await self.repo.claim_due_deliveries(
+                        self.worker, LEASE, channel, self.settings.dispatch_batch)
             except Exception as exc:  # noqa: BLE001 (store hiccup: log, back off, poll again)
                 log.warning("dispatch.claim_failed", error=str(exc))
                 return None
@@ -276,7 +287,8 @@ class Dispatcher:
         """Nothing due: sleep until the next delivery falls due, or longer and longer while
         nothing waits at all (a recorded delivery wakes the worker at once)."""
         try:
-            due = await self.repo.next_due_at(channel)
+            with self._bounded():
+                due = await self.repo.next_due_at(channel)
         except Exception:  # noqa: BLE001
             return None
         if due is None:
@@ -284,7 +296,7 @@ class Dispatcher:
         return max(0.01, (due - datetime.now(UTC)).total_seconds())
 
     async def _gauge_round(self) -> float:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception), self._bounded():
             counts = await self.repo.pending_by_channel()
             for channel in self.senders:
                 PENDING.labels(channel).set(counts.get(channel, 0))
@@ -304,9 +316,10 @@ class Dispatcher:
         store several times. The price: a process killed (not stopped) mid-batch leaves up
         to a batch of sends unrecorded, sent again when their claims run out
         (`dispatch_batch`)."""
-        suppressed = await self.repo.suppressed_among(
-            [d["recipient"] for d in batch
-             if d["channel"] == EMAIL and d.get("audience") == "customer"])
+        with self._bounded():
+            suppressed = await self.repo.suppressed_among(
+                [d["recipient"] for d in batch
+                 if d["channel"] == EMAIL and d.get("audience") == "customer"])
         ready = []
         for delivery in batch:
             with self._about(delivery):
@@ -348,7 +361,8 @@ class Dispatcher:
         confirmed (and extended by LEASE) in the store, in one write for all."""
         unproven = [d for d in deliveries if not self._claim_holds(d)]
         until = datetime.now(UTC) + LEASE
-        confirmed = await self.repo.confirm_claims(unproven, LEASE) if unproven else set()
+        with self._bounded():
+            confirmed = await self.repo.confirm_claims(unproven, LEASE) if unproven else set()
         for delivery in unproven:
             if delivery["_id"] in confirmed:
                 delivery["claimed_until"] = until  # no later than the store's
@@ -437,9 +451,10 @@ class Dispatcher:
         if delivery.get("deferrals", 0) >= MAX_DEFERRALS:
             await self._failed(delivery, SendError(f"kept being rate limited: {reason}"))
             return
-        await self.repo.defer_delivery(
-            delivery["_id"], datetime.now(UTC) + timedelta(seconds=seconds), reason,
-            delivery.get("claim"))
+        with self._bounded():
+            await self.repo.defer_delivery(
+                delivery["_id"], datetime.now(UTC) + timedelta(seconds=seconds), reason,
+                delivery.get("claim"))
 
     async def render(self, delivery: dict) -> Rendered:
         key = (delivery["kind"], delivery.get("language") or "en")
@@ -487,13 +502,15 @@ class Dispatcher:
                 RECORD_RETRIES.inc()
                 log.warning("dispatch.record_retry", error=repr(exc)[:300], retry_in=delay,
                             deliveries=len(sent))
-                with contextlib.suppress(Exception):
+                with contextlib.suppress(Exception), self._bounded():
                     await self.repo.hold_claims([d for d, _ in sent], self.worker, LEASE)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECORD_RETRY_MAX)
 
     async def _finish(self, delivery: dict, status: str, reason: str) -> None:
-        await self.repo.mark_settled(delivery["_id"], status, reason, delivery.get("claim"))
+        with self._bounded():
+            await self.repo.mark_settled(delivery["_id"], status, reason,
+                                         delivery.get("claim"))
         NOTIFICATIONS.labels(delivery["channel"], delivery["kind"], status).inc()
 
     async def _failed(self, delivery: dict, exc: Exception) -> None:
@@ -503,9 +520,10 @@ class Dispatcher:
         if not permanent and attempts < self.settings.max_attempts:
             delay = min(self.settings.retry_base_seconds * 2 ** (attempts - 1),
                         self.settings.retry_max_seconds) * random.uniform(0.9, 1.1)
-            await self.repo.schedule_retry(delivery["_id"], error,
-                                           datetime.now(UTC) + timedelta(seconds=delay),
-                                           delivery.get("claim"))
+            with self._bounded():
+                await self.repo.schedule_retry(delivery["_id"], error,
+                                               datetime.now(UTC) + timedelta(seconds=delay),
+                                               delivery.get("claim"))
             NOTIFICATIONS.labels(delivery["channel"], delivery["kind"], "retried").inc()
             log.warning("notification.retry", error=error, attempts=attempts, delay=delay)
             return
