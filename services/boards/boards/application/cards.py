@@ -197,8 +197,10 @@ async def create_from_request(uow: UnitOfWork, request: RequestReceived, *, pref
         "entered_by": by if by != "system" else None,
     }
     # nothing below reads the new card back: it is written with the transaction's (the
-    # group's) other inserts
-    await repos.cards.add_card(card, uow, first_comment=comment, read_back=False)
+    # group's) other inserts — unless the service gives cards to the least loaded agent:
+    # the next request of the same group counts this card in its agent's open load
+    await repos.cards.add_card(card, uow, first_comment=comment,
+                               read_back=service.assignment.kind == "least_loaded")
     # outside the transaction too (a hot document); a span wider than the cards is harmless
     await repos.cards.note_card_time(card.sort_key)
     uow.after_commit(CARD_CHANGES.labels("created").inc)
