@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
+import pymongo
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
@@ -42,6 +43,12 @@ def store_unavailable_stops_retries() -> Iterator[None]:
         yield
     except ConnectionFailure as exc:
         raise StoreUnavailable(str(exc)) from exc
+
+
+def bounded(seconds: float):
+    """A time limit on every store call made inside the block (`pymongo.timeout`); a call
+    still waiting when it runs out fails with a timeout instead of waiting on."""
+    return pymongo.timeout(seconds)
 
 
 async def in_transaction(

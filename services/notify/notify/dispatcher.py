@@ -40,10 +40,10 @@ from collections import deque
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import pymongo
 from desk_contracts.channels import EMAIL
 from desk_contracts.events import NotificationFailed, NotificationSent
 from desk_runtime.logging import bound_contextvars, get_logger
+from desk_runtime.mongo import bounded
 from desk_runtime.service import ServiceRuntime
 from desk_runtime.worker import Worker
 
@@ -234,7 +234,7 @@ class Dispatcher:
         on lives until the store reaps it — so an unbounded call could hold a worker (and
         the mail behind it) for good; bounded, it fails, and the worker backs off and
         tries again."""
-        return pymongo.timeout(self.settings.transaction_timeout_seconds)
+        return bounded(self.settings.transaction_timeout_seconds)
 
     # --- one worker round ---------------------------------------------------------------
     async def _round(self, channel: str, index: int) -> float | None:
