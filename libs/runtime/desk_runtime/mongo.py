@@ -83,4 +83,3 @@ async def insert_all(db: AsyncDatabase, collection: str, docs: list[dict],
         if dup is None:
             raise
         raise DuplicateKeyError(dup.get("errmsg", "duplicate key"), 11000, dup) from exc
-

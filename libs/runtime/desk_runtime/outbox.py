@@ -89,6 +89,7 @@ async def write_outbox(db: AsyncDatabase, session: AsyncClientSession,
     if entries:
         await insert_all(db, COLLECTION, entries, session)
 
+
 class OutboxRelay:
     def __init__(self, db: AsyncDatabase, bus: Bus, service: str, poll_seconds: float = 0.5):
         self.db = db

@@ -95,7 +95,7 @@ async def on_card_created(uow: UnitOfWork, event: CardCreated, ctx: Context) -> 
                           f"@{ctx.settings.inbound_domain}")
     # the card is new to notify unless this is a redelivery (or its events came out of
     # order, which the duplicate key and the redelivery's careful path sort out)
-    await repo.save_card(card, uow, thread=thread, new=uow.first_delivery)
+    await repo.save_card(card, uow.session, thread=thread, new=uow.first_delivery)
     service = await repo.service(card.service_id, uow.session)
     ack_thread = {"in_reply_to": thread["references"][-1] if thread["references"] else None,
                   "references": list(thread["references"])}
@@ -118,7 +118,7 @@ async def on_card_moved(uow: UnitOfWork, event: CardMoved, ctx: Context) -> None
     card = event.card
     existing = await repo.card(card.card_id, uow.session)
     thread = (existing or {}).get("thread") or {}
-    await repo.save_card(card, uow, thread=thread)
+    await repo.save_card(card, uow.session, thread=thread)
     service = await repo.service(card.service_id, uow.session)
     language = planning.customer_language(card, service)
     mail_thread = planning.follow_up_thread(thread)
@@ -153,13 +153,13 @@ async def on_card_moved(uow: UnitOfWork, event: CardMoved, ctx: Context) -> None
 async def on_card_changed(uow: UnitOfWork, event: CardAssigned | CardUpdated,
                           ctx: Context) -> None:
     """Assigned or edited: nothing to tell anyone, but keep the card copy current."""
-    await ctx.repo(uow).save_card(event.card, uow)
+    await ctx.repo(uow).save_card(event.card, uow.session)
 
 
 async def on_card_assigned(uow: UnitOfWork, event: CardAssigned, ctx: Context) -> None:
     """The new assignee hears it's theirs (boards leaves the contact out when an agent takes
     a card themselves, or has no way to reach them)."""
-    await ctx.repo(uow).save_card(event.card, uow)
+    await ctx.repo(uow).save_card(event.card, uow.session)
     if event.assignee is None:
         return
     service = await ctx.repo(uow).service(event.card.service_id, uow.session)
