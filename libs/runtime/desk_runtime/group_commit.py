@@ -47,7 +47,7 @@ from pymongo.errors import DuplicateKeyError
 from desk_runtime.consumer import PROCESSED, is_transient
 from desk_runtime.logging import get_logger
 from desk_runtime.metrics import CONSUMER_GROUP_SIZE, STORE_TRANSACTIONS
-from desk_runtime.mongo import store_unavailable_stops_retries
+from desk_runtime.mongo import in_transaction, store_unavailable_stops_retries
 from desk_runtime.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -189,10 +189,8 @@ class GroupCommit:
         return time.monotonic() + self.runtime.settings.consumer_transaction_timeout_seconds
 
     async def _transaction(self, work) -> None:
-        settings = self.runtime.settings
-        with pymongo.timeout(settings.consumer_transaction_timeout_seconds):
-            async with self.runtime.client.start_session() as session:
-                await session.with_transaction(work)
+        await in_transaction(self.runtime.client, work,
+                             seconds=self.runtime.settings.consumer_transaction_timeout_seconds)
 
     async def _handle(self, item: Pending, session, deadline: float) -> None:
         """The event's handler on the shared session, in its own message's context."""

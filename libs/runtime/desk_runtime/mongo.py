@@ -52,11 +52,47 @@ def bounded(seconds: float):
 
 
 async def in_transaction(
-    client: AsyncMongoClient, work: Callable[[AsyncClientSession], Awaitable[T]]
+    client: AsyncMongoClient, work: Callable[[AsyncClientSession], Awaitable[T]],
+    *, seconds: float | None = None,
 ) -> T:
-    """Run `work` in one transaction, retried on transient errors (write conflicts)."""
+    """Run `work` in one transaction, retried on transient errors (write conflicts), all
+    of it within `seconds` when given.
+
+    A transaction that fails without a commit — above all one that ran out of time while
+    the store was slow — may still be open in the store: the driver's own abort is sent
+    within the same time limit, so it never leaves. Until the store reaps it (60 s idle
+    on MongoDB and on SecantusDB), its uncommitted writes make every other write to the
+    same documents conflict — the retry of this very work first of all. So its session is
+    ended in the store (`killSessions`, which aborts the session's open transaction) under
+    a fresh time limit, and the driver drops that session instead of pooling it.
+    """
     async with client.start_session() as session:
-        return await session.with_transaction(work)
+        try:
+            if seconds is None:
+                return await session.with_transaction(work)
+            with pymongo.timeout(seconds):
+                return await session.with_transaction(work)
+        except BaseException:
+            await _end_abandoned(client, session)
+            raise
+
+
+ABANDONED_END_SECONDS = 3.0
+
+
+async def _end_abandoned(client: AsyncMongoClient, session: AsyncClientSession) -> None:
+    """Best effort: abort whatever transaction `session` may have left open in the store."""
+    server_session = getattr(session, "_server_session", None)
+    if server_session is None:
+        return
+    try:
+        with pymongo.timeout(ABANDONED_END_SECONDS):
+            await asyncio.shield(client.admin.command("killSessions", [session.session_id]))
+    except BaseException:  # noqa: BLE001 (the store away or slow: its own reaper ends it)
+        pass
+    finally:
+        # never pooled again: its next user would start from a killed session
+        server_session.mark_dirty()
 
 
 async def ping(client: AsyncMongoClient, timeout: float = 0.8) -> bool:

@@ -31,7 +31,12 @@ from desk_runtime.consumer import (
 from desk_runtime.logging import LevelGatedLogger, configure_logging, get_logger
 from desk_runtime.membership import PartitionAssignment
 from desk_runtime.metrics import STORE_TRANSACTIONS
-from desk_runtime.mongo import create_client, ping, store_unavailable_stops_retries
+from desk_runtime.mongo import (
+    create_client,
+    in_transaction,
+    ping,
+    store_unavailable_stops_retries,
+)
 from desk_runtime.outbox import IDLE_POLL_MAX, OutboxRelay, ensure_outbox_indexes
 from desk_runtime.settings import ServiceSettings
 from desk_runtime.tasks import BackgroundTasks
@@ -263,9 +268,8 @@ class ServiceRuntime:
         # bounded: with the store gone, the driver would retry a transaction for two
         # minutes; the caller (an HTTP request, a consumer's backoff) decides instead
         async with self.store_slots:
-            with pymongo.timeout(self.settings.transaction_timeout_seconds):
-                async with self.client.start_session() as session:
-                    result = await session.with_transaction(run)
+            result = await in_transaction(self.client, run,
+                                          seconds=self.settings.transaction_timeout_seconds)
         STORE_TRANSACTIONS.labels(self.name, kind).inc()
         if last:
             last[0].committed()
