@@ -11,7 +11,13 @@ import pymongo
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
+from pymongo.errors import (
+    BulkWriteError,
+    ConnectionFailure,
+    DuplicateKeyError,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+)
 
 T = TypeVar("T")
 
@@ -72,12 +78,31 @@ async def in_transaction(
                 return await session.with_transaction(work)
             with pymongo.timeout(seconds):
                 return await session.with_transaction(work)
-        except BaseException:
-            await _end_abandoned(client, session)
+        except BaseException as exc:
+            if _may_be_left_open(exc):
+                await _end_abandoned(client, session)
             raise
 
 
 ABANDONED_END_SECONDS = 3.0
+
+
+def _may_be_left_open(exc: BaseException) -> bool:
+    """Whether a failed transaction may still be open in the store: it ran out of time
+    (or was cancelled) with the store reachable. Any other failure was aborted by the
+    driver; with no server to select, nothing can be ended now (and a 503 must not wait)."""
+    if isinstance(exc, asyncio.CancelledError):
+        return True
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ServerSelectionTimeoutError):
+            return False
+        if isinstance(current, PyMongoError) and current.timeout:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 async def _end_abandoned(client: AsyncMongoClient, session: AsyncClientSession) -> None:
@@ -88,7 +113,7 @@ async def _end_abandoned(client: AsyncMongoClient, session: AsyncClientSession) 
     try:
         with pymongo.timeout(ABANDONED_END_SECONDS):
             await asyncio.shield(client.admin.command("killSessions", [session.session_id]))
-    except BaseException:  # noqa: BLE001 (the store away or slow: its own reaper ends it)
+    except Exception:  # noqa: BLE001 (the store away or slow: its own reaper ends it)
         pass
     finally:
         # never pooled again: its next user would start from a killed session
