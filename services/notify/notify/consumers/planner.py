@@ -108,7 +108,10 @@ class Planner:
         """Record a customer notification on each of their channels; returns the channels."""
         repo = NotifyRepository(uow.db)
         requester = card.requester
-        prefs = await repo.preferences_for(requester.email if requester else None, uow.session)
+        # read outside the transaction: preferences are the customer's settings, not part
+        # of what this event changes (and every statement of a transaction queues in the
+        # embedded store's one transaction registry)
+        prefs = await repo.preferences_for(requester.email if requester else None)
         targets = [(c, r) for c, r in planning.customer_targets(kind, requester, card.channel,
                                                                 prefs) if c not in skip_channels]
         if not targets:
