@@ -44,7 +44,7 @@ class ServiceSettings(BaseSettings):
         "fallback may publish it: what an event waits when its committer died")
     prefetch: int = Field(16, description="messages in flight per queue and process; events "
                           "of one card are still handled one at a time")
-    store_transactions: int = Field(8, ge=1, description="transactions this process runs in "
+    store_transactions: int = Field(4, ge=1, description="transactions this process runs in "
                                     "the store at once; the rest wait their turn here, not "
                                     "in the store (where hundreds at once serialise on its "
                                     "transaction bookkeeping and time out)")
