@@ -122,7 +122,8 @@ class Store:
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="bench-pipeline-store-")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(self.port),
+            [sys.executable, "-m", "desk_runtime.embedded_store", "--host", "127.0.0.1",
+             "--port", str(self.port),
              "--storage-path", self.dir, "--log-level", "WARNING"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port("127.0.0.1", self.port)

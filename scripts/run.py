@@ -99,8 +99,8 @@ def main() -> None:
     if not mongo_url:
         if not port_open("127.0.0.1", MONGO_PORT):
             (VAR / "mongo").mkdir(exist_ok=True)
-            spawn([sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port",
-                   str(MONGO_PORT), "--storage-path", str(VAR / "mongo"),
+            spawn([sys.executable, "-m", "desk_runtime.embedded_store", "--host", "127.0.0.1",
+                   "--port", str(MONGO_PORT), "--storage-path", str(VAR / "mongo"),
                    "--log-level", "WARNING"], "mongo")
             wait_for("127.0.0.1", MONGO_PORT, "embedded MongoDB (SecantusDB)")
         # the embedded single node gains nothing from retryable writes, and its registry of

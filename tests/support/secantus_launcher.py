@@ -16,8 +16,9 @@ ordinary CLI with the remaining arguments.
 `_prune_locked`: `last_use` is refreshed by every statement, commit and abort), not
 since it started; a live transaction of this codebase is never idle for more than a
 fraction of a second between statements, and one reaped anyway fails its commit with a
-TransientTransactionError that the driver retries. Only the tests use this: `make run`,
-`bench/` and `scripts/` run the store with its defaults.
+TransientTransactionError that the driver retries. Only the tests shorten the lifetime:
+`make run` and `bench/` run the store with its default, through the same
+`desk_runtime.embedded_store` (which this launcher runs after setting the lifetime).
 """
 
 from __future__ import annotations
@@ -92,9 +93,10 @@ def install(lifetime: float) -> None:
 def main(argv: list[str] | None = None) -> int:
     lifetime, rest = split_args(sys.argv[1:] if argv is None else argv)
     install(lifetime)
-    from secantus import cli
+    # the store as the product runs it (desk_runtime.embedded_store), lifetime aside
+    from desk_runtime.embedded_store import main as run_store
 
-    return cli.main(rest)
+    return run_store(rest)
 
 
 if __name__ == "__main__":
