@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext, suppress
 from typing import TypeVar
 
 import pymongo
@@ -74,9 +74,7 @@ async def in_transaction(
     """
     async with client.start_session() as session:
         try:
-            if seconds is None:
-                return await session.with_transaction(work)
-            with pymongo.timeout(seconds):
+            with bounded(seconds) if seconds is not None else nullcontext():
                 return await session.with_transaction(work)
         except BaseException as exc:
             if _may_be_left_open(exc):
@@ -111,10 +109,9 @@ async def _end_abandoned(client: AsyncMongoClient, session: AsyncClientSession) 
     if server_session is None:
         return
     try:
-        with pymongo.timeout(ABANDONED_END_SECONDS):
+        # the store away or slow: nothing more to do, its own reaper ends the transaction
+        with suppress(Exception), bounded(ABANDONED_END_SECONDS):
             await asyncio.shield(client.admin.command("killSessions", [session.session_id]))
-    except Exception:  # noqa: BLE001 (the store away or slow: its own reaper ends it)
-        pass
     finally:
         # never pooled again: its next user would start from a killed session
         server_session.mark_dirty()
