@@ -84,5 +84,13 @@ def test_links_refuse_a_second_parent_and_a_cycle():
 def test_a_newer_rating_wins_and_sla_clocks_are_not_versioned():
     rated = card(rating={"score": 5, "rated_at": T0.replace(hour=12)})
     assert rated.rate(score=1, comment=None, rated_at=T0, rated_by=None, now=T0) is None
-    clock = card().sla_clock("resolution", "running", T0, T0, "standard")
+    clock = card().sla_clock({"resolution": ("running", T0)}, T0, "standard")
     assert not clock.versioned and set(clock.sets) == {"sla.resolution", "sla_state"}
+    # one change that moves two clocks: both shown by one write, nothing left for the
+    # event of the other clock
+    both = {"first_response": ("running", T0), "resolution": ("running", T0)}
+    change = card().sla_clock(both, T0, "standard")
+    assert set(change.sets) == {"sla.first_response", "sla.resolution", "sla_state"}
+    shown = card(sla={k: v for k, v in ((n.split(".")[1], x) for n, x in change.sets.items()
+                                         if n.startswith("sla."))})
+    assert shown.sla_clock(both, T0, "standard") is None

@@ -94,18 +94,24 @@ def test_sla_clock_shows_time_left_but_never_clears_an_alert():
     from boards.domain.cards import apply_sla_clock, apply_sla_signal, sla_state
 
     t0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-    running = apply_sla_clock({}, "resolution", "running", t0 + timedelta(hours=8), t0, "std")
+    def clock(signals, state, deadline, at, target="resolution"):
+        return apply_sla_clock(signals, {target: (state, deadline)}, at, "std")
+
+    running = clock({}, "running", t0 + timedelta(hours=8), t0)
     assert running["resolution"]["state"] == "running"
     assert running["resolution"]["deadline"] == t0 + timedelta(hours=8)
-    paused = apply_sla_clock(running, "resolution", "paused", None, t0 + timedelta(hours=1),
-                             "std")
+    paused = clock(running, "paused", None, t0 + timedelta(hours=1))
     assert paused["resolution"]["state"] == "paused" and paused["resolution"]["deadline"] is None
     # an older clock change arriving late is ignored
-    assert apply_sla_clock(paused, "resolution", "running", t0, t0, "std") is None
+    assert clock(paused, "running", t0, t0) is None
+    # and so is a face the card already shows (as the store gives it back: ms, naive UTC)
+    deadline = t0 + timedelta(hours=2, microseconds=123456)
+    shown = clock(paused, "running", deadline, t0 + timedelta(hours=1, minutes=1))
+    shown["resolution"]["deadline"] = datetime(2026, 11, 23, 11, 0, 0, 123000)
+    assert clock(shown, "running", deadline, t0 + timedelta(hours=1, minutes=1)) is None
     warned = apply_sla_signal(paused, "resolution", "warning", t0 + timedelta(hours=9),
                               t0 + timedelta(hours=2), "std")
-    later = apply_sla_clock(warned, "resolution", "running", t0 + timedelta(hours=10),
-                            t0 + timedelta(hours=3), "std")
+    later = clock(warned, "running", t0 + timedelta(hours=10), t0 + timedelta(hours=3))
     assert later["resolution"]["state"] == "warning"  # the colour never goes back
     assert later["resolution"]["deadline"] == t0 + timedelta(hours=10)
     assert sla_state(later) == "warning"

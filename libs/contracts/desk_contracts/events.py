@@ -411,6 +411,18 @@ class SlaMet(_SlaSignal):
     SUMMARY = "An SLA target was met before its deadline."
 
 
+SlaClock = Literal["running", "paused", "stopped"]
+
+
+class SlaClockFace(BaseModel):
+    """One target's clock as a card shows it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    clock: SlaClock
+    deadline: datetime | None
+
+
 class SlaClockChanged(EventPayload):
     TYPE = "sla.clock_changed"
     SUMMARY = ("An SLA target's clock started, paused, resumed, was re-priced or stopped; "
@@ -419,11 +431,17 @@ class SlaClockChanged(EventPayload):
     card_id: str
     number: str
     target: SlaTargetName
-    clock: Literal["running", "paused", "stopped"]
+    clock: SlaClock
     deadline: datetime | None
     at: datetime
     policy: str
     service_id: str | None = None
+    clocks: dict[SlaTargetName, SlaClockFace] = Field(
+        default_factory=dict,
+        description="every target's clock after this change, `target`'s among them (one "
+                    "change that moves several clocks publishes one event per moved clock, "
+                    "each carrying all of them): a consumer that shows the clocks can show "
+                    "them all from the first and find nothing new in the others")
 
 
 class SlaTargetCompleted(EventPayload):

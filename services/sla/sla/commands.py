@@ -11,6 +11,7 @@ from desk_contracts.events import (
     SlaAutoClose,
     SlaBreached,
     SlaClockChanged,
+    SlaClockFace,
     SlaCustomerReminder,
     SlaMet,
     SlaTargetCompleted,
@@ -98,13 +99,19 @@ class Engine:
         """Tell boards each clock whose state or deadline this change moved."""
         before = self.repo.loaded_clocks.get(sla.card_id, {})
         now = datetime.now(UTC)
-        for target, (clock, deadline) in clock_faces(sla).items():
+        faces = clock_faces(sla)
+        # each event carries every clock, so boards shows them all from the first and
+        # writes the card once for the whole change
+        clocks = {target: SlaClockFace(clock=clock, deadline=deadline)
+                  for target, (clock, deadline) in faces.items()}
+        for target, (clock, deadline) in faces.items():
             if before.get(target) == (clock, deadline):
                 continue
             # a fresh id each time: the same face can recur (paused, resumed, paused again)
             await self.uow.emit(SlaClockChanged(
                 card_id=sla.card_id, number=sla.number, target=target, clock=clock,
-                deadline=deadline, at=now, policy=sla.policy, service_id=sla.service_id))
+                deadline=deadline, at=now, policy=sla.policy, service_id=sla.service_id,
+                clocks=clocks))
 
     async def emit(self, sla: CardSla, signal: Signal) -> None:
         clock = sla.targets.get(signal.target) if signal.target else None

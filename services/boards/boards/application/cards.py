@@ -527,12 +527,18 @@ async def show_sla_signal(uow: UnitOfWork, event, state: str) -> None:
 
 
 async def show_sla_clock(uow: UnitOfWork, event: SlaClockChanged) -> None:
-    """Keep the card's SLA deadlines current so the board shows time left from the start."""
+    """Keep the card's SLA deadlines current so the board shows time left from the start.
+
+    The event carries every clock of its change (`clocks`; a publisher that predates it
+    sends only its own target's), so the first event of a change shows them all and the
+    others find nothing new: one card write per change, however many clocks it moved."""
     cards = _repos(uow).cards
     card = await cards.card(event.card_id, uow.session)
     if card is None:
         raise PermanentFailure(f"SLA clock for unknown card {event.card_id!r}")
-    change = card.sla_clock(event.target, event.clock, event.deadline, event.at, event.policy)
+    faces = {target: (face.clock, face.deadline) for target, face in event.clocks.items()}
+    faces[event.target] = (event.clock, event.deadline)
+    change = card.sla_clock(faces, event.at, event.policy)
     if change is not None:
         await cards.show(card.id, change, uow.session)
 

@@ -471,15 +471,19 @@ class Card:
         change = CardChange(touch=False).set("sla", signals).set("sla_state", sla_state(signals))
         return change.note(now, "sla", f"sla.{target}", before, state)
 
-    def sla_clock(self, target: str, clock: str, deadline: datetime | None, at: datetime,
+    def sla_clock(self, faces: Mapping[str, tuple[str, datetime | None]], at: datetime,
                   policy: str) -> CardChange | None:
-        """Time left to show; no version bump (an agent's pending edit stays valid), no
-        history (the SLA record itself is the history); None for older news."""
-        signals = apply_sla_clock(self.sla, target, clock, deadline, at, policy)
+        """Time left to show for each target in `faces` (clock, deadline); no version bump
+        (an agent's pending edit stays valid), no history (the SLA record itself is the
+        history); None when it shows nothing new (older news, or already shown)."""
+        signals = apply_sla_clock(self.sla, faces, at, policy)
         if signals is None:
             return None
-        return CardChange(touch=False, versioned=False).set(
-            f"sla.{target}", signals[target]).set("sla_state", sla_state(signals))
+        change = CardChange(touch=False, versioned=False)
+        for target in faces:
+            if signals.get(target) != self.sla.get(target):
+                change.set(f"sla.{target}", signals[target])
+        return change.set("sla_state", sla_state(signals))
 
 
 # The stored fields a Card has an attribute for (`_id` is `id`).

@@ -148,25 +148,43 @@ def apply_sla_signal(signals: Mapping[str, Mapping[str, Any]], target: str, stat
     return updated
 
 
-def apply_sla_clock(signals: Mapping[str, Mapping[str, Any]], target: str, clock: str,
-                    deadline: datetime | None, at: datetime, policy: str
-                    ) -> dict[str, dict[str, Any]] | None:
-    """The card's signals after an sla.clock_changed (time left to show), or None if older.
+def apply_sla_clock(signals: Mapping[str, Mapping[str, Any]],
+                    faces: Mapping[str, tuple[str, datetime | None]], at: datetime,
+                    policy: str) -> dict[str, dict[str, Any]] | None:
+    """The card's signals after an sla.clock_changed, or None when it changes nothing.
 
-    A clock change updates the deadline and the clock's face; an alert (warning,
-    breached) or a met target keeps its state, so the card's colour never goes back.
+    `faces` is each target's clock (running/paused/stopped) and deadline as of `at`. A
+    clock change updates the deadline and the clock's face; an alert (warning, breached)
+    or a met target keeps its state, so the card's colour never goes back. A target
+    shown from a later change keeps that (older news arriving late), and a face the card
+    already shows is not rewritten — so the other events of one change, which carry the
+    same faces, write nothing.
     """
-    current = signals.get(target) or {}
-    if current.get("clock_at") is not None and _utc(current["clock_at"]) > _utc(at):
-        return None
     updated = {k: dict(v) for k, v in signals.items()}
-    entry = dict(current)
-    entry.update({"deadline": deadline, "clock": clock, "clock_at": at, "policy": policy})
-    if entry.get("state") not in ("warning", "breached", "met"):
-        entry["state"] = clock
-        entry.setdefault("at", at)
-    updated[target] = entry
-    return updated
+    changed = False
+    for target, (clock, deadline) in faces.items():
+        current = signals.get(target) or {}
+        if current.get("clock_at") is not None and _utc(current["clock_at"]) > _utc(at):
+            continue
+        if (current.get("clock") == clock and current.get("policy") == policy
+                and _stored(current.get("deadline")) == _stored(deadline)):
+            continue
+        entry = dict(current)
+        entry.update({"deadline": deadline, "clock": clock, "clock_at": at, "policy": policy})
+        if entry.get("state") not in ("warning", "breached", "met"):
+            entry["state"] = clock
+            entry.setdefault("at", at)
+        updated[target] = entry
+        changed = True
+    return updated if changed else None
+
+
+def _stored(value: datetime | None) -> datetime | None:
+    """A time as the store keeps it (UTC, milliseconds), to compare with one read back."""
+    if value is None:
+        return None
+    value = _utc(value)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 def _utc(value: datetime) -> datetime:
