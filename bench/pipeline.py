@@ -373,7 +373,8 @@ async def top_ops(url: str, namespace: str, *, detail: bool = False) -> Counter:
         coll = ns.split(".", 1)[1] if "." in ns else ns
         for kind in ("queries", "getmore", "insert", "update", "remove", "commands"):
             if sections.get(kind, {}).get("count"):
-                ops[f"{who}.{coll} {kind}"] += sections[kind]["count"]
+                ops[(f"{who}.{coll} {kind}", "count")] += sections[kind]["count"]
+                ops[(f"{who}.{coll} {kind}", "ms")] += sections[kind].get("time", 0) / 1000
     return ops
 
 
@@ -776,10 +777,17 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
                 for line in scans:
                     print(line)
             if detail0 is not None:
-                detail = await top_ops(store.url, ns, detail=True) - detail0
-                print("store operations per ticket by collection and kind (burst window):")
-                for key, n in detail.most_common(40):
-                    print(f"  {n / args.burst:7.2f}  {key}")
+                detail = await top_ops(store.url, ns, detail=True)
+                detail.subtract(detail0)
+                spent = Counter({k: v for (k, what), v in detail.items() if what == "ms"})
+                print("store operations per ticket by collection and kind (burst window), "
+                      "with the store's time on them (`top`; a transaction's statements "
+                      "included, its commit not):")
+                print(f"  {'ops':>7}  {'ms':>7}")
+                for key, ms in spent.most_common(40):
+                    print(f"  {detail[(key, 'count')] / args.burst:7.2f}  "
+                          f"{ms / args.burst:7.2f}  {key}")
+                print(f"  {'':>7}  {sum(spent.values()) / args.burst:7.2f}  in all")
             if counter:
                 counter.paused = True
                 await asyncio.sleep(2.5)  # the profile entry of the last commit
