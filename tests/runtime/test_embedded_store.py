@@ -70,3 +70,56 @@ async def test_a_long_statement_in_one_transaction_does_not_hold_up_the_others(d
         f"the long statement took {long_statement:.2f} s")
     assert await db.small.count_documents({}) == 4
     assert await db.big.count_documents({}) == 1  # the long transaction left nothing
+
+
+async def test_a_profiling_level_set_takes_effect_with_the_next_command(db):
+    """The store remembers each database's profiling settings instead of reading them for
+    every command; setting them must still change what the very next command does."""
+    await db.seen.insert_one({"_id": 1})
+    await db.seen.find_one({"_id": 1}, comment="before")  # level 0 is remembered now
+    assert (await db.command("profile", -1))["was"] == 0
+
+    await db.command("profile", 2)
+    await db.seen.find_one({"_id": 1}, comment="profiled")
+    await db.command("profile", 0)
+    await db.seen.find_one({"_id": 1}, comment="after")
+
+    comments = {d.get("command", {}).get("comment")
+                async for d in db["system.profile"].find({"ns": f"{db.name}.seen"})}
+    assert "profiled" in comments
+    assert "before" not in comments and "after" not in comments
+    assert (await db.command("profile", -1))["was"] == 0
+
+
+async def test_geo_indexes_still_refuse_bad_geometry(db):
+    """Writes skip the geo pre-check only when the collection has no geo index."""
+    from pymongo.errors import WriteError
+
+    await db.places.create_index([("at", "2dsphere")])
+    await db.places.insert_one({"_id": "ok", "at": {"type": "Point", "coordinates": [13, 52]}})
+    with pytest.raises(WriteError):
+        await db.places.insert_one({"_id": "bad", "at": {"type": "Point",
+                                                         "coordinates": [500, 100]}})
+    with pytest.raises(WriteError):
+        await db.places.update_one({"_id": "ok"}, {"$set": {"at.coordinates": [500, 100]}})
+    assert (await db.places.find_one({"_id": "ok"}))["at"]["coordinates"] == [13, 52]
+    assert await db.places.count_documents({}) == 1
+
+
+def test_a_write_without_geo_indexes_reads_no_index_options():
+    from desk_runtime.embedded_store import patch_fast_paths
+    from secantus.storage import Storage
+
+    patch_fast_paths()
+
+    class NoOptions:  # reading index options would fail
+        def _index_options_map(self, db, coll):
+            raise AssertionError("index options read for a write without geo indexes")
+
+        _partial_filters = _index_options_map
+
+    plain = [("a_1", {"a": 1}, False, False), ("b_1_c_1", {"b": 1, "c": 1}, True, True)]
+    Storage._validate_geo_indexes(NoOptions(), "d", "c", {"a": 1}, plain)
+    with pytest.raises(AssertionError):  # a geo index is still checked
+        Storage._validate_geo_indexes(NoOptions(), "d", "c", {"a": 1},
+                                      [*plain, ("at_2dsphere", {"at": "2dsphere"}, False, False)])
