@@ -793,6 +793,9 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
                 await asyncio.sleep(2.5)  # the profile entry of the last commit
                 await counter.poll()
             after_burst["quiet"] = await asyncio.to_thread(wait_quiet, pids, 180.0)
+            # and with the work left after the last stage (statistics, SLA display, marks):
+            # all a ticket costs, less the quiet check's own idle seconds
+            after_burst["cpu_all"] = {n: cpu_seconds(p) - cpu0[n] for n, p in pids.items()}
             after_burst["insert"] = await insert_rate(store.url, args.insert_seconds)
             if args.idle_seconds and not args.soak_minutes:
                 after_burst["cpu"] = await asyncio.to_thread(cpu_window, pids,
@@ -880,6 +883,11 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
               + "  ".join(f"{n} {1000 * spent[n] / done:.1f}" for n in SERVICES if n in spent)
               + f") — {os.cpu_count()} cores give at most "
               f"{os.cpu_count() / max(total / done, 1e-9):.1f} tickets/s")
+        every = b["cpu_all"]
+        print(f"  … and with the work left after it      {1000 * sum(every.values()) / done:6.1f} "
+              f"ms  (store {1000 * every['store'] / done:.1f}; "
+              + "  ".join(f"{n} {1000 * every[n] / done:.1f}" for n in SERVICES if n in every)
+              + "; until quiet)")
         print(f"  the broker's CPU per ticket            {1000 * b['broker_cpu'] / done:6.1f} ms  "
               "(RabbitMQ's whole VM: whatever else uses it counts too)")
         print(f"  the machine's cores busy               {100 * b['machine_busy']:6.1f} %   "
