@@ -123,3 +123,46 @@ def test_a_write_without_geo_indexes_reads_no_index_options():
     with pytest.raises(AssertionError):  # a geo index is still checked
         Storage._validate_geo_indexes(NoOptions(), "d", "c", {"a": 1},
                                       [*plain, ("at_2dsphere", {"at": "2dsphere"}, False, False)])
+
+
+def test_a_write_statement_reads_its_index_catalog_once_not_per_document(tmp_path):
+    """In the store's own process: an insert or update reads the collection's index catalog
+    as often for 50 documents as for one; an index made between two statements is honoured
+    by the second (with its collation, which only the index's options carry)."""
+    from desk_runtime.embedded_store import patch_fast_paths
+    from secantus.storage import Storage
+
+    patch_fast_paths()
+    store = Storage(str(tmp_path / "store"))
+    reads: list[str] = []
+    scan = Storage._iter_indexes
+    store._iter_indexes = lambda db, coll: (reads.append(coll), scan(store, db, coll))[1]
+
+    def catalog_reads(write) -> int:
+        reads.clear()
+        write()
+        return len(reads)
+
+    try:
+        store.create_index("d", "people", "age_1", {"age": 1})
+        store.create_index("d", "people", "tags_1", {"tags": 1})
+        one = catalog_reads(lambda: store.insert(
+            "d", "people", [{"_id": -1, "age": -1, "tags": ["a"]}]))
+        many = catalog_reads(lambda: store.insert(
+            "d", "people", [{"_id": i, "age": i, "tags": ["a", str(i)]} for i in range(50)]))
+        assert many == one, (one, many)
+        one = catalog_reads(lambda: store.update_matching(
+            "d", "people", {"age": -1}, {"$inc": {"age": 1000}}))
+        many = catalog_reads(lambda: store.update_matching(
+            "d", "people", {"age": {"$gte": 0, "$lt": 50}}, {"$inc": {"age": 100}},
+            multi=True))
+        assert many <= one + 1, (one, many)  # one more for the multi-update's range pick
+        assert len(store.find_matching("d", "people", {"age": {"$gte": 100, "$lt": 200}})) == 50
+
+        store.insert("d", "names", [{"_id": 1, "name": "anna"}])
+        store.create_index("d", "names", "name_ci", {"name": 1},
+                           {"unique": True, "collation": {"locale": "en", "strength": 2}})
+        inserted, errors = store.insert("d", "names", [{"_id": 2, "name": "ANNA"}])
+        assert inserted == 0 and errors[0]["code"] == 11000, errors
+    finally:
+        store.close()
