@@ -61,6 +61,7 @@ import asyncio
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -155,6 +156,20 @@ async def insert_rate(url: str, seconds: float) -> float:
     await coll.drop()
     await client.close()
     return rate
+
+
+async def insert_rates(url: str, seconds: float, samples: int) -> list[float]:
+    """`samples` insert_rate readings in a row: a single few-second reading of a store
+    with a stack around it moves a lot (a checkpoint, a poll landing in it)."""
+    return [await insert_rate(url, seconds) for _ in range(max(1, samples))]
+
+
+def rates_line(rates: list[float], before: list[float] | None = None) -> str:
+    """The median reading (its ratio to the median before), then every reading."""
+    line = f"{statistics.median(rates):8.1f} /s"
+    if before is not None:
+        line += f"   = {statistics.median(rates) / statistics.median(before):.2f} × before"
+    return line + "   (" + ", ".join(f"{r:.0f}" for r in rates) + ")"
 
 
 async def txn_rate(url: str, seconds: float) -> float:
@@ -728,7 +743,7 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
         idle_cpu = await asyncio.to_thread(cpu_window, pids, args.idle_seconds)
         idle_req = await store_requests(store.url) - idle_req0
         idle_end, idle_ops1 = time.time(), await top_ops(store.url, ns)
-        insert_before = await insert_rate(store.url, args.insert_seconds)
+        insert_before = await insert_rates(store.url, args.insert_seconds, args.insert_samples)
         if counter:
             await counter.poll()
         idle_txn = counter.between(idle_start, idle_end) if counter else None
@@ -796,7 +811,8 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
             # and with the work left after the last stage (statistics, SLA display, marks):
             # all a ticket costs, less the quiet check's own idle seconds
             after_burst["cpu_all"] = {n: cpu_seconds(p) - cpu0[n] for n, p in pids.items()}
-            after_burst["insert"] = await insert_rate(store.url, args.insert_seconds)
+            after_burst["insert"] = await insert_rates(store.url, args.insert_seconds,
+                                                       args.insert_samples)
             if args.idle_seconds and not args.soak_minutes:
                 after_burst["cpu"] = await asyncio.to_thread(cpu_window, pids,
                                                              args.idle_seconds)
@@ -820,7 +836,8 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
                 await counter.poll()
             soak_txn = counter.between(s_start, s_end) if counter else Counter()
             await asyncio.to_thread(wait_quiet, pids, 180.0)
-            insert_after_soak = await insert_rate(store.url, args.insert_seconds)
+            insert_after_soak = await insert_rates(store.url, args.insert_seconds,
+                                                   args.insert_samples)
             soak_cpu = (await asyncio.to_thread(cpu_window, pids, args.idle_seconds)
                         if args.idle_seconds else None)
         # ---- a long idle stretch after the load: does the store stay as fast as it was?
@@ -832,7 +849,8 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
             await asyncio.sleep(60 * args.idle_after_minutes)
             long_idle["cpu_avg"] = {n: 100 * (cpu_seconds(p) - cpu0[n]) / (time.time() - i_start)
                                     for n, p in pids.items()}
-            long_idle["insert"] = await insert_rate(store.url, args.insert_seconds)
+            long_idle["insert"] = await insert_rates(store.url, args.insert_seconds,
+                                                     args.insert_samples)
         await http.aclose()
         rss = {n: peak_rss_mb(p) for n, p in pids.items()}
     finally:
@@ -858,7 +876,7 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
           "work, CPU time; lower is faster; a rough reading: repeat a run where it is high)")
     print("idle stack")
     print_cpu(f"CPU over {args.idle_seconds:g} s, % of one core", idle_cpu)
-    print(f"  store insert_one, serial, stack idle    {insert_before:8.1f} /s")
+    print(f"  store insert_one, serial, stack idle    {rates_line(insert_before)}")
     if burst_tickets:
         b = after_burst
         print(f"burst of {args.burst} at {args.concurrency} concurrent")
@@ -901,8 +919,8 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
                        sum(1 for t in burst_tickets if t.accepted))
         print(f"  work left after the last stage          {b['quiet']:8.1f} s    "
               "(until every process is under 10 % of a core)")
-        print(f"  store insert_one after the burst        {b['insert']:8.1f} /s   "
-              f"= {b['insert'] / insert_before:.2f} × before (measured once quiet)")
+        print(f"  store insert_one after the burst        "
+              f"{rates_line(b['insert'], insert_before)}  (once quiet)")
         if "cpu" in b:
             print_cpu("idle CPU after the burst" + (" (NOT idle: work left)" if any(
                 not t.complete for t in burst_tickets if t.accepted) else ""), b["cpu"])
@@ -924,8 +942,8 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
         print_txns("store per ticket (soak window)", soak_txn, ops1 - ops0,
                    sum(1 for t in soak_tickets if t.accepted), s_end - s_start,
                    idle_txn, idle_ops, idle_end - idle_start)
-        print(f"  store insert_one after the soak         {insert_after_soak:8.1f} /s   "
-              f"= {insert_after_soak / insert_before:.2f} × before")
+        print(f"  store insert_one after the soak         "
+              f"{rates_line(insert_after_soak, insert_before)}")
         if soak_cpu:
             print_cpu("idle CPU after the soak" + (" (NOT idle: work left)" if any(
                 not t.complete for t in soak_tickets if t.accepted) else ""), soak_cpu)
@@ -933,8 +951,8 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
         print(f"after {args.idle_after_minutes:g} min idle")
         print_cpu(f"CPU averaged over the {args.idle_after_minutes:g} min, % of one core",
                   long_idle["cpu_avg"])
-        print(f"  store insert_one after the idle stretch {long_idle['insert']:8.1f} /s   "
-              f"= {long_idle['insert'] / insert_before:.2f} × before the load")
+        print(f"  store insert_one after the idle stretch "
+              f"{rates_line(long_idle['insert'], insert_before)}")
     print("peak RSS (VmHWM)")
     print("  " + "  ".join(f"{n} {rss[n]:.0f} MiB" for n in ("store", *SERVICES)))
     if failures:
@@ -955,6 +973,8 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=5.0,
                         help="seconds between ready and the idle window")
     parser.add_argument("--insert-seconds", type=float, default=3.0)
+    parser.add_argument("--insert-samples", type=int, default=3,
+                        help="insert-rate readings of the stack's store (the median counts)")
     parser.add_argument("--txn-seconds", type=float, default=5.0)
     parser.add_argument("--broker-messages", type=int, default=2000)
     parser.add_argument("--portal-poll", type=float, default=0.5)
