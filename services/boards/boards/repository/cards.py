@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from desk_runtime.logging import get_logger
+from desk_runtime.mongo import StoreUnavailable
 from desk_runtime.unit_of_work import UnitOfWork
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -106,6 +108,9 @@ def card_list_query(*, boards: str | list[str], after: str | None = None,
 
 Session = AsyncClientSession | None
 
+log = get_logger(__name__)
+COUNTER_ATTEMPTS = 5
+
 
 class CardRepository:
     """Cards (as `Card`), their comments and the counters that number them."""
@@ -144,11 +149,23 @@ class CardRepository:
     # --- numbering --------------------------------------------------------------------------
 
     async def next_counter(self, key: str, session: Session = None) -> int:
-        doc = await self._counters.find_one_and_update(
-            {"_id": key}, {"$inc": {"n": 1}}, upsert=True,
-            return_document=ReturnDocument.AFTER, session=session,
-        )
-        return int(doc["n"])
+        """The counter's next value: each caller its own, concurrent callers included.
+
+        SecantusDB 0.7 now and then answers one of several findAndModify racing on one
+        document with no document, though it did increment it (8 threads × 300
+        increments: 2–7 such answers a run, the count right at the end). That value is
+        lost — a gap, as a retried transaction leaves — and the counter is asked again.
+        """
+        for _ in range(COUNTER_ATTEMPTS):
+            doc = await self._counters.find_one_and_update(
+                {"_id": key}, {"$inc": {"n": 1}}, upsert=True,
+                return_document=ReturnDocument.AFTER, session=session,
+            )
+            if doc is not None:
+                return int(doc["n"])
+            log.warning("counter.answered_without_document", counter=key)
+        raise StoreUnavailable(f"counter {key!r}: the store answered without the document "
+                               f"{COUNTER_ATTEMPTS} times")
 
     # --- one card ---------------------------------------------------------------------------
 
