@@ -10,7 +10,7 @@ from typing import Any
 from desk_contracts.catalog import ServiceDefinition
 from desk_contracts.events import CardSnapshot
 from desk_runtime.catalog_copy import CatalogCopy
-from desk_runtime.mongo import insert_all
+from desk_runtime.unit_of_work import UnitOfWork
 from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
@@ -92,16 +92,17 @@ class NotifyRepository:
         return await self._cards.find_one({"_id": card_id}, session=session)
 
     async def save_card(self, card: CardSnapshot, session: AsyncClientSession,
-                        thread: dict[str, Any] | None = None, *, new: bool = False) -> None:
-        """Keep the newest snapshot (events may be redelivered out of order). `new`: the
+                        thread: dict[str, Any] | None = None, *,
+                        new_in: UnitOfWork | None = None) -> None:
+        """Keep the newest snapshot (events may be redelivered out of order). `new_in`: the
         card cannot be known yet (its card.created, delivered for the first time), so it is
-        inserted blind; were it known after all, the duplicate key fails this attempt and
-        the redelivery takes the careful path."""
+        inserted blind with that transaction's other inserts (`uow.insert`: one statement
+        for a group's cards); were it known after all, the duplicate key fails this attempt
+        and the redelivery takes the careful path."""
         snapshot = card.model_dump(mode="json")
-        if new:
-            await self._cards.insert_one({"_id": card.card_id, "snapshot": snapshot,
-                                          "version": card.version, "thread": thread},
-                                         session=session)
+        if new_in is not None:
+            new_in.insert(self._cards.name, {"_id": card.card_id, "snapshot": snapshot,
+                                             "version": card.version, "thread": thread})
             return
         # Usually the card is new here: one upsert does it; otherwise compare versions.
         inserted = await self._cards.update_one(
@@ -231,16 +232,17 @@ class NotifyRepository:
         )
         return result.upserted_id is not None
 
-    async def record_deliveries(self, deliveries: list[dict[str, Any]],
-                                session: AsyncClientSession, *, blind: bool) -> set[str]:
-        """Record notifications to send (distinct ids); the ids recorded now. `blind`: none
-        can exist yet (their cause is delivered for the first time), so they are inserted
-        in one statement, no read, no upsert; a duplicate key fails the caller's attempt."""
-        if not blind:
-            return {d["_id"] for d in deliveries if await self.record_delivery(d, session)}
-        if deliveries:
-            await insert_all(self._deliveries.database, self._deliveries.name, deliveries,
-                             session)
+    async def record_deliveries(self, deliveries: list[dict[str, Any]], uow: UnitOfWork
+                                ) -> set[str]:
+        """Record notifications to send (distinct ids); the ids recorded now. On the cause's
+        first delivery none can exist yet, so they are inserted blind with the
+        transaction's other inserts (`uow.insert`: one statement for a group's
+        deliveries), no read, no upsert; a duplicate key fails the caller's attempt."""
+        if not uow.first_delivery:
+            return {d["_id"] for d in deliveries
+                    if await self.record_delivery(d, uow.session)}
+        for delivery in deliveries:
+            uow.insert(self._deliveries.name, delivery)
         return {d["_id"] for d in deliveries}
 
     async def _backfill_due_at(self) -> None:

@@ -95,7 +95,8 @@ async def on_card_created(uow: UnitOfWork, event: CardCreated, ctx: Context) -> 
                           f"@{ctx.settings.inbound_domain}")
     # the card is new to notify unless this is a redelivery (or its events came out of
     # order, which the duplicate key and the redelivery's careful path sort out)
-    await repo.save_card(card, uow.session, thread=thread, new=uow.first_delivery)
+    await repo.save_card(card, uow.session, thread=thread,
+                         new_in=uow if uow.first_delivery else None)
     service = await repo.service(card.service_id, uow.session)
     ack_thread = {"in_reply_to": thread["references"][-1] if thread["references"] else None,
                   "references": list(thread["references"])}

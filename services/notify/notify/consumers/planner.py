@@ -86,7 +86,7 @@ class Planner:
         for delivery in deliveries:  # two routes may name one recipient: the first wins
             unique.setdefault(delivery["_id"], delivery)
         inserted = await NotifyRepository(uow.db).record_deliveries(
-            list(unique.values()), uow.session, blind=uow.first_delivery)
+            list(unique.values()), uow)
         for delivery in deliveries:
             status = delivery["status"]
             fresh = delivery["_id"] in inserted and unique[delivery["_id"]] is delivery
