@@ -123,8 +123,8 @@ async def test_breaches_are_published_once_with_two_replicas_and_one_killed(stac
     expected = CARDS * 2 - PAUSED  # first response for all, resolution for the unpaused
     got: list[dict] = []
     # the surviving replica takes the killed one's partitions over (membership) before it
-    # raises their breaches: seconds alone, but late in a whole suite on a slow machine it
-    # took 44–50 s (2026-12-02); the loop ends as soon as every breach is in
+    # raises their breaches: seconds alone, but late in a whole suite on a slow machine
+    # this wait took about 41 and 49 s (2026-12-02); it ends as soon as every breach is in
     deadline = asyncio.get_running_loop().time() + 90
     while asyncio.get_running_loop().time() < deadline:
         got += await drain(q, 1.0)
