@@ -11,23 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 
 import pytest
-from pymongo import AsyncMongoClient
 
 from desk_runtime.mongo import in_transaction
 
 DOCS = 60_000  # one insert_many of these in a transaction: a statement of seconds here
-
-
-@pytest.fixture
-async def db(mongo_url):
-    client = AsyncMongoClient(mongo_url, tz_aware=True)
-    name = f"t{uuid.uuid4().hex[:10]}_embedded"
-    yield client[name]
-    await client.drop_database(name)
-    await client.close()
 
 
 async def test_a_long_statement_in_one_transaction_does_not_hold_up_the_others(db):

@@ -8,23 +8,12 @@ import subprocess
 import sys
 import textwrap
 import time
-import uuid
 
 import pytest
-from pymongo import AsyncMongoClient
 
 from desk_runtime.lease import RELEASED, LeaseLost, Leases, fence_update, fenced_filter
 
 TTL = 1.5
-
-
-@pytest.fixture
-async def db(mongo_url):
-    client = AsyncMongoClient(mongo_url, tz_aware=True)
-    name = f"t{uuid.uuid4().hex[:10]}_lease"
-    yield client[name]
-    await client.drop_database(name)
-    await client.close()
 
 
 async def test_one_holder_at_a_time_and_a_release_hands_it_over_with_a_new_token(db):
