@@ -208,3 +208,46 @@ async def test_a_send_whose_record_meets_a_stuck_transaction_is_recorded_once_it
     assert stored["status"] == "sent" and "touched" not in stored
     assert await sent_events(dispatcher, doc["_id"]) == 1
     assert len(sink.to(email)) == 1
+
+
+async def test_a_planned_delivery_wakes_the_worker_even_when_another_commit_came_first(
+        notify, sink, monkeypatch):
+    """notify commits many transactions that plan nothing (a card copy, a clock): one of
+    them committing while a delivery's transaction still runs must not spend that
+    delivery's wake-up — the worker would sleep out its idle back-off with the mail
+    waiting (up to 10 s in a burst). Here the back-off is 60 s, so only the wake-up can
+    send the mail in time."""
+    dispatcher, planner = notify
+    monkeypatch.setattr(dispatcher_module, "IDLE_MAX_SECONDS", 60.0)
+    monkeypatch.setattr(dispatcher.settings, "dispatch_poll_seconds", 60.0)
+    dispatcher.start()
+    try:
+        workers = dispatcher._channels["email"].workers
+        for _ in range(100):  # their first round found nothing: each sleeps 60 s
+            if all(w.waiting is not None for w in workers):
+                break
+            await asyncio.sleep(0.05)
+        assert [w.waiting for w in workers] == [60.0] * len(workers)
+        email = address("fay")
+        cause = make_envelope(CatalogServiceChanged(service=SERVICES["problem"], revision=1),
+                              account_id="default")
+        recorded, go = asyncio.Event(), asyncio.Event()
+
+        async def planning(uow):
+            await planner.record(uow, [planner.delivery(
+                uow, kind="acknowledgment", channel="email", recipient=email,
+                card_id="c1", context=CONTEXT, language="en", audience="customer")])
+            recorded.set()
+            await go.wait()
+
+        async def unrelated(uow):
+            await uow.db["deliveries"].find_one({"_id": "none"}, session=uow.session)
+
+        planned = asyncio.create_task(dispatcher.runtime.transact(planning, causation=cause))
+        await recorded.wait()
+        await dispatcher.runtime.transact(unrelated)  # commits first
+        go.set()
+        await planned
+        assert len(await asyncio.to_thread(sink.wait_for, email, 1, 10.0)) == 1
+    finally:
+        await dispatcher.stop()

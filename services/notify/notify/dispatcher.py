@@ -115,7 +115,6 @@ class Dispatcher:
         self._channels = {channel: ChannelWorkers() for channel in self.senders}
         self._gauge: Worker | None = None
         self._stopping = False
-        self._to_wake: set[str] = set()
         self._in_flight: dict[str, int | None] = {}  # delivery → its claim token
         self._handed: dict[str, deque[dict]] = {channel: deque() for channel in self.senders}
         self._releasing: set[asyncio.Task] = set()
@@ -126,7 +125,6 @@ class Dispatcher:
     # --- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
         tasks = self.runtime.tasks
-        self.runtime.on_commit(self._after_commit)
         poll = min(self.settings.dispatch_poll_seconds, IDLE_MAX_SECONDS)
         for channel, pool in self._channels.items():
             for i in range(max(1, SENDERS[channel].workers(self.settings))):
@@ -189,9 +187,16 @@ class Dispatcher:
         return claimed_on_record(delivery, self.worker, now + LEASE)
 
     def hand_over(self, deliveries: list[dict]) -> None:
-        """Deliveries recorded claimed by this process were committed: its workers send them
-        next, without claiming them in the store. A dispatcher that began to stop hands
-        them back instead (due at once, for any replica)."""
+        """Deliveries were recorded and their transaction committed (`uow.after_commit`):
+        one worker of each of their channels looks at once. Those recorded claimed by this
+        process are queued for its workers, which send them without claiming them in the
+        store; the others (recorded unclaimed) the woken worker claims. A dispatcher that
+        began to stop hands its own back instead (due at once, for any replica).
+
+        The wake-up belongs to the transaction that recorded the deliveries, and happens
+        only after it committed: a wake-up noted while it ran and spent by another
+        transaction's commit would leave the worker asleep in its idle back-off (up to
+        IDLE_MAX_SECONDS) with the mail waiting."""
         mine = [d for d in deliveries if d.get("claimed_by") == self.worker]
         if self._stopping:
             if mine:
@@ -202,27 +207,19 @@ class Dispatcher:
             return
         for delivery in mine:
             self._handed[delivery["channel"]].append(delivery)
+        self.wake({d["channel"] for d in deliveries})
 
     def _take_handed(self, channel: str) -> list[dict]:
         queue = self._handed[channel]
         return [queue.popleft() for _ in range(min(self.settings.dispatch_batch, len(queue)))]
 
-    def wake(self, channel: str | None = None) -> None:
-        """A delivery was recorded: once its transaction commits, one worker of its channel
-        looks (and keeps claiming while it finds work), instead of every worker at once."""
-        for name in self._channels:
-            if channel is None or name == channel:
-                self._to_wake.add(name)
-
-    def wake_now(self, channel: str | None = None) -> None:
-        """Something outside a transaction made deliveries due (an admin's retry)."""
-        self.wake(channel)
-        self._after_commit()
-
-    def _after_commit(self) -> None:
-        for name in self._to_wake:
-            self._channels[name].wake()
-        self._to_wake.clear()
+    def wake(self, channels: set[str] | None = None) -> None:
+        """Deliveries became due (committed: `hand_over`; an admin's retry): one worker of
+        each channel looks, and keeps claiming while it finds work, instead of every worker
+        at once."""
+        for name, pool in self._channels.items():
+            if channels is None or name in channels:
+                pool.wake()
 
     def templates_changed(self) -> None:
         self._templates.clear()

@@ -28,10 +28,13 @@ FREE = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class DueHints:
-    """The earliest deadline this process wrote since the scheduler last looked.
+    """The earliest deadline this process committed since the scheduler last looked.
 
     After a commit the scheduler asks it whether a deadline nearer than its planned wake-up
-    was set; only then does it look at the store (most new deadlines are hours away).
+    was set; only then does it look at the store (most new deadlines are hours away). A
+    deadline is noted once its transaction committed (`uow.after_commit`), never while it
+    runs: another transaction's commit would take the hint, wake the scheduler before the
+    record is visible, and leave the deadline to the scheduler's next planned look.
     """
 
     def __init__(self) -> None:
@@ -197,8 +200,8 @@ class SlaRepository:
             "lease_owner": None,
         }
         before = _clock_state(self.loaded_clocks.get(sla.card_id)) if version else None
-        if next_due_at is not None:
-            DUE_HINTS.note(next_due_at)
+        if next_due_at is not None:  # for the scheduler, once this transaction committed
+            uow.after_commit(DUE_HINTS.note, next_due_at)
         self._count(before, state, uow)
         self.loaded_clocks[sla.card_id] = faces
         if version == 0:

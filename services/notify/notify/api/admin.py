@@ -217,7 +217,7 @@ async def list_deliveries(request: Request, state: State | None = None,
 async def retry_delivery(delivery_id: str, request: Request) -> dict[str, Any]:
     if not await _repo(request).retry_failed_delivery(delivery_id):
         raise NotFound(f"no failed delivery {delivery_id!r}")
-    request.app.state.dispatcher.wake_now()
+    request.app.state.dispatcher.wake()
     return {"id": delivery_id, "state": "retrying"}
 
 

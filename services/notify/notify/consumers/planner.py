@@ -97,8 +97,6 @@ class Planner:
         recorded = [unique[i] for i in unique if i in inserted
                     and unique[i]["status"] == "pending"]
         if recorded and self.dispatcher is not None:
-            for channel in {d["channel"] for d in recorded}:
-                self.dispatcher.wake(channel)
             uow.after_commit(self.dispatcher.hand_over, recorded)
 
     async def to_customer(self, uow: UnitOfWork, kind: str, card: CardSnapshot,

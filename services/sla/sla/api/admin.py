@@ -7,7 +7,7 @@ is shared by policies, so saving one re-prices the open clocks of every policy o
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 
 from desk_contracts.catalog import Priority
 from desk_runtime.http import Invalid, NotFound, require_admin
