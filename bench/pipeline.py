@@ -119,11 +119,11 @@ class PipelineStack(Stack):
 class Store:
     """A fresh SecantusDB of our own: an empty directory, a free port, its pid for CPU."""
 
-    def __init__(self, retry_writes: bool) -> None:
+    def __init__(self, retry_writes: bool, module: str = "desk_runtime.embedded_store") -> None:
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="bench-pipeline-store-")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "desk_runtime.embedded_store", "--host", "127.0.0.1",
+            [sys.executable, "-m", module, "--host", "127.0.0.1",
              "--port", str(self.port),
              "--storage-path", self.dir, "--log-level", "WARNING"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -15,7 +15,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ORDER = ["boards_list", "board_render", "portal_pages", "intake_mail", "notify_throughput",
          "stats_figures", "kb_search", "task_cards", "cards_search", "pipeline", "replicas",
-         "sla_clocks", "admin_pages", "automation"]
+         "ttl_sweep", "sla_clocks", "admin_pages", "automation"]
 
 
 def main(argv: list[str]) -> int:

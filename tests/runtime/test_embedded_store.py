@@ -155,3 +155,50 @@ def test_a_write_statement_reads_its_index_catalog_once_not_per_document(tmp_pat
         assert inserted == 0 and errors[0]["code"] == 11000, errors
     finally:
         store.close()
+
+
+def test_the_ttl_sweep_decodes_what_may_have_expired_not_the_whole_collection(
+        tmp_path, monkeypatch):
+    """In the store's own process: a sweep over 3,000 live documents and 7 expired ones
+    decodes about the 7, and deletes exactly what the unpatched sweep deletes — an expired
+    date, by either TTL index; not a string, a missing field, a live date, nor what a
+    partial TTL index leaves out."""
+    from datetime import UTC, datetime, timedelta
+
+    from desk_runtime.embedded_store import patch_ttl_sweep
+    from secantus import storage
+
+    patch_ttl_sweep()
+    store = storage.Storage(str(tmp_path / "store"), ttl_sweep_seconds=0)
+    now = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    old, fresh = now - timedelta(hours=2), now - timedelta(minutes=5)
+    try:
+        store.create_index("d", "seen", "at_1", {"at": 1}, {"expireAfterSeconds": 3600})
+        store.create_index("d", "seen", "gone_1", {"gone": 1},
+                           {"expireAfterSeconds": 0, "sparse": True})
+        store.insert("d", "seen", [{"_id": i, "at": fresh} for i in range(3000)])
+        store.insert("d", "seen", [{"_id": f"old{i}", "at": old} for i in range(5)]
+                     + [{"_id": "due", "at": fresh, "gone": now - timedelta(seconds=1)},
+                        {"_id": "both", "at": old, "gone": old},
+                        {"_id": "text", "at": "2020-01-01"}, {"_id": "none"},
+                        {"_id": "later", "at": fresh, "gone": now + timedelta(hours=1)}])
+        store.create_index("d", "codes", "at_1", {"at": 1},
+                           {"expireAfterSeconds": 60, "partialFilterExpression": {"used": True}})
+        store.insert("d", "codes", [{"_id": "used", "at": old, "used": True},
+                                    {"_id": "open", "at": old, "used": False}])
+
+        decoded = []
+        decode = storage.bson.decode
+        monkeypatch.setattr(storage.bson, "decode", lambda b, *a, **k: (
+            decoded.append(1), decode(b, *a, **k))[1])
+        assert store.prune_ttl("d", "seen", now=now) == 7
+        assert len(decoded) < 200, len(decoded)  # 46 here (catalog reads too); unpatched 3,033
+        assert store.prune_ttl("d", "codes", now=now) == 1
+        monkeypatch.undo()
+
+        left = {d["_id"] for d in store.find_matching("d", "seen", {})}
+        assert left == set(range(3000)) | {"text", "none", "later"}
+        assert [d["_id"] for d in store.find_matching("d", "codes", {})] == ["open"]
+        assert store.prune_ttl("d", "seen", now=now) == 0
+    finally:
+        store.close()

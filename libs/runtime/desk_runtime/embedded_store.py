@@ -40,6 +40,17 @@ of the store's samples for the desk's cards, with 15 indexes. Inside one stateme
 catalog cannot change, so the statement keeps what it read; the next statement reads
 afresh.
 
+**Its TTL sweep reads only what an index says may have expired.** Every 60 s SecantusDB
+walks each collection with a TTL index and decodes every document in it, under its global
+lock, to find the expired ones. The desk keeps a record per consumed event for 30 days
+(`processed`), its sent outbox entries for 7 and its deliveries' log: after a soak of
+9,000 tickets (`bench/pipeline.py --soak-minutes 30 --rate 5 --idle-after-minutes 60`) the
+idle store used 10.2 % of a core over the next hour (1.5 % before any traffic), growing
+with every ticket kept. The sweep's candidates now come from the TTL index itself (the
+range below each index's cutoff, as the store's own `deleteMany` finds them), and the
+sweep still tests each candidate exactly as before, so what it deletes is unchanged.
+Real MongoDB's TTL monitor scans its index the same way.
+
 Real MongoDB is not involved: only the embedded store runs through this.
 """
 
@@ -48,9 +59,11 @@ from __future__ import annotations
 import functools
 import sys
 import threading
+from datetime import UTC, datetime, timedelta
 
 _PATCHED = False
 _FAST_PATHS = False
+_TTL_BY_INDEX = False
 
 
 def patch_reaper() -> None:
@@ -159,9 +172,63 @@ def patch_fast_paths() -> None:
     _FAST_PATHS = True
 
 
+def patch_ttl_sweep() -> None:
+    """The TTL sweep's candidates come from each TTL index's range below its cutoff instead
+    of a decode of the whole collection; each is still tested by the sweep itself."""
+    global _TTL_BY_INDEX
+    if _TTL_BY_INDEX:
+        return
+    from secantus import storage
+
+    store = storage.Storage
+    prune, scan_docs = store.prune_ttl, store._scan_docs
+    sweep = threading.local()  # the collection being swept and its TTL ranges
+
+    def _scan_docs(self, db: str, coll: str):
+        wanted = getattr(sweep, "ranges", None)
+        if wanted is None or wanted[0] != (db, coll):
+            return scan_docs(self, db, coll)
+        sweep.ranges = None  # the sweep's one scan; an uncovered range below scans in full
+        rows: dict = {}
+        for expired in wanted[1]:
+            for row in self._candidates_iter(db, coll, expired):
+                rows.setdefault(row[0], row)
+        return iter(list(rows.values()))
+
+    def prune_ttl(self, db: str, coll: str, *, now: datetime | None = None) -> int:
+        when = now if now is not None else datetime.now(UTC)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        ranges = []
+        for _name, key_spec, options in self._iter_indexes(db, coll):
+            ttl = options.get("expireAfterSeconds")
+            if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl >= 0:
+                continue
+            if len(key_spec) != 1:
+                continue
+            (field, direction), = key_spec.items()
+            if field == "_id" or isinstance(direction, bool) or not isinstance(
+                    direction, (int, float)):
+                continue
+            try:
+                ranges.append({field: {"$lt": when - timedelta(seconds=float(ttl))}})
+            except OverflowError:
+                continue
+        sweep.ranges = ((db, coll), ranges) if ranges else None
+        try:
+            return prune(self, db, coll, now=when)
+        finally:
+            sweep.ranges = None
+
+    store._scan_docs = _scan_docs
+    store.prune_ttl = prune_ttl
+    _TTL_BY_INDEX = True
+
+
 def main(argv: list[str] | None = None) -> int:
     patch_reaper()
     patch_fast_paths()
+    patch_ttl_sweep()
     from secantus import cli
 
     return cli.main(sys.argv[1:] if argv is None else argv)
