@@ -193,7 +193,7 @@ def patch_ttl_sweep() -> None:
         for expired in wanted[1]:
             for row in self._candidates_iter(db, coll, expired):
                 rows.setdefault(row[0], row)
-        return iter(list(rows.values()))
+        return list(rows.values())
 
     def prune_ttl(self, db: str, coll: str, *, now: datetime | None = None) -> int:
         when = now if now is not None else datetime.now(UTC)
@@ -214,7 +214,9 @@ def patch_ttl_sweep() -> None:
                 ranges.append({field: {"$lt": when - timedelta(seconds=float(ttl))}})
             except OverflowError:
                 continue
-        sweep.ranges = ((db, coll), ranges) if ranges else None
+        if not ranges:  # no TTL index: what the sweep itself finds, without its catalog read
+            return 0
+        sweep.ranges = ((db, coll), ranges)
         try:
             return prune(self, db, coll, now=when)
         finally:
