@@ -13,7 +13,10 @@ a local SMTP sink (aiosmtpd). Then it prints:
 * for a burst (default 300 `POST /v1/requests`, 8 at a time): cards/s and its ratio to the
   raw two-insert transaction rate; p50/p99/max from the POST to the card (`card.created`
   on the bus), to the SLA clock (`sla.clock_changed`), to the acknowledgment mail at the
-  SMTP sink and to the portal's read-model row; how many tickets did not complete;
+  SMTP sink and to the portal's read-model row; how many tickets did not complete; the
+  same time hop by hop (POST → intake's commit → `request.received` on the bus → the card's
+  commit → `card.created` on the bus → the mail), from the events' `occurred_at`, so a slow
+  stage shows itself;
 * store transactions (and store operations) per ticket: SecantusDB's `serverStatus` has
   no transaction counters, so the admin database's profiler (level 2) records every
   `commitTransaction`/`abortTransaction` — one extra small write per transaction — and
@@ -50,6 +53,9 @@ default every 0.5 s, so the portal figure is exact to that interval).
     python bench/pipeline.py --burst 100 --idle-after-minutes 60
     python bench/pipeline.py --retry-writes           # the driver's default URL (retryable
                                                       # writes on), to compare
+
+`--store-log PATH` keeps the store's own log (INFO); `--store-module` runs another module as
+the store (`secantus`: SecantusDB as released, without the desk's changes).
 
 Ctrl-C during the load stops sending (soak) or waiting and still prints the figures.
 """
@@ -119,14 +125,18 @@ class PipelineStack(Stack):
 class Store:
     """A fresh SecantusDB of our own: an empty directory, a free port, its pid for CPU."""
 
-    def __init__(self, retry_writes: bool, module: str = "desk_runtime.embedded_store") -> None:
+    def __init__(self, retry_writes: bool, module: str = "desk_runtime.embedded_store",
+                 log: str | None = None) -> None:
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="bench-pipeline-store-")
+        out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - the child's
         self.proc = subprocess.Popen(
             [sys.executable, "-m", module, "--host", "127.0.0.1",
              "--port", str(self.port),
-             "--storage-path", self.dir, "--log-level", "WARNING"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             "--storage-path", self.dir, "--log-level", "INFO" if log else "WARNING"],
+            stdout=out, stderr=out)
+        if log:
+            out.close()
         wait_port("127.0.0.1", self.port)
         self.url = f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
         if not retry_writes:
@@ -229,6 +239,8 @@ class Observer:
         self.by_email: dict[str, Ticket] = {}
         self.cards: dict[str, tuple[float, str]] = {}   # request_id -> (seen, card_id)
         self.relay_lag: dict[str, float] = {}           # request_id -> seen - occurred_at
+        self.received: dict[str, tuple[float, float]] = {}  # request_id -> (occurred, seen)
+        self.card_commit: dict[str, float] = {}         # request_id -> card occurred_at
         self.clocks: dict[str, float] = {}              # card_id -> first clock_changed seen
         self.portal: dict[str, float] = {}              # request_id -> first poll that found it
         self.mails_seen = 0
@@ -241,7 +253,7 @@ class Observer:
         await channel.set_qos(prefetch_count=512)
         ex = await channel.get_exchange(exchange)
         queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-        for key in ("card.created.v1", "sla.clock_changed.v1"):
+        for key in ("request.received.v1", "card.created.v1", "sla.clock_changed.v1"):
             await queue.bind(ex, key)
         await queue.consume(self.on_message, no_ack=True)
 
@@ -256,8 +268,13 @@ class Observer:
                     self.cards[request_id] = (seen, payload["card"]["card_id"])
                     occurred = env.get("occurred_at")
                     if occurred:
-                        self.relay_lag[request_id] = (
-                            seen - datetime.fromisoformat(occurred).timestamp())
+                        at = datetime.fromisoformat(occurred).timestamp()
+                        self.relay_lag[request_id] = seen - at
+                        self.card_commit[request_id] = at
+            elif env["type"] == "request.received":
+                occurred = env.get("occurred_at")
+                self.received.setdefault(payload["request_id"], (
+                    datetime.fromisoformat(occurred).timestamp() if occurred else seen, seen))
             elif env["type"] == "sla.clock_changed":
                 self.clocks.setdefault(payload["card_id"], seen)
         except (ValueError, KeyError, TypeError):
@@ -701,6 +718,32 @@ def soak_table(tickets: list[Ticket], start: float, window: float = 60.0) -> Non
               + f"  {sum(1 for t in ok if not t.complete):>10}")
 
 
+def print_hops(obs: Observer, tickets: list[Ticket]) -> None:
+    """Where a ticket's time goes, hop by hop (each from the bus's own timestamps)."""
+    hops: dict[str, list[float]] = {}
+    for t in tickets:
+        rid = t.request_id
+        if not rid or rid not in obs.received:
+            continue
+        occurred, seen = obs.received[rid]
+        marks = [("intake commit", occurred), ("request.received on the bus", seen)]
+        if rid in obs.card_commit:
+            marks.append(("card commit", obs.card_commit[rid]))
+        if "card" in t.at:
+            marks.append(("card.created on the bus", t.at["card"]))
+        if "mail" in t.at:
+            marks.append(("mail at the sink", t.at["mail"]))
+        prev_name, prev = "POST", t.posted
+        for name, at in marks:
+            hops.setdefault(f"{prev_name} → {name}", []).append(at - prev)
+            prev_name, prev = name, at
+    if hops:
+        print("  hop by hop (the bench's clock and the events' occurred_at)")
+        for name, values in hops.items():
+            print(f"    {name:44s} p50 {pct(values, 50):7.2f} s  p99 {pct(values, 99):7.2f} s"
+                  f"  max {max(values):7.2f} s")
+
+
 def summarise_run(tickets: list[Ticket], label: str) -> int:
     accepted = [t for t in tickets if t.accepted]
     failed = Counter(t.status for t in tickets if not t.accepted)
@@ -891,6 +934,7 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
         if lags:
             print(f"  of which card commit → on the bus      p50 {pct(lags, 50):7.2f} s  "
                   f"p99 {pct(lags, 99):7.2f} s  (card.created occurred_at → seen)")
+        print_hops(obs, burst_tickets)
         print(f"  POSTs took {b['posted'] - b['start']:.1f} s; stopped waiting "
               f"{b['end'] - b['start']:.1f} s after the first")
         done = max(sum(1 for t in burst_tickets if t.complete), 1)
@@ -995,10 +1039,16 @@ def main() -> int:
                         help="print the burst's store operations per collection and kind")
     parser.add_argument("--no-txn-count", action="store_true",
                         help="do not profile commits (one extra store write per transaction)")
+    parser.add_argument("--store-log", metavar="PATH",
+                        help="append the store's own log (at INFO) to PATH")
+    parser.add_argument("--store-module", default="desk_runtime.embedded_store",
+                        help="the module run as the store (e.g. secantus, as released)")
     args = parser.parse_args()
 
     with rabbitmq_server() as amqp_url:
-        store = Store(retry_writes=args.retry_writes)
+        store = Store(retry_writes=args.retry_writes, module=args.store_module,
+                      log=args.store_log)
+        print(f"store pid {store.proc.pid} on port {store.port}", flush=True)
         sink = Sink()
         stack = None
         try:
