@@ -56,8 +56,8 @@ thread's WiredTiger session, and the sweep left cursors on rows (above: on a TTL
 live entry, the page every new entry of that index goes to). WiredTiger cannot split a page
 that anyone holds; once such a page grew past its split size, every write reaching it tried
 the split ten times, sleeping between tries, until the next sweep — `bench/pipeline.py`'s
-bursts stalled so for up to a minute with the cores idle (3.5–4.4 cards/s instead of
-12.8–13.4). The sweep now releases its session's snapshot and positions when it ends, as
+bursts stalled so for up to a minute with the cores idle (3.5–4.5 cards/s instead of
+12.8–13.6). The sweep now releases its session's snapshot and positions when it ends, as
 every command does.
 
 Real MongoDB is not involved: only the embedded store runs through this.
