@@ -238,7 +238,6 @@ class Observer:
         self.by_request: dict[str, Ticket] = {}
         self.by_email: dict[str, Ticket] = {}
         self.cards: dict[str, tuple[float, str]] = {}   # request_id -> (seen, card_id)
-        self.relay_lag: dict[str, float] = {}           # request_id -> seen - occurred_at
         self.received: dict[str, tuple[float, float]] = {}  # request_id -> (occurred, seen)
         self.card_commit: dict[str, float] = {}         # request_id -> card occurred_at
         self.clocks: dict[str, float] = {}              # card_id -> first clock_changed seen
@@ -268,9 +267,8 @@ class Observer:
                     self.cards[request_id] = (seen, payload["card"]["card_id"])
                     occurred = env.get("occurred_at")
                     if occurred:
-                        at = datetime.fromisoformat(occurred).timestamp()
-                        self.relay_lag[request_id] = seen - at
-                        self.card_commit[request_id] = at
+                        self.card_commit[request_id] = (
+                            datetime.fromisoformat(occurred).timestamp())
             elif env["type"] == "request.received":
                 occurred = env.get("occurred_at")
                 self.received.setdefault(payload["request_id"], (
@@ -929,8 +927,8 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
             rate = len(cards) / max(max(cards) - b["start"], 1e-9)
             print(f"  cards/s (first POST → last card)        {rate:8.2f}   "
                   f"= {rate / raw['txn']:.4f} × the raw two-insert transaction rate")
-        lags = [obs.relay_lag[t.request_id] for t in burst_tickets
-                if t.request_id in obs.relay_lag]
+        lags = [obs.cards[t.request_id][0] - obs.card_commit[t.request_id]
+                for t in burst_tickets if t.request_id in obs.card_commit]
         if lags:
             print(f"  of which card commit → on the bus      p50 {pct(lags, 50):7.2f} s  "
                   f"p99 {pct(lags, 99):7.2f} s  (card.created occurred_at → seen)")
