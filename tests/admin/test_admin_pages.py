@@ -650,7 +650,7 @@ def test_an_imap_mailbox_tested_from_the_page_shows_its_error_then_brings_mail(
 
         # the test says what the server said; the row keeps it as the last error
         page.get_by_role("button", name="Test: poll now problem").click()
-        expect(page.locator("#admin-status")).to_contain_text("did not answer")
+        expect(page.locator("#admin-status")).to_contain_text("did not answer", timeout=20_000)
         page.reload()
         expect(page.locator("tr[data-mailbox=problem] .error-text")).not_to_be_empty()
 
