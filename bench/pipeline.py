@@ -29,7 +29,7 @@ a local SMTP sink (aiosmtpd). Then it prints:
   store getting slower, not the store still busy;
 * `--idle-after-minutes 60`: the stack left idle that long after the load, then the
   average idle CPU of each process over the stretch and the store's insert rate again;
-* `--ops-detail`: the burst's store operations per ticket by collection and kind;
+* `--ops-detail`: the burst's and the soak's store operations per ticket by collection and kind;
 * `--explain`: the store's profiler records every command of the burst; each kind of query
   is run again on the store as the burst left it, and those taking ≥ 2 ms and ≥ 3 × an
   `_id` lookup at the time (a scan) are listed with how often they ran per ticket and
@@ -406,6 +406,22 @@ async def top_ops(url: str, namespace: str, *, detail: bool = False) -> Counter:
                 ops[(f"{who}.{coll} {kind}", "count")] += sections[kind]["count"]
                 ops[(f"{who}.{coll} {kind}", "ms")] += sections[kind].get("time", 0) / 1000
     return ops
+
+
+async def print_ops_detail(url: str, namespace: str, before: Counter, tickets: int,
+                           window: str) -> None:
+    """The store operations per ticket since `before`, by collection and kind."""
+    detail = await top_ops(url, namespace, detail=True)
+    detail.subtract(before)
+    per = max(tickets, 1)
+    spent = Counter({k: v for (k, what), v in detail.items() if what == "ms"})
+    print(f"store operations per ticket by collection and kind ({window} window), "
+          "with the store's time on them (`top`; a transaction's statements "
+          "included, its commit not):")
+    print(f"  {'ops':>7}  {'ms':>7}")
+    for key, ms in spent.most_common(40):
+        print(f"  {detail[(key, 'count')] / per:7.2f}  {ms / per:7.2f}  {key}")
+    print(f"  {'':>7}  {sum(spent.values()) / per:7.2f}  in all")
 
 
 async def store_requests(url: str) -> Counter:
@@ -833,17 +849,7 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
                 for line in scans:
                     print(line)
             if detail0 is not None:
-                detail = await top_ops(store.url, ns, detail=True)
-                detail.subtract(detail0)
-                spent = Counter({k: v for (k, what), v in detail.items() if what == "ms"})
-                print("store operations per ticket by collection and kind (burst window), "
-                      "with the store's time on them (`top`; a transaction's statements "
-                      "included, its commit not):")
-                print(f"  {'ops':>7}  {'ms':>7}")
-                for key, ms in spent.most_common(40):
-                    print(f"  {detail[(key, 'count')] / args.burst:7.2f}  "
-                          f"{ms / args.burst:7.2f}  {key}")
-                print(f"  {'':>7}  {sum(spent.values()) / args.burst:7.2f}  in all")
+                await print_ops_detail(store.url, ns, detail0, args.burst, "burst")
             if counter:
                 counter.paused = True
                 await asyncio.sleep(2.5)  # the profile entry of the last commit
@@ -864,6 +870,7 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
         if args.soak_minutes:
             print(f"soak: {args.soak_minutes:g} min at {args.rate:g} requests/s …", flush=True)
             ops0 = await top_ops(store.url, ns)
+            detail0 = await top_ops(store.url, ns, detail=True) if args.ops_detail else None
             s_start = time.time()
             if counter:
                 counter.paused = False
@@ -871,6 +878,8 @@ async def measure(args, store: Store, amqp_url: str, stack: PipelineStack, sink:
             s_end = await wait_done(obs, stack, soak_tickets, args.timeout, "soak")
             ops1 = await top_ops(store.url, ns)
             ops1["portal"] -= sum(1 for t in obs.portal_reads if s_start <= t <= s_end)
+            if detail0 is not None:
+                await print_ops_detail(store.url, ns, detail0, len(soak_tickets), "soak")
             if counter:
                 counter.paused = True
                 await asyncio.sleep(2.5)
@@ -1034,7 +1043,8 @@ def main() -> int:
                         help="profile every store command during the burst and list the kinds "
                              "of query the store answers by scanning a whole collection")
     parser.add_argument("--ops-detail", action="store_true",
-                        help="print the burst's store operations per collection and kind")
+                        help="print the burst's and the soak's store operations per "
+                             "collection and kind")
     parser.add_argument("--no-txn-count", action="store_true",
                         help="do not profile commits (one extra store write per transaction)")
     parser.add_argument("--store-log", metavar="PATH",
